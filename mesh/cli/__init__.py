@@ -1,0 +1,72 @@
+"""The ``mesh`` command. Each area registers its sub-commands from its own module.
+
+One handler turns a ``MeshError`` into a one-line message and exit code 1;
+``MESH_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from mesh.errors import ConfigError, MeshError
+
+# Modules that expose ``register(subparsers)``; each sub-command sets ``func(args) -> int``.
+COMMAND_MODULES = (
+    "mesh.cli.platform",
+    "mesh.cli.compute",
+    "mesh.cli.sets",
+    "mesh.cli.governance",
+    "mesh.cli.catalog",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mesh", description="Feature mesh: domain features, point-in-time joins, governance."
+    )
+    parser.add_argument("--conf", default=os.environ.get("MESH_CONF", "conf"),
+                        help="folder with mesh.yaml and the domain definitions (default: conf)")
+    parser.add_argument("--warehouse", default=None,
+                        help="warehouse root (default: storage.warehouse in mesh.yaml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.warehouse:
+        os.environ["MESH_WAREHOUSE"] = args.warehouse
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MeshError as exc:
+        if os.environ.get("MESH_DEBUG"):
+            traceback.print_exc()
+        text = str(exc) if isinstance(exc, ConfigError) else str(exc).splitlines()[0]
+        print(f"error: {text}", file=sys.stderr)
+        if not os.environ.get("MESH_DEBUG"):
+            print("(set MESH_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing of the unfinished run was committed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

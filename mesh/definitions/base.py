@@ -1,0 +1,99 @@
+"""Building blocks of every definition: strict immutable models, durations, type names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|y)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+class StrictModel(BaseModel):
+    """Base of all definitions: unknown fields are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse ``30m``, ``1h``, ``7d``, ``2w``, ``1y`` (or seconds, or a timedelta)."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; use forms like 1h, 7d, 30d")
+    elif isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value.lower())
+        if not match:
+            raise ValueError(f"{value!r} is not a duration; use forms like 1h, 7d, 30d")
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration; use forms like 1h, 7d, 30d")
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is not a positive duration; use forms like 1h, 7d, 30d")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest ``<n><unit>`` text for a duration (``7d``, ``90m``)."""
+    seconds = int(value.total_seconds())
+    for unit in ("y", "d", "h", "m"):
+        if seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+# Spark SQL type names a definition may declare; checked without importing pyspark.
+SPARK_TYPE = re.compile(
+    r"^(boolean|tinyint|smallint|int|bigint|float|double|string|binary|date|timestamp"
+    r"|timestamp_ntz|decimal\(\d+,\s*\d+\)|array<[a-z0-9_<>(), ]+>)$"
+)
+_TYPE_ALIASES = {"integer": "int", "long": "bigint", "short": "smallint", "byte": "tinyint",
+                 "bool": "boolean", "str": "string", "real": "float"}
+
+
+def normalise_type(value: Any) -> Any:
+    """Lower-case a Spark type name and map common aliases (``long`` -> ``bigint``)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    return _TYPE_ALIASES.get(text, text)
+
+
+def check_type(value: str) -> str:
+    if not SPARK_TYPE.match(value):
+        raise ValueError(
+            f"{value!r} is not a Spark SQL type; use e.g. bigint, int, double, string, "
+            "boolean, timestamp, date, decimal(10,2)"
+        )
+    return value
+
+
+SparkType = Annotated[str, BeforeValidator(normalise_type)]
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+
+
+def parse_semver(text: str) -> tuple[int, int, int]:
+    match = SEMVER.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a semantic version; use MAJOR.MINOR.PATCH like 1.0.0")
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def fingerprint(payload: Any) -> str:
+    """A stable sha256 of a JSON-able payload (sorted keys), shortened to 16 hex chars."""
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

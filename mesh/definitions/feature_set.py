@@ -1,0 +1,201 @@
+"""Feature sets: a domain's features over its data products, with metadata and fingerprints."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mesh.definitions.base import (
+    Duration,
+    SparkType,
+    StrictModel,
+    check_type,
+    fingerprint,
+    format_duration,
+    parse_semver,
+)
+from mesh.definitions.standards import Visibility
+
+PiiClass = Literal["none", "pii", "sensitive"]
+AggFunction = Literal["count", "sum", "mean", "min", "max", "stddev", "last", "approx_distinct"]
+
+# Data-changing output type of each aggregation, given the input column type.
+_AGG_TYPES: dict[str, str | None] = {
+    "count": "bigint", "approx_distinct": "bigint", "mean": "double", "stddev": "double",
+    "sum": None, "min": None, "max": None, "last": None,
+}
+
+
+class _FeatureBase(StrictModel):
+    name: str
+    description: str = ""
+    pii: PiiClass | None = None
+    tags: tuple[str, ...] = ()
+
+    def data_payload(self) -> dict[str, object]:
+        return self.model_dump(mode="json", exclude={"description", "pii", "tags"})
+
+
+class AggregationFeature(_FeatureBase):
+    """A windowed aggregation: one output column ``<name>_<window>`` per window.
+
+    ``column`` is aggregated (not needed for ``count``); ``filter`` is an optional SQL
+    predicate over source rows.
+    """
+
+    kind: Literal["aggregation"] = "aggregation"
+    function: AggFunction
+    column: str | None = None
+    windows: tuple[Duration, ...] = Field(min_length=1)
+    filter: str | None = None
+    type: SparkType | None = None
+
+    @model_validator(mode="after")
+    def _needs_column(self) -> AggregationFeature:
+        if self.function != "count" and not self.column:
+            raise ValueError(f"function {self.function!r} needs a `column` to aggregate")
+        if len(set(self.windows)) != len(self.windows):
+            raise ValueError("windows repeat; list each window once")
+        return self
+
+    def output_names(self) -> list[str]:
+        return [f"{self.name}_{format_duration(w)}" for w in self.windows]
+
+    def output_type(self, input_type: str | None) -> str | None:
+        return self.type or _AGG_TYPES[self.function] or input_type
+
+
+class ExpressionFeature(_FeatureBase):
+    """A row-level SQL expression over one source row, e.g. ``amount * fx_rate``."""
+
+    kind: Literal["expression"] = "expression"
+    expr: str = Field(min_length=1)
+    type: SparkType
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return check_type(value)
+
+    def output_names(self) -> list[str]:
+        return [self.name]
+
+
+class ColumnFeature(_FeatureBase):
+    """A column taken as it is from a table the domain already computes elsewhere."""
+
+    kind: Literal["column"] = "column"
+    column: str | None = None
+    type: SparkType
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return check_type(value)
+
+    @property
+    def source_column(self) -> str:
+        return self.column or self.name
+
+    def output_names(self) -> list[str]:
+        return [self.name]
+
+
+Feature = Annotated[
+    AggregationFeature | ExpressionFeature | ColumnFeature, Field(discriminator="kind")
+]
+
+
+class Metadata(StrictModel):
+    """Who owns a feature set and who may see it. Changes here never change data."""
+
+    owner: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    visibility: Visibility | None = None
+    allowed_domains: tuple[str, ...] = ()
+
+
+class QualityOverrides(StrictModel):
+    """Per-feature-set data-check thresholds (override the standards)."""
+
+    max_null_rate: dict[str, float] = Field(default_factory=dict)
+    ranges: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+    freshness: Duration | None = None
+    max_psi: float | None = None
+
+
+class FeatureSet(StrictModel):
+    """Features owned by one domain over one data product, keyed on one registered entity.
+
+    ``accuracy``: ``snapshot`` computes values on a grid (every ``interval`` boundary) for
+    every entity with activity in its windows; ``event`` emits a new value as of each
+    source event. ``exclude_late_data`` keeps rows whose arrival time is after a point in
+    time out of that point's values (and out of joins at that time).
+    """
+
+    kind: Literal["feature_set"] = "feature_set"
+    name: str
+    domain: str
+    version: str = "1.0.0"
+    entity: str
+    source: str
+    accuracy: Literal["snapshot", "event"] = "snapshot"
+    interval: Duration = timedelta(days=1)
+    ttl: Duration | None = None
+    exclude_late_data: bool = True
+    features: tuple[Feature, ...] = Field(min_length=1)
+    metadata: Metadata = Metadata()
+    quality: QualityOverrides = QualityOverrides()
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        parse_semver(value)
+        return value
+
+    @model_validator(mode="after")
+    def _kinds_do_not_mix(self) -> FeatureSet:
+        kinds = {f.kind for f in self.features}
+        if "aggregation" in kinds and len(kinds) > 1:
+            raise ValueError(
+                "aggregations cannot be mixed with row-level (expression/column) features in "
+                "one feature set; split them into two feature sets"
+            )
+        return self
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.domain}.{self.name}"
+
+    @property
+    def is_aggregation(self) -> bool:
+        return self.features[0].kind == "aggregation"
+
+    def output_names(self) -> list[str]:
+        return [name for f in self.features for name in f.output_names()]
+
+    def data_hash(self) -> str:
+        """Changes when anything that changes values changes (sources, exprs, windows, keys)."""
+        return fingerprint({
+            "entity": self.entity,
+            "source": self.source,
+            "accuracy": self.accuracy,
+            "interval": format_duration(self.interval),
+            "ttl": format_duration(self.ttl) if self.ttl else None,
+            "exclude_late_data": self.exclude_late_data,
+            "features": [f.data_payload() for f in self.features],
+        })
+
+    def metadata_hash(self) -> str:
+        """Changes with owner, description, tags, visibility, PII classes; never with data."""
+        return fingerprint({
+            "metadata": self.metadata.model_dump(mode="json"),
+            "features": [
+                {"name": f.name, "description": f.description, "pii": f.pii, "tags": f.tags}
+                for f in self.features
+            ],
+            "quality": self.quality.model_dump(mode="json"),
+        })

@@ -1,0 +1,283 @@
+"""Load ``conf/``: parse YAML, validate every definition, cross-check references.
+
+Every problem found is collected (file, field, what was found, how to fix it) and raised
+together as one ``ConfigError``, never as a Python traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mesh.definitions.feature_set import (
+    AggregationFeature,
+    ColumnFeature,
+    ExpressionFeature,
+    FeatureSet,
+)
+from mesh.definitions.global_set import GlobalFeatureSet
+from mesh.definitions.mesh import MeshDefinition
+from mesh.definitions.source import DataProduct
+from mesh.definitions.standards import Standards
+from mesh.definitions.training import TrainingSet
+from mesh.errors import ConfigError, ConfigProblem
+
+KINDS: dict[str, type[BaseModel]] = {
+    "data_product": DataProduct,
+    "feature_set": FeatureSet,
+    "global_feature_set": GlobalFeatureSet,
+    "training_set": TrainingSet,
+}
+_FEATURE_KINDS: dict[str, type[BaseModel]] = {
+    "aggregation": AggregationFeature,
+    "expression": ExpressionFeature,
+    "column": ColumnFeature,
+}
+_UNION_TAGS = set(_FEATURE_KINDS)
+
+
+def load_mesh(conf_dir: str | Path = "conf") -> MeshDefinition:
+    """Load and cross-check every definition under ``conf_dir``.
+
+    Layout: ``mesh.yaml`` (standards), ``domains/<domain>/*.yaml`` (data products and
+    feature sets; ``domain`` defaults to the folder name), ``global/*.yaml`` and
+    ``training/*.yaml``. A file may hold several YAML documents, each with a ``kind``.
+    """
+    root = Path(conf_dir)
+    problems: list[ConfigProblem] = []
+    standards_file = root / "mesh.yaml"
+    if not standards_file.is_file():
+        raise ConfigError([ConfigProblem(
+            str(standards_file), "-", "the standards file is missing",
+            hint=f"point to the conf folder that holds mesh.yaml (looked in {root.resolve()})",
+        )])
+    docs = _read_yaml(standards_file, problems)
+    standards = _validate(Standards, docs[0] if docs else {}, str(standards_file), problems)
+    if standards is None:
+        raise ConfigError(problems)
+    mesh = MeshDefinition(standards=standards, conf_dir=str(root))
+    for path in sorted(root.rglob("*.y*ml")):
+        if path == standards_file or path.suffix not in {".yaml", ".yml"}:
+            continue
+        for index, doc in enumerate(_read_yaml(path, problems)):
+            _load_document(mesh, path, root, index, doc, problems)
+    _cross_check(mesh, problems)
+    if problems:
+        raise ConfigError(problems)
+    return mesh
+
+
+def _read_yaml(path: Path, problems: list[ConfigProblem]) -> list[Any]:
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(ConfigProblem(str(path), where, f"not valid YAML: {reason}",
+                                      hint="fix the YAML syntax at that position"))
+        return []
+
+
+def _load_document(mesh: MeshDefinition, path: Path, root: Path, index: int, doc: Any,
+                   problems: list[ConfigProblem]) -> None:
+    where = f"{path}" + (f"#{index + 1}" if index else "")
+    if not isinstance(doc, dict):
+        problems.append(ConfigProblem(where, "-", f"expected a mapping, found {type(doc).__name__}",
+                                      found=doc, hint="each YAML document is one definition"))
+        return
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        problems.append(ConfigProblem(
+            where, "kind", f"unknown or missing kind {kind!r}", found=kind,
+            hint=f"use one of {', '.join(KINDS)}"))
+        return
+    parts = path.relative_to(root).parts
+    if len(parts) >= 3 and parts[0] == "domains":
+        folder_domain = parts[1]
+        if "domain" not in doc:
+            doc = {**doc, "domain": folder_domain}
+        elif doc["domain"] != folder_domain:
+            problems.append(ConfigProblem(
+                where, "domain", f"domain {doc['domain']!r} differs from the folder "
+                f"domains/{folder_domain}/", found=doc["domain"],
+                hint="a domain's definitions live in its own folder"))
+            return
+    model = _validate(KINDS[kind], doc, where, problems)
+    if model is None:
+        return
+    registries: dict[str, dict[str, Any]] = {
+        "data_product": mesh.products, "feature_set": mesh.feature_sets,
+        "global_feature_set": mesh.global_sets, "training_set": mesh.training_sets,
+    }
+    registry = registries[kind]
+    name = model.qualified_name
+    taken = name in mesh.feature_sets or name in mesh.global_sets or name in registry
+    if taken:
+        problems.append(ConfigProblem(
+            where, "name", f"{name} is defined twice (also in {mesh.files.get(name)})",
+            found=name, hint="rename one of them"))
+        return
+    registry[name] = model
+    mesh.files[name] = where
+
+
+def _validate(model: type[BaseModel], doc: Any, where: str,
+              problems: list[ConfigProblem]) -> Any:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(_problem_from(model, err, where))
+        return None
+
+
+def _problem_from(model: type[BaseModel], err: Any, where: str) -> ConfigProblem:
+    loc = _format_loc(err["loc"])
+    kind = err["type"]
+    found = err.get("input")
+    if kind == "missing":
+        return ConfigProblem(where, loc, f"required field `{loc.split('.')[-1]}` is missing",
+                             hint="add it")
+    if kind == "extra_forbidden":
+        name = str(err["loc"][-1])
+        allowed = _allowed_fields(model, err["loc"][:-1])
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else f"allowed: {', '.join(allowed)}"
+        return ConfigProblem(where, loc, f"unknown field `{name}`", found=found, hint=hint)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return ConfigProblem(where, loc or "-", f"{message} (found {found!r})", found=found)
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in _UNION_TAGS and i > 0 and isinstance(loc[i - 1], int):
+            continue  # the discriminated-union tag pydantic inserts; not a field
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        if part in _UNION_TAGS:
+            current = _FEATURE_KINDS[part]
+            continue
+        fields = getattr(current, "model_fields", {})
+        info = fields.get(part)
+        current = _model_in(info.annotation) if info else None
+    return sorted(getattr(current, "model_fields", {}) or [])
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
+    std = mesh.standards
+
+    def add(name: str, field: str, message: str, found: Any = None, hint: str = "") -> None:
+        problems.append(ConfigProblem(mesh.files.get(name, name), field, message, found, hint))
+
+    def check_domain(name: str, domain: str) -> None:
+        if std.domains and domain not in std.domains:
+            add(name, "domain", f"domain {domain!r} is not declared in mesh.yaml", domain,
+                f"declare it under domains: (known: {', '.join(sorted(std.domains))})")
+
+    def check_entity(name: str, entity: str) -> bool:
+        if entity in std.entities:
+            return True
+        close = difflib.get_close_matches(entity, list(std.entities), n=1)
+        add(name, "entity", f"entity {entity!r} is not registered in mesh.yaml", entity,
+            f"did you mean {close[0]!r}?" if close else
+            f"register it under entities: (registered: {', '.join(sorted(std.entities))})")
+        return False
+
+    for name, data_product in mesh.products.items():
+        check_domain(name, data_product.domain)
+        for column, field in ((data_product.event_timestamp, "event_timestamp"),
+                              (data_product.created_timestamp, "created_timestamp")):
+            if column and data_product.columns and column not in data_product.columns:
+                add(name, field, f"column {column!r} is not among the product's columns",
+                    column, f"columns: {', '.join(data_product.columns)}")
+
+    for name, fs in mesh.feature_sets.items():
+        check_domain(name, fs.domain)
+        has_entity = check_entity(name, fs.entity)
+        product = mesh.product(fs.source, fs.domain)
+        if product is None:
+            add(name, "source", f"data product {fs.source!r} is not defined", fs.source,
+                "define it with kind: data_product, or write domain.product")
+        elif product.columns:
+            if has_entity:
+                for key, key_type in std.entities[fs.entity].keys.items():
+                    if key not in product.columns:
+                        add(name, "entity", f"key column {key!r} of entity {fs.entity!r} is "
+                            f"missing from source {product.qualified_name}", key)
+                    elif product.columns[key] != key_type:
+                        add(name, "entity", f"key {key!r} is {product.columns[key]} in "
+                            f"{product.qualified_name} but {key_type} in the entity registry",
+                            product.columns[key], "cast the key in the source or fix the registry")
+            for i, feature in enumerate(fs.features):
+                column = getattr(feature, "column", None)
+                if feature.kind == "column":
+                    column = column or feature.name
+                if column and column not in product.columns:
+                    add(name, f"features[{i}].column", f"column {column!r} is not in source "
+                        f"{product.qualified_name}", column,
+                        f"columns: {', '.join(product.columns)}")
+        outputs = fs.output_names()
+        for dup in sorted({o for o in outputs if outputs.count(o) > 1}):
+            add(name, "features", f"feature name {dup!r} appears more than once", dup,
+                "give every feature a unique name")
+
+    for name, gs in mesh.global_sets.items():
+        check_domain(name, gs.domain)
+        check_entity(name, gs.entity)
+        for alias, ref in gs.input_refs().items():
+            target = mesh.feature_sets.get(ref.set_name) or mesh.global_sets.get(ref.set_name)
+            if target is None:
+                add(name, f"inputs.{alias}", f"feature set {ref.set_name!r} is not defined",
+                    str(ref), "check the reference: domain.feature_set.feature")
+                continue
+            if ref.feature not in target.output_names():
+                add(name, f"inputs.{alias}", f"{ref.set_name} has no feature {ref.feature!r}",
+                    ref.feature, f"outputs: {', '.join(target.output_names())}")
+            if target.entity != gs.entity:
+                add(name, f"inputs.{alias}", f"input entity {target.entity!r} differs from "
+                    f"the global set's entity {gs.entity!r}", target.entity,
+                    "combine features of the same entity")
+    if mesh.global_sets and not problems:
+        try:
+            mesh.build_order()
+        except Exception as exc:
+            cycle = getattr(exc, "params", {}).get("cycle", [])
+            add(cycle[0] if cycle else "global", "inputs", str(exc), cycle,
+                "break the cycle: a global feature set cannot read itself")
+
+    for name, ts in mesh.training_sets.items():
+        check_domain(name, ts.domain)
+        for i, ref in enumerate(ts.refs()):
+            target = mesh.feature_sets.get(ref.set_name) or mesh.global_sets.get(ref.set_name)
+            if target is None:
+                add(name, f"features[{i}]", f"feature set {ref.set_name!r} is not defined",
+                    str(ref))
+            elif ref.feature != "*" and ref.feature not in target.output_names():
+                add(name, f"features[{i}]", f"{ref.set_name} has no feature {ref.feature!r}",
+                    ref.feature, f"outputs: {', '.join(target.output_names())}")

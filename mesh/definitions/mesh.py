@@ -1,0 +1,102 @@
+"""The whole mesh as loaded: standards plus every domain's definitions, cross-referenced."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from mesh.definitions.entity import Entity
+from mesh.definitions.feature_set import FeatureSet
+from mesh.definitions.global_set import GlobalFeatureSet
+from mesh.definitions.references import FeatureRef
+from mesh.definitions.source import DataProduct
+from mesh.definitions.standards import Standards
+from mesh.definitions.training import TrainingSet
+from mesh.errors import MeshError
+
+AnyFeatureSet = FeatureSet | GlobalFeatureSet
+
+
+@dataclass
+class MeshDefinition:
+    """Definitions keyed by qualified name (``domain.name``); ``files`` says where each lives."""
+
+    standards: Standards
+    conf_dir: str = "conf"
+    products: dict[str, DataProduct] = field(default_factory=dict)
+    feature_sets: dict[str, FeatureSet] = field(default_factory=dict)
+    global_sets: dict[str, GlobalFeatureSet] = field(default_factory=dict)
+    training_sets: dict[str, TrainingSet] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warehouse(self) -> str:
+        """Warehouse root: ``MESH_WAREHOUSE`` overrides ``storage.warehouse`` in mesh.yaml."""
+        return os.environ.get("MESH_WAREHOUSE") or self.standards.storage.warehouse
+
+    def entity(self, name: str) -> Entity:
+        try:
+            return self.standards.entities[name]
+        except KeyError:
+            known = ", ".join(sorted(self.standards.entities)) or "none"
+            raise MeshError(
+                f"entity {name!r} is not registered in mesh.yaml (registered: {known})",
+                entity=name,
+            ) from None
+
+    def any_set(self, qualified: str) -> AnyFeatureSet:
+        found = self.feature_sets.get(qualified) or self.global_sets.get(qualified)
+        if found is None:
+            raise MeshError(
+                f"feature set {qualified!r} is not defined; run `mesh catalog search` or check "
+                f"conf/ (defined: {', '.join(sorted(self.all_sets())) or 'none'})",
+                feature_set=qualified,
+            )
+        return found
+
+    def all_sets(self) -> dict[str, AnyFeatureSet]:
+        return {**self.feature_sets, **self.global_sets}
+
+    def product(self, ref: str, domain: str) -> DataProduct | None:
+        """A data product by ``name`` (same domain) or ``domain.name``."""
+        qualified = ref if "." in ref else f"{domain}.{ref}"
+        return self.products.get(qualified)
+
+    def resolve(self, ref: FeatureRef | str) -> tuple[AnyFeatureSet, list[str]]:
+        """The feature set a reference points at and the output columns it selects."""
+        parsed = FeatureRef.parse(ref) if isinstance(ref, str) else ref
+        fs = self.any_set(parsed.set_name)
+        outputs = fs.output_names()
+        if parsed.feature == "*":
+            return fs, outputs
+        if parsed.feature not in outputs:
+            raise MeshError(
+                f"feature {parsed.feature!r} is not an output of {parsed.set_name} "
+                f"(outputs: {', '.join(outputs)})",
+                reference=str(parsed),
+            )
+        return fs, [parsed.feature]
+
+    def upstream(self, qualified: str) -> list[str]:
+        """Feature sets a global feature set reads (direct inputs)."""
+        gs = self.global_sets.get(qualified)
+        if gs is None:
+            return []
+        return sorted({ref.set_name for ref in gs.input_refs().values()})
+
+    def build_order(self) -> list[str]:
+        """All feature sets, every one after the sets it reads (domain sets first)."""
+        order: list[str] = sorted(self.feature_sets)
+        done = set(order)
+        pending = sorted(self.global_sets)
+        while pending:
+            ready = [g for g in pending if all(u in done for u in self.upstream(g))]
+            if not ready:
+                raise MeshError(
+                    f"global feature sets form a cycle: {', '.join(pending)}", cycle=pending
+                )
+            for g in ready:
+                order.append(g)
+                done.add(g)
+                pending.remove(g)
+        return order

@@ -1,0 +1,93 @@
+"""The platform team's global standards (``conf/mesh.yaml``): the rules every domain obeys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from mesh.definitions.base import Duration, SparkType, StrictModel, check_type
+from mesh.definitions.entity import Entity
+
+Visibility = Literal["private", "internal", "public"]
+
+
+class NamingRules(StrictModel):
+    """Naming rules for feature sets and features."""
+
+    feature_pattern: str = r"^[a-z][a-z0-9_]*$"
+    feature_set_pattern: str = r"^[a-z][a-z0-9_]*$"
+    max_length: int = Field(default=64, gt=0)
+    reserved: tuple[str, ...] = ("feature_ts", "created_ts", "_run_id")
+
+
+class QualityDefaults(StrictModel):
+    """Data-check thresholds applied on publish unless a feature set overrides them."""
+
+    min_rows: int = Field(default=1, ge=0)
+    max_null_rate: float = Field(default=0.5, ge=0, le=1)
+    max_key_null_rate: float = Field(default=0.0, ge=0, le=1)
+    freshness: Duration | None = None
+    max_psi: float = Field(default=0.25, ge=0)
+
+
+class AccessDefaults(StrictModel):
+    """Access defaults: visibility when unset, where the caller's identity comes from."""
+
+    default_visibility: Visibility = "internal"
+    identity_env: str = "MESH_IDENTITY"
+    grants: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="domain -> feature sets or 'domain.feature_set.feature' PII grants",
+    )
+
+
+class StorageSettings(StrictModel):
+    """Where tables live and which Delta backend writes them."""
+
+    warehouse: str = "./warehouse"
+    backend: Literal["auto", "native", "embedded"] = "auto"
+
+
+class Domain(StrictModel):
+    """A domain team of the mesh."""
+
+    owner: str
+    description: str = ""
+
+
+class Standards(StrictModel):
+    """Everything in ``conf/mesh.yaml``."""
+
+    name: str = "feature-mesh"
+    storage: StorageSettings = StorageSettings()
+    domains: dict[str, Domain] = Field(default_factory=dict)
+    entities: dict[str, Entity] = Field(default_factory=dict)
+    naming: NamingRules = NamingRules()
+    required_metadata: tuple[Literal["owner", "description", "tags"], ...] = (
+        "owner",
+        "description",
+    )
+    allowed_types: tuple[SparkType, ...] = (
+        "boolean", "int", "bigint", "float", "double", "string", "date", "timestamp",
+    )
+    quality: QualityDefaults = QualityDefaults()
+    access: AccessDefaults = AccessDefaults()
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _types_are_spark_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            check_type(item)
+        return value
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _entity_names(cls, value: object) -> object:
+        # Entities are written as a mapping name -> spec; the name lives in the spec too.
+        if isinstance(value, dict):
+            return {
+                name: ({"name": name, **spec} if isinstance(spec, dict) else spec)
+                for name, spec in value.items()
+            }
+        return value

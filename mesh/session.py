@@ -1,0 +1,66 @@
+"""Spark sessions: the active one (notebooks, spark-submit) or a local one for laptops and tests."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> SparkSession:
+    """Return the active session if there is one (Databricks, spark-submit), else a local one.
+
+    The local session runs ``local[*]`` (or ``MESH_SPARK_MASTER``), UTC session time zone,
+    shuffle partitions sized for the machine, UI off. When the Delta Lake jars are on the
+    classpath the Delta extension is enabled so the native storage backend can be used.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    master = master or os.environ.get("MESH_SPARK_MASTER", "local[*]")
+    cores = os.cpu_count() or 2
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(max(4, cores * 2)))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.driver.memory", os.environ.get("MESH_DRIVER_MEMORY", "4g"))
+    )
+    if _delta_jars_available():
+        builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
+            "spark.sql.catalog.spark_catalog", DELTA_CATALOG
+        )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("MESH_SPARK_LOG_LEVEL", "ERROR"))
+    return spark
+
+
+def _delta_jars_available() -> bool:
+    """True when a Delta Lake jar is configured for the session about to start."""
+    if os.environ.get("MESH_DELTA_JARS"):
+        return True
+    extra = os.environ.get("PYSPARK_SUBMIT_ARGS", "") + os.environ.get("SPARK_CLASSPATH", "")
+    return "delta-spark" in extra or "delta-core" in extra
+
+
+def native_delta_enabled(spark: SparkSession) -> bool:
+    """True when the session has the Delta extension loaded and its classes resolve."""
+    extensions = spark.conf.get("spark.sql.extensions", "") or ""
+    if DELTA_EXTENSION not in extensions:
+        return False
+    try:
+        jvm = spark.sparkContext._jvm
+        jvm.java.lang.Class.forName(DELTA_EXTENSION)  # type: ignore[union-attr]
+    except Exception:
+        return False
+    return True
