@@ -1,0 +1,438 @@
+"""Embedded backend: Spark writes the Parquet files, delta-rs commits them as one transaction.
+
+Used wherever the delta-spark jars are not on the classpath. A write goes in three steps:
+
+1. Spark writes the frame (in parallel, nothing collected to the driver) into a fresh
+   directory ``<table>/data/<txn-id>/`` inside the table. Files there are invisible: Delta
+   readers only see files the log references.
+2. The driver reads the Parquet footers (not the data) to build each file's Delta stats.
+3. :func:`mesh.storage.commit.commit_files` writes one log entry with all add/remove actions.
+
+Any failure before the log entry exists (Spark job error, commit conflict, interrupt) deletes
+the staged directory, so the table stays at its previous version. Time travel resolves the file
+list of a version with delta-rs and lets Spark read exactly those files with the table schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from pyarrow import fs as pafs
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from mesh.errors import StorageError, TableNotFoundError, VersionNotFoundError
+from mesh.storage import commit as commit_mod
+from mesh.storage.base import (
+    CommitInfo,
+    CommitRecord,
+    DeltaFeatureTable,
+    epoch_micros,
+    parse_history_entry,
+    to_utc,
+)
+from mesh.storage.commit import RangeGuard, RemovedFile, StagedFile, filesystem_for
+from mesh.storage.schema import align, require_time_column, table_schema_of
+from mesh.storage.stats import file_stats
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# Reader features whose semantics a plain Parquet read of the file list would get wrong.
+_UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
+_RANGE_MARKER = "MESH_ROW_OUTSIDE_RANGE"
+
+
+class EmbeddedDeltaTable(DeltaFeatureTable):
+    """Delta table written by Spark + delta-rs; see the module docstring for the write path."""
+
+    backend = "embedded"
+
+    def __init__(self, spark: SparkSession, path: str) -> None:
+        super().__init__(spark, path)
+        self._spark_root = f"file://{path}" if path.startswith("/") else path
+
+    # -- reading -------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return bool(DeltaTable.is_deltatable(self.path))
+
+    def _table(self, version: int | None = None) -> DeltaTable:
+        if not self.exists():
+            raise TableNotFoundError(
+                f"No Delta table at {self.path}: expected a _delta_log with at least one "
+                "commit; check the path, or create the table first (create/append).",
+                path=self.path,
+            )
+        table = DeltaTable(self.path)
+        if version is None:
+            return table
+        latest = table.version()
+        if not 0 <= version <= latest:
+            raise VersionNotFoundError(
+                f"Delta table {self.path}: version {version} does not exist (versions 0 to "
+                f"{latest}); pick one from history().",
+                path=self.path,
+                version=version,
+                latest=latest,
+            )
+        try:
+            table.load_as_version(version)
+        except Exception as exc:  # log files of old versions removed by log retention
+            raise VersionNotFoundError(
+                f"Delta table {self.path}: version {version} is no longer readable ({exc}); "
+                "its log was cleaned up, pick a newer version from history().",
+                path=self.path,
+                version=version,
+            ) from exc
+        return table
+
+    def latest_version(self) -> int:
+        return self._table().version()
+
+    def schema(self) -> StructType:
+        return _spark_schema(self._table())
+
+    def history(self) -> list[CommitRecord]:
+        raw = self._table().history()
+        return [parse_history_entry(entry, int(entry["version"])) for entry in raw]
+
+    def read(self, version: int | None = None, timestamp: datetime | None = None) -> DataFrame:
+        if version is not None and timestamp is not None:
+            raise StorageError(
+                f"Delta table {self.path}: read() got both version and timestamp; pass one.",
+                path=self.path,
+            )
+        if timestamp is not None:
+            version = self._version_at(timestamp)
+        table = self._table(version)
+        self._check_readable(table)
+        schema = _spark_schema(table)
+        files = [_spark_uri(uri) for uri in table.file_uris()]
+        if not files:
+            return self.spark.createDataFrame([], schema)
+        return self.spark.read.schema(schema).parquet(*files)
+
+    def _version_at(self, timestamp: datetime) -> int:
+        wanted_ms = epoch_micros(timestamp) // 1000
+        records = self.history()
+        for record in records:  # newest first
+            if int(record.raw.get("timestamp", 0)) <= wanted_ms:
+                return record.version
+        first = records[-1].timestamp.isoformat() if records else "none"
+        raise VersionNotFoundError(
+            f"Delta table {self.path}: no version at or before {to_utc(timestamp).isoformat()} "
+            f"(first commit at {first}); pick a later timestamp.",
+            path=self.path,
+            timestamp=timestamp,
+        )
+
+    def _check_readable(self, table: DeltaTable) -> None:
+        features = set(table.protocol().reader_features or [])
+        unsupported = sorted(features & _UNSUPPORTED_READER_FEATURES)
+        if unsupported:
+            raise StorageError(
+                f"Delta table {self.path} uses reader features {unsupported} that the embedded "
+                "backend cannot apply; read it with the native backend (delta-spark jars).",
+                path=self.path,
+                features=unsupported,
+            )
+
+    # -- writing -------------------------------------------------------------------------
+
+    def create(
+        self,
+        df: DataFrame,
+        commit: CommitInfo,
+        *,
+        time_column: str | None = None,
+        overwrite: bool = False,
+    ) -> int:
+        exists = self.exists()
+        if exists and not overwrite:
+            raise StorageError(
+                f"Delta table {self.path} already exists (version {self.latest_version()}); "
+                "use append/replace_range, or create(..., overwrite=True) to replace it.",
+                path=self.path,
+            )
+        schema = table_schema_of(df)
+        read_version = self.latest_version() if exists else None
+        return self._write(df, commit, schema, read_version, time_column, overwrite=overwrite)
+
+    def append(
+        self,
+        df: DataFrame,
+        commit: CommitInfo,
+        *,
+        time_column: str | None = None,
+        merge_schema: bool = False,
+    ) -> int:
+        if not self.exists():
+            return self._write(df, commit, table_schema_of(df), None, time_column)
+        table = self._table()
+        frame, schema = align(df, _spark_schema(table), path=self.path, merge_schema=merge_schema)
+        if len(schema) != len(_spark_schema(table)):
+            # A widened schema needs a metadata commit first; delta-rs appends cannot carry one.
+            _add_columns(table, schema, commit)
+            table = self._table()
+        return self._write(frame, commit, schema, table.version(), time_column)
+
+    def replace_range(
+        self,
+        df: DataFrame,
+        commit: CommitInfo,
+        *,
+        time_column: str,
+        start: datetime,
+        end: datetime,
+    ) -> int:
+        start_us, end_us = epoch_micros(start), epoch_micros(end)
+        if start_us >= end_us:
+            raise StorageError(
+                f"Delta table {self.path}: replace_range needs start < end, got "
+                f"{to_utc(start).isoformat()} >= {to_utc(end).isoformat()}.",
+                path=self.path,
+            )
+        require_time_column(df.schema, time_column, path=self.path)
+        in_range = _in_range(time_column, start_us, end_us)
+        guard = RangeGuard(time_column, start_us, end_us)
+        # Fail the Spark job on the first out-of-range row: no second pass over df is needed.
+        violation = F.concat(
+            F.lit(f"{_RANGE_MARKER} {time_column}="),
+            F.coalesce(F.col(time_column).cast("string"), F.lit("null")),
+        )
+        checked = df.withColumn(
+            time_column,
+            F.when(in_range, F.col(time_column)).otherwise(F.raise_error(violation)),
+        )
+        if not self.exists():
+            schema = table_schema_of(df)
+            return self._write(checked, commit, schema, None, time_column, guard=guard)
+        table = self._table()
+        schema = _spark_schema(table)
+        frame, _ = align(checked, schema, path=self.path, merge_schema=False)
+        inside, straddling = _plan_range(table, time_column, start_us, end_us)
+        kept: list[DataFrame] = []
+        if straddling:
+            root = self.path.rstrip("/")
+            files = [_spark_uri(f"{root}/{f.path}") for f in straddling]
+            outside = self.spark.read.schema(schema).parquet(*files).where(~in_range)
+            # Rows before and after the range go to separate files so that none of the
+            # rewritten files straddles the range again on the next run.
+            before = F.col(time_column) < F.timestamp_micros(F.lit(start_us))
+            kept = [outside.where(before), outside.where(~F.coalesce(before, F.lit(False)))]
+        return self._write(
+            frame,
+            commit,
+            schema,
+            table.version(),
+            time_column,
+            removes=inside + straddling,
+            kept=kept,
+            guard=guard,
+        )
+
+    def _write(
+        self,
+        df: DataFrame,
+        commit: CommitInfo,
+        schema: StructType,
+        read_version: int | None,
+        time_column: str | None,
+        *,
+        overwrite: bool = False,
+        removes: Sequence[RemovedFile] = (),
+        kept: Sequence[DataFrame] = (),
+        guard: RangeGuard | None = None,
+    ) -> int:
+        txn_id = uuid.uuid4().hex
+        staging = f"data/{txn_id}"
+        try:
+            adds = self._stage(df, f"{staging}/new", time_column)
+            for index, rows in enumerate(kept):  # apart from the new rows: in-range files stay pure
+                adds += self._stage(rows, f"{staging}/kept{index}", time_column)
+            return commit_mod.commit_files(
+                self.path,
+                read_version=read_version,
+                adds=adds,
+                removes=list(removes),
+                schema_json=schema.json(),
+                commit=commit,
+                txn_id=txn_id,
+                guard=guard,
+                overwrite=overwrite,
+            )
+        except BaseException as exc:
+            landed = _safe_find(self.path, txn_id, -1 if read_version is None else read_version)
+            if landed is None:
+                self._discard(staging)
+            if _RANGE_MARKER in str(exc):
+                raise StorageError(
+                    f"Delta table {self.path}: replace_range got rows outside "
+                    f"[{guard and _iso(guard.start_us)}, {guard and _iso(guard.end_us)}) or "
+                    f"with a null {time_column} ({_marker_detail(exc)}); filter the frame to "
+                    "the range or widen the range. Nothing was committed.",
+                    path=self.path,
+                    column=time_column,
+                ) from None
+            raise
+
+    def _stage(self, df: DataFrame, relative_dir: str, time_column: str | None) -> list[StagedFile]:
+        frame = df
+        if time_column:
+            frame = frame.repartitionByRange(F.col(time_column)).sortWithinPartitions(time_column)
+        target = f"{self._spark_root.rstrip('/')}/{relative_dir}"
+        with _parquet_write_conf(self.spark):
+            writer = frame.write.mode("errorifexists").option("compression", "snappy")
+            # No _SUCCESS marker: the Delta log, not the directory, says what was written.
+            writer = writer.option("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+            writer.parquet(target)
+        filesystem, root = filesystem_for(self.path)
+        selector = pafs.FileSelector(f"{root.rstrip('/')}/{relative_dir}", recursive=False)
+        infos = [
+            i
+            for i in filesystem.get_file_info(selector)
+            if i.is_file and i.base_name.endswith(".parquet") and not i.base_name.startswith("_")
+        ]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            stats = list(pool.map(lambda i: file_stats(filesystem, i.path), infos))
+        staged = []
+        for info, (rows, stats_json) in zip(infos, stats, strict=True):
+            if rows == 0:  # Spark writes an empty file for an empty frame; Delta needs none
+                continue
+            mtime = info.mtime or datetime.now(timezone.utc)
+            staged.append(
+                StagedFile(
+                    path=f"{relative_dir}/{info.base_name}",
+                    size=int(info.size or 0),
+                    modification_time=int(mtime.timestamp() * 1000),
+                    stats=stats_json,
+                )
+            )
+        return staged
+
+    def _discard(self, relative_dir: str) -> None:
+        filesystem, root = filesystem_for(self.path)
+        # Nothing staged yet, or already gone: unreferenced files are invisible anyway.
+        with contextlib.suppress(OSError):
+            filesystem.delete_dir(f"{root.rstrip('/')}/{relative_dir}")
+
+
+@contextmanager
+def _parquet_write_conf(spark: SparkSession) -> Iterator[None]:
+    """Write timestamps as INT64 micros (not INT96) and dates proleptically, as Delta expects."""
+    wanted = {
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    }
+    previous: dict[str, str | None] = {key: spark.conf.get(key, None) for key in wanted}
+    for key, value in wanted.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+def _spark_schema(table: DeltaTable) -> StructType:
+    # The Delta schema JSON is Spark's StructType JSON (the protocol borrowed it).
+    return StructType.fromJson(json.loads(table.schema().to_json()))
+
+
+def _spark_uri(uri: str) -> str:
+    return f"file://{uri}" if uri.startswith("/") else uri
+
+
+def _in_range(column: str, start_us: int, end_us: int) -> Column:
+    value = F.col(column)
+    start = F.timestamp_micros(F.lit(start_us))
+    end = F.timestamp_micros(F.lit(end_us))
+    # Null time values are outside every range: coalesce keeps the predicate two-valued.
+    return F.coalesce((value >= start) & (value < end), F.lit(False))
+
+
+def _plan_range(
+    table: DeltaTable, column: str, start_us: int, end_us: int
+) -> tuple[list[RemovedFile], list[RemovedFile]]:
+    """Split live files into (entirely inside the range, possibly straddling it) by stats."""
+    files = pa.table(table.get_add_actions(flatten=True))
+    names = set(files.column_names)
+
+    def micros(kind: str) -> list[int | None]:
+        name = f"{kind}.{column}"
+        if name not in names:
+            return [None] * files.num_rows
+        values = files.column(name).cast(pa.timestamp("us", tz="UTC"))
+        return pc.cast(values, pa.int64()).to_pylist()
+
+    lows, highs = micros("min"), micros("max")
+    nulls = (
+        files.column(f"null_count.{column}").to_pylist()
+        if f"null_count.{column}" in names
+        else [None] * files.num_rows
+    )
+    inside: list[RemovedFile] = []
+    straddling: list[RemovedFile] = []
+    for path, size, rows, low, high, null_count in zip(
+        files.column("path").to_pylist(),
+        files.column("size_bytes").to_pylist(),
+        files.column("num_records").to_pylist(),
+        lows,
+        highs,
+        nulls,
+        strict=True,
+    ):
+        ref = RemovedFile(path, size)
+        if low is None or high is None:
+            if not (rows is not None and null_count == rows):  # unknown: rewrite to be safe
+                straddling.append(ref)
+        elif high < start_us or low >= end_us:
+            continue
+        elif low >= start_us and high < end_us and null_count == 0:
+            inside.append(ref)
+        else:  # crosses a boundary, or holds null times that must be kept
+            straddling.append(ref)
+    return inside, straddling
+
+
+def _add_columns(table: DeltaTable, schema: StructType, commit: CommitInfo) -> None:
+    from deltalake import Field
+
+    current = set(_spark_schema(table).names)
+    fields = [Field.from_json(json.dumps(f.jsonValue())) for f in schema if f.name not in current]
+    from deltalake.transaction import CommitProperties
+
+    meta = {"userMetadata": commit.to_json(), **commit.top_level_keys()}
+    table.alter.add_columns(fields, commit_properties=CommitProperties(custom_metadata=meta))
+
+
+def _safe_find(path: str, txn_id: str, after: int) -> int | None:
+    try:
+        return commit_mod.find_committed_version(path, txn_id, after)
+    except Exception:
+        return None
+
+
+def _iso(micros: int) -> str:
+    return datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc).isoformat()
+
+
+def _marker_detail(exc: BaseException) -> str:
+    text = str(exc)
+    at = text.find(_RANGE_MARKER)
+    return text[at + len(_RANGE_MARKER) :].strip().splitlines()[0][:120] if at >= 0 else ""

@@ -1,0 +1,88 @@
+"""replace_range: one commit, copy-on-write for straddling files, idempotent, validated input."""
+
+from __future__ import annotations
+
+import pytest
+from deltalake import DeltaTable
+from storage_helpers import SCHEMA, arrow_rows, commit, frame, rows_of, ts
+
+from mesh.errors import StorageError
+from mesh.storage import open_table
+
+
+def _live_files(path: str) -> set[str]:
+    return set(DeltaTable(path).file_uris())
+
+
+def test_replace_range_keeps_outside_rows_and_is_idempotent(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    # One file (coalesce) spanning days 1..5 straddles the range [day 2, day 4).
+    base = [
+        (1, ts(1), 1.0, "keep-before"),
+        (2, ts(2), 2.0, "old-in-range"),
+        (3, ts(3, 23, 999999), 3.0, "old-in-range"),
+        (4, ts(4), 4.0, "keep-at-end-boundary"),
+        (5, None, 5.0, "keep-null-time"),
+    ]
+    table.create(frame(spark, base).coalesce(1), commit("r0", "create"))
+    # A second file entirely inside the range: removed without being rewritten.
+    table.append(frame(spark, [(6, ts(2, 12), 6.0, "old-in-range")]).coalesce(1), commit("r1"))
+
+    new = [(7, ts(2), 70.0, "new"), (8, ts(3, 12, 5), 80.0, "new")]
+    expected = sorted([r for r in base if r[3].startswith("keep")] + new, key=repr)
+    info = commit("r2", "replace_range", range_start=ts(2), range_end=ts(4))
+    v2 = table.replace_range(
+        frame(spark, new), info, time_column="feature_ts", start=ts(2), end=ts(4)
+    )
+    assert v2 == 2
+    assert rows_of(table.read()) == expected
+    assert arrow_rows(DeltaTable(path).to_pyarrow_table(), SCHEMA.names) == expected
+    assert table.history()[0].info == info
+    files_after_first = _live_files(path)
+
+    v3 = table.replace_range(
+        frame(spark, new), info, time_column="feature_ts", start=ts(2), end=ts(4)
+    )
+    assert v3 == 3
+    assert rows_of(table.read()) == expected
+    # New in-range rows were written apart from the kept rows, so the second run only swaps
+    # the in-range files and leaves the rewritten outside files alone.
+    kept_files = {f for f in files_after_first if "/kept" in f}
+    assert kept_files and kept_files <= _live_files(path)
+    # Earlier versions are unchanged.
+    assert len(rows_of(table.read(version=1))) == 6
+
+
+def test_replace_range_rejects_rows_outside_range(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    table.create(frame(spark, [(1, ts(1), 1.0, "a")]), commit("r0"))
+    files_before = set((tmp_path / "t").rglob("*.parquet"))
+    for bad in ([(2, ts(5), 2.0, "late")], [(3, None, 3.0, "null-time")]):
+        with pytest.raises(StorageError) as exc:
+            table.replace_range(
+                frame(spark, bad), commit("r1"), time_column="feature_ts", start=ts(1), end=ts(2)
+            )
+        assert exc.value.params == {"path": path, "column": "feature_ts"}
+    assert table.latest_version() == 0
+    assert set((tmp_path / "t").rglob("*.parquet")) == files_before  # staged files removed
+
+
+def test_replace_range_creates_missing_table_and_checks_arguments(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    rows = [(1, ts(1, 3), 1.0, "a")]
+    version = table.replace_range(
+        frame(spark, rows), commit("r0"), time_column="feature_ts", start=ts(1), end=ts(2)
+    )
+    assert version == 0 and rows_of(table.read()) == rows
+    with pytest.raises(StorageError):
+        table.replace_range(
+            frame(spark, rows), commit("r1"), time_column="feature_ts", start=ts(2), end=ts(1)
+        )
+    with pytest.raises(StorageError) as wrong_type:
+        table.replace_range(
+            frame(spark, rows), commit("r1"), time_column="name", start=ts(1), end=ts(2)
+        )
+    assert wrong_type.value.params["found"] == "string"

@@ -1,0 +1,144 @@
+"""Embedded tables are standard Delta tables: rows, versions and metadata agree with delta-rs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from deltalake import DeltaTable
+from storage_helpers import SCHEMA, arrow_rows, commit, frame, rows_of, ts
+
+from mesh.errors import StorageError, TableNotFoundError, VersionNotFoundError
+from mesh.storage import CommitInfo, open_table
+
+
+def test_every_version_matches_delta_rs_and_metadata_round_trips(spark, tmp_path):
+    path = str(tmp_path / "features")
+    table = open_table(spark, path, backend="embedded")
+    assert table.backend == "embedded" and not table.exists()
+
+    first = [
+        (1, ts(1, 0, 123456), 1.5, "a"),
+        (2, ts(1, 5, 1), None, None),  # nulls must round-trip
+        (None, None, 3.0, "c"),
+    ]
+    info = commit(
+        "run-1",
+        "create",
+        definition_hash="abc123",
+        range_start=ts(1),
+        range_end=ts(2),
+        source_versions={"payments.tx": 7},
+        extra={"rows": 3, "feature_set": "payments.tx_7d"},
+    )
+    assert table.create(frame(spark, first), info, time_column="feature_ts") == 0
+    second = [(3, ts(2, 1, 999999), 4.0, "d")]
+    assert table.append(frame(spark, second), commit("run-2")) == 1
+    assert table.latest_version() == 1
+
+    expected = {0: sorted(first, key=repr), 1: sorted(first + second, key=repr)}
+    for version, rows in expected.items():
+        ours = rows_of(table.read(version=version))
+        theirs = arrow_rows(DeltaTable(path, version=version).to_pyarrow_table(), SCHEMA.names)
+        assert ours == theirs == rows, f"version {version}"
+    assert rows_of(table.read()) == expected[1]
+
+    history = DeltaTable(path).history()
+    assert [h["version"] for h in history] == [1, 0]
+    assert history[1]["mesh.runId"] == "run-1"
+    assert CommitInfo.from_json(history[1]["userMetadata"]) == info
+
+    records = table.history()
+    assert [r.version for r in records] == [1, 0]
+    assert records[1].info == info
+    assert records[1].operation == "create" and records[0].info.run_id == "run-2"
+    assert table.schema() == SCHEMA
+
+
+def test_timestamps_written_as_int64_micros(spark, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    table.create(frame(spark, [(1, ts(3, 4, 5), 1.0, "x")]), commit("r"))
+    (uri,) = DeltaTable(path).file_uris()
+    column = pq.read_metadata(uri).schema.column(1)
+    assert column.physical_type == "INT64"
+    assert "MICROS" in column.logical_type.to_json().upper()
+
+
+def test_time_travel_by_timestamp_and_errors(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    with pytest.raises(TableNotFoundError) as missing:
+        table.read()
+    assert missing.value.params["path"] == path
+    with pytest.raises(TableNotFoundError):
+        table.latest_version()
+
+    table.create(frame(spark, [(1, ts(1), 1.0, "a")]), commit("r1"))
+    table.append(frame(spark, [(2, ts(2), 2.0, "b")]), commit("r2"))
+    first, second = sorted(table.history(), key=lambda r: r.version)
+    # Commits can land in the same millisecond; only a distinct stamp pins version 0.
+    if first.timestamp < second.timestamp:
+        assert [r[0] for r in rows_of(table.read(timestamp=first.timestamp))] == [1]
+    assert [r[0] for r in rows_of(table.read(timestamp=second.timestamp))] == [1, 2]
+    later = second.timestamp + timedelta(days=1)
+    assert len(table.read(timestamp=later).collect()) == 2
+
+    with pytest.raises(VersionNotFoundError) as bad_version:
+        table.read(version=5)
+    assert bad_version.value.params == {"path": path, "version": 5, "latest": 1}
+    with pytest.raises(VersionNotFoundError):
+        table.read(version=-1)
+    with pytest.raises(VersionNotFoundError) as too_early:
+        table.read(timestamp=first.timestamp - timedelta(seconds=1))
+    assert too_early.value.params["path"] == path
+
+
+def test_schema_mismatch_names_columns_and_merge_schema_adds_them(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    table.create(frame(spark, [(1, ts(1), 1.0, "a")]), commit("r1"))
+
+    wider = frame(spark, [(2, ts(2), 2.0, "b")]).selectExpr("*", "id * 2 AS extra_col")
+    with pytest.raises(StorageError) as exc:
+        table.append(wider, commit("r2"))
+    assert exc.value.params["extra"] == ["extra_col"] and exc.value.params["missing"] == []
+    assert table.latest_version() == 0
+
+    retyped = frame(spark, [(2, ts(2), 2.0, "b")]).selectExpr(
+        "CAST(id AS string) AS id", "feature_ts", "value", "name"
+    )
+    with pytest.raises(StorageError) as changed:
+        table.append(retyped, commit("r3"))
+    assert changed.value.params["changed"][0].startswith("id ")
+
+    version = table.append(wider, commit("r4"), merge_schema=True)
+    assert version == table.latest_version()
+    assert table.schema().names == [*SCHEMA.names, "extra_col"]
+    rows = rows_of(table.read())
+    assert rows == [(1, ts(1), 1.0, "a", None), (2, ts(2), 2.0, "b", 4)]
+    theirs = arrow_rows(DeltaTable(path).to_pyarrow_table(), table.schema().names)
+    assert theirs == rows
+
+
+def test_create_refuses_existing_table_unless_overwrite(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    table.create(frame(spark, [(1, ts(1), 1.0, "a")]), commit("r1"))
+    with pytest.raises(StorageError):
+        table.create(frame(spark, [(2, ts(1), 1.0, "a")]), commit("r2"))
+    other = spark.createDataFrame([(9, "z")], "k long, v string")
+    assert table.create(other, commit("r3", "create"), overwrite=True) == 1
+    assert rows_of(table.read()) == [(9, "z")]
+    assert rows_of(table.read(version=0)) == [(1, ts(1), 1.0, "a")]
+    assert arrow_rows(DeltaTable(path).to_pyarrow_table(), ["k", "v"]) == [(9, "z")]
+
+
+def test_empty_frame_and_append_creates_table(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    assert table.append(frame(spark, []), commit("r1")) == 0
+    assert table.read().count() == 0 and table.schema() == SCHEMA
+    assert DeltaTable(path).to_pyarrow_table().num_rows == 0
