@@ -1,0 +1,33 @@
+"""Errors of training, inference and global feature set builds (all ``MeshError``)."""
+
+from __future__ import annotations
+
+from mesh.errors import MeshError
+
+
+class SetBuildError(MeshError):
+    """A training set, inference set or global feature set could not be built as asked."""
+
+
+class UnknownReferenceError(SetBuildError):
+    """A feature reference names a feature set or feature that is not defined."""
+
+
+class VersionPinError(SetBuildError):
+    """No commit of a feature table carries a semantic version matching the reference's pin."""
+
+
+class InputNotBuiltError(SetBuildError):
+    """The feature table a reference points at has not been computed (no Delta table)."""
+
+
+class SpineError(SetBuildError):
+    """The spine cannot be used: missing table, missing key or timestamp columns."""
+
+
+class SpineChangedError(SpineError):
+    """The spine differs from the fingerprint pinned in a manifest; a rebuild would differ."""
+
+
+class ManifestError(SetBuildError):
+    """A training-set manifest is missing, unreadable or not a manifest."""

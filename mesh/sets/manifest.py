@@ -1,0 +1,133 @@
+"""Training-set manifests: every input pinned, so a training set can be rebuilt identically.
+
+The manifest is JSON stored inside the training table's folder, as ``_manifest.json`` (the one
+of the newest build) and ``_manifests/<delta version>.json`` (one per build, kept). Delta
+readers and VACUUM ignore ``_``-prefixed entries, so the files travel with the table.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Literal
+
+from pyarrow import fs as pafs
+from pydantic import ValidationError
+
+from mesh.definitions.base import StrictModel
+from mesh.sets.errors import ManifestError
+
+MANIFEST_FORMAT: Literal["mesh.training-manifest/1"] = "mesh.training-manifest/1"
+MANIFEST_FILE = "_manifest.json"
+MANIFEST_DIR = "_manifests"
+
+
+class InputPin(StrictModel):
+    """One feature set as read by a build: which table, which Delta version, which features.
+
+    ``table`` is relative to the warehouse (absolute when the warehouse was not used);
+    ``features`` maps each feature column of the table to its column in the output.
+    """
+
+    feature_set: str
+    pin: str | None = None
+    semantic_version: str
+    delta_version: int
+    definition_hash: str | None = None
+    table: str
+    keys: tuple[str, ...]
+    features: dict[str, str]
+    ttl_seconds: float | None = None
+    exclude_late_data: bool = True
+
+
+class SpinePin(StrictModel):
+    """The spine as read: where, which Delta version (``None`` for Parquet), and its content.
+
+    ``checksum`` is the sum of ``xxhash64`` over every row (order-independent, as a decimal
+    string) and ``columns`` the spine's ``name:type`` list, so any change of content is caught.
+    """
+
+    path: str
+    format: Literal["delta", "parquet"]
+    timestamp: str
+    keys: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    delta_version: int | None = None
+    row_count: int
+    checksum: str
+    columns: tuple[str, ...] = ()
+
+
+class OutputPin(StrictModel):
+    """Where the training rows were written and as which Delta version."""
+
+    path: str
+    delta_version: int
+    row_count: int
+
+
+class Manifest(StrictModel):
+    """Everything needed to rebuild a training set: spine, inputs, options, engine version."""
+
+    format: Literal["mesh.training-manifest/1"] = MANIFEST_FORMAT
+    training_set: str
+    definition_hash: str
+    engine_version: str
+    run_id: str
+    built_at: datetime
+    warehouse: str
+    strict: bool = False
+    spine: SpinePin
+    inputs: tuple[InputPin, ...]
+    columns: tuple[str, ...]
+    output: OutputPin
+    rebuilt_from: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def write_manifest(manifest: Manifest, table_path: str) -> str:
+    """Write the manifest into the training table's folder; return the ``_manifest.json`` path."""
+    root = table_path.rstrip("/")
+    text = manifest.to_json().encode()
+    filesystem, base = _filesystem(root)
+    filesystem.create_dir(f"{base}/{MANIFEST_DIR}", recursive=True)
+    for name in (f"{MANIFEST_DIR}/{manifest.output.delta_version}.json", MANIFEST_FILE):
+        with filesystem.open_output_stream(f"{base}/{name}") as out:
+            out.write(text)
+    return f"{root}/{MANIFEST_FILE}"
+
+
+def read_manifest(path: str) -> Manifest:
+    """Load a manifest from a JSON file, or from a training table folder (its newest build)."""
+    filesystem, base = _filesystem(path.rstrip("/"))
+    info = filesystem.get_file_info(base)
+    if info.type == pafs.FileType.Directory:
+        base = f"{base}/{MANIFEST_FILE}"
+        info = filesystem.get_file_info(base)
+    if info.type != pafs.FileType.File:
+        raise ManifestError(
+            f"Manifest {path}: no manifest file there; pass the training table folder or its "
+            f"{MANIFEST_FILE} (written by `mesh training build`).",
+            path=path,
+        )
+    with filesystem.open_input_stream(base) as stream:
+        text = stream.read().decode("utf-8")
+    try:
+        return Manifest.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise ManifestError(
+            f"Manifest {path}: not a valid {MANIFEST_FORMAT} manifest ({first}); rebuild from "
+            "the file the build wrote, unmodified.",
+            path=path,
+        ) from exc
+
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in uri and not uri.startswith("file://"):
+        filesystem, path = pafs.FileSystem.from_uri(uri)
+        return filesystem, path
+    return pafs.LocalFileSystem(), uri.removeprefix("file://")

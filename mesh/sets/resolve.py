@@ -1,0 +1,298 @@
+"""From feature references to pinned inputs: which feature table, which Delta version.
+
+A reference ``domain.feature_set[@pin].feature`` reads the feature table
+``<warehouse>/features/<domain>/<feature_set>/v<major>``. The major comes from the pin, or from
+the definition's current version when there is no pin. The Delta version read is the newest
+commit of that table whose ``CommitInfo.extra["semantic_version"]`` matches the pin (``1``
+matches 1.x.y, ``1.2`` matches 1.2.y, ``1.2.0`` only itself; no pin matches every version).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
+from mesh.sets.errors import (
+    InputNotBuiltError,
+    SetBuildError,
+    UnknownReferenceError,
+    VersionPinError,
+)
+from mesh.sets.manifest import InputPin
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from mesh.definitions import AnyFeatureSet
+    from mesh.join import FeatureSource
+    from mesh.storage import CommitRecord, DeltaFeatureTable
+
+FEATURE_TS = "feature_ts"
+CREATED_TS = "created_ts"
+_MAJOR_DIR = re.compile(r"^v(\d+)$")
+
+
+def feature_table_location(domain: str, name: str, major: int) -> str:
+    """Path of a feature table relative to the warehouse: ``features/<domain>/<name>/v<major>``."""
+    return f"features/{domain}/{name}/v{major}"
+
+
+def in_warehouse(mesh: MeshDefinition, location: str) -> str:
+    """``location`` resolved against the warehouse unless it is absolute or a URI."""
+    if os.path.isabs(location) or "://" in location or location.startswith("dbfs:"):
+        return location
+    return os.path.join(mesh.warehouse, location)
+
+
+def pin_matches(pin: str | None, semantic_version: str) -> bool:
+    """True when ``semantic_version`` (``1.2.3``) is covered by ``pin`` (``1``, ``1.2``, ``1.2.3``).
+
+    No pin covers every version.
+    """
+    if pin is None:
+        return True
+    wanted = [int(p) for p in pin.split(".")]
+    try:
+        found = [int(p) for p in semantic_version.split(".")]
+    except ValueError:
+        return False
+    return found[: len(wanted)] == wanted
+
+
+def resolve_inputs(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    references: Sequence[str | FeatureRef],
+    *,
+    exclude_late_data: bool = True,
+    taken: Iterable[str] = (),
+) -> list[InputPin]:
+    """Pin every referenced feature set to a Delta version of its feature table.
+
+    References to the same feature set with the same pin are read together (one join input).
+    Output columns are the feature names; a name that repeats across inputs or clashes with
+    ``taken`` (e.g. spine columns) becomes ``<domain>__<feature_set>__<feature>``.
+    Raises ``UnknownReferenceError``, ``InputNotBuiltError`` or ``VersionPinError``.
+    """
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for raw in references:
+        ref = _parse(raw)
+        definition = _definition(mesh, ref)
+        names = definition.output_names() if ref.feature == "*" else [ref.feature]
+        selected = groups.setdefault((ref.set_name, ref.version), [])
+        selected.extend(n for n in names if n not in selected)
+    pins = []
+    for (set_name, pin), features in groups.items():
+        definition = mesh.any_set(set_name)
+        pins.append(_pin(spark, mesh, definition, pin, features, exclude_late_data))
+    return _assign_columns(pins, set(taken))
+
+
+def load_sources(
+    spark: SparkSession, mesh: MeshDefinition, inputs: Sequence[InputPin]
+) -> list[FeatureSource]:
+    """One ``FeatureSource`` per pinned input, read at its pinned Delta version.
+
+    Feature columns are renamed to their output names here, so the join never has to
+    disambiguate.
+    """
+    from pyspark.sql import functions as F
+
+    from mesh.join import FeatureSource
+    from mesh.storage import open_table
+
+    sources = []
+    for pin in inputs:
+        df = open_table(spark, in_warehouse(mesh, pin.table)).read(version=pin.delta_version)
+        needed = [*pin.keys, FEATURE_TS, CREATED_TS, *pin.features]
+        missing = [c for c in needed if c not in df.columns]
+        if missing:
+            raise UnknownReferenceError(
+                f"Feature set {pin.feature_set} (table {pin.table}, Delta version "
+                f"{pin.delta_version}, semantic version {pin.semantic_version}) has no column(s) "
+                f"{', '.join(missing)}; columns there: {', '.join(df.columns)}. Reference a "
+                "feature that exists in that version or pin another version.",
+                feature_set=pin.feature_set,
+                missing=missing,
+                available=list(df.columns),
+            )
+        df = df.select(
+            *pin.keys,
+            FEATURE_TS,
+            CREATED_TS,
+            *[F.col(name).alias(out) for name, out in pin.features.items()],
+        )
+        sources.append(
+            FeatureSource(
+                df,
+                keys=list(pin.keys),
+                timestamp=FEATURE_TS,
+                created_timestamp=CREATED_TS,
+                ttl=pin.ttl_seconds,
+                features=list(pin.features.values()),
+                name=pin.feature_set,
+                exclude_not_yet_created=pin.exclude_late_data,
+            )
+        )
+    return sources
+
+
+def access_requests(
+    mesh: MeshDefinition, inputs: Sequence[InputPin]
+) -> list[tuple[AnyFeatureSet, list[str]]]:
+    """(definition, feature names) for every input, as the access check expects them."""
+    return [(mesh.any_set(pin.feature_set), list(pin.features)) for pin in inputs]
+
+
+def _parse(raw: str | FeatureRef) -> FeatureRef:
+    if isinstance(raw, FeatureRef):
+        return raw
+    try:
+        return FeatureRef.parse(raw)
+    except ValueError as exc:
+        raise UnknownReferenceError(str(exc), reference=raw) from None
+
+
+def _definition(mesh: MeshDefinition, ref: FeatureRef) -> AnyFeatureSet:
+    known = mesh.all_sets()
+    definition = known.get(ref.set_name)
+    if definition is None:
+        raise UnknownReferenceError(
+            f"Feature reference `{ref}`: feature set {ref.set_name!r} is not defined "
+            f"(defined: {', '.join(sorted(known)) or 'none'}); fix the reference or add the "
+            "feature set under conf/.",
+            reference=str(ref),
+            feature_set=ref.set_name,
+            available=sorted(known),
+        )
+    outputs = definition.output_names()
+    if ref.feature != "*" and ref.feature not in outputs:
+        raise UnknownReferenceError(
+            f"Feature reference `{ref}`: {ref.set_name} has no feature {ref.feature!r} "
+            f"(features: {', '.join(outputs)}); use one of them or `{ref.set_name}.*`.",
+            reference=str(ref),
+            feature_set=ref.set_name,
+            feature=ref.feature,
+            available=outputs,
+        )
+    return definition
+
+
+def _pin(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    definition: AnyFeatureSet,
+    pin: str | None,
+    features: list[str],
+    exclude_late_data: bool,
+) -> InputPin:
+    from mesh.storage import open_table
+
+    major = int((pin or definition.version).split(".")[0])
+    location = feature_table_location(definition.domain, definition.name, major)
+    table = open_table(spark, in_warehouse(mesh, location))
+    name = definition.qualified_name
+    if not table.exists():
+        majors = _existing_majors(mesh, definition)
+        raise InputNotBuiltError(
+            f"Feature set {name}{'@' + pin if pin else ''}: no feature table at {table.path} "
+            f"(major versions computed: {', '.join(f'v{m}' for m in majors) or 'none'}); "
+            f"compute and publish {name} first, or pin an existing major.",
+            feature_set=name,
+            pin=pin,
+            path=table.path,
+            majors=majors,
+        )
+    record = find_commit(table, name, pin)
+    info = record.info
+    assert info is not None  # find_commit only returns mesh commits
+    entity = mesh.entity(definition.entity)
+    late = definition.exclude_late_data if isinstance(definition, FeatureSet) else True
+    return InputPin(
+        feature_set=name,
+        pin=pin,
+        semantic_version=str(info.extra["semantic_version"]),
+        delta_version=record.version,
+        definition_hash=info.definition_hash,
+        table=location,
+        keys=tuple(entity.key_columns),
+        features={f: f for f in features},
+        ttl_seconds=definition.ttl.total_seconds() if definition.ttl else None,
+        exclude_late_data=exclude_late_data and late,
+    )
+
+
+def find_commit(table: DeltaFeatureTable, feature_set: str, pin: str | None) -> CommitRecord:
+    """The newest commit of ``table`` whose semantic version matches ``pin``.
+
+    ``VersionPinError`` lists the semantic versions the table does hold when none matches.
+    """
+    seen: list[str] = []
+    short = feature_set.split(".", 1)[-1]
+    for record in table.history():  # newest first
+        extra = record.info.extra if record.info else {}
+        version = extra.get("semantic_version")
+        if version is None or extra.get("feature_set") not in (feature_set, short, None):
+            continue
+        if pin_matches(pin, str(version)):
+            return record
+        if str(version) not in seen:
+            seen.append(str(version))
+    wanted = f"@{pin}" if pin else "any version"
+    raise VersionPinError(
+        f"Feature set {feature_set} ({wanted}): no commit of {table.path} carries a matching "
+        f"semantic version (versions there: {', '.join(seen) or 'none'}); pin one of those "
+        "or publish the version you need.",
+        feature_set=feature_set,
+        pin=pin,
+        available=seen,
+        path=table.path,
+    )
+
+
+def _existing_majors(mesh: MeshDefinition, definition: AnyFeatureSet) -> list[int]:
+    from pyarrow import fs as pafs
+
+    root = in_warehouse(mesh, f"features/{definition.domain}/{definition.name}")
+    try:
+        if "://" in root:
+            filesystem, base = pafs.FileSystem.from_uri(root)
+        else:
+            filesystem, base = pafs.LocalFileSystem(), root
+        entries = filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    except (OSError, ValueError):  # listing is only for the message; never hide the real error
+        return []
+    return sorted(
+        int(m.group(1)) for e in entries if (m := _MAJOR_DIR.match(e.base_name)) is not None
+    )
+
+
+def _assign_columns(pins: list[InputPin], taken: set[str]) -> list[InputPin]:
+    counts: dict[str, int] = {}
+    for pin in pins:
+        for feature in pin.features:
+            counts[feature] = counts.get(feature, 0) + 1
+    result = []
+    used = set(taken)
+    for pin in pins:
+        mapping = {}
+        for feature in pin.features:
+            out = feature
+            if counts[feature] > 1 or feature in taken:
+                out = f"{pin.feature_set.replace('.', '__')}__{feature}"
+            if out in used:
+                raise SetBuildError(
+                    f"Feature {pin.feature_set}.{feature}: output column {out!r} is already "
+                    "used by another reference or a spine column; reference it once, or "
+                    "rename the spine column.",
+                    feature_set=pin.feature_set,
+                    feature=feature,
+                    column=out,
+                )
+            used.add(out)
+            mapping[feature] = out
+        result.append(pin.model_copy(update={"features": mapping}))
+    return result

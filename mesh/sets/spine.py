@@ -1,0 +1,124 @@
+"""Spines: reading them and fingerprinting their content so a rebuild can prove it is the same."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mesh.definitions import MeshDefinition, Spine
+from mesh.sets.errors import SpineChangedError, SpineError
+from mesh.sets.manifest import SpinePin
+from mesh.sets.resolve import in_warehouse
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def read_spine(
+    spark: SparkSession, mesh: MeshDefinition, spine: Spine, version: int | None = None
+) -> tuple[DataFrame, int | None]:
+    """The spine table (Delta at ``version`` or latest, or Parquet) and the Delta version read."""
+    from mesh.errors import StorageError
+    from mesh.storage import open_table
+
+    path = in_warehouse(mesh, spine.path)
+    if spine.format == "parquet":
+        try:
+            df = spark.read.parquet(path)
+        except Exception as exc:  # AnalysisException: path missing or not Parquet
+            raise SpineError(
+                f"Spine {spine.path}: cannot read Parquet at {path} "
+                f"({str(exc).splitlines()[0]}); write the spine there or fix spine.path.",
+                path=path,
+            ) from exc
+        read_version = None
+    else:
+        table = open_table(spark, path)
+        if not table.exists():
+            raise SpineError(
+                f"Spine {spine.path}: no Delta table at {path}; write the spine there, fix "
+                "spine.path, or set spine.format: parquet.",
+                path=path,
+            )
+        try:
+            read_version = version if version is not None else table.latest_version()
+            df = table.read(version=read_version)
+        except StorageError as exc:
+            raise SpineError(
+                f"Spine {spine.path}: Delta version {version} cannot be read ({exc.message}); "
+                "the spine's history was removed (VACUUM or re-created), so this training set "
+                "cannot be rebuilt from its manifest.",
+                path=path,
+                version=version,
+            ) from exc
+    missing = [c for c in (spine.timestamp, *spine.keys, *spine.labels) if c not in df.columns]
+    if missing:
+        raise SpineError(
+            f"Spine {spine.path}: column(s) {', '.join(missing)} are not in the table (columns: "
+            f"{', '.join(df.columns)}); fix spine.timestamp/keys/labels or the table.",
+            path=path,
+            missing=missing,
+            available=list(df.columns),
+        )
+    return df, read_version
+
+
+def fingerprint_spine(df: DataFrame) -> tuple[int, str]:
+    """(row count, checksum): the sum of a 64-bit hash of every row, independent of order.
+
+    The hash covers every column plus a null mask (Spark's ``xxhash64`` skips nulls, so
+    without the mask ``(null, 1)`` and ``(1, null)`` would hash alike). The sum runs in
+    ``decimal(38,0)`` so it can neither overflow nor depend on ANSI mode.
+    """
+    from pyspark.sql import functions as F
+
+    if not df.columns:
+        return df.count(), "0"
+    mask = F.array(*[F.col(c).isNull() for c in df.columns])
+    row_hash = F.xxhash64(mask, *[F.col(c) for c in df.columns]).cast("decimal(38,0)")
+    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(row_hash).alias("s")).first()
+    assert row is not None
+    return int(row["n"]), str(row["s"] if row["s"] is not None else 0)
+
+
+def spine_columns(df: DataFrame) -> tuple[str, ...]:
+    return tuple(f"{f.name}:{f.dataType.simpleString()}" for f in df.schema.fields)
+
+
+def pin_spine(spine: Spine, df: DataFrame, delta_version: int | None) -> SpinePin:
+    """Fingerprint of the spine as read by a build, for the manifest."""
+    count, checksum = fingerprint_spine(df)
+    return SpinePin(
+        path=spine.path,
+        format=spine.format,
+        timestamp=spine.timestamp,
+        keys=spine.keys,
+        labels=spine.labels,
+        delta_version=delta_version,
+        row_count=count,
+        checksum=checksum,
+        columns=spine_columns(df),
+    )
+
+
+def verify_spine(pinned: SpinePin, df: DataFrame) -> None:
+    """Raise ``SpineChangedError`` unless ``df`` has the pinned columns, row count and checksum."""
+    columns = spine_columns(df)
+    count, checksum = fingerprint_spine(df)
+    found = {"columns": list(columns), "row_count": count, "checksum": checksum}
+    expected = {
+        "columns": list(pinned.columns),
+        "row_count": pinned.row_count,
+        "checksum": pinned.checksum,
+    }
+    changed = [k for k in expected if expected[k] != found[k]]
+    if changed:
+        raise SpineChangedError(
+            f"Spine {pinned.path}: its {', '.join(changed)} differ from the manifest "
+            f"(expected {pinned.row_count} rows, checksum {pinned.checksum}; found {count} rows, "
+            f"checksum {checksum}); a rebuild would not reproduce the training set. Restore "
+            "the spine the manifest pinned, or build a new training set instead.",
+            path=pinned.path,
+            changed=changed,
+            expected=expected,
+            found=found,
+        )

@@ -1,0 +1,282 @@
+"""Training sets: spine + feature references -> a Delta table and a manifest pinning every input.
+
+A build reads the spine, pins each referenced feature set to a Delta version of its feature
+table (see :mod:`mesh.sets.resolve`), point-in-time joins them onto the spine, writes the
+result as one commit of the training table (``TrainingSet.location`` under the warehouse) and
+writes the manifest into that table's folder (:mod:`mesh.sets.manifest`). A rebuild reads the
+inputs at the pinned Delta versions and the spine at its pinned version, checks the spine's
+fingerprint, and produces the same rows, whatever landed in the feature tables since.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from mesh.definitions import MeshDefinition, Spine, TrainingSet
+from mesh.definitions.base import fingerprint
+from mesh.sets.access import authorize
+from mesh.sets.errors import SpineError, UnknownReferenceError
+from mesh.sets.manifest import InputPin, Manifest, OutputPin, read_manifest, write_manifest
+from mesh.sets.resolve import access_requests, in_warehouse, load_sources, resolve_inputs
+from mesh.sets.spine import pin_spine, read_spine, verify_spine
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+@dataclass(frozen=True)
+class TrainingSetResult:
+    """What a build wrote: the training table (path, Delta version, rows) and its manifest."""
+
+    path: str
+    delta_version: int
+    row_count: int
+    manifest: Manifest
+    manifest_path: str
+
+
+def training_definition_hash(training_set: TrainingSet) -> str:
+    """Fingerprint of everything in a training-set spec that changes its rows."""
+    return fingerprint(training_set.model_dump(mode="json", exclude={"description"}))
+
+
+def build_training_set(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    training_set: TrainingSet | str,
+    *,
+    output: str | None = None,
+    identity: str | None = None,
+    run_id: str | None = None,
+) -> TrainingSetResult:
+    """Build a training set and its manifest.
+
+    Every spine row gets, for each reference, the feature value of the referenced feature set
+    as of the row's timestamp (point-in-time: ``feature_ts <= t``, or ``<`` with
+    ``strict``; rows created after ``t`` are excluded when both the training set and the
+    feature set say ``exclude_late_data``; the set's TTL applies; no match gives null). The
+    output has the spine's columns unchanged, then one column per feature (named as the
+    feature; ``<domain>__<set>__<feature>`` when a name would repeat), one row per spine row.
+
+    ``training_set`` is a spec or the qualified name of one in ``mesh``; ``output`` overrides
+    its location. The caller must be allowed to read every feature (``identity`` defaults to
+    the standards' identity variable). Each build is one new commit of the training table.
+    """
+    spec = _spec(mesh, training_set)
+    spine_df, spine_version = read_spine(spark, mesh, spec.spine)
+    inputs = resolve_inputs(
+        spark,
+        mesh,
+        spec.features,
+        exclude_late_data=spec.exclude_late_data,
+        taken=spine_df.columns,
+    )
+    _check_spine_keys(spec.spine, spine_df, inputs)
+    authorize(
+        spark, mesh, access_requests(mesh, inputs), f"training set {spec.qualified_name}", identity
+    )
+    spine_pin = pin_spine(spec.spine, spine_df, spine_version)
+    run = run_id or uuid.uuid4().hex
+    location = output or spec.location
+    version = _join_and_write(
+        spark,
+        mesh,
+        spine_df,
+        spec.spine.timestamp,
+        inputs,
+        spec.strict,
+        location,
+        run,
+        training_definition_hash(spec),
+        spec.qualified_name,
+        spine_version,
+    )
+    manifest = Manifest(
+        training_set=spec.qualified_name,
+        definition_hash=training_definition_hash(spec),
+        engine_version=engine_version(),
+        run_id=run,
+        built_at=datetime.now(timezone.utc),
+        warehouse=mesh.warehouse,
+        strict=spec.strict,
+        spine=spine_pin,
+        inputs=tuple(inputs),
+        columns=_output_columns(spine_df.columns, inputs),
+        output=OutputPin(path=location, delta_version=version, row_count=spine_pin.row_count),
+    )
+    return _finish(mesh, manifest)
+
+
+def rebuild_training_set(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    manifest: Manifest | str,
+    *,
+    output: str | None = None,
+    identity: str | None = None,
+    run_id: str | None = None,
+) -> TrainingSetResult:
+    """Rebuild a training set exactly as a manifest describes it.
+
+    Every feature table is read at its pinned Delta version with the pinned keys, features,
+    TTL and late-data rule (the current definitions in ``conf/`` are only used for the access
+    check), and a Delta spine at its pinned version. ``SpineChangedError`` when the spine's
+    row count, checksum or columns differ from the manifest. ``manifest`` is a ``Manifest``,
+    a manifest file, or a training table folder; ``output`` defaults to the manifest's table
+    (the rebuild becomes its newest commit). A new manifest (``rebuilt_from`` = original run
+    id) is written beside the output.
+    """
+    pinned = read_manifest(manifest) if isinstance(manifest, str) else manifest
+    spine = Spine(
+        path=pinned.spine.path,
+        format=pinned.spine.format,
+        timestamp=pinned.spine.timestamp,
+        keys=pinned.spine.keys,
+        labels=pinned.spine.labels,
+    )
+    spine_df, _ = read_spine(spark, mesh, spine, version=pinned.spine.delta_version)
+    verify_spine(pinned.spine, spine_df)
+    for pin in pinned.inputs:
+        if pin.feature_set not in mesh.all_sets():
+            raise UnknownReferenceError(
+                f"Manifest of {pinned.training_set}: feature set {pin.feature_set} is no longer "
+                "defined, so the read cannot be access-checked; restore its definition under "
+                "conf/ to rebuild.",
+                feature_set=pin.feature_set,
+                reference=pin.feature_set,
+            )
+    authorize(
+        spark,
+        mesh,
+        access_requests(mesh, pinned.inputs),
+        f"training set {pinned.training_set} (rebuild)",
+        identity,
+    )
+    if pinned.engine_version != engine_version():
+        warnings.warn(
+            f"Rebuilding {pinned.training_set} with engine {engine_version()}; it was built "
+            f"with {pinned.engine_version}. Rows are identical unless the join semantics changed.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    run = run_id or uuid.uuid4().hex
+    location = output or pinned.output.path
+    version = _join_and_write(
+        spark,
+        mesh,
+        spine_df,
+        spine.timestamp,
+        list(pinned.inputs),
+        pinned.strict,
+        location,
+        run,
+        pinned.definition_hash,
+        pinned.training_set,
+        pinned.spine.delta_version,
+    )
+    manifest = pinned.model_copy(
+        update={
+            "engine_version": engine_version(),
+            "run_id": run,
+            "built_at": datetime.now(timezone.utc),
+            "warehouse": mesh.warehouse,
+            "output": OutputPin(
+                path=location, delta_version=version, row_count=pinned.spine.row_count
+            ),
+            "rebuilt_from": pinned.run_id,
+        }
+    )
+    return _finish(mesh, manifest)
+
+
+def engine_version() -> str:
+    """The installed feature-mesh version (what ``mesh.__version__`` reports)."""
+    # Read from the distribution, not ``mesh.__version__``: an editable install made before
+    # mesh/__init__.py existed imports ``mesh`` as a namespace package without it.
+    try:
+        return metadata.version("feature-mesh")
+    except metadata.PackageNotFoundError:  # a source tree that is not installed
+        return "0.0.0+local"
+
+
+def _spec(mesh: MeshDefinition, training_set: TrainingSet | str) -> TrainingSet:
+    if isinstance(training_set, TrainingSet):
+        return training_set
+    spec = mesh.training_sets.get(training_set)
+    if spec is None:
+        known = sorted(mesh.training_sets)
+        raise UnknownReferenceError(
+            f"Training set {training_set!r} is not defined (defined: "
+            f"{', '.join(known) or 'none'}); add it under conf/training/ or check the name "
+            "(domain.name).",
+            reference=training_set,
+            available=known,
+        )
+    return spec
+
+
+def _check_spine_keys(spine: Spine, df: DataFrame, inputs: Sequence[InputPin]) -> None:
+    for pin in inputs:
+        missing = [k for k in pin.keys if k not in df.columns]
+        if missing:
+            raise SpineError(
+                f"Spine {spine.path}: feature set {pin.feature_set} is keyed on "
+                f"{', '.join(pin.keys)} but the spine lacks {', '.join(missing)} (columns: "
+                f"{', '.join(df.columns)}); add the key column(s) to the spine.",
+                path=spine.path,
+                feature_set=pin.feature_set,
+                missing=missing,
+            )
+
+
+def _output_columns(spine_columns: Sequence[str], inputs: Sequence[InputPin]) -> tuple[str, ...]:
+    return (*spine_columns, *[out for pin in inputs for out in pin.features.values()])
+
+
+def _join_and_write(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    spine_df: DataFrame,
+    spine_timestamp: str,
+    inputs: Sequence[InputPin],
+    strict: bool,
+    location: str,
+    run_id: str,
+    definition_hash: str,
+    name: str,
+    spine_version: int | None,
+) -> int:
+    from mesh.join import point_in_time_join
+    from mesh.storage import CommitInfo, open_table
+
+    joined = point_in_time_join(
+        spine_df, load_sources(spark, mesh, inputs), spine_timestamp=spine_timestamp, strict=strict
+    )
+    joined = joined.select(*_output_columns(spine_df.columns, inputs))
+    sources = {pin.table: pin.delta_version for pin in inputs}
+    commit = CommitInfo(
+        run_id=run_id,
+        operation="training_build",
+        definition_hash=definition_hash,
+        source_versions=sources,
+        extra={"training_set": name, "spine_version": spine_version},
+    )
+    return open_table(spark, in_warehouse(mesh, location)).create(joined, commit, overwrite=True)
+
+
+def _finish(mesh: MeshDefinition, manifest: Manifest) -> TrainingSetResult:
+    absolute = in_warehouse(mesh, manifest.output.path)
+    path = write_manifest(manifest, absolute)
+    return TrainingSetResult(
+        path=absolute,
+        delta_version=manifest.output.delta_version,
+        row_count=manifest.output.row_count,
+        manifest=manifest,
+        manifest_path=path,
+    )

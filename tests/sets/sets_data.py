@@ -1,0 +1,93 @@
+"""A tiny warehouse for the sets tests: two feature tables and a spine, hand-made.
+
+Times are days of January 2024 (UTC). ``payments.spend`` has a late row (feature_ts Jan 5,
+created Jan 8) and a TTL of 10 days; ``support.tickets`` has no TTL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mesh.definitions import MeshDefinition
+
+CONF = Path(__file__).parent / "conf"
+
+SPEND_SCHEMA = (
+    "customer_id bigint, feature_ts timestamp, created_ts timestamp, amount double, tx_count bigint"
+)
+TICKETS_SCHEMA = "customer_id bigint, feature_ts timestamp, created_ts timestamp, tickets bigint"
+SPINE_SCHEMA = "customer_id bigint, label_ts timestamp, churned boolean"
+
+
+def jan(day: int, hour: int = 0) -> datetime:
+    return datetime(2024, 1, day, hour, tzinfo=timezone.utc)
+
+
+SPEND_V1 = [
+    (1, jan(1), jan(1), 10.0, 1),
+    (1, jan(3), jan(3), 30.0, 3),
+    (1, jan(5), jan(8), 60.0, 5),  # late: true on Jan 5, known on Jan 8
+    (2, jan(2), jan(2), 20.0, 2),
+]
+TICKETS_V1 = [
+    (1, jan(2), jan(2), 1),
+    (1, jan(6), jan(6), 2),
+    (2, jan(1), jan(1), 4),
+]
+SPINE = [
+    (1, jan(2, 12), True),
+    (1, jan(6), False),
+    (1, jan(9), False),
+    (2, jan(20), True),
+    (3, jan(5), False),
+]
+
+
+@dataclass
+class Warehouse:
+    spark: Any
+    mesh: MeshDefinition
+    root: Path
+
+    def write_features(
+        self,
+        set_name: str,
+        rows: list[tuple],
+        schema: str,
+        semantic_version: str = "1.0.0",
+        append: bool = False,
+    ) -> int:
+        """One commit to the feature table of ``set_name``, tagged like a compute job's."""
+        from mesh.sets import feature_table_location
+        from mesh.storage import CommitInfo, open_table
+
+        fs = self.mesh.any_set(set_name)
+        major = int(semantic_version.split(".")[0])
+        path = self.root / feature_table_location(fs.domain, fs.name, major)
+        commit = CommitInfo(
+            run_id=f"test-{set_name}-{semantic_version}",
+            operation="compute",
+            definition_hash=fs.data_hash(),
+            extra={"feature_set": set_name, "semantic_version": semantic_version},
+        )
+        table = open_table(self.spark, str(path))
+        df = self.spark.createDataFrame(rows, schema)
+        if append:
+            return table.append(df, commit)
+        return table.create(df, commit, time_column="feature_ts")
+
+    def write_spine(
+        self, rows: list[tuple], location: str = "products/risk/labels", fmt: str = "delta"
+    ) -> str:
+        from mesh.storage import CommitInfo, open_table
+
+        df = self.spark.createDataFrame(rows, SPINE_SCHEMA)
+        path = str(self.root / location)
+        if fmt == "parquet":
+            df.write.mode("overwrite").parquet(path)
+        else:
+            open_table(self.spark, path).append(df, CommitInfo(run_id="spine", operation="spine"))
+        return path

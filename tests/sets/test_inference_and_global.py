@@ -1,0 +1,168 @@
+"""Inference sets as of a time; global feature sets point-in-time correct, with lineage;
+version pins and reference errors."""
+
+from __future__ import annotations
+
+import pytest
+from chispa import assert_df_equality
+from sets_data import SPEND_SCHEMA, jan
+
+from mesh.errors import AccessDeniedError
+from mesh.sets import (
+    InputNotBuiltError,
+    SetBuildError,
+    UnknownReferenceError,
+    VersionPinError,
+    build_global_feature_set,
+    build_inference_set,
+    resolve_inputs,
+)
+from mesh.sets.resolve import pin_matches
+from mesh.storage import open_table
+
+INFER_SCHEMA = "customer_id bigint, as_of_ts timestamp, amount double, tickets bigint"
+FEATURES = ["payments.spend.amount", "support.tickets.tickets"]
+
+
+def test_inference_as_of_applies_late_data_and_ttl(wh) -> None:
+    rows = [{"customer_id": 1}, {"customer_id": 2}, {"customer_id": 3}]
+    got = build_inference_set(wh.spark, wh.mesh, FEATURES, rows, as_of=jan(6))
+    expected = [(1, jan(6), 30.0, 2), (2, jan(6), 20.0, 4), (3, jan(6), None, None)]
+    assert_df_equality(
+        got,
+        wh.spark.createDataFrame(expected, INFER_SCHEMA),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    # Later, from a DataFrame of entities: customer 2's spend (Jan 2) is past its 10-day TTL.
+    entities = wh.spark.createDataFrame([(2,)], "customer_id bigint")
+    later = build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of=jan(20))
+    assert_df_equality(
+        later, wh.spark.createDataFrame([(2, jan(20), None, 4)], INFER_SCHEMA), ignore_nullable=True
+    )
+
+
+def test_inference_denied_and_missing_keys(wh) -> None:
+    with pytest.raises(AccessDeniedError) as err:
+        build_inference_set(
+            wh.spark, wh.mesh, FEATURES, [{"customer_id": 1}], identity="bob@marketing"
+        )
+    assert err.value.params["feature_set"] == "support.tickets"
+    with pytest.raises(SetBuildError) as missing:
+        build_inference_set(wh.spark, wh.mesh, FEATURES, [{"client": 1}])
+    assert missing.value.params["missing"] == ["customer_id"]
+
+
+def test_global_values_use_inputs_as_of_each_time(wh) -> None:
+    result = build_global_feature_set(wh.spark, wh.mesh, "risk.combo", run_id="g1")
+    table = open_table(wh.spark, result.path)
+    schema = (
+        "customer_id bigint, feature_ts timestamp, created_ts timestamp, ratio double, big boolean"
+    )
+    # ratio = spend / (tickets + 1); the Jan 5 spend row (60.0) only counts from Jan 8.
+    expected = [
+        (1, jan(1), jan(1), 10.0, False),
+        (1, jan(2), jan(2), 5.0, False),
+        (1, jan(3), jan(3), 15.0, True),
+        (1, jan(6), jan(6), 10.0, True),
+        (1, jan(8), jan(8), 20.0, True),
+        (2, jan(1), jan(1), None, None),
+        (2, jan(2), jan(2), 4.0, False),
+    ]
+    assert_df_equality(
+        table.read(),
+        wh.spark.createDataFrame(expected, schema),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert result.row_count == len(expected)
+    assert result.path == str(wh.root / "features/risk/combo/v1")
+    info = table.history()[0].info
+    assert info is not None
+    assert info.definition_hash == wh.mesh.global_sets["risk.combo"].data_hash()
+    assert dict(info.source_versions) == {
+        "features/payments/spend/v1": 0,
+        "features/support/tickets/v1": 0,
+    }
+    assert (info.extra["feature_set"], info.extra["semantic_version"]) == ("risk.combo", "1.0.0")
+    edges = {e.alias: e for e in result.lineage}
+    assert set(edges) == {"spend", "tickets"}
+    assert (
+        edges["spend"].source,
+        edges["spend"].source_feature,
+        edges["spend"].source_delta_version,
+    ) == ("payments.spend", "amount", 0)
+    assert edges["spend"].target_features == ("ratio", "big")
+    assert edges["tickets"].target_features == ("ratio",)
+    assert {e.target_delta_version for e in result.lineage} == {result.delta_version}
+
+
+@pytest.mark.slow
+def test_global_output_is_readable_as_an_input(wh) -> None:
+    build_global_feature_set(wh.spark, wh.mesh, "risk.combo")
+    got = build_inference_set(
+        wh.spark, wh.mesh, ["risk.combo.ratio"], [{"customer_id": 1}], as_of=jan(7)
+    )
+    assert got.first()["ratio"] == 10.0
+
+
+def test_global_bad_expression_names_the_feature(wh) -> None:
+    spec = wh.mesh.global_sets["risk.combo"]
+    bad = spec.model_copy(
+        update={"features": (spec.features[0].model_copy(update={"expr": "spend / nope"}),)}
+    )
+    with pytest.raises(SetBuildError) as err:
+        build_global_feature_set(wh.spark, wh.mesh, bad)
+    assert (err.value.params["feature"], err.value.params["aliases"]) == (
+        "ratio",
+        ["spend", "tickets"],
+    )
+
+
+def test_version_pins_resolve_to_delta_versions(wh) -> None:
+    wh.write_features(
+        "payments.spend", [(1, jan(9), jan(9), 1.0, 1)], SPEND_SCHEMA, "1.1.0", append=True
+    )
+    cases = {
+        "@1.0": (0, "1.0.0"),
+        "@1.0.0": (0, "1.0.0"),
+        "@1": (1, "1.1.0"),
+        "@1.1": (1, "1.1.0"),
+        "": (1, "1.1.0"),
+    }
+    for pin, expected in cases.items():
+        (resolved,) = resolve_inputs(wh.spark, wh.mesh, [f"payments.spend{pin}.amount"])
+        assert (resolved.delta_version, resolved.semantic_version) == expected, pin
+    assert not pin_matches("1", "10.0.0")
+
+
+def test_bad_pins_list_what_exists(wh) -> None:
+    wh.write_features(
+        "payments.spend", [(1, jan(9), jan(9), 1.0, 1)], SPEND_SCHEMA, "1.1.0", append=True
+    )
+    with pytest.raises(VersionPinError) as err:
+        resolve_inputs(wh.spark, wh.mesh, ["payments.spend@1.2.amount"])
+    assert (err.value.params["pin"], err.value.params["available"]) == ("1.2", ["1.1.0", "1.0.0"])
+    with pytest.raises(InputNotBuiltError) as major:
+        resolve_inputs(wh.spark, wh.mesh, ["payments.spend@2.amount"])
+    assert major.value.params["majors"] == [1]
+
+
+@pytest.mark.parametrize(
+    ("reference", "param", "value"),
+    [
+        ("payments.nope.amount", "feature_set", "payments.nope"),
+        ("payments.spend.nope", "feature", "nope"),
+        ("not a reference", "reference", "not a reference"),
+    ],
+)
+def test_unknown_references(wh, reference: str, param: str, value: str) -> None:
+    with pytest.raises(UnknownReferenceError) as err:
+        resolve_inputs(wh.spark, wh.mesh, [reference])
+    assert err.value.params[param] == value
+
+
+def test_defined_but_not_computed(wh) -> None:
+    with pytest.raises(InputNotBuiltError) as err:
+        resolve_inputs(wh.spark, wh.mesh, ["support.unbuilt.tickets"])
+    assert (err.value.params["feature_set"], err.value.params["majors"]) == ("support.unbuilt", [])

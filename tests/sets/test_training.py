@@ -1,0 +1,167 @@
+"""Training sets: point-in-time values, manifests, rebuilds after newer versions land."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from sets_data import SPEND_SCHEMA, SPINE, jan
+
+from mesh.errors import AccessDeniedError
+from mesh.sets import (
+    SpineChangedError,
+    UnknownReferenceError,
+    build_training_set,
+    read_manifest,
+    rebuild_training_set,
+)
+from mesh.sets.spine import fingerprint_spine
+from mesh.storage import open_table
+
+OUT_SCHEMA = (
+    "customer_id bigint, label_ts timestamp, churned boolean, amount double, "
+    "tx_count bigint, tickets bigint"
+)
+EXPECTED = [
+    (1, jan(2, 12), True, 10.0, 1, 1),
+    (1, jan(6), False, 30.0, 3, 2),  # the Jan 5 row only arrives on Jan 8
+    (1, jan(9), False, 60.0, 5, 2),
+    (2, jan(20), True, None, None, 4),  # spend is 18 days old, TTL 10 days
+    (3, jan(5), False, None, None, None),
+]
+# A newer minor version: a correction of customer 1's Jan 3 value, a new row for customer 2.
+SPEND_V1_1 = [
+    (1, jan(3), jan(3, 1), 33.0, 3),
+    (2, jan(15), jan(15), 25.0, 4),
+]
+
+
+def test_build_gives_point_in_time_values(wh) -> None:
+    result = build_training_set(wh.spark, wh.mesh, "risk.train")
+    expected = wh.spark.createDataFrame(EXPECTED, OUT_SCHEMA)
+    assert_df_equality(
+        open_table(wh.spark, result.path).read(),
+        expected,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert result.row_count == len(SPINE)
+    assert result.path == str(wh.root / "training/risk/train")
+
+
+def test_manifest_pins_every_input(wh) -> None:
+    result = build_training_set(wh.spark, wh.mesh, "risk.train", run_id="run-1")
+    m = result.manifest
+    assert (m.training_set, m.run_id, m.engine_version) == (
+        "risk.train",
+        "run-1",
+        metadata.version("feature-mesh"),
+    )
+    pins = {p.feature_set: p for p in m.inputs}
+    spend, tickets = pins["payments.spend"], pins["support.tickets"]
+    assert (spend.semantic_version, spend.delta_version, spend.table) == (
+        "1.0.0",
+        0,
+        "features/payments/spend/v1",
+    )
+    assert spend.definition_hash == wh.mesh.any_set("payments.spend").data_hash()
+    assert spend.features == {"amount": "amount", "tx_count": "tx_count"}
+    assert spend.ttl_seconds == 10 * 86400 and tickets.ttl_seconds is None
+    assert (m.spine.delta_version, m.spine.row_count) == (0, len(SPINE))
+    spine_df = open_table(wh.spark, str(wh.root / "products/risk/labels")).read()
+    assert m.spine.checksum == fingerprint_spine(spine_df)[1]
+    assert m.columns == ("customer_id", "label_ts", "churned", "amount", "tx_count", "tickets")
+    assert (m.output.delta_version, m.output.row_count) == (result.delta_version, len(SPINE))
+    # Written inside the table folder, latest and per-version, and readable back unchanged.
+    assert result.manifest_path == str(wh.root / "training/risk/train/_manifest.json")
+    kept = Path(result.path) / "_manifests" / f"{result.delta_version}.json"
+    assert json.loads(kept.read_text()) == json.loads(Path(result.manifest_path).read_text())
+    assert read_manifest(result.path) == m
+
+
+def test_rebuild_after_newer_version_gives_identical_rows(wh) -> None:
+    original = build_training_set(wh.spark, wh.mesh, "risk.train")
+    wh.write_features("payments.spend", SPEND_V1_1, SPEND_SCHEMA, "1.1.0", append=True)
+    wh.write_spine([(4, jan(7), True)])  # the spine grows too: the rebuild reads its pinned version
+
+    fresh = build_training_set(wh.spark, wh.mesh, "risk.train", output="training/risk/fresh")
+    fresh_rows = open_table(wh.spark, fresh.path).read()
+    # Proof that the new version matters: a new build sees the correction.
+    assert fresh_rows.where("customer_id = 1 AND label_ts = '2024-01-06'").first()["amount"] == 33.0
+
+    rebuilt = rebuild_training_set(
+        wh.spark, wh.mesh, original.manifest_path, output="training/risk/rebuilt"
+    )
+    assert_df_equality(
+        open_table(wh.spark, rebuilt.path).read(),
+        open_table(wh.spark, original.path).read(version=original.delta_version),
+        ignore_row_order=True,
+    )
+    assert rebuilt.manifest.rebuilt_from == original.manifest.run_id
+    assert rebuilt.manifest.inputs == original.manifest.inputs
+
+
+@pytest.mark.slow
+def test_rebuild_in_place_adds_a_commit(wh) -> None:
+    original = build_training_set(wh.spark, wh.mesh, "risk.train")
+    rebuilt = rebuild_training_set(wh.spark, wh.mesh, original.path)
+    assert rebuilt.path == original.path
+    assert rebuilt.delta_version == original.delta_version + 1
+    assert read_manifest(original.path).run_id == rebuilt.manifest.run_id
+
+
+def test_pinned_reference_reads_the_pinned_version(wh) -> None:
+    wh.write_features("payments.spend", SPEND_V1_1, SPEND_SCHEMA, "1.1.0", append=True)
+    spec = wh.mesh.training_sets["risk.train"].model_copy(
+        update={
+            "features": (
+                "payments.spend@1.0.amount",
+                "payments.spend@1.0.tx_count",
+                "support.tickets.tickets",
+            )
+        }
+    )
+    result = build_training_set(wh.spark, wh.mesh, spec)
+    assert_df_equality(
+        open_table(wh.spark, result.path).read(),
+        wh.spark.createDataFrame(EXPECTED, OUT_SCHEMA),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert next((p.pin, p.delta_version) for p in result.manifest.inputs) == ("1.0", 0)
+
+
+def test_changed_parquet_spine_refuses_rebuild(wh) -> None:
+    wh.write_spine(SPINE, location="products/risk/labels_pq", fmt="parquet")
+    ts = wh.mesh.training_sets["risk.train"]
+    spec = ts.model_copy(
+        update={
+            "spine": ts.spine.model_copy(
+                update={"path": "products/risk/labels_pq", "format": "parquet"}
+            )
+        }
+    )
+    original = build_training_set(wh.spark, wh.mesh, spec)
+    assert original.manifest.spine.delta_version is None
+    changed = [SPINE[0], (1, jan(6), True), *SPINE[2:]]  # one label flipped, same row count
+    wh.write_spine(changed, location="products/risk/labels_pq", fmt="parquet")
+    with pytest.raises(SpineChangedError) as err:
+        rebuild_training_set(wh.spark, wh.mesh, original.manifest)
+    assert err.value.params["changed"] == ["checksum"]
+    assert err.value.params["expected"]["row_count"] == err.value.params["found"]["row_count"]
+
+
+def test_denied_reader_gets_nothing_built(wh) -> None:
+    with pytest.raises(AccessDeniedError) as err:
+        build_training_set(wh.spark, wh.mesh, "risk.train", identity="bob@marketing")
+    assert err.value.params["feature_set"] == "support.tickets"
+    assert not open_table(wh.spark, str(wh.root / "training/risk/train")).exists()
+
+
+def test_unknown_training_set(wh) -> None:
+    with pytest.raises(UnknownReferenceError) as err:
+        build_training_set(wh.spark, wh.mesh, "risk.nope")
+    assert err.value.params["available"] == ["risk.train"]
