@@ -1,0 +1,230 @@
+"""Access control: who may read which features, decided from the definitions and standards.
+
+Rules, checked for every requested feature of every requested set:
+
+* visibility (``metadata.visibility``, else ``access.default_visibility``): ``private`` is
+  read by the owning domain only; ``internal`` by the owner and the domains listed in
+  ``metadata.allowed_domains``; ``public`` by every domain;
+* a feature classified ``pii`` or ``sensitive`` additionally needs an explicit grant for a
+  reader outside the owning domain: ``access.grants.<reader domain>`` lists
+  ``domain.set.feature`` (one feature; the output name or the feature's base name) or
+  ``domain.set`` (every feature of the set). Grants never widen visibility.
+
+The caller's identity is ``user@domain`` (or just ``domain``) taken from the environment
+variable named by ``access.identity_env`` (``MESH_IDENTITY`` by default) unless given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mesh.definitions import AnyFeatureSet, MeshDefinition, Standards
+from mesh.errors import AccessDeniedError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+PROTECTED_PII = ("pii", "sensitive")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: a user and the domain they act for."""
+
+    user: str
+    domain: str
+
+    @classmethod
+    def parse(cls, text: str) -> Identity:
+        """``alice@risk`` -> (alice, risk); ``risk`` -> (risk, risk)."""
+        value = text.strip()
+        user, _, domain = value.rpartition("@")
+        if not value or (user and not domain) or not domain:
+            raise AccessDeniedError(
+                f"identity {text!r} is not of the form user@domain or domain; set it like "
+                "MESH_IDENTITY=alice@risk",
+                identity=text,
+                feature_set=None,
+                feature=None,
+                missing_grant=None,
+            )
+        return cls(user=user or domain, domain=domain)
+
+    def __str__(self) -> str:
+        return self.domain if self.user == self.domain else f"{self.user}@{self.domain}"
+
+
+def current_identity(standards: Standards, value: str | Identity | None = None) -> Identity:
+    """The caller's identity: ``value`` if given, else the ``access.identity_env`` variable.
+
+    Raises ``AccessDeniedError`` when neither is set: reads are never anonymous.
+    """
+    if isinstance(value, Identity):
+        return value
+    env = standards.access.identity_env
+    text = value if value is not None else os.environ.get(env)
+    if not text:
+        raise AccessDeniedError(
+            f"no caller identity: {env} is not set; set {env}=user@domain (e.g. alice@risk) "
+            "or pass --identity",
+            identity=None,
+            feature_set=None,
+            feature=None,
+            missing_grant=f"{env}",
+        )
+    return Identity.parse(text)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one requested feature."""
+
+    feature_set: str
+    feature: str
+    allowed: bool
+    reason: str
+    missing_grant: str | None = None
+    hint: str = ""
+
+
+def visibility_of(mesh: MeshDefinition, fs: AnyFeatureSet) -> str:
+    return fs.metadata.visibility or mesh.standards.access.default_visibility
+
+
+def pii_of(fs: AnyFeatureSet, output: str) -> str | None:
+    """PII class of an output column (aggregation outputs inherit their feature's class)."""
+    for feature in fs.features:
+        if output == feature.name or output in feature.output_names():
+            return feature.pii
+    return None
+
+
+def _base_name(fs: AnyFeatureSet, output: str) -> str:
+    for feature in fs.features:
+        if output in feature.output_names():
+            return feature.name
+    return output
+
+
+def decide(
+    mesh: MeshDefinition, identity: Identity, fs: AnyFeatureSet, features: Sequence[str]
+) -> list[Decision]:
+    """One decision per requested feature (every output when ``features`` is empty)."""
+    name = fs.qualified_name
+    wanted = list(features) or fs.output_names()
+    unknown = [f for f in wanted if f not in fs.output_names()]
+    if unknown:
+        raise AccessDeniedError(
+            f"{name} has no feature(s) {', '.join(unknown)}; outputs: "
+            f"{', '.join(fs.output_names())}",
+            identity=str(identity),
+            feature_set=name,
+            feature=unknown[0],
+            missing_grant=None,
+        )
+    if identity.domain == fs.domain:
+        return [Decision(name, f, True, "owning domain") for f in wanted]
+    visibility = visibility_of(mesh, fs)
+    if visibility == "private":
+        return [
+            Decision(
+                name,
+                f,
+                False,
+                f"{name} is private to domain {fs.domain}",
+                missing_grant=f"visibility of {name} (private)",
+                hint=f"ask the {fs.domain} team to make it internal with "
+                f"allowed_domains: [{identity.domain}]",
+            )
+            for f in wanted
+        ]
+    if visibility == "internal" and identity.domain not in fs.metadata.allowed_domains:
+        allowed = ", ".join([fs.domain, *fs.metadata.allowed_domains])
+        return [
+            Decision(
+                name,
+                f,
+                False,
+                f"{name} is internal to {allowed}",
+                missing_grant=f"{name} metadata.allowed_domains: {identity.domain}",
+                hint=f"ask the {fs.domain} team to add {identity.domain} to "
+                "metadata.allowed_domains",
+            )
+            for f in wanted
+        ]
+    grants = set(mesh.standards.access.grants.get(identity.domain, ()))
+    out = []
+    for output in wanted:
+        pii = pii_of(fs, output)
+        if pii not in PROTECTED_PII:
+            out.append(Decision(name, output, True, f"{visibility} set, feature not PII"))
+            continue
+        candidates = {name, f"{name}.{output}", f"{name}.{_base_name(fs, output)}"}
+        if grants & candidates:
+            out.append(Decision(name, output, True, f"{pii} feature, granted"))
+            continue
+        out.append(
+            Decision(
+                name,
+                output,
+                False,
+                f"{name}.{output} is classified {pii}",
+                missing_grant=f"{name}.{output}",
+                hint=f"add `{name}.{output}` (or `{name}`) under access.grants.{identity.domain} "
+                "in mesh.yaml, or drop the feature",
+            )
+        )
+    return out
+
+
+def authorize_read(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    identity: Identity,
+    requests: Sequence[tuple[AnyFeatureSet, Sequence[str]]],
+    purpose: str,
+) -> None:
+    """Allow or refuse a read of ``requests`` ((feature set, output columns) pairs) by ``identity``.
+
+    Every request is written to the audit table (one row per feature set, allowed or
+    denied) *before* the outcome is returned, so a refused read is on record. Raises
+    ``AccessDeniedError`` (params ``identity``, ``feature_set``, ``feature``,
+    ``missing_grant``: those of the first denied feature; ``denials``: all of them) when any
+    feature is refused; nothing is read then. An empty feature list means every output.
+    """
+    from mesh.catalog.audit import record_reads
+
+    decisions = [(fs, decide(mesh, identity, fs, features)) for fs, features in requests]
+    record_reads(spark, mesh, identity, decisions, purpose)
+    denied = [d for _, items in decisions for d in items if not d.allowed]
+    if not denied:
+        return
+    first = denied[0]
+    more = f" (and {len(denied) - 1} more denied feature(s))" if len(denied) > 1 else ""
+    raise AccessDeniedError(
+        f"access denied: {identity} may not read {first.feature_set}.{first.feature} "
+        f"for {purpose}: {first.reason}; missing grant: {first.missing_grant}; "
+        f"{first.hint}{more}",
+        identity=str(identity),
+        feature_set=first.feature_set,
+        feature=first.feature,
+        missing_grant=first.missing_grant,
+        denials=[(d.feature_set, d.feature, d.missing_grant) for d in denied],
+    )
+
+
+def authorize_publish(identity: Identity, fs: AnyFeatureSet) -> None:
+    """Only the owning domain publishes a feature set (federated ownership)."""
+    if identity.domain != fs.domain:
+        raise AccessDeniedError(
+            f"access denied: {identity} may not publish {fs.qualified_name}: only its owning "
+            f"domain {fs.domain} publishes it; run the publish as a member of {fs.domain} "
+            f"(MESH_IDENTITY=<user>@{fs.domain})",
+            identity=str(identity),
+            feature_set=fs.qualified_name,
+            feature=None,
+            missing_grant=f"publish {fs.qualified_name} (owner domain {fs.domain})",
+        )

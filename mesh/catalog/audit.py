@@ -1,0 +1,68 @@
+"""The audit log: every read decision (allowed or denied) as rows of ``_catalog/audit``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mesh.catalog.tables import Catalog, utc_now
+from mesh.storage import CommitInfo
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from mesh.catalog.access import Decision, Identity
+    from mesh.definitions import AnyFeatureSet, MeshDefinition
+
+
+def record_reads(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    identity: Identity,
+    decisions: Sequence[tuple[AnyFeatureSet, Sequence[Decision]]],
+    purpose: str,
+) -> None:
+    """Append one audit row per requested feature set, in one commit.
+
+    A failure to write the audit propagates: a read that cannot be audited does not happen.
+    """
+    at = utc_now()
+    rows: list[dict[str, Any]] = []
+    for fs, items in decisions:
+        denied = [d for d in items if not d.allowed]
+        rows.append(
+            {
+                "event_id": uuid.uuid4().hex,
+                "at": at,
+                "user": identity.user,
+                "domain": identity.domain,
+                "action": "read",
+                "purpose": purpose,
+                "feature_set": fs.qualified_name,
+                "features": [d.feature for d in items],
+                "decision": "denied" if denied else "allowed",
+                "denied_features": [d.feature for d in denied],
+                "missing_grants": sorted({d.missing_grant for d in denied if d.missing_grant}),
+                "reason": "; ".join(sorted({d.reason for d in denied})) if denied else "allowed",
+            }
+        )
+    commit = CommitInfo(
+        run_id=uuid.uuid4().hex,
+        operation="catalog_audit",
+        extra={"identity": str(identity), "purpose": purpose},
+    )
+    Catalog(spark, mesh.warehouse).append("audit", rows, commit)
+
+
+def audit_log(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    *,
+    feature_set: str | None = None,
+    decision: str | None = None,
+) -> list[dict[str, Any]]:
+    """Audit rows, newest first, optionally of one feature set and/or one decision."""
+    filters = {k: v for k, v in (("feature_set", feature_set), ("decision", decision)) if v}
+    rows = Catalog(spark, mesh.warehouse).rows("audit", **filters)
+    return sorted(rows, key=lambda r: r["at"], reverse=True)

@@ -1,0 +1,179 @@
+"""Likely duplicate features across feature sets (``mesh catalog duplicates``).
+
+Two independent signals:
+
+* **definition**: two outputs computed from the same data product with the same data payload
+  (function, column, filter, window, expression; accuracy and interval) under different names;
+* **values**: on the entities two published sets share, the latest value of each key agrees
+  (equality rate) or moves together (absolute Pearson correlation, numeric columns) above a
+  threshold, over at least ``min_overlap`` keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import TYPE_CHECKING, Any
+
+from mesh.definitions import AggregationFeature, FeatureSet, format_duration
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from mesh.definitions import MeshDefinition
+
+NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """``left`` and ``right`` (``domain.set.feature``) look like the same feature."""
+
+    kind: str  # "definition" | "values"
+    left: str
+    right: str
+    measure: str
+    value: float
+    threshold: float
+    overlap: int | None = None
+
+    def __str__(self) -> str:
+        extra = f" over {self.overlap} keys" if self.overlap is not None else ""
+        return (
+            f"{self.left} ~ {self.right}: {self.kind} {self.measure}={self.value:.4g} "
+            f">= {self.threshold:g}{extra}"
+        )
+
+
+def _signatures(mesh: MeshDefinition, fs: FeatureSet) -> dict[str, tuple[Any, ...]]:
+    product = mesh.product(fs.source, fs.domain)
+    source = product.qualified_name if product else fs.source
+    common = (source, fs.entity, fs.accuracy, format_duration(fs.interval), fs.exclude_late_data)
+    out: dict[str, tuple[Any, ...]] = {}
+    for feature in fs.features:
+        payload = feature.data_payload()
+        payload.pop("name", None)
+        payload.pop("windows", None)
+        base = tuple(sorted((k, str(v)) for k, v in payload.items()))
+        if not isinstance(feature, AggregationFeature):
+            out[feature.name] = (*common, base)
+            continue
+        for window, output in zip(feature.windows, feature.output_names(), strict=True):
+            out[output] = (*common, base, format_duration(window))
+    return out
+
+
+def definition_duplicates(mesh: MeshDefinition) -> list[Duplicate]:
+    """Outputs of different feature sets with identical data definitions (no Spark needed)."""
+    seen: dict[tuple[Any, ...], list[str]] = {}
+    for name, fs in sorted(mesh.feature_sets.items()):
+        for output, signature in _signatures(mesh, fs).items():
+            seen.setdefault(signature, []).append(f"{name}.{output}")
+    found = []
+    for names in seen.values():
+        for left, right in combinations(sorted(names), 2):
+            if left.rsplit(".", 1)[0] != right.rsplit(".", 1)[0]:
+                found.append(Duplicate("definition", left, right, "same_definition", 1.0, 1.0))
+    return found
+
+
+def _latest(df: DataFrame, keys: list[str], prefix: str, columns: list[str]) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = [F.col("feature_ts").desc()]
+    if "created_ts" in df.columns:
+        order.append(F.col("created_ts").desc())
+    ranked = df.withColumn("_rank", F.row_number().over(Window.partitionBy(*keys).orderBy(*order)))
+    return ranked.where("_rank = 1").select(
+        *keys, *[F.col(c).alias(f"{prefix}{c}") for c in columns]
+    )
+
+
+def value_duplicates(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    *,
+    threshold: float = 0.99,
+    min_overlap: int = 10,
+) -> list[Duplicate]:
+    """Column pairs of published sets on the same entity whose latest values nearly agree.
+
+    Reads each set's feature table at its latest published Delta version.
+    """
+    from pyspark.sql import functions as F
+
+    from mesh.catalog.search import entries, latest_version
+    from mesh.storage import open_table
+
+    tables: dict[str, tuple[str, DataFrame, dict[str, str]]] = {}
+    for entry in entries(spark, mesh):
+        record = latest_version(spark, mesh, entry.name)
+        if record is None:
+            continue
+        df = open_table(spark, record.table_path).read(version=record.delta_version)
+        kinds = {f["name"]: str(f.get("type")) for f in entry.features if f["name"] in df.columns}
+        tables[entry.name] = (entry.entity, df, kinds)
+    found: list[Duplicate] = []
+    for (left, (entity, ldf, lk)), (right, (entity2, rdf, rk)) in combinations(
+        sorted(tables.items()), 2
+    ):
+        if entity != entity2 or not lk or not rk:
+            continue
+        keys = mesh.entity(entity).key_columns
+        joined = _latest(ldf, keys, "l__", list(lk)).join(
+            _latest(rdf, keys, "r__", list(rk)), on=keys, how="inner"
+        )
+        aggs, pairs = [], []
+        for i, (lc, lt) in enumerate(lk.items()):
+            for j, (rc, rt) in enumerate(rk.items()):
+                numeric = lt in NUMERIC and rt in NUMERIC
+                if not numeric and lt != rt:
+                    continue
+                a, b = F.col(f"l__{lc}"), F.col(f"r__{rc}")
+                both = a.isNotNull() & b.isNotNull()
+                if numeric:
+                    a, b = a.cast("double"), b.cast("double")
+                aggs += [
+                    F.sum(both.cast("int")).alias(f"n_{i}_{j}"),
+                    F.sum((both & (a == b)).cast("int")).alias(f"eq_{i}_{j}"),
+                ]
+                if numeric:
+                    aggs.append(F.corr(a, b).alias(f"c_{i}_{j}"))
+                pairs.append((i, j, lc, rc, numeric))
+        if not aggs:
+            continue
+        row = joined.agg(*aggs).collect()[0].asDict()
+        for i, j, lc, rc, numeric in pairs:
+            overlap = int(row[f"n_{i}_{j}"] or 0)
+            if overlap < min_overlap:
+                continue
+            rate = (row[f"eq_{i}_{j}"] or 0) / overlap
+            names = (f"{left}.{lc}", f"{right}.{rc}")
+            if rate >= threshold:
+                found.append(Duplicate("values", *names, "equality_rate", rate, threshold, overlap))
+            elif numeric and row[f"c_{i}_{j}"] is not None and abs(row[f"c_{i}_{j}"]) >= threshold:
+                found.append(
+                    Duplicate(
+                        "values",
+                        *names,
+                        "abs_correlation",
+                        abs(row[f"c_{i}_{j}"]),
+                        threshold,
+                        overlap,
+                    )
+                )
+    return found
+
+
+def find_duplicates(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    *,
+    threshold: float = 0.99,
+    min_overlap: int = 10,
+) -> list[Duplicate]:
+    """Definition duplicates (from conf) followed by value duplicates (from the catalog)."""
+    return definition_duplicates(mesh) + value_duplicates(
+        spark, mesh, threshold=threshold, min_overlap=min_overlap
+    )

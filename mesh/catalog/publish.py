@@ -1,0 +1,486 @@
+"""Publish a computed feature set: governance checks, feature-table commit, catalog record.
+
+Order of a publish, and why:
+
+1. the publisher must act for the owning domain;
+2. governance runs on the definition (static), on the contract against the last published
+   version (the declared version must carry the bump the changes require) and on the
+   computed frame (data checks, with drift against the previous version's statistics);
+   any blocking failure raises ``GovernanceError`` **before anything is written**, so a
+   refused publish leaves the catalog and the feature table exactly as they were;
+3. the frame replaces ``[start, end)`` of the feature table
+   ``<warehouse>/features/<domain>/<name>/v<major>`` in one Delta commit (``feature_ts``);
+4. the catalog rows are appended: feature set, statistics, check results, lineage, the
+   HTML report, and last the ``versions`` row, the publish's commit point (rows of the other
+   tables are only visible through it);
+5. if step 4 fails, the feature-table commit is undone by a compensating commit that puts
+   back the range's previous rows (carrying the previous commit's metadata, so readers that
+   pick "the newest commit of semantic version X" land on restored content); a table this
+   publish created is removed. The error is raised again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mesh.catalog.access import Identity, authorize_publish, current_identity
+from mesh.catalog.lineage import lineage_rows
+from mesh.catalog.search import VersionRecord, latest_version, statistics_of
+from mesh.catalog.tables import Catalog, utc_now
+from mesh.definitions import AggregationFeature
+from mesh.definitions.base import parse_semver
+from mesh.errors import CatalogError, MeshError
+from mesh.storage import CommitInfo, open_table
+from mesh.storage.commit import filesystem_for
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from mesh.definitions import AnyFeatureSet, MeshDefinition
+    from mesh.governance.results import GovernanceReport
+    from mesh.storage import DeltaFeatureTable
+
+FEATURE_TS = "feature_ts"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish recorded: semantic version, bump and why, the Delta version written."""
+
+    name: str
+    semantic_version: str
+    bump: str
+    reasons: list[str]
+    delta_version: int
+    table_path: str
+    publish_id: str
+    row_count: int
+    report: GovernanceReport
+    report_path: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def feature_table_path(mesh: MeshDefinition, fs: AnyFeatureSet, version: str | None = None) -> str:
+    """``<warehouse>/features/<domain>/<name>/v<major>`` for ``version`` (default: fs.version)."""
+    major = parse_semver(version or fs.version)[0]
+    return f"{mesh.warehouse.rstrip('/')}/features/{fs.domain}/{fs.name}/v{major}"
+
+
+def publish_feature_set(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    df: DataFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    commit: CommitInfo | None = None,
+    identity: Identity | str | None = None,
+    as_of: datetime | None = None,
+) -> PublishResult:
+    """Check, write and record one computed range ``[start, end)`` of ``fs`` (see module doc).
+
+    ``df`` holds the entity keys, ``feature_ts``, ``created_ts`` and the feature columns;
+    every row must have ``start <= feature_ts < end``. ``commit`` carries the job's run id
+    and source versions (its definition hash, range and extra are filled in here).
+    ``as_of`` is the "now" of the freshness check (default: the wall clock).
+
+    Raises ``AccessDeniedError`` when ``identity`` does not act for ``fs.domain``,
+    ``GovernanceError`` (``error.report`` names every failing check, feature, measured value
+    and threshold) when governance refuses, ``StorageError`` when the feature-table commit
+    fails; in all three cases nothing was written.
+    """
+    who = current_identity(mesh.standards, identity)
+    authorize_publish(who, fs)
+    catalog = Catalog(spark, mesh.warehouse)
+    previous = latest_version(spark, mesh, fs.qualified_name)
+    frame = df.persist()
+    try:
+        report, decision, stats = _govern(spark, mesh, fs, frame, previous, as_of)
+        report.raise_if_failed("publish")
+        row_count = frame.count()
+        publish_id = uuid.uuid4().hex
+        path = feature_table_path(mesh, fs)
+        table = open_table(spark, path, backend=mesh.standards.storage.backend)
+        existed = table.exists()
+        before = table.latest_version() if existed else None
+        base = commit or CommitInfo(run_id=publish_id, operation="publish")
+        info = dataclasses.replace(
+            base,
+            operation="publish",
+            definition_hash=fs.data_hash(),
+            range_start=start,
+            range_end=end,
+            extra={
+                **dict(base.extra),
+                "feature_set": fs.qualified_name,
+                "semantic_version": fs.version,
+                "metadata_hash": fs.metadata_hash(),
+                "publish_id": publish_id,
+                "row_count": row_count,
+                "publisher": str(who),
+            },
+        )
+        delta_version = table.replace_range(
+            frame, info, time_column=FEATURE_TS, start=start, end=end
+        )
+    finally:
+        frame.unpersist()
+    record = _VersionRow(
+        publish_id=publish_id,
+        fs=fs,
+        delta_version=delta_version,
+        table_path=path,
+        bump=decision.bump,
+        reasons=_reasons(decision),
+        start=start,
+        end=end,
+        row_count=row_count,
+        publisher=str(who),
+        run_id=info.run_id,
+    )
+    try:
+        report_path = _record(spark, mesh, catalog, record, frame.schema, stats, report)
+    except BaseException as exc:
+        _undo(table, existed, before, delta_version, start, end, exc)
+        raise
+    return PublishResult(
+        name=fs.qualified_name,
+        semantic_version=fs.version,
+        bump=decision.bump,
+        reasons=record.reasons,
+        delta_version=delta_version,
+        table_path=path,
+        publish_id=publish_id,
+        row_count=row_count,
+        report=report,
+        report_path=report_path,
+        warnings=[r.message for r in report.warnings],
+    )
+
+
+def publish_definition(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    *,
+    identity: Identity | str | None = None,
+) -> PublishResult:
+    """Re-publish a metadata-only change (owner, description, tags, PII classes): a patch.
+
+    The new version points at the same feature-table Delta version as the last published
+    one; statistics are carried over. Refused with ``GovernanceError`` when static or
+    contract checks fail, and with ``CatalogError`` when nothing was published before or
+    the data hash changed (that needs a full publish with computed data).
+    """
+    who = current_identity(mesh.standards, identity)
+    authorize_publish(who, fs)
+    previous = latest_version(spark, mesh, fs.qualified_name)
+    if previous is None:
+        raise CatalogError(
+            f"{fs.qualified_name} was never published; a metadata-only publish needs a previous "
+            "version. Run `mesh publish` with computed data first.",
+            feature_set=fs.qualified_name,
+        )
+    if previous.data_hash != fs.data_hash():
+        raise CatalogError(
+            f"{fs.qualified_name}: the data definition changed since {previous.semantic_version} "
+            f"(data hash {previous.data_hash} -> {fs.data_hash()}); a metadata-only publish "
+            "cannot carry it. Run a full `mesh publish` over the data.",
+            feature_set=fs.qualified_name,
+            previous=previous.data_hash,
+            current=fs.data_hash(),
+        )
+    from mesh.governance.contract import compare
+    from mesh.governance.results import GovernanceReport
+    from mesh.governance.static import validate_definitions
+
+    decision = compare(json.loads(previous.definition_json), fs)
+    report = validate_definitions(mesh, subjects=[fs.qualified_name]) + GovernanceReport(
+        [decision.check_version(previous.semantic_version, fs.version)]
+    )
+    report.raise_if_failed("publish")
+    stats = statistics_of(spark, mesh, previous)
+    record = _VersionRow(
+        publish_id=uuid.uuid4().hex,
+        fs=fs,
+        delta_version=previous.delta_version,
+        table_path=previous.table_path,
+        bump=decision.bump,
+        reasons=_reasons(decision),
+        start=previous.range_start,
+        end=previous.range_end,
+        row_count=previous.row_count,
+        publisher=str(who),
+        run_id=uuid.uuid4().hex,
+    )
+    catalog = Catalog(spark, mesh.warehouse)
+    report_path = _record(spark, mesh, catalog, record, None, stats, report)
+    return PublishResult(
+        name=fs.qualified_name,
+        semantic_version=fs.version,
+        bump=decision.bump,
+        reasons=record.reasons,
+        delta_version=previous.delta_version,
+        table_path=previous.table_path,
+        publish_id=record.publish_id,
+        row_count=previous.row_count,
+        report=report,
+        report_path=report_path,
+    )
+
+
+def _govern(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    frame: DataFrame,
+    previous: VersionRecord | None,
+    as_of: datetime | None,
+) -> tuple[GovernanceReport, Any, dict[str, Any]]:
+    from mesh.governance.contract import compare
+    from mesh.governance.data_checks import run_data_checks
+    from mesh.governance.results import GovernanceReport
+    from mesh.governance.static import validate_definitions
+    from mesh.governance.statistics import compute_statistics
+
+    report = validate_definitions(mesh, subjects=[fs.qualified_name])
+    decision = compare(json.loads(previous.definition_json) if previous else None, fs)
+    if previous is not None:
+        report = report + GovernanceReport(
+            [decision.check_version(previous.semantic_version, fs.version)]
+        )
+    # Drift is measured within one major only: a new major changes values on purpose.
+    same_major = previous is not None and previous.major == parse_semver(fs.version)[0]
+    previous_stats = statistics_of(spark, mesh, previous) if same_major and previous else None
+    report = report + run_data_checks(
+        frame,
+        fs,
+        mesh.standards,
+        key_columns=mesh.entity(fs.entity).key_columns,
+        previous_stats=previous_stats or None,
+        as_of=as_of,
+    )
+    stats = compute_statistics(frame, fs.output_names())
+    return report, decision, stats
+
+
+def _reasons(decision: Any) -> list[str]:
+    return [change.detail for change in decision.changes]
+
+
+@dataclass(frozen=True)
+class _VersionRow:
+    publish_id: str
+    fs: AnyFeatureSet
+    delta_version: int
+    table_path: str
+    bump: str
+    reasons: list[str]
+    start: datetime | None
+    end: datetime | None
+    row_count: int
+    publisher: str
+    run_id: str
+
+
+def _record(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    catalog: Catalog,
+    row: _VersionRow,
+    schema: Any,
+    stats: dict[str, Any],
+    report: GovernanceReport,
+) -> str:
+    """Append the catalog rows of one publish; the ``versions`` row goes last (commit point)."""
+    from mesh.governance.report import render_html
+
+    fs, now, name, version = row.fs, utc_now(), row.fs.qualified_name, row.fs.version
+    commit = CommitInfo(
+        run_id=row.run_id,
+        operation="catalog_publish",
+        extra={"feature_set": name, "semantic_version": version, "publish_id": row.publish_id},
+    )
+    catalog.append(
+        "feature_sets",
+        [
+            {
+                "publish_id": row.publish_id,
+                "name": name,
+                "domain": fs.domain,
+                "set_name": fs.name,
+                "kind": fs.kind,
+                "entity": fs.entity,
+                "owner": fs.metadata.owner,
+                "description": fs.metadata.description,
+                "tags": list(fs.metadata.tags),
+                "visibility": fs.metadata.visibility or mesh.standards.access.default_visibility,
+                "allowed_domains": list(fs.metadata.allowed_domains),
+                "sources": [
+                    f"{e['from_kind']}:{e['from_name']}" for e in lineage_rows(mesh, fs, "", now)
+                ],
+                "features_json": json.dumps(_features(mesh, fs, schema)),
+                "semantic_version": version,
+                "published_at": now,
+            }
+        ],
+        commit,
+    )
+    catalog.append(
+        "statistics",
+        [
+            {
+                "publish_id": row.publish_id,
+                "name": name,
+                "semantic_version": version,
+                "feature": feature,
+                "stats_json": json.dumps(_stats_dict(value), default=str),
+                "published_at": now,
+            }
+            for feature, value in sorted(stats.items())
+        ],
+        commit,
+    )
+    catalog.append(
+        "checks",
+        [
+            {
+                "publish_id": row.publish_id,
+                "name": name,
+                "semantic_version": version,
+                "check": rec["check"],
+                "feature": rec.get("feature"),
+                "passed": bool(rec["passed"]),
+                "record_json": json.dumps(rec, default=str),
+                "published_at": now,
+            }
+            for rec in report.to_records()
+        ],
+        commit,
+    )
+    catalog.append("lineage", lineage_rows(mesh, fs, row.publish_id, now), commit)
+    report_path = catalog.report_path(name, version)
+    _write_text(report_path, render_html(name, version, stats, report))
+    catalog.append(
+        "versions",
+        [
+            {
+                "publish_id": row.publish_id,
+                "name": name,
+                "domain": fs.domain,
+                "semantic_version": version,
+                "major": parse_semver(version)[0],
+                "delta_version": row.delta_version,
+                "table_path": row.table_path,
+                "data_hash": fs.data_hash(),
+                "metadata_hash": fs.metadata_hash(),
+                "definition_json": fs.model_dump_json(),
+                "bump": row.bump,
+                "reasons": row.reasons,
+                "range_start": row.start,
+                "range_end": row.end,
+                "row_count": row.row_count,
+                "published_at": now,
+                "publisher": row.publisher,
+                "run_id": row.run_id,
+            }
+        ],
+        commit,
+    )
+    return report_path
+
+
+def _stats_dict(value: Any) -> Any:
+    return value.to_dict() if hasattr(value, "to_dict") else value
+
+
+def _features(mesh: MeshDefinition, fs: AnyFeatureSet, schema: Any) -> list[dict[str, Any]]:
+    """Catalog view of every output column: type (as written, else declared), PII, docs."""
+    product = mesh.product(fs.source, fs.domain) if fs.kind == "feature_set" else None
+    written = {f.name: f.dataType.simpleString() for f in schema.fields} if schema else {}
+    out = []
+    for feature in fs.features:
+        for output in feature.output_names():
+            declared = getattr(feature, "type", None)
+            if declared is None and product is not None and isinstance(feature, AggregationFeature):
+                declared = feature.output_type(product.columns.get(feature.column or ""))
+            out.append(
+                {
+                    "name": output,
+                    "feature": feature.name,
+                    "kind": feature.kind,
+                    "type": written.get(output, declared),
+                    "pii": feature.pii or "none",
+                    "description": feature.description,
+                    "tags": list(feature.tags),
+                }
+            )
+    return out
+
+
+def _write_text(path: str, text: str) -> None:
+    filesystem, inner = filesystem_for(path)
+    parent = inner.rsplit("/", 1)[0]
+    filesystem.create_dir(parent, recursive=True)
+    with filesystem.open_output_stream(inner) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def _undo(
+    table: DeltaFeatureTable,
+    existed: bool,
+    before: int | None,
+    written: int,
+    start: datetime,
+    end: datetime,
+    cause: BaseException,
+) -> None:
+    """Put the feature table's content back as it was before commit ``written``."""
+    try:
+        if not existed and table.latest_version() == written:
+            filesystem, inner = filesystem_for(table.path)
+            filesystem.delete_dir(inner)
+            return
+        history = {r.version: r for r in table.history()}
+        previous_info = history[before].info if before is not None else None
+        extra = dict(previous_info.extra) if previous_info else {}
+        extra.update({"rolled_back_version": written, "rollback_reason": repr(cause)[:500]})
+        info = CommitInfo(
+            run_id=uuid.uuid4().hex,
+            operation="publish_rollback",
+            definition_hash=previous_info.definition_hash if previous_info else None,
+            range_start=start,
+            range_end=end,
+            extra=extra,
+        )
+        from pyspark.sql import functions as F
+
+        if before is None:
+            restored = table.read(version=written).limit(0)
+        else:
+            restored = table.read(version=before).where(
+                (F.col(FEATURE_TS) >= F.lit(start)) & (F.col(FEATURE_TS) < F.lit(end))
+            )
+        table.replace_range(restored, info, time_column=FEATURE_TS, start=start, end=end)
+    except (MeshError, OSError) as undo_error:
+        raise CatalogError(
+            f"publish failed after the feature table {table.path} committed version {written} "
+            f"({cause!r}), and undoing that commit failed too ({undo_error}); the catalog does "
+            "not reference that version. Re-run the publish for the same range to repair it.",
+            path=table.path,
+            version=written,
+        ) from undo_error
+
+
+__all__ = [
+    "PublishResult",
+    "feature_table_path",
+    "publish_definition",
+    "publish_feature_set",
+]

@@ -1,0 +1,95 @@
+"""Compute-then-publish for one feature set: what ``mesh publish`` and ``jobs/publish.py`` run."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mesh.catalog.access import Identity, current_identity
+from mesh.catalog.publish import PublishResult, publish_feature_set
+from mesh.errors import CatalogError
+from mesh.storage import CommitInfo
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from mesh.definitions import MeshDefinition
+
+# The domain compute engine's entry point: (spark, mesh, fs, *, start, end) -> DataFrame.
+COMPUTE = ("mesh.compute", "compute_feature_set")
+
+
+def publish_range(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    name: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    identity: Identity | str | None = None,
+    run_id: str | None = None,
+) -> PublishResult:
+    """Compute ``name`` over ``[start, end)`` and publish it (see ``publish_feature_set``).
+
+    A domain feature set is computed by ``mesh.compute``; a global feature set from its
+    inputs' published tables (the caller must be allowed to read them: checked and
+    audited). Without ``start``/``end`` a global set is published over its whole history.
+    """
+    fs = mesh.any_set(name)
+    who = current_identity(mesh.standards, identity)
+    run = run_id or uuid.uuid4().hex
+    if fs.kind == "global_feature_set":
+        df, sources = _global_frame(spark, mesh, fs, who)
+    else:
+        if start is None or end is None:
+            raise CatalogError(
+                f"publish {name}: --start and --end are required for a domain feature set "
+                "(the range [start, end) of feature_ts to compute and replace)",
+                feature_set=name,
+            )
+        df, sources = _compute(spark, mesh, fs, start, end), {}
+    if start is None or end is None:
+        from pyspark.sql import functions as F
+
+        low, high = df.agg(F.min("feature_ts"), F.max("feature_ts")).collect()[0]
+        if low is None:
+            raise CatalogError(f"publish {name}: the computed frame is empty", feature_set=name)
+        start = start or low
+        end = end or high + timedelta(microseconds=1)
+    commit = CommitInfo(run_id=run, operation="publish", source_versions=sources)
+    return publish_feature_set(
+        spark, mesh, fs, df, start=start, end=end, commit=commit, identity=who
+    )
+
+
+def _compute(
+    spark: SparkSession, mesh: MeshDefinition, fs: Any, start: datetime, end: datetime
+) -> DataFrame:
+    module_name, function = COMPUTE
+    module = importlib.import_module(module_name)
+    compute = getattr(module, function, None)
+    if compute is None:
+        raise CatalogError(
+            f"publish {fs.qualified_name}: {module_name}.{function} is not available in this "
+            "installation; compute the frame yourself and call "
+            "mesh.catalog.publish_feature_set(spark, mesh, fs, df, start=..., end=...)",
+            feature_set=fs.qualified_name,
+        )
+    return compute(spark, mesh, fs, start=start, end=end)
+
+
+def _global_frame(
+    spark: SparkSession, mesh: MeshDefinition, fs: Any, who: Identity
+) -> tuple[DataFrame, dict[str, int]]:
+    from mesh.catalog.access import authorize_read
+    from mesh.sets.global_features import compute_global_features
+    from mesh.sets.resolve import access_requests, resolve_inputs
+
+    inputs = resolve_inputs(spark, mesh, list(fs.inputs.values()))
+    authorize_read(
+        spark, mesh, who, access_requests(mesh, inputs), f"global feature set {fs.qualified_name}"
+    )
+    df = compute_global_features(spark, mesh, fs, inputs)
+    return df, {pin.table: pin.delta_version for pin in inputs}

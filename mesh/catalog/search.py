@@ -1,0 +1,207 @@
+"""Reading the catalog: search, show, versions and statistics of published feature sets.
+
+Only landed publishes are visible: rows of ``feature_sets`` and ``statistics`` count when
+their ``publish_id`` has a ``versions`` row (the publish's commit point).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mesh.catalog.tables import Catalog
+from mesh.errors import CatalogError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from mesh.catalog.access import Identity
+    from mesh.definitions import MeshDefinition
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One published version of a feature set (a row of ``_catalog/versions``)."""
+
+    publish_id: str
+    name: str
+    domain: str
+    semantic_version: str
+    major: int
+    delta_version: int
+    table_path: str
+    data_hash: str
+    metadata_hash: str
+    definition_json: str
+    bump: str
+    reasons: list[str]
+    range_start: datetime | None
+    range_end: datetime | None
+    row_count: int
+    published_at: datetime
+    publisher: str
+    run_id: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> VersionRecord:
+        return cls(**{**row, "reasons": list(row.get("reasons") or [])})
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        for key in ("range_start", "range_end", "published_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """The current catalog view of a feature set (its latest published metadata)."""
+
+    name: str
+    domain: str
+    kind: str
+    entity: str
+    owner: str | None
+    description: str | None
+    tags: list[str]
+    visibility: str
+    allowed_domains: list[str]
+    sources: list[str]
+    features: list[dict[str, Any]]
+    semantic_version: str
+    published_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CatalogEntry:
+        return cls(
+            name=row["name"],
+            domain=row["domain"],
+            kind=row["kind"],
+            entity=row["entity"],
+            owner=row["owner"],
+            description=row["description"],
+            tags=list(row["tags"] or []),
+            visibility=row["visibility"],
+            allowed_domains=list(row["allowed_domains"] or []),
+            sources=list(row["sources"] or []),
+            features=json.loads(row["features_json"]),
+            semantic_version=row["semantic_version"],
+            published_at=row["published_at"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["published_at"] = self.published_at.isoformat()
+        return out
+
+
+def versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
+    """Every published version of ``name`` (``domain.set``), newest first."""
+    rows = Catalog(spark, mesh.warehouse).rows("versions", name=name)
+    records = [VersionRecord.from_row(r) for r in rows]
+    return sorted(records, key=lambda r: r.published_at, reverse=True)
+
+
+def latest_version(
+    spark: SparkSession, mesh: MeshDefinition, name: str, pin: str | None = None
+) -> VersionRecord | None:
+    """The newest published version of ``name``, optionally within ``pin`` (``1``, ``1.2``…)."""
+    for record in versions(spark, mesh, name):
+        if pin is None or record.semantic_version.split(".")[: len(pin.split("."))] == pin.split(
+            "."
+        ):
+            return record
+    return None
+
+
+def entries(spark: SparkSession, mesh: MeshDefinition) -> list[CatalogEntry]:
+    """The latest landed catalog entry of every published feature set, by name."""
+    catalog = Catalog(spark, mesh.warehouse)
+    landed = {r["publish_id"] for r in catalog.rows("versions")}
+    latest: dict[str, dict[str, Any]] = {}
+    for row in catalog.rows("feature_sets"):
+        if row["publish_id"] not in landed:
+            continue
+        seen = latest.get(row["name"])
+        if seen is None or row["published_at"] > seen["published_at"]:
+            latest[row["name"]] = row
+    return [CatalogEntry.from_row(latest[n]) for n in sorted(latest)]
+
+
+def search(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    text: str | None = None,
+    *,
+    domain: str | None = None,
+    entity: str | None = None,
+    owner: str | None = None,
+    tag: str | None = None,
+    identity: Identity | None = None,
+) -> list[CatalogEntry]:
+    """Published feature sets matching every given filter, sorted by name.
+
+    ``text`` matches (case-insensitively) the name, description, tags and the names and
+    descriptions of the features; ``owner`` is a substring of the owner; ``tag`` matches a
+    set tag or a feature tag exactly. With ``identity``, private sets of other domains are
+    left out (they are not discoverable outside their domain).
+    """
+    found = []
+    for entry in entries(spark, mesh):
+        if domain and entry.domain != domain:
+            continue
+        if entity and entry.entity != entity:
+            continue
+        if owner and owner.lower() not in (entry.owner or "").lower():
+            continue
+        feature_tags = {t for f in entry.features for t in f.get("tags", [])}
+        if tag and tag not in entry.tags and tag not in feature_tags:
+            continue
+        if identity and entry.visibility == "private" and entry.domain != identity.domain:
+            continue
+        if text and text.lower() not in _haystack(entry):
+            continue
+        found.append(entry)
+    return found
+
+
+def _haystack(entry: CatalogEntry) -> str:
+    parts = [entry.name, entry.description or "", *entry.tags]
+    for feature in entry.features:
+        parts += [feature["name"], feature.get("description") or "", *feature.get("tags", [])]
+    return " ".join(parts).lower()
+
+
+def show(spark: SparkSession, mesh: MeshDefinition, name: str) -> dict[str, Any]:
+    """Entry, versions, latest statistics and latest check results of one feature set."""
+    entry = next((e for e in entries(spark, mesh) if e.name == name), None)
+    if entry is None:
+        raise CatalogError(
+            f"feature set {name!r} is not in the catalog; publish it with `mesh publish {name}` "
+            "or list published sets with `mesh catalog search`",
+            feature_set=name,
+        )
+    history = versions(spark, mesh, name)
+    latest = history[0]
+    checks = Catalog(spark, mesh.warehouse).rows("checks", publish_id=latest.publish_id)
+    return {
+        "entry": entry.to_dict(),
+        "versions": [v.to_dict() for v in history],
+        "statistics": statistics_of(spark, mesh, latest, as_dicts=True),
+        "checks": [json.loads(c["record_json"]) for c in checks],
+    }
+
+
+def statistics_of(
+    spark: SparkSession, mesh: MeshDefinition, record: VersionRecord, *, as_dicts: bool = False
+) -> dict[str, Any]:
+    """Statistics stored with a version: feature -> ``FeatureStats`` (or plain dicts)."""
+    rows = Catalog(spark, mesh.warehouse).rows("statistics", publish_id=record.publish_id)
+    raw = {r["feature"]: json.loads(r["stats_json"]) for r in rows}
+    if as_dicts:
+        return raw
+    from mesh.governance.statistics import FeatureStats
+
+    return {feature: FeatureStats.from_dict(value) for feature, value in raw.items()}

@@ -1,0 +1,227 @@
+"""The catalog's Delta tables under ``<warehouse>/_catalog/<table>``.
+
+Every table is append-only, so concurrent writers (two publishes, a publish and a read audit)
+never conflict: ``mesh.storage`` rebases concurrent appends, and a conflict that still
+surfaces is retried here. Rows are never updated; the current state is derived when reading
+(for example the latest ``feature_sets`` row per name).
+
+A publish writes several tables; the ``versions`` row is its commit point. Readers only see
+``feature_sets``, ``statistics``, ``checks`` and ``lineage`` rows whose ``publish_id`` has a
+``versions`` row (or, for training sets, a ``manifests`` row), so a publish that died half-way
+leaves rows nobody reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from mesh.errors import CatalogError, CommitConflictError
+from mesh.storage import CommitInfo, open_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.types import StructType
+
+CATALOG_DIR = "_catalog"
+RETRIES = 5
+
+# name -> list of (column, Spark SQL type). Kept as text so this module reads without Spark.
+SCHEMAS: dict[str, list[tuple[str, str]]] = {
+    "feature_sets": [
+        ("publish_id", "string"),
+        ("name", "string"),
+        ("domain", "string"),
+        ("set_name", "string"),
+        ("kind", "string"),
+        ("entity", "string"),
+        ("owner", "string"),
+        ("description", "string"),
+        ("tags", "array<string>"),
+        ("visibility", "string"),
+        ("allowed_domains", "array<string>"),
+        ("sources", "array<string>"),
+        ("features_json", "string"),
+        ("semantic_version", "string"),
+        ("published_at", "timestamp"),
+    ],
+    "versions": [
+        ("publish_id", "string"),
+        ("name", "string"),
+        ("domain", "string"),
+        ("semantic_version", "string"),
+        ("major", "int"),
+        ("delta_version", "bigint"),
+        ("table_path", "string"),
+        ("data_hash", "string"),
+        ("metadata_hash", "string"),
+        ("definition_json", "string"),
+        ("bump", "string"),
+        ("reasons", "array<string>"),
+        ("range_start", "timestamp"),
+        ("range_end", "timestamp"),
+        ("row_count", "bigint"),
+        ("published_at", "timestamp"),
+        ("publisher", "string"),
+        ("run_id", "string"),
+    ],
+    "statistics": [
+        ("publish_id", "string"),
+        ("name", "string"),
+        ("semantic_version", "string"),
+        ("feature", "string"),
+        ("stats_json", "string"),
+        ("published_at", "timestamp"),
+    ],
+    "checks": [
+        ("publish_id", "string"),
+        ("name", "string"),
+        ("semantic_version", "string"),
+        ("check", "string"),
+        ("feature", "string"),
+        ("passed", "boolean"),
+        ("record_json", "string"),
+        ("published_at", "timestamp"),
+    ],
+    "lineage": [
+        ("publish_id", "string"),
+        ("from_kind", "string"),
+        ("from_name", "string"),
+        ("to_kind", "string"),
+        ("to_name", "string"),
+        ("to_version", "string"),
+        ("recorded_at", "timestamp"),
+    ],
+    "manifests": [
+        ("publish_id", "string"),
+        ("name", "string"),
+        ("domain", "string"),
+        ("manifest_json", "string"),
+        ("table_path", "string"),
+        ("recorded_at", "timestamp"),
+        ("recorder", "string"),
+    ],
+    "audit": [
+        ("event_id", "string"),
+        ("at", "timestamp"),
+        ("user", "string"),
+        ("domain", "string"),
+        ("action", "string"),
+        ("purpose", "string"),
+        ("feature_set", "string"),
+        ("features", "array<string>"),
+        ("decision", "string"),
+        ("denied_features", "array<string>"),
+        ("missing_grants", "array<string>"),
+        ("reason", "string"),
+    ],
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Spark's ``collect`` gives naive local datetimes; make them aware UTC."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc)
+
+
+def spark_schema(table: str) -> StructType:
+    from pyspark.sql.types import StructType
+
+    ddl = ", ".join(f"`{name}` {kind}" for name, kind in SCHEMAS[table])
+    parsed = StructType.fromDDL(ddl)
+    assert isinstance(parsed, StructType)
+    return parsed
+
+
+class Catalog:
+    """Handle on the catalog tables of one warehouse; cheap to create, nothing read yet."""
+
+    def __init__(self, spark: SparkSession, warehouse: str, backend: str = "auto") -> None:
+        self.spark = spark
+        self.warehouse = warehouse.rstrip("/")
+        self.backend = backend
+
+    def path(self, table: str) -> str:
+        return f"{self.warehouse}/{CATALOG_DIR}/{table}"
+
+    def report_path(self, name: str, version: str) -> str:
+        return f"{self.warehouse}/{CATALOG_DIR}/reports/{name}/{version}.html"
+
+    def _check(self, table: str) -> None:
+        if table not in SCHEMAS:
+            raise CatalogError(
+                f"catalog table {table!r} does not exist; expected one of {', '.join(SCHEMAS)}",
+                table=table,
+            )
+
+    def append(self, table: str, rows: Sequence[Mapping[str, Any]], commit: CommitInfo) -> int:
+        """Append ``rows`` (dicts keyed by column) to ``table`` in one Delta commit.
+
+        Retries a ``CommitConflictError`` a few times (appends never overlap, so a retry only
+        rebases). Returns the committed version; ``-1`` when there is nothing to write.
+        """
+        self._check(table)
+        if not rows:
+            return -1
+        columns = [name for name, _ in SCHEMAS[table]]
+        unknown = sorted({key for row in rows for key in row} - set(columns))
+        if unknown:
+            raise CatalogError(
+                f"catalog table {table}: unknown column(s) {', '.join(unknown)}; "
+                f"columns are {', '.join(columns)}",
+                table=table,
+                columns=unknown,
+            )
+        data = [tuple(row.get(c) for c in columns) for row in rows]
+        df = self.spark.createDataFrame(data, schema=spark_schema(table))
+        handle = open_table(self.spark, self.path(table), backend=self.backend)
+        for attempt in range(RETRIES):
+            try:
+                return handle.append(df, commit)
+            except CommitConflictError:
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def version(self, table: str) -> int | None:
+        """Latest Delta version of a catalog table, ``None`` when it does not exist yet."""
+        self._check(table)
+        handle = open_table(self.spark, self.path(table), backend=self.backend)
+        return handle.latest_version() if handle.exists() else None
+
+    def rows(self, table: str, **equal: Any) -> list[dict[str, Any]]:
+        """Every row of ``table`` (optionally where ``column == value``) as plain dicts.
+
+        Timestamps come back as aware UTC datetimes. A table that does not exist yet has no
+        rows.
+        """
+        from pyspark.sql import functions as F
+
+        self._check(table)
+        handle = open_table(self.spark, self.path(table), backend=self.backend)
+        if not handle.exists():
+            return []
+        df = handle.read()
+        for column, value in equal.items():
+            df = df.where(F.col(column) == F.lit(value))
+        stamps = [n for n, kind in SCHEMAS[table] if kind == "timestamp"]
+        out = []
+        for row in df.collect():
+            item = row.asDict()
+            for column in stamps:
+                item[column] = as_utc(item.get(column))
+            out.append(item)
+        return out
+
+    def published_ids(self) -> set[str]:
+        """``publish_id`` of every landed publish (versions) and recorded training set."""
+        ids = {r["publish_id"] for r in self.rows("versions")}
+        return ids | {r["publish_id"] for r in self.rows("manifests")}

@@ -1,0 +1,210 @@
+"""``mesh publish`` and ``mesh catalog search|show|versions|lineage|export|duplicates|audit``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from mesh.errors import MeshError
+
+
+def register(sub: Any) -> None:
+    """Add the catalog sub-commands to the ``mesh`` parser."""
+    publish = sub.add_parser("publish", help="compute, check and publish a feature set")
+    publish.add_argument("name", help="feature set, domain.name")
+    publish.add_argument("--start", help="ISO time: first feature_ts of the range (inclusive)")
+    publish.add_argument("--end", help="ISO time: end of the range (exclusive)")
+    publish.add_argument(
+        "--metadata-only",
+        action="store_true",
+        help="re-publish a metadata-only change (patch) without computing",
+    )
+    publish.add_argument("--identity", help="publisher as user@domain (default: MESH_IDENTITY)")
+    publish.add_argument("--run-id", help="run id recorded in the commit (default: random)")
+    publish.set_defaults(func=_publish)
+
+    catalog = sub.add_parser("catalog", help="discover published feature sets")
+    csub = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+    search = csub.add_parser("search", help="search by text, domain, entity, owner, tag")
+    search.add_argument("text", nargs="?", help="words in names, descriptions and tags")
+    for option in ("domain", "entity", "owner", "tag"):
+        search.add_argument(f"--{option}")
+    search.add_argument("--identity", help="hide private sets of other domains for this caller")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    search.set_defaults(func=_search)
+    for action, text in (
+        ("show", "entry, versions, statistics and checks"),
+        ("versions", "published versions, newest first"),
+    ):
+        parser = csub.add_parser(action, help=text)
+        parser.add_argument("name", help="feature set, domain.name")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.set_defaults(func=_show if action == "show" else _versions)
+    lineage = csub.add_parser("lineage", help="lineage edges of a feature set")
+    lineage.add_argument("name", help="domain.name (or kind:domain.name)")
+    lineage.add_argument("--direction", choices=("upstream", "downstream", "both"), default="both")
+    lineage.add_argument("--depth", type=int, help="hops to follow (default: all)")
+    lineage.set_defaults(func=_lineage)
+    export = csub.add_parser("export", help="export to Atlas/Purview, OpenLineage, DataHub, ODCS")
+    export.add_argument("format", choices=("atlas", "openlineage", "datahub", "odcs", "all"))
+    export.add_argument("--out", default="catalog-export", help="output folder")
+    export.set_defaults(func=_export)
+    dups = csub.add_parser("duplicates", help="likely duplicate features across sets")
+    dups.add_argument("--threshold", type=float, default=0.99)
+    dups.add_argument("--min-overlap", type=int, default=10)
+    dups.set_defaults(func=_duplicates)
+    audit = csub.add_parser("audit", help="read audit log, newest first")
+    audit.add_argument("--feature-set")
+    audit.add_argument("--decision", choices=("allowed", "denied"))
+    audit.add_argument("--limit", type=int, default=50)
+    audit.set_defaults(func=_audit)
+
+
+def _context(args: argparse.Namespace) -> tuple[Any, Any]:
+    from mesh.definitions import load_mesh
+    from mesh.session import get_spark
+
+    mesh = load_mesh(args.conf)
+    return get_spark("mesh-catalog"), mesh
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """ISO time; UTC unless it carries an offset."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise MeshError(
+            f"{option}: {text!r} is not an ISO time; use e.g. 2024-01-31 or 2024-01-31T12:00:00Z",
+            argument=option,
+            found=text,
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from mesh.catalog.publish import publish_definition
+    from mesh.catalog.run import publish_range
+
+    spark, mesh = _context(args)
+    if args.metadata_only:
+        result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)
+    else:
+        result = publish_range(
+            spark,
+            mesh,
+            args.name,
+            start=parse_time(args.start, "--start"),
+            end=parse_time(args.end, "--end"),
+            identity=args.identity,
+            run_id=args.run_id,
+        )
+    print(
+        f"published {result.name} {result.semantic_version} ({result.bump}"
+        f"{': ' + '; '.join(result.reasons) if result.reasons else ''}): {result.row_count} "
+        f"rows, Delta version {result.delta_version} of {result.table_path}; "
+        f"report {result.report_path}"
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from mesh.catalog.access import Identity
+    from mesh.catalog.search import search
+
+    spark, mesh = _context(args)
+    found = search(
+        spark,
+        mesh,
+        args.text,
+        domain=args.domain,
+        entity=args.entity,
+        owner=args.owner,
+        tag=args.tag,
+        identity=Identity.parse(args.identity) if args.identity else None,
+    )
+    if args.json:
+        print(json.dumps([e.to_dict() for e in found], indent=2, default=str))
+        return 0
+    for e in found:
+        print(
+            f"{e.name:40} {e.semantic_version:8} {e.visibility:9} {e.entity:10} "
+            f"{e.owner or '-'}  {e.description or ''}"
+        )
+    print(f"{len(found)} feature set(s)")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from mesh.catalog.search import show
+
+    spark, mesh = _context(args)
+    print(json.dumps(show(spark, mesh, args.name), indent=2, default=str))
+    return 0
+
+
+def _versions(args: argparse.Namespace) -> int:
+    from mesh.catalog.search import versions
+
+    spark, mesh = _context(args)
+    found = versions(spark, mesh, args.name)
+    if args.json:
+        print(json.dumps([v.to_dict() for v in found], indent=2, default=str))
+        return 0
+    for v in found:
+        why = "; ".join(v.reasons)
+        print(
+            f"{v.semantic_version:8} delta v{v.delta_version:<4} {v.bump:8} "
+            f"{v.published_at:%Y-%m-%d %H:%M} {v.publisher}  {why}"
+        )
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from mesh.catalog.lineage import lineage
+
+    spark, mesh = _context(args)
+    for edge in lineage(spark, mesh, args.name, args.direction, args.depth):
+        print(edge)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mesh.catalog.export import FORMATS, export_catalog
+
+    spark, mesh = _context(args)
+    for fmt in FORMATS if args.format == "all" else (args.format,):
+        for path in export_catalog(spark, mesh, fmt, args.out):
+            print(path)
+    return 0
+
+
+def _duplicates(args: argparse.Namespace) -> int:
+    from mesh.catalog.duplicates import find_duplicates
+
+    spark, mesh = _context(args)
+    found = find_duplicates(spark, mesh, threshold=args.threshold, min_overlap=args.min_overlap)
+    for dup in found:
+        print(dup)
+    print(f"{len(found)} likely duplicate(s)")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from mesh.catalog.audit import audit_log
+
+    spark, mesh = _context(args)
+    for row in audit_log(spark, mesh, feature_set=args.feature_set, decision=args.decision)[
+        : args.limit
+    ]:
+        print(
+            f"{row['at']:%Y-%m-%d %H:%M:%S} {row['user']}@{row['domain']} {row['decision']:7} "
+            f"{row['feature_set']} [{', '.join(row['features'])}] {row['purpose']}"
+            + (f" missing: {', '.join(row['missing_grants'])}" if row["missing_grants"] else "")
+        )
+    return 0

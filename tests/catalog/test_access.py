@@ -1,0 +1,166 @@
+"""Access rules: visibility, PII grants, identity; denials are errors with params, audited."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesh.catalog.access import (
+    Identity,
+    authorize_publish,
+    authorize_read,
+    current_identity,
+    decide,
+)
+from mesh.catalog.audit import audit_log
+from mesh.catalog.tables import Catalog
+from mesh.definitions import MeshDefinition
+from mesh.errors import AccessDeniedError
+
+
+def _private(mesh: MeshDefinition, name: str) -> object:
+    fs = mesh.feature_sets[name]
+    return fs.model_copy(
+        update={"metadata": fs.metadata.model_copy(update={"visibility": "private"})}
+    )
+
+
+def test_identity_parses_user_and_domain() -> None:
+    assert Identity.parse("alice@risk") == Identity("alice", "risk")
+    assert Identity.parse("risk") == Identity("risk", "risk")
+    assert str(Identity.parse("alice@risk")) == "alice@risk"
+
+
+@pytest.mark.parametrize("text", ["alice@", "", "  "])
+def test_identity_refuses_malformed_text(text: str) -> None:
+    with pytest.raises(AccessDeniedError) as info:
+        Identity.parse(text)
+    assert info.value.params["identity"] == text
+
+
+def test_current_identity_from_environment(
+    mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESH_IDENTITY", "bob@support")
+    assert current_identity(mesh.standards) == Identity("bob", "support")
+    assert current_identity(mesh.standards, "carol@risk") == Identity("carol", "risk")
+    monkeypatch.delenv("MESH_IDENTITY")
+    with pytest.raises(AccessDeniedError) as info:
+        current_identity(mesh.standards)
+    assert info.value.params["identity"] is None
+    assert info.value.params["missing_grant"] == "MESH_IDENTITY"
+
+
+def test_public_non_pii_features_are_readable_by_any_domain(mesh: MeshDefinition) -> None:
+    fs = mesh.feature_sets["customers.profile"]
+    decisions = decide(mesh, Identity("bob", "support"), fs, ["country", "credit_limit"])
+    assert [d.allowed for d in decisions] == [True, True]
+
+
+def test_pii_feature_needs_a_grant(mesh: MeshDefinition) -> None:
+    fs = mesh.feature_sets["customers.profile"]
+    denied = decide(mesh, Identity("bob", "support"), fs, ["birth_year"])[0]
+    assert not denied.allowed
+    assert denied.missing_grant == "customers.profile.birth_year"
+    # risk holds the grant in conf/mesh.yaml; the owner needs none.
+    assert decide(mesh, Identity("ann", "risk"), fs, ["birth_year"])[0].allowed
+    assert decide(mesh, Identity("cus", "customers"), fs, ["birth_year"])[0].allowed
+
+
+def test_set_level_grant_covers_every_pii_feature(mesh: MeshDefinition) -> None:
+    grants = {"support": ("customers.profile",)}
+    access = mesh.standards.access.model_copy(update={"grants": grants})
+    mesh.standards = mesh.standards.model_copy(update={"access": access})
+    fs = mesh.feature_sets["customers.profile"]
+    assert decide(mesh, Identity("bob", "support"), fs, [])[2].allowed  # birth_year
+
+
+def test_internal_set_is_read_by_listed_domains_only(mesh: MeshDefinition) -> None:
+    fs = mesh.feature_sets["payments.tx_events"]  # internal, allowed_domains [risk]
+    assert all(d.allowed for d in decide(mesh, Identity("ann", "risk"), fs, []))
+    denied = decide(mesh, Identity("bob", "support"), fs, ["tx_count_1h"])[0]
+    assert not denied.allowed
+    assert denied.missing_grant == "payments.tx_events metadata.allowed_domains: support"
+
+
+def test_private_set_is_refused_outside_its_domain_even_with_a_grant(
+    mesh: MeshDefinition,
+) -> None:
+    fs = _private(mesh, "customers.profile")
+    denied = decide(mesh, Identity("ann", "risk"), fs, ["birth_year", "country"])  # type: ignore[arg-type]
+    assert [d.allowed for d in denied] == [False, False]
+    assert denied[0].missing_grant == "visibility of customers.profile (private)"
+    assert decide(mesh, Identity("cus", "customers"), fs, ["birth_year"])[0].allowed  # type: ignore[arg-type]
+
+
+def test_unknown_feature_is_refused(mesh: MeshDefinition) -> None:
+    fs = mesh.feature_sets["customers.profile"]
+    with pytest.raises(AccessDeniedError) as info:
+        decide(mesh, Identity("ann", "risk"), fs, ["nope"])
+    assert info.value.params["feature"] == "nope"
+
+
+def test_only_the_owning_domain_publishes(mesh: MeshDefinition) -> None:
+    fs = mesh.feature_sets["customers.profile"]
+    authorize_publish(Identity("etl", "customers"), fs)
+    with pytest.raises(AccessDeniedError) as info:
+        authorize_publish(Identity("eve", "risk"), fs)
+    assert info.value.params["feature_set"] == "customers.profile"
+    assert info.value.params["identity"] == "eve@risk"
+
+
+def test_denied_reads_raise_and_every_read_is_audited(spark, mesh: MeshDefinition) -> None:
+    profile = mesh.feature_sets["customers.profile"]
+    private = _private(mesh, "payments.tx_amounts")
+    who = Identity("bob", "support")
+    authorize_read(spark, mesh, who, [(profile, ["country"])], "training set x")
+    with pytest.raises(AccessDeniedError) as info:
+        authorize_read(
+            spark,
+            mesh,
+            who,
+            [(profile, ["country", "birth_year"]), (private, ["signed_amount"])],
+            "training set y",
+        )
+    params = info.value.params
+    assert (
+        params["identity"],
+        params["feature_set"],
+        params["feature"],
+        params["missing_grant"],
+    ) == ("bob@support", "customers.profile", "birth_year", "customers.profile.birth_year")
+    assert (
+        "payments.tx_amounts",
+        "signed_amount",
+        "visibility of payments.tx_amounts (private)",
+    ) in params["denials"]
+    assert "bob@support may not read customers.profile.birth_year" in str(info.value)
+    rows = audit_log(spark, mesh)
+    got = sorted(
+        (
+            r["purpose"],
+            r["feature_set"],
+            r["decision"],
+            tuple(r["denied_features"]),
+            tuple(r["missing_grants"]),
+        )
+        for r in rows
+    )
+    assert got == [
+        ("training set x", "customers.profile", "allowed", (), ()),
+        (
+            "training set y",
+            "customers.profile",
+            "denied",
+            ("birth_year",),
+            ("customers.profile.birth_year",),
+        ),
+        (
+            "training set y",
+            "payments.tx_amounts",
+            "denied",
+            ("signed_amount",),
+            ("visibility of payments.tx_amounts (private)",),
+        ),
+    ]
+    assert {(r["user"], r["domain"]) for r in rows} == {("bob", "support")}
+    assert Catalog(spark, mesh.warehouse).version("audit") == 1  # two reads, two commits

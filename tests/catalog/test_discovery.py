@@ -1,0 +1,213 @@
+"""Search, show, versions, lineage, exports from a real catalog, duplicates and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    AMOUNTS_SCHEMA,
+    END,
+    PROFILE_SCHEMA,
+    START,
+    amounts_rows,
+    frame,
+    make_mesh,
+    profile_rows,
+)
+
+from mesh.catalog.access import Identity
+from mesh.catalog.duplicates import definition_duplicates, value_duplicates
+from mesh.catalog.export import export_catalog
+from mesh.catalog.lineage import lineage, record_training_set
+from mesh.catalog.publish import publish_definition, publish_feature_set
+from mesh.catalog.search import search, show, versions
+from mesh.cli import main
+from mesh.errors import CatalogError
+
+RISK_SCHEMA = (
+    "customer_id bigint, feature_ts timestamp, created_ts timestamp, "
+    "spend_per_ticket double, limit_utilisation double, unhappy_spender boolean"
+)
+
+
+@pytest.fixture(scope="module")
+def world(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    mesh = make_mesh(tmp_path_factory.mktemp("discovery") / "wh")
+    publish_feature_set(
+        spark,
+        mesh,
+        mesh.feature_sets["customers.profile"],
+        frame(spark, profile_rows(), PROFILE_SCHEMA),
+        start=START,
+        end=END,
+        identity="etl@customers",
+        as_of=END,
+    )
+    publish_feature_set(
+        spark,
+        mesh,
+        mesh.feature_sets["payments.tx_amounts"],
+        frame(spark, amounts_rows(), AMOUNTS_SCHEMA),
+        start=START,
+        end=END,
+        identity="etl@payments",
+        as_of=END,
+    )
+    # risk.customer_risk.spend_per_ticket copies tx_amounts.signed_amount: a value duplicate.
+    risk_rows = [
+        (cid, ts, ts, amount, float(cid) / 7, False) for cid, ts, _, amount, _ in amounts_rows()
+    ]
+    publish_feature_set(
+        spark,
+        mesh,
+        mesh.global_sets["risk.customer_risk"],
+        frame(spark, risk_rows, RISK_SCHEMA),
+        start=START,
+        end=END,
+        identity="job@risk",
+        as_of=END,
+    )
+    record_training_set(
+        spark,
+        mesh,
+        mesh.training_sets["risk.churn"],
+        {"inputs": [{"feature_set": "risk.customer_risk"}, {"feature_set": "customers.profile"}]},
+        table_path="training/risk/churn",
+        recorder="ann@risk",
+    )
+    return mesh
+
+
+def test_search_by_text_domain_entity_owner_and_tag(spark: Any, world: Any) -> None:
+    names = lambda found: [e.name for e in found]  # noqa: E731
+    assert names(search(spark, world)) == [
+        "customers.profile",
+        "payments.tx_amounts",
+        "risk.customer_risk",
+    ]
+    assert names(search(spark, world, "chargeback")) == []
+    assert names(search(spark, world, "refunds")) == ["payments.tx_amounts"]
+    assert names(search(spark, world, domain="risk")) == ["risk.customer_risk"]
+    assert names(search(spark, world, entity="merchant")) == []
+    assert names(search(spark, world, owner="customers-team")) == ["customers.profile"]
+    assert names(search(spark, world, tag="global")) == ["risk.customer_risk"]
+    assert names(search(spark, world, "year of birth")) == ["customers.profile"]
+
+
+def test_show_and_versions(spark: Any, world: Any) -> None:
+    shown = show(spark, world, "payments.tx_amounts")
+    assert shown["entry"]["visibility"] == "public"
+    assert [v["semantic_version"] for v in shown["versions"]] == ["1.0.0"]
+    assert set(shown["statistics"]) == {"signed_amount", "is_online"}
+    assert shown["checks"] and {c["subject"] for c in shown["checks"]} == {"payments.tx_amounts"}
+    assert [v.bump for v in versions(spark, world, "risk.customer_risk")] == ["initial"]
+    with pytest.raises(CatalogError) as info:
+        show(spark, world, "payments.nope")
+    assert info.value.params["feature_set"] == "payments.nope"
+
+
+def test_lineage_upstream_and_downstream(spark: Any, world: Any) -> None:
+    up = [str(e) for e in lineage(spark, world, "risk.customer_risk", "upstream", depth=1)]
+    assert up == [
+        "feature_set:customers.profile -> global_feature_set:risk.customer_risk",
+        "feature_set:payments.customer_spend -> global_feature_set:risk.customer_risk",
+        "feature_set:support.ticket_stats -> global_feature_set:risk.customer_risk",
+    ]
+    down = [str(e) for e in lineage(spark, world, "customers.profile", "downstream")]
+    assert down == [
+        "feature_set:customers.profile -> global_feature_set:risk.customer_risk",
+        "feature_set:customers.profile -> training_set:risk.churn",
+        "global_feature_set:risk.customer_risk -> training_set:risk.churn",
+    ]
+    full_up = lineage(spark, world, "risk.churn", "upstream")
+    assert "data_product:customers.customer_profiles" in {e.source for e in full_up}
+
+
+def test_export_from_the_catalog_writes_every_format(
+    spark: Any, world: Any, tmp_path: Path
+) -> None:
+    for fmt in ("atlas", "openlineage", "datahub", "odcs"):
+        paths = export_catalog(spark, world, fmt, tmp_path)
+        assert paths and all(p.stat().st_size > 0 for p in paths)
+    events = json.loads((tmp_path / "openlineage/events.json").read_text())
+    assert len(events) == 4  # three publishes and one training set
+    assert sorted(p.name for p in (tmp_path / "odcs").iterdir()) == [
+        "customers.profile.odcs.yaml",
+        "payments.tx_amounts.odcs.yaml",
+        "risk.customer_risk.odcs.yaml",
+    ]
+
+
+def test_value_duplicates_are_flagged_and_distinct_features_are_not(spark: Any, world: Any) -> None:
+    found = value_duplicates(spark, world, threshold=0.99, min_overlap=5)
+    pairs = {(d.left, d.right, d.measure) for d in found}
+    assert (
+        "payments.tx_amounts.signed_amount",
+        "risk.customer_risk.spend_per_ticket",
+        "equality_rate",
+    ) in pairs
+    assert not any("credit_limit" in d.left or "credit_limit" in d.right for d in found)
+
+
+def test_definition_duplicates_across_domains(world: Any) -> None:
+    assert definition_duplicates(world) == []  # the example mesh has none
+    spend = world.feature_sets["payments.customer_spend"]
+    copy = spend.model_copy(update={"name": "spend_copy", "domain": "payments"})
+    world.feature_sets["payments.spend_copy"] = copy
+    try:
+        found = definition_duplicates(world)
+    finally:
+        del world.feature_sets["payments.spend_copy"]
+    assert ("payments.customer_spend.amount_sum_7d", "payments.spend_copy.amount_sum_7d") in {
+        (d.left, d.right) for d in found
+    }
+    assert len(found) == len(spend.output_names())
+
+
+def test_cli_catalog_commands(
+    spark: Any, world: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESH_WAREHOUSE", world.warehouse)
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    assert main(["--conf", conf, "catalog", "search", "--tag", "profile"]) == 0
+    assert "customers.profile" in capsys.readouterr().out
+    assert main(["--conf", conf, "catalog", "versions", "payments.tx_amounts", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["semantic_version"] == "1.0.0"
+    assert (
+        main(
+            [
+                "--conf",
+                conf,
+                "catalog",
+                "lineage",
+                "risk.churn",
+                "--direction",
+                "upstream",
+                "--depth",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert "-> training_set:risk.churn" in capsys.readouterr().out
+    assert main(["--conf", conf, "catalog", "show", "payments.nope"]) == 1
+    assert "not in the catalog" in capsys.readouterr().err
+
+
+def test_private_sets_are_hidden_from_other_domains_in_search(spark: Any, world: Any) -> None:
+    # Runs last: makes customers.profile private with a metadata-only (patch) publish.
+    fs = world.feature_sets["customers.profile"]
+    meta = fs.metadata.model_copy(update={"visibility": "private"})
+    publish_definition(
+        spark,
+        world,
+        fs.model_copy(update={"metadata": meta, "version": "1.0.1"}),
+        identity="etl@customers",
+    )
+    outsider = [e.name for e in search(spark, world, identity=Identity("bob", "support"))]
+    owner = [e.name for e in search(spark, world, identity=Identity("cus", "customers"))]
+    assert "customers.profile" not in outsider and "payments.tx_amounts" in outsider
+    assert "customers.profile" in owner

@@ -1,0 +1,262 @@
+"""Publish: checks, version record, refusal without side effects, undo after catalog failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    AMOUNTS_SCHEMA,
+    END,
+    PROFILE_SCHEMA,
+    START,
+    amounts_rows,
+    frame,
+    make_mesh,
+    profile_rows,
+)
+
+from mesh.catalog import publish as publish_module
+from mesh.catalog.publish import feature_table_path, publish_definition, publish_feature_set
+from mesh.catalog.search import entries, latest_version, versions
+from mesh.catalog.tables import SCHEMAS, Catalog
+from mesh.definitions import MeshDefinition
+from mesh.errors import AccessDeniedError, CatalogError, GovernanceError
+from mesh.storage import open_table
+
+CUSTOMERS = "etl@customers"
+
+
+def _state(spark: Any, mesh: MeshDefinition, paths: list[str]) -> dict[str, Any]:
+    """Delta version and sorted rows of every catalog table and the given feature tables."""
+    out: dict[str, Any] = {}
+    catalog = Catalog(spark, mesh.warehouse)
+    for table in SCHEMAS:
+        out[table] = (catalog.version(table), sorted(map(repr, catalog.rows(table))))
+    for path in paths:
+        handle = open_table(spark, path)
+        out[path] = (handle.latest_version(), sorted(map(repr, handle.read().collect())))
+    return out
+
+
+@pytest.fixture(scope="module")
+def first(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[MeshDefinition, Any]:
+    mesh = make_mesh(tmp_path_factory.mktemp("publish") / "wh")
+    fs = mesh.feature_sets["customers.profile"]
+    df = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    result = publish_feature_set(
+        spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+    )
+    return mesh, result
+
+
+def test_publish_records_version_statistics_checks_lineage_and_report(
+    spark: Any, first: Any
+) -> None:
+    mesh, result = first
+    fs = mesh.feature_sets["customers.profile"]
+    assert (result.semantic_version, result.bump, result.row_count) == ("1.0.0", "initial", 12)
+    assert result.table_path == feature_table_path(mesh, fs).rstrip("/")
+    assert result.table_path.endswith("features/customers/profile/v1")
+    table = open_table(spark, result.table_path)
+    assert table.read(version=result.delta_version).count() == 12
+    info = table.history()[0].info
+    assert info is not None and info.extra["semantic_version"] == "1.0.0"
+    assert info.extra["publish_id"] == result.publish_id
+    record = latest_version(spark, mesh, "customers.profile")
+    assert record is not None
+    assert (record.delta_version, record.data_hash, record.metadata_hash, record.publisher) == (
+        result.delta_version,
+        fs.data_hash(),
+        fs.metadata_hash(),
+        "etl@customers",
+    )
+    assert json.loads(record.definition_json)["name"] == "profile"
+    catalog = Catalog(spark, mesh.warehouse)
+    stats = {r["feature"]: json.loads(r["stats_json"]) for r in catalog.rows("statistics")}
+    assert set(stats) == set(fs.output_names())
+    assert stats["credit_limit"]["count"] == 12
+    checks = catalog.rows("checks", publish_id=result.publish_id)
+    assert checks and all(c["passed"] for c in checks if c["check"].startswith("data."))
+    edges = [(r["from_kind"], r["from_name"], r["to_name"]) for r in catalog.rows("lineage")]
+    assert edges == [("data_product", "customers.customer_profiles", "customers.profile")]
+    assert Path(result.report_path).is_file()
+    assert result.report_path.endswith("_catalog/reports/customers.profile/1.0.0.html")
+
+
+def test_refused_publish_leaves_catalog_and_feature_table_exactly_as_they_were(
+    spark: Any, first: Any
+) -> None:
+    mesh, result = first
+    fs = mesh.feature_sets["customers.profile"]
+    rows = profile_rows()
+    rows[0] = (None, *rows[0][1:])  # a null key
+    rows[1] = (*rows[1][:6], None)  # plus one null credit limit: fine alone
+    before = _state(spark, mesh, [result.table_path])
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark,
+            mesh,
+            fs,
+            frame(spark, rows, PROFILE_SCHEMA),
+            start=START,
+            end=END,
+            identity=CUSTOMERS,
+            as_of=END,
+        )
+    failed = info.value.report.failed
+    assert [r.check for r in failed] == ["data.key_nulls"]
+    assert failed[0].feature == "customer_id" and failed[0].measured == pytest.approx(1 / 12)
+    assert info.value.params["failed"] == ["data.key_nulls"]
+    assert _state(spark, mesh, [result.table_path]) == before
+    assert not Path(mesh.warehouse, "_catalog/reports/customers.profile/1.0.1.html").exists()
+
+
+def test_breaking_change_without_a_major_version_is_refused(spark: Any, first: Any) -> None:
+    mesh, result = first
+    fs = mesh.feature_sets["customers.profile"]
+    changed = fs.model_copy(update={"features": fs.features[:3]})  # credit_limit removed
+    df = frame(spark, profile_rows(), PROFILE_SCHEMA).drop("credit_limit")
+    before = _state(spark, mesh, [result.table_path])
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark, mesh, changed, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+        )
+    check = info.value.report.find("contract.version")[0]
+    assert not check.passed and check.threshold == ">= 2.0.0"
+    assert _state(spark, mesh, [result.table_path]) == before
+
+
+def test_other_domains_cannot_publish(spark: Any, first: Any) -> None:
+    mesh, _ = first
+    fs = mesh.feature_sets["customers.profile"]
+    with pytest.raises(AccessDeniedError) as info:
+        publish_feature_set(
+            spark,
+            mesh,
+            fs,
+            frame(spark, profile_rows(), PROFILE_SCHEMA),
+            start=START,
+            end=END,
+            identity="eve@risk",
+        )
+    assert info.value.params["missing_grant"].startswith("publish customers.profile")
+
+
+def test_catalog_failure_after_the_table_commit_restores_the_table(
+    spark: Any, first: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mesh, result = first
+    fs = mesh.feature_sets["customers.profile"]
+    table = open_table(spark, result.table_path)
+    rows_before = sorted(map(repr, table.read().collect()))
+    versions_before = versions(spark, mesh, "customers.profile")
+    original = Catalog.append
+
+    def failing(self: Catalog, name: str, rows: Any, commit: Any) -> int:
+        if name == "versions":
+            raise OSError("injected: catalog storage unavailable")
+        return original(self, name, rows, commit)
+
+    monkeypatch.setattr(Catalog, "append", failing)
+    changed = frame(spark, profile_rows(shift=3), PROFILE_SCHEMA)
+    with pytest.raises(OSError, match="injected"):
+        publish_feature_set(
+            spark, mesh, fs, changed, start=START, end=END, identity=CUSTOMERS, as_of=END
+        )
+    monkeypatch.setattr(Catalog, "append", original)
+    history = table.history()
+    assert [h.operation for h in history[:2]] == ["publish_rollback", "publish"]
+    assert history[0].info is not None and history[0].info.extra["semantic_version"] == "1.0.0"
+    assert sorted(map(repr, table.read().collect())) == rows_before
+    assert versions(spark, mesh, "customers.profile") == versions_before
+    # The rows written before the failure are orphans: not visible through the catalog.
+    assert [e.semantic_version for e in entries(spark, mesh)] == ["1.0.0"]
+
+
+def test_metadata_only_change_is_a_patch_on_the_same_delta_version(spark: Any, first: Any) -> None:
+    mesh, result = first
+    fs = mesh.feature_sets["customers.profile"]
+    meta = fs.metadata.model_copy(update={"description": "Profile attributes (documented)"})
+    patched = fs.model_copy(update={"metadata": meta, "version": "1.0.1"})
+    out = publish_definition(spark, mesh, patched, identity=CUSTOMERS)
+    assert (out.bump, out.semantic_version) == ("patch", "1.0.1")
+    latest = versions(spark, mesh, "customers.profile")[0]
+    assert (latest.semantic_version, latest.delta_version) == ("1.0.1", result.delta_version)
+    assert entries(spark, mesh)[0].description == "Profile attributes (documented)"
+    data_change = fs.model_copy(update={"ttl": None, "version": "1.0.2"})
+    with pytest.raises(CatalogError) as info:
+        publish_definition(spark, mesh, data_change, identity=CUSTOMERS)
+    assert info.value.params["previous"] == fs.data_hash()
+
+
+def test_failed_first_publish_removes_the_table_it_created(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mesh = make_mesh(tmp_path / "wh")
+    fs = mesh.feature_sets["payments.tx_amounts"]
+
+    def failing(*args: Any, **kwargs: Any) -> str:
+        raise OSError("injected: report storage unavailable")
+
+    monkeypatch.setattr(publish_module, "_write_text", failing)
+    with pytest.raises(OSError, match="injected"):
+        publish_feature_set(
+            spark,
+            mesh,
+            fs,
+            frame(spark, amounts_rows(), AMOUNTS_SCHEMA),
+            start=START,
+            end=END,
+            identity="etl@payments",
+            as_of=END,
+        )
+    assert not os.path.exists(feature_table_path(mesh, fs))
+    assert Catalog(spark, mesh.warehouse).version("versions") is None
+
+
+def test_concurrent_publishes_all_land(spark: Any, tmp_path: Path) -> None:
+    mesh = make_mesh(tmp_path / "wh")
+    jobs = [
+        ("customers.profile", profile_rows(), PROFILE_SCHEMA, "etl@customers"),
+        ("payments.tx_amounts", amounts_rows(), AMOUNTS_SCHEMA, "etl@payments"),
+    ]
+    frames = [frame(spark, rows, schema) for _, rows, schema, _ in jobs]
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        name, _, _, who = jobs[i]
+        try:
+            publish_feature_set(
+                spark,
+                mesh,
+                mesh.feature_sets[name],
+                frames[i],
+                start=START,
+                end=END,
+                identity=who,
+                as_of=END,
+            )
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(e.name for e in entries(spark, mesh)) == [
+        "customers.profile",
+        "payments.tx_amounts",
+    ]
+    catalog = Catalog(spark, mesh.warehouse)
+    assert len(catalog.rows("versions")) == 2
+    assert sorted({r["name"] for r in catalog.rows("statistics")}) == [
+        "customers.profile",
+        "payments.tx_amounts",
+    ]
