@@ -24,6 +24,9 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # Launched by spark-submit: master, memory and packages come from its command line.
+        return SparkSession.builder.appName(app_name).getOrCreate()
     master = master or os.environ.get("MESH_SPARK_MASTER", "local[*]")
     cores = os.cpu_count() or 2
     builder = (

@@ -42,7 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    _accept_common_options_everywhere(parser)
     return parser
+
+
+def _accept_common_options_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Let ``--conf``/``--warehouse`` also follow any sub-command (``mesh demo --warehouse x``).
+
+    SUPPRESS keeps a value given before the sub-command from being reset by a default here.
+    """
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in set(action.choices.values()):
+            for flag, help_text in (("--conf", "folder with mesh.yaml (default: conf)"),
+                                    ("--warehouse", "warehouse root")):
+                if flag not in child._option_string_actions:
+                    child.add_argument(flag, default=argparse.SUPPRESS, help=help_text)
+            _accept_common_options_everywhere(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,6 +52,11 @@ class AggregationFeature(_FeatureBase):
     filter: str | None = None
     type: SparkType | None = None
 
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str | None) -> str | None:
+        return check_type(value) if value is not None else None
+
     @model_validator(mode="after")
     def _needs_column(self) -> AggregationFeature:
         if self.function != "count" and not self.column:
@@ -156,15 +161,16 @@ class FeatureSet(StrictModel):
         parse_semver(value)
         return value
 
-    @model_validator(mode="after")
-    def _kinds_do_not_mix(self) -> FeatureSet:
-        kinds = {f.kind for f in self.features}
+    @field_validator("features")
+    @classmethod
+    def _kinds_do_not_mix(cls, value: tuple[Feature, ...]) -> tuple[Feature, ...]:
+        kinds = {f.kind for f in value}
         if "aggregation" in kinds and len(kinds) > 1:
             raise ValueError(
                 "aggregations cannot be mixed with row-level (expression/column) features in "
                 "one feature set; split them into two feature sets"
             )
-        return self
+        return value
 
     @property
     def qualified_name(self) -> str:

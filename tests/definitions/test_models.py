@@ -1,0 +1,146 @@
+"""The real conf/ loads; fingerprints, durations and feature references behave as documented."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from mesh.definitions import FeatureRef, FeatureSet, format_duration, load_mesh, parse_duration
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def test_the_example_conf_loads() -> None:
+    mesh = load_mesh(CONF)
+    assert set(mesh.products) == {
+        "customers.customer_profiles",
+        "payments.transactions",
+        "support.tickets",
+    }
+    assert {
+        "customers.profile",
+        "payments.customer_spend",
+        "payments.tx_amounts",
+        "payments.tx_events",
+        "support.ticket_stats",
+    } == set(mesh.feature_sets)
+    assert set(mesh.global_sets) == {"risk.customer_risk"}
+    assert set(mesh.training_sets) == {"risk.churn"}
+    order = mesh.build_order()
+    assert order.index("risk.customer_risk") > max(
+        order.index(u) for u in mesh.upstream("risk.customer_risk")
+    )
+    assert all(Path(f).is_file() for f in mesh.files.values())
+
+
+def _spend() -> FeatureSet:
+    return load_mesh(CONF).feature_sets["payments.customer_spend"]
+
+
+def _with_feature(fs: FeatureSet, index: int, **changes: object) -> FeatureSet:
+    features = list(fs.features)
+    features[index] = features[index].model_copy(update=changes)
+    return fs.model_copy(update={"features": tuple(features)})
+
+
+def test_data_hash_follows_values_metadata_hash_follows_descriptions() -> None:
+    fs = _spend()
+    window = _with_feature(fs, 0, windows=(timedelta(days=1), timedelta(days=14)))
+    assert window.data_hash() != fs.data_hash()
+    assert window.metadata_hash() == fs.metadata_hash()
+    described = _with_feature(fs, 0, description="Something else")
+    owner = fs.model_copy(update={"metadata": fs.metadata.model_copy(update={"owner": "x@y"})})
+    for changed in (described, owner):
+        assert changed.data_hash() == fs.data_hash()
+        assert changed.metadata_hash() != fs.metadata_hash()
+    assert fs.data_hash() == _spend().data_hash()  # stable across loads
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", timedelta(minutes=30)),
+        ("1h", timedelta(hours=1)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(days=14)),
+        ("1y", timedelta(days=365)),
+        (" 90D ", timedelta(days=90)),
+        (3600, timedelta(hours=1)),
+        (timedelta(days=2), timedelta(days=2)),
+    ],
+)
+def test_parse_duration(text: object, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["7days", "-7d", "0d", "d", "", True, None, "1.5h"])
+def test_parse_duration_refuses(text: object) -> None:
+    with pytest.raises(ValueError, match="duration; use forms like 1h, 7d, 30d"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(days=7), "7d"),
+        (timedelta(minutes=90), "90m"),
+        (timedelta(hours=48), "2d"),
+        (timedelta(seconds=45), "45s"),
+        (timedelta(days=365), "1y"),
+    ],
+)
+def test_format_duration_is_shortest_and_round_trips(value: timedelta, text: str) -> None:
+    assert format_duration(value) == text
+    assert parse_duration(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "domain", "fs", "version", "feature"),
+    [
+        (
+            "payments.customer_spend.amount_sum_7d",
+            "payments",
+            "customer_spend",
+            None,
+            "amount_sum_7d",
+        ),
+        (
+            "payments.customer_spend@1.tx_count_30d",
+            "payments",
+            "customer_spend",
+            "1",
+            "tx_count_30d",
+        ),
+        (
+            "payments.customer_spend@1.2.0.tx_count_30d",
+            "payments",
+            "customer_spend",
+            "1.2.0",
+            "tx_count_30d",
+        ),
+        ("support.ticket_stats.*", "support", "ticket_stats", None, "*"),
+    ],
+)
+def test_feature_ref_parses_and_prints_back(
+    text: str, domain: str, fs: str, version: str | None, feature: str
+) -> None:
+    ref = FeatureRef.parse(text)
+    assert (ref.domain, ref.feature_set, ref.version, ref.feature) == (domain, fs, version, feature)
+    assert ref.set_name == f"{domain}.{fs}" and str(ref) == text
+
+
+@pytest.mark.parametrize(
+    "text", ["payments.customer_spend", "Payments.x.y", "a.b@v1.c", "a.b.c.d", "a..c"]
+)
+def test_feature_ref_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a feature reference"):
+        FeatureRef.parse(text)
+
+
+def test_models_are_frozen() -> None:
+    fs = _spend()
+    with pytest.raises(ValidationError):
+        fs.name = "other"  # type: ignore[misc]

@@ -1,0 +1,73 @@
+"""mesh.session: the active session is reused; the native Delta path only with its jars."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mesh.session import DELTA_EXTENSION, _delta_jars_available, get_spark, native_delta_enabled
+
+
+def test_get_spark_returns_the_active_session(spark: Any) -> None:
+    assert get_spark() is spark
+    assert get_spark(master="local[1]") is spark  # an active session wins over arguments
+
+
+def test_native_delta_is_off_in_the_test_session(spark: Any) -> None:
+    assert DELTA_EXTENSION not in (spark.conf.get("spark.sql.extensions", "") or "")
+    assert native_delta_enabled(spark) is False
+
+
+def test_delta_jars_are_detected_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MESH_DELTA_JARS", "PYSPARK_SUBMIT_ARGS", "SPARK_CLASSPATH"):
+        monkeypatch.delenv(name, raising=False)
+    assert _delta_jars_available() is False
+    monkeypatch.setenv(
+        "PYSPARK_SUBMIT_ARGS", "--jars /opt/delta-spark_2.13-4.0.0.jar pyspark-shell"
+    )
+    assert _delta_jars_available() is True
+
+
+def _delta_jars() -> list[str]:
+    found = os.environ.get("MESH_DELTA_JARS", "")
+    jars = [j for j in found.split(",") if j] if found else []
+    home = Path.home()
+    for pattern in (".ivy2*/jars/io.delta_delta-*.jar", ".m2/repository/io/delta/**/*.jar"):
+        jars += glob.glob(str(home / pattern), recursive=True)
+    return jars
+
+
+@pytest.mark.native
+def test_native_path_enables_the_delta_extension() -> None:
+    jars = _delta_jars()
+    if not jars:
+        pytest.skip(
+            "Delta Lake jars are not on this machine (no MESH_DELTA_JARS, none in the "
+            "ivy/maven caches); the native backend needs io.delta:delta-spark_2.13"
+        )
+    # A second session cannot share this JVM with the fixture's: check in a fresh process.
+    code = (
+        "from mesh.session import get_spark, native_delta_enabled; "
+        "s = get_spark(master='local[1]'); print(native_delta_enabled(s)); s.stop()"
+    )
+    env = {
+        **os.environ,
+        "MESH_DELTA_JARS": ",".join(jars),
+        "PYSPARK_SUBMIT_ARGS": f"--jars {','.join(jars)} pyspark-shell",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"
