@@ -46,6 +46,23 @@ def load_mesh(conf_dir: str | Path = "conf") -> MeshDefinition:
     Layout: ``mesh.yaml`` (standards), ``domains/<domain>/*.yaml`` (data products and
     feature sets; ``domain`` defaults to the folder name), ``global/*.yaml`` and
     ``training/*.yaml``. A file may hold several YAML documents, each with a ``kind``.
+    Raises ``ConfigError`` listing every problem found.
+    """
+    mesh, problems = read_definitions(conf_dir)
+    if mesh is not None:
+        _cross_check(mesh, problems)
+    if problems or mesh is None:
+        raise ConfigError(problems)
+    return mesh
+
+
+def read_definitions(
+    conf_dir: str | Path = "conf",
+) -> tuple[MeshDefinition | None, list[ConfigProblem]]:
+    """Every definition that validates on its own, and the problems of those that do not.
+
+    No cross-reference check runs (``load_mesh`` adds it). The mesh is ``None`` when
+    ``mesh.yaml`` itself is invalid; a missing ``mesh.yaml`` raises ``ConfigError``.
     """
     root = Path(conf_dir)
     problems: list[ConfigProblem] = []
@@ -53,22 +70,19 @@ def load_mesh(conf_dir: str | Path = "conf") -> MeshDefinition:
     if not standards_file.is_file():
         raise ConfigError([ConfigProblem(
             str(standards_file), "-", "the standards file is missing",
-            hint=f"point to the conf folder that holds mesh.yaml (looked in {root.resolve()})",
+            hint=f"point to the conf folder that holds mesh.yaml, e.g. --conf (looked in {root.resolve()})",
         )])
     docs = _read_yaml(standards_file, problems)
     standards = _validate(Standards, docs[0] if docs else {}, str(standards_file), problems)
     if standards is None:
-        raise ConfigError(problems)
+        return None, problems
     mesh = MeshDefinition(standards=standards, conf_dir=str(root))
     for path in sorted(root.rglob("*.y*ml")):
         if path == standards_file or path.suffix not in {".yaml", ".yml"}:
             continue
         for index, doc in enumerate(_read_yaml(path, problems)):
             _load_document(mesh, path, root, index, doc, problems)
-    _cross_check(mesh, problems)
-    if problems:
-        raise ConfigError(problems)
-    return mesh
+    return mesh, problems
 
 
 def _read_yaml(path: Path, problems: list[ConfigProblem]) -> list[Any]:

@@ -1,0 +1,389 @@
+"""The contract of a feature set against its last published version: which bump, and why.
+
+Features are compared by output column (``amount_sum_7d``), because consumers reference
+output columns. Rules (the feature table lives under ``v<MAJOR>``, so a major version is a
+new table recomputed from scratch):
+
+* breaking -> ``major``: a removed output, a renamed output (removed + added with the same
+  definition), a changed type, a changed definition of an existing output (expression,
+  column, function, filter: old and new values would mix in one table), a changed entity,
+  source, global inputs or kind, and changed timestamp semantics (``accuracy``,
+  ``interval``, ``exclude_late_data``, ``ttl``: ttl changes what every point-in-time join
+  returns);
+* ``minor``: added outputs, or outputs only reordered;
+* ``patch``: metadata only (owner, description, tags, visibility, PII classes, quality
+  thresholds) -- the data hash is unchanged, so it can never make a major version;
+* ``none``: nothing changed; ``initial``: no previous version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from mesh.definitions.base import format_duration, parse_semver
+from mesh.definitions.feature_set import AggregationFeature, ColumnFeature, FeatureSet
+from mesh.definitions.global_set import GlobalFeatureSet
+from mesh.definitions.mesh import AnyFeatureSet
+from mesh.errors import CatalogError
+from mesh.governance.results import CheckResult
+
+Bump = Literal["initial", "major", "minor", "patch", "none"]
+_MODELS: dict[str, type[FeatureSet] | type[GlobalFeatureSet]] = {
+    "feature_set": FeatureSet,
+    "global_feature_set": GlobalFeatureSet,
+}
+_TIME_FIELDS = ("accuracy", "interval", "exclude_late_data", "ttl")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between two versions; ``breaking`` ones need a major version."""
+
+    kind: str
+    feature: str | None
+    detail: str
+    breaking: bool
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "feature": self.feature,
+            "detail": self.detail,
+            "breaking": self.breaking,
+        }
+
+
+@dataclass(frozen=True)
+class ContractDecision:
+    """The bump a publish needs (``initial/major/minor/patch/none``) and the changes behind it."""
+
+    subject: str
+    bump: Bump
+    changes: tuple[Change, ...]
+    previous_version: str | None
+    current_version: str
+    data_hash_changed: bool
+    metadata_hash_changed: bool
+
+    @property
+    def breaking(self) -> list[Change]:
+        return [c for c in self.changes if c.breaking]
+
+    def summary(self) -> str:
+        """One line: the bump and every reason, e.g. ``major: removed amount_sum_1d``."""
+        if not self.changes:
+            return self.bump if self.bump != "none" else "none: no change"
+        return f"{self.bump}: " + "; ".join(c.detail for c in self.changes)
+
+    def required_version(self, previous_version: str | None = None) -> str:
+        """The smallest version this change may be published as.
+
+        ``previous_version`` defaults to the previous definition's version. ``initial``
+        needs nothing (the proposed version is accepted as it is; ``1.0.0`` is returned).
+        """
+        previous = previous_version or self.previous_version
+        if self.bump == "initial" or previous is None:
+            return "1.0.0"
+        major, minor, patch = parse_semver(previous)
+        if self.bump == "major":
+            return f"{major + 1}.0.0"
+        if self.bump == "minor":
+            return f"{major}.{minor + 1}.0"
+        if self.bump == "patch":
+            return f"{major}.{minor}.{patch + 1}"
+        return previous
+
+    def check_version(
+        self, previous_version: str | None = None, proposed_version: str | None = None
+    ) -> CheckResult:
+        """Check ``contract.version``: may this change be published as ``proposed_version``?
+
+        ``proposed_version`` defaults to the current definition's version. Refused: a
+        version that does not increase (unless nothing changed, then it must stay equal);
+        a breaking change without a new major; an added feature without a new minor or
+        major; a new major without a data change (metadata only).
+        """
+        previous = previous_version or self.previous_version
+        proposed = proposed_version or self.current_version
+        required = self.required_version(previous)
+        problem = _version_problem(self.bump, previous, proposed, required)
+        threshold = (
+            f"== {previous}"
+            if self.bump == "none"
+            else ("any" if self.bump == "initial" else f">= {required}")
+        )
+        message = (
+            "ok"
+            if problem is None
+            else (
+                f"{self.subject}: version {proposed} is refused for a {self.bump} change "
+                f"({self.summary()}): {problem}"
+            )
+        )
+        return CheckResult(
+            check="contract.version",
+            subject=self.subject,
+            feature=None,
+            passed=problem is None,
+            measured=proposed,
+            threshold=threshold,
+            message=message,
+            field="version",
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-able form for the catalog (why this version got its number)."""
+        return {
+            "subject": self.subject,
+            "bump": self.bump,
+            "previous_version": self.previous_version,
+            "current_version": self.current_version,
+            "data_hash_changed": self.data_hash_changed,
+            "metadata_hash_changed": self.metadata_hash_changed,
+            "summary": self.summary(),
+            "changes": [c.to_record() for c in self.changes],
+        }
+
+
+def as_feature_set(value: AnyFeatureSet | Mapping[str, Any]) -> AnyFeatureSet:
+    """A definition as a model; a dict (``model_dump`` from the catalog) is re-validated
+    with the model its ``kind`` names."""
+    if isinstance(value, FeatureSet | GlobalFeatureSet):
+        return value
+    if not isinstance(value, Mapping):
+        raise CatalogError(
+            f"previous definition: expected a feature set model or its model_dump dict, found "
+            f"{type(value).__name__}; pass the JSON stored in the catalog",
+            found=type(value).__name__,
+        )
+    kind = value.get("kind", "feature_set")
+    model = _MODELS.get(kind)
+    if model is None:
+        raise CatalogError(
+            f"previous definition: kind {kind!r} is not a feature set (expected one of "
+            f"{', '.join(_MODELS)}); the catalog entry is not a feature-set definition",
+            kind=kind,
+        )
+    try:
+        return model.model_validate(dict(value))
+    except ValidationError as exc:
+        raise CatalogError(
+            f"previous definition of {value.get('domain')}.{value.get('name')} does not "
+            f"validate as {kind}: {exc.errors()[0]['msg']} at "
+            f"{'.'.join(map(str, exc.errors()[0]['loc']))}; the catalog entry was written by "
+            "an incompatible engine version, republish it",
+            kind=kind,
+            errors=exc.errors(),
+        ) from None
+
+
+def compare(
+    previous: AnyFeatureSet | Mapping[str, Any] | None,
+    current: AnyFeatureSet | Mapping[str, Any],
+) -> ContractDecision:
+    """Compare the last published definition with the one being published.
+
+    ``previous`` is ``None`` for a first publish (bump ``initial``); either argument may be
+    a model or its ``model_dump()`` dict. Raises ``CatalogError`` when the two are
+    different feature sets or a dict does not validate.
+    """
+    cur = as_feature_set(current)
+    if previous is None:
+        return ContractDecision(cur.qualified_name, "initial", (), None, cur.version, True, True)
+    prev = as_feature_set(previous)
+    if prev.qualified_name != cur.qualified_name:
+        raise CatalogError(
+            f"compare: previous is {prev.qualified_name} but current is {cur.qualified_name}; "
+            "compare a feature set with its own last published version",
+            previous=prev.qualified_name,
+            current=cur.qualified_name,
+        )
+    data_changed = prev.data_hash() != cur.data_hash()
+    changes = _set_changes(prev, cur) + _output_changes(prev, cur)
+    if data_changed and not changes:
+        if list(_outputs(prev)) != list(_outputs(cur)):
+            changes.append(Change("reordered", None, "features reordered", False))
+        else:  # the hash saw a difference the rules above do not name: stay on the safe side
+            changes.append(
+                Change(
+                    "data_changed",
+                    None,
+                    f"data hash {prev.data_hash()} -> {cur.data_hash()} changed",
+                    True,
+                )
+            )
+    metadata = _metadata_changes(prev, cur)
+    if any(c.breaking for c in changes):
+        bump: Bump = "major"
+    elif changes:
+        bump = "minor"
+    elif metadata:
+        bump = "patch"
+    else:
+        bump = "none"
+    return ContractDecision(
+        subject=cur.qualified_name,
+        bump=bump,
+        changes=tuple(changes + metadata),
+        previous_version=prev.version,
+        current_version=cur.version,
+        data_hash_changed=data_changed,
+        metadata_hash_changed=prev.metadata_hash() != cur.metadata_hash() or bool(metadata),
+    )
+
+
+def _version_problem(bump: Bump, previous: str | None, proposed: str, required: str) -> str | None:
+    try:
+        new = parse_semver(proposed)
+        old = parse_semver(previous) if previous else None
+    except ValueError as exc:
+        return f"{exc}"
+    if bump == "initial" or old is None:
+        return None
+    if bump == "none":
+        return None if new == old else f"nothing changed since {previous}; keep version {previous}"
+    if new <= old:
+        return f"the version must increase above {previous}; use {required}"
+    if bump == "major" and new[0] <= old[0]:
+        return f"a breaking change needs a new major version; use {required}"
+    if bump == "minor" and new < parse_semver(required):
+        return f"an added feature needs at least a minor bump; use {required}"
+    if bump == "patch" and new[0] != old[0]:
+        return (
+            f"metadata-only changes cannot make a new major version (the data hash is "
+            f"unchanged); use {required}"
+        )
+    return None
+
+
+def _set_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
+    changes: list[Change] = []
+    if prev.kind != cur.kind:
+        changes.append(Change("kind_changed", None, f"kind {prev.kind} -> {cur.kind}", True))
+    if prev.entity != cur.entity:
+        changes.append(
+            Change(
+                "entity_changed", None, f"entity {prev.entity} -> {cur.entity} (keys change)", True
+            )
+        )
+    if isinstance(prev, FeatureSet) and isinstance(cur, FeatureSet):
+        if prev.source != cur.source:
+            changes.append(
+                Change("source_changed", None, f"source {prev.source} -> {cur.source}", True)
+            )
+        fields: tuple[str, ...] = _TIME_FIELDS
+    else:
+        fields = ("ttl",)
+    if isinstance(prev, GlobalFeatureSet) and isinstance(cur, GlobalFeatureSet):
+        for alias in sorted(set(prev.inputs) | set(cur.inputs)):
+            old, new = prev.inputs.get(alias), cur.inputs.get(alias)
+            if old != new:
+                changes.append(
+                    Change(
+                        "inputs_changed",
+                        alias,
+                        f"input {alias}: {old or '-'} -> {new or '-'}",
+                        True,
+                    )
+                )
+    for name in fields:
+        old, new = _show(getattr(prev, name, None)), _show(getattr(cur, name, None))
+        if old != new:
+            changes.append(Change("timestamp_semantics", None, f"{name} {old} -> {new}", True))
+    return changes
+
+
+def _outputs(fs: AnyFeatureSet) -> dict[str, tuple[str | None, dict[str, Any]]]:
+    """Output column -> (type, definition without the name)."""
+    found: dict[str, tuple[str | None, dict[str, Any]]] = {}
+    for feature in fs.features:
+        if isinstance(feature, AggregationFeature):
+            for window, output in zip(feature.windows, feature.output_names(), strict=True):
+                found[output] = (
+                    feature.output_type(None),
+                    {
+                        "function": feature.function,
+                        "column": feature.column,
+                        "filter": feature.filter,
+                        "window": format_duration(window),
+                    },
+                )
+        elif isinstance(feature, ColumnFeature):
+            found[feature.name] = (feature.type, {"column": feature.source_column})
+        else:
+            found[feature.name] = (feature.type, {"expr": feature.expr})
+    return found
+
+
+def _output_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
+    old, new = _outputs(prev), _outputs(cur)
+    changes: list[Change] = []
+    for name in [n for n in new if n in old]:
+        (old_type, old_def), (new_type, new_def) = old[name], new[name]
+        if old_type != new_type:
+            changes.append(
+                Change("type_changed", name, f"type of {name} {old_type} -> {new_type}", True)
+            )
+        elif old_def != new_def:
+            diff = ", ".join(
+                f"{k} {old_def.get(k)!r} -> {new_def.get(k)!r}"
+                for k in sorted(set(old_def) | set(new_def))
+                if old_def.get(k) != new_def.get(k)
+            )
+            changes.append(
+                Change("definition_changed", name, f"definition of {name} changed ({diff})", True)
+            )
+    removed = [n for n in old if n not in new]
+    added = [n for n in new if n not in old]
+    for name in list(removed):
+        twin = next((a for a in added if new[a] == old[name]), None)
+        if twin is not None:
+            changes.append(Change("renamed", name, f"renamed {name} -> {twin}", True))
+            removed.remove(name)
+            added.remove(twin)
+    changes += [Change("removed", n, f"removed {n}", True) for n in removed]
+    changes += [Change("added", n, f"added {n}", False) for n in added]
+    return changes
+
+
+def _metadata_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
+    changes: list[Change] = []
+    old_meta, new_meta = prev.metadata.model_dump(mode="json"), cur.metadata.model_dump(mode="json")
+    for key in old_meta:
+        if old_meta[key] != new_meta[key]:
+            changes.append(
+                Change(
+                    "metadata",
+                    None,
+                    f"metadata.{key} {old_meta[key]!r} -> {new_meta[key]!r}",
+                    False,
+                )
+            )
+    if prev.quality != cur.quality:
+        changes.append(Change("metadata", None, "quality thresholds changed", False))
+    old_features = {f.name: f for f in prev.features}
+    for feature in cur.features:
+        before = old_features.get(feature.name)
+        if before is None:
+            continue
+        for key in ("description", "pii", "tags"):
+            if getattr(before, key) != getattr(feature, key):
+                changes.append(
+                    Change(
+                        "metadata",
+                        feature.name,
+                        f"{key} of {feature.name} {getattr(before, key)!r} -> "
+                        f"{getattr(feature, key)!r}",
+                        False,
+                    )
+                )
+    return changes
+
+
+def _show(value: Any) -> Any:
+    return format_duration(value) if isinstance(value, timedelta) else value

@@ -1,0 +1,326 @@
+"""Static rules across definitions: entities and key types, sources and columns, feature
+types, global-set inputs and PII lineage, cycles, training-set references."""
+
+from __future__ import annotations
+
+import re
+
+from mesh.definitions.feature_set import AggregationFeature, FeatureSet
+from mesh.definitions.global_set import GlobalFeatureSet
+from mesh.definitions.mesh import AnyFeatureSet
+from mesh.definitions.references import FeatureRef
+from mesh.definitions.source import DataProduct
+from mesh.definitions.training import TrainingSet
+from mesh.governance.static_sets import SetRules
+
+NUMERIC = re.compile(r"^(tinyint|smallint|int|bigint|float|double|decimal\(\d+,\s*\d+\))$")
+# Aggregations whose input must be numeric; the others accept any comparable column.
+_NUMERIC_INPUT = {"sum", "mean", "stddev"}
+
+
+class ReferenceRules(SetRules):
+    """Rules across definitions, on top of the per-set rules."""
+
+    def entity(self, name: str, entity: str) -> bool:
+        known = sorted(self.std.entities)
+        ok = entity in known
+        self.add(
+            "entity.registered",
+            name,
+            None,
+            ok,
+            entity,
+            known,
+            f"{name}: entity {entity!r} is not registered in mesh.yaml; register it under "
+            f"`entities:` or use one of {', '.join(known) or 'none'}",
+            "entity",
+        )
+        return ok
+
+    def type_allowed(self, name: str, output: str, type_name: str | None, field: str) -> None:
+        allowed = list(self.std.allowed_types)
+        if type_name is None:
+            self.add(
+                "types.allowed",
+                name,
+                output,
+                False,
+                None,
+                allowed,
+                f"{name}: the type of {output!r} cannot be derived because the source "
+                "declares no columns; declare `columns:` in the data product or set "
+                "`type:` on the feature",
+                field,
+                "warning",
+            )
+            return
+        self.add(
+            "types.allowed",
+            name,
+            output,
+            type_name in allowed,
+            type_name,
+            allowed,
+            f"{name}: feature {output!r} has type {type_name}, not allowed by mesh.yaml "
+            f"(allowed_types: {', '.join(allowed)}); cast it in the expression or set "
+            "`type:` to an allowed type",
+            field,
+        )
+
+    def product(self, name: str, product: DataProduct) -> None:
+        self.domain(name, product.domain)
+        if not product.columns:
+            return
+        columns = list(product.columns)
+        for field in ("event_timestamp", "created_timestamp"):
+            column = getattr(product, field)
+            if column is None:
+                continue
+            self.add(
+                "references.timestamp_column",
+                name,
+                None,
+                column in columns,
+                column,
+                columns,
+                f"{name}: {field} {column!r} is not among the product's "
+                f"columns ({', '.join(columns)}); fix the column name",
+                field,
+            )
+
+    def feature_set(self, name: str, fs: FeatureSet) -> None:
+        self.common(name, fs)
+        has_entity = self.entity(name, fs.entity)
+        product = self.mesh.product(fs.source, fs.domain)
+        self.add(
+            "references.source",
+            name,
+            None,
+            product is not None,
+            fs.source,
+            "a defined data product",
+            f"{name}: source {fs.source!r} is not a defined data product; define it with "
+            "`kind: data_product` or write domain.product",
+            "source",
+        )
+        columns = dict(product.columns) if product else {}
+        if product is not None and columns and has_entity:
+            self.keys_match(name, fs.entity, product)
+        for i, feature in enumerate(fs.features):
+            input_type: str | None = None
+            column = getattr(feature, "column", None)
+            if feature.kind == "column":
+                column = column or feature.name
+            if column and columns:
+                present = column in columns
+                self.add(
+                    "references.column",
+                    name,
+                    feature.name,
+                    present,
+                    column,
+                    sorted(columns),
+                    f"{name} (features[{i}].column): column {column!r} is not in source "
+                    f"{fs.source} (columns: {', '.join(columns)}); fix the column name",
+                    f"features[{i}].column",
+                )
+                input_type = columns.get(column)
+            field = f"features[{i}].type"
+            if isinstance(feature, AggregationFeature):
+                self.agg_input(name, feature, input_type, f"features[{i}].column")
+                unknown = feature.column is not None and input_type is None
+                out_type = None if unknown and not feature.type else feature.output_type(input_type)
+                for output in feature.output_names():
+                    self.type_allowed(name, output, out_type, field)
+            else:
+                self.type_allowed(name, feature.name, feature.type, field)
+
+    def agg_input(
+        self, name: str, feature: AggregationFeature, input_type: str | None, field: str
+    ) -> None:
+        if feature.function not in _NUMERIC_INPUT or input_type is None:
+            return
+        ok = NUMERIC.match(input_type) is not None
+        self.add(
+            "types.aggregation_input",
+            name,
+            feature.name,
+            ok,
+            input_type,
+            "numeric",
+            f"{name}: {feature.function}({feature.column}) needs a numeric column, "
+            f"{feature.column!r} is {input_type}; aggregate a numeric column or use "
+            "count/last/approx_distinct",
+            field,
+        )
+
+    def keys_match(self, name: str, entity: str, product: DataProduct) -> None:
+        for key, key_type in self.std.entities[entity].keys.items():
+            found = product.columns.get(key)
+            if found is None:
+                self.add(
+                    "entity.key_missing",
+                    name,
+                    key,
+                    False,
+                    None,
+                    key_type,
+                    f"{name}: key column {key!r} of entity {entity!r} is missing from "
+                    f"source {product.qualified_name}; add it to the data product",
+                    "entity",
+                )
+                continue
+            self.add(
+                "entity.key_type",
+                name,
+                key,
+                found == key_type,
+                found,
+                key_type,
+                f"{name}: key {key!r} is {found} in source {product.qualified_name} but "
+                f"{key_type} in the entity registry; cast the key in the source or fix "
+                "the registry",
+                "entity",
+            )
+
+    def global_set(self, name: str, gs: GlobalFeatureSet) -> None:
+        self.common(name, gs)
+        self.entity(name, gs.entity)
+        resolved: dict[str, AnyFeatureSet] = {}
+        for alias, ref in gs.input_refs().items():
+            field = f"inputs.{alias}"
+            target = self.mesh.all_sets().get(ref.set_name)
+            self.add(
+                "references.input",
+                name,
+                alias,
+                target is not None,
+                str(ref),
+                "a defined feature set",
+                f"{name} ({field}): feature set {ref.set_name!r} is not defined; check "
+                "the reference domain.feature_set.feature",
+                field,
+            )
+            if target is None:
+                continue
+            outputs = target.output_names()
+            self.add(
+                "references.input_feature",
+                name,
+                alias,
+                ref.feature in outputs,
+                ref.feature,
+                outputs,
+                f"{name} ({field}): {ref.set_name} has no feature {ref.feature!r} "
+                f"(outputs: {', '.join(outputs)})",
+                field,
+            )
+            self.add(
+                "references.input_entity",
+                name,
+                alias,
+                target.entity == gs.entity,
+                target.entity,
+                gs.entity,
+                f"{name} ({field}): input entity {target.entity!r} differs from the "
+                f"global set's entity {gs.entity!r}; combine features of one entity",
+                field,
+            )
+            resolved[alias] = target
+        self.pii_lineage(name, gs, resolved)
+
+    def pii_lineage(
+        self, name: str, gs: GlobalFeatureSet, resolved: dict[str, AnyFeatureSet]
+    ) -> None:
+        # A global feature computed from PII inputs must keep a PII class, or the
+        # classification would be laundered away by one SQL expression.
+        refs = gs.input_refs()
+        for i, feature in enumerate(gs.features):
+            sources = []
+            for alias, target in resolved.items():
+                if not re.search(rf"\b{re.escape(alias)}\b", feature.expr):
+                    continue
+                pii = _input_pii(target, refs[alias])
+                if pii in ("pii", "sensitive"):
+                    sources.append(f"{alias}={refs[alias]} ({pii})")
+            if not sources:
+                continue
+            ok = feature.pii in ("pii", "sensitive")
+            self.add(
+                "pii.lineage",
+                name,
+                feature.name,
+                ok,
+                feature.pii,
+                "pii or sensitive",
+                f"{name}: feature {feature.name!r} is computed from PII inputs "
+                f"({', '.join(sources)}) but is classified {feature.pii!r}; classify it "
+                "`pii` or `sensitive`",
+                f"features[{i}].pii",
+            )
+
+    def cycles(self) -> None:
+        graph = {name: self.mesh.upstream(name) for name in self.mesh.global_sets}
+        in_cycle = _cycle_members(graph)
+        for name in sorted(graph):
+            members = in_cycle.get(name)
+            self.add(
+                "globals.cycle",
+                name,
+                None,
+                members is None,
+                members,
+                "no cycle",
+                f"{name}: global feature sets read each other in a cycle "
+                f"({' -> '.join(members or [])}); a global set cannot depend on itself, "
+                "break the cycle",
+                "inputs",
+            )
+
+    def training_set(self, name: str, ts: TrainingSet) -> None:
+        self.domain(name, ts.domain)
+        for i, ref in enumerate(ts.refs()):
+            target = self.mesh.all_sets().get(ref.set_name)
+            ok = target is not None and (ref.feature == "*" or ref.feature in target.output_names())
+            expected = target.output_names() if target else "a defined feature set"
+            self.add(
+                "references.training",
+                name,
+                ref.feature,
+                ok,
+                str(ref),
+                expected,
+                f"{name} (features[{i}]): {ref} does not resolve; "
+                + (
+                    f"{ref.set_name} has outputs {', '.join(target.output_names())}"
+                    if target
+                    else f"feature set {ref.set_name!r} is not defined"
+                ),
+                f"features[{i}]",
+            )
+
+
+def _input_pii(target: AnyFeatureSet, ref: FeatureRef) -> str | None:
+    for feature in target.features:
+        if ref.feature in feature.output_names():
+            return feature.pii
+    return None
+
+
+def _cycle_members(graph: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each node on a cycle -> one cycle through it (as a path back to itself)."""
+    found: dict[str, list[str]] = {}
+    for start in sorted(graph):
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, []):
+                if nxt == start:
+                    found[start] = [*path, start]
+                    stack.clear()
+                    break
+                if nxt not in seen and nxt in graph:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    return found

@@ -1,0 +1,264 @@
+"""Static rules about one feature set on its own: domain, naming, metadata, visibility, PII,
+duplicate names, quality overrides.
+
+PII in ``public`` feature sets: a ``pii`` feature is a *warning* (it stays readable only
+with an explicit grant, which access control enforces on every read); a ``sensitive``
+feature in a ``public`` set *fails*: move it to an ``internal``/``private`` set.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mesh.definitions.mesh import AnyFeatureSet
+from mesh.governance.static_collector import Collector
+
+
+class SetRules(Collector):
+    """Rules every domain and global feature set obeys on its own."""
+
+    def common(self, name: str, fs: AnyFeatureSet) -> None:
+        self.domain(name, fs.domain)
+        self.naming(name, fs)
+        self.metadata(name, fs)
+        self.visibility(name, fs)
+        self.pii(name, fs)
+        self.duplicates(name, fs)
+        self.quality(name, fs)
+
+    def domain(self, name: str, domain: str) -> None:
+        known = sorted(self.std.domains)
+        if not known:
+            return
+        self.add(
+            "domain.declared",
+            name,
+            None,
+            domain in known,
+            domain,
+            known,
+            f"{name}: domain {domain!r} is not declared in mesh.yaml; declare it under "
+            f"`domains:` (known: {', '.join(known)})",
+            "domain",
+        )
+
+    def naming(self, name: str, fs: AnyFeatureSet) -> None:
+        rules = self.std.naming
+        self.pattern(
+            "naming.feature_set_pattern", name, None, fs.name, rules.feature_set_pattern, "name"
+        )
+        self.length(name, None, fs.name, "name")
+        keys = self.keys(fs.entity)
+        for i, feature in enumerate(fs.features):
+            where = f"features[{i}].name"
+            self.pattern(
+                "naming.feature_pattern",
+                name,
+                feature.name,
+                feature.name,
+                rules.feature_pattern,
+                where,
+            )
+            for output in feature.output_names():
+                self.length(name, output, output, where)
+                reserved = output in rules.reserved or feature.name in rules.reserved
+                self.add(
+                    "naming.reserved",
+                    name,
+                    output,
+                    not reserved,
+                    output,
+                    list(rules.reserved),
+                    f"{name}: feature name {output!r} is reserved (reserved: "
+                    f"{', '.join(rules.reserved)}); rename the feature",
+                    where,
+                )
+                self.add(
+                    "naming.key_collision",
+                    name,
+                    output,
+                    output not in keys,
+                    output,
+                    keys,
+                    f"{name}: feature {output!r} has the name of a key column of entity "
+                    f"{fs.entity!r}; rename the feature",
+                    where,
+                )
+
+    def pattern(
+        self, check: str, name: str, feature: str | None, value: str, pattern: str, field: str
+    ) -> None:
+        ok = re.fullmatch(pattern, value) is not None
+        hint = re.sub(r"[^a-z0-9_]+", "_", re.sub(r"(?<!^)([A-Z])", r"_\1", value).lower())
+        self.add(
+            check,
+            name,
+            feature,
+            ok,
+            value,
+            pattern,
+            f"{name} ({field}): {value!r} does not match the naming pattern {pattern!r} "
+            f"of mesh.yaml; rename it, e.g. {hint.strip('_')!r}",
+            field,
+        )
+
+    def length(self, name: str, feature: str | None, value: str, field: str) -> None:
+        limit = self.std.naming.max_length
+        self.add(
+            "naming.max_length",
+            name,
+            feature,
+            len(value) <= limit,
+            len(value),
+            limit,
+            f"{name} ({field}): name {value!r} is {len(value)} characters, more than "
+            f"naming.max_length={limit}; shorten it",
+            field,
+        )
+
+    def metadata(self, name: str, fs: AnyFeatureSet) -> None:
+        for key in self.std.required_metadata:
+            value = getattr(fs.metadata, key)
+            self.add(
+                "metadata.required",
+                name,
+                None,
+                bool(value),
+                value or None,
+                key,
+                f"{name}: metadata.{key} is required by mesh.yaml (required_metadata) but "
+                f"is missing; add `metadata: {{{key}: ...}}`",
+                f"metadata.{key}",
+            )
+
+    def visibility(self, name: str, fs: AnyFeatureSet) -> None:
+        meta = fs.metadata
+        effective = self.effective_visibility(fs)
+        allowed = list(meta.allowed_domains)
+        ok = not allowed or effective == "internal"
+        self.add(
+            "visibility.allowed_domains",
+            name,
+            None,
+            ok,
+            effective,
+            "internal",
+            f"{name}: metadata.allowed_domains is only meaningful with visibility "
+            f"`internal`, found visibility {effective!r}; set visibility: internal or "
+            "remove allowed_domains",
+            "metadata.allowed_domains",
+        )
+        known = sorted(self.std.domains)
+        if known:
+            for domain in allowed:
+                self.add(
+                    "visibility.unknown_domain",
+                    name,
+                    None,
+                    domain in known,
+                    domain,
+                    known,
+                    f"{name}: metadata.allowed_domains names {domain!r}, which is not "
+                    f"declared in mesh.yaml (known: {', '.join(known)}); fix the name",
+                    "metadata.allowed_domains",
+                )
+
+    def pii(self, name: str, fs: AnyFeatureSet) -> None:
+        public = self.effective_visibility(fs) == "public"
+        for i, feature in enumerate(fs.features):
+            where = f"features[{i}].pii"
+            self.add(
+                "pii.tagged",
+                name,
+                feature.name,
+                feature.pii is not None,
+                feature.pii,
+                ["none", "pii", "sensitive"],
+                f"{name}: feature {feature.name!r} has no PII classification; add "
+                "`pii: none | pii | sensitive`",
+                where,
+            )
+            if public and feature.pii in ("pii", "sensitive"):
+                sensitive = feature.pii == "sensitive"
+                self.add(
+                    "pii.public",
+                    name,
+                    feature.name,
+                    False,
+                    feature.pii,
+                    "none" if sensitive else "pii with grant",
+                    f"{name}: feature {feature.name!r} is {feature.pii} in a public feature "
+                    + (
+                        "set; sensitive features may not be public: move it to an internal "
+                        "or private feature set"
+                        if sensitive
+                        else "set; readers need an explicit grant (access.grants in mesh.yaml)"
+                    ),
+                    where,
+                    "error" if sensitive else "warning",
+                )
+
+    def duplicates(self, name: str, fs: AnyFeatureSet) -> None:
+        outputs = fs.output_names()
+        for output in sorted(set(outputs)):
+            count = outputs.count(output)
+            self.add(
+                "features.duplicate",
+                name,
+                output,
+                count == 1,
+                count,
+                1,
+                f"{name}: feature name {output!r} appears {count} times; give every "
+                "feature a unique name",
+                "features",
+            )
+
+    def quality(self, name: str, fs: AnyFeatureSet) -> None:
+        outputs = fs.output_names()
+        for key, rate in sorted(fs.quality.max_null_rate.items()):
+            field = f"quality.max_null_rate.{key}"
+            self.add(
+                "quality.unknown_feature",
+                name,
+                key,
+                key in outputs,
+                key,
+                outputs,
+                f"{name}: {field} names no feature of the set; use one of {', '.join(outputs)}",
+                field,
+            )
+            self.add(
+                "quality.null_rate",
+                name,
+                key,
+                0 <= rate <= 1,
+                rate,
+                [0, 1],
+                f"{name}: {field} is {rate}, expected a share between 0 and 1",
+                field,
+            )
+        for key, (low, high) in sorted(fs.quality.ranges.items()):
+            field = f"quality.ranges.{key}"
+            self.add(
+                "quality.unknown_feature",
+                name,
+                key,
+                key in outputs,
+                key,
+                outputs,
+                f"{name}: {field} names no feature of the set; use one of {', '.join(outputs)}",
+                field,
+            )
+            ok = low is None or high is None or low <= high
+            self.add(
+                "quality.range",
+                name,
+                key,
+                ok,
+                [low, high],
+                "low <= high",
+                f"{name}: {field} is [{low}, {high}], the lower bound is above the "
+                "upper; swap them",
+                field,
+            )

@@ -1,0 +1,98 @@
+"""`mesh validate`: exit codes, the report, every problem of a broken conf at once, no Spark."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from governance_helpers import CONF, ROOT
+
+from mesh.cli import main
+from mesh.errors import ConfigError
+from mesh.governance import load_unchecked, validate_conf
+
+
+def broken_conf(tmp_path: Path) -> Path:
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    profile = conf / "domains" / "customers" / "profile.yaml"
+    # a schema problem (unknown field) in one file ...
+    profile.write_text(profile.read_text().replace("accuracy: event", "acuracy: event"))
+    # ... and a governance problem (type not allowed) plus a cross-reference one in others
+    amounts = conf / "domains" / "payments" / "tx_amounts.yaml"
+    amounts.write_text(amounts.read_text().replace("type: boolean", "type: float"))
+    events = conf / "domains" / "payments" / "tx_events.yaml"
+    events.write_text(events.read_text().replace("entity: customer", "entity: account"))
+    return conf
+
+
+def test_validate_example_conf(capsys) -> None:
+    assert main(["--conf", str(CONF), "validate"]) == 0
+    out = capsys.readouterr().out
+    assert "0 failed, 1 warning(s)" in out.splitlines()[-1]
+
+
+def test_validate_reports_every_problem(tmp_path, capsys) -> None:
+    conf = broken_conf(tmp_path)
+    assert main(["validate", "--conf", str(conf)]) == 1
+    out = capsys.readouterr().out
+    assert "config.invalid" in out and "unknown field `acuracy`" in out
+    assert "types.allowed" in out and "payments.tx_amounts.is_online" in out
+    assert "entity.registered" in out and "'account'" in out
+    assert out.splitlines()[-1].startswith("validate: ")
+
+
+def test_validate_json_lines(tmp_path, capsys) -> None:
+    conf = broken_conf(tmp_path)
+    assert main(["--conf", str(conf), "validate", "--json"]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()[:-1]]
+    failed = {(r["check"], r["feature"]) for r in records if r["severity"] == "error"}
+    assert failed == {
+        ("config.invalid", None),
+        ("types.allowed", "is_online"),
+        ("entity.registered", None),
+        ("references.input", "limit"),
+        ("references.training", "country"),
+        ("references.training", "segment"),
+    }
+
+
+def test_validate_conf_keeps_valid_definitions(tmp_path) -> None:
+    mesh, problems = load_unchecked(broken_conf(tmp_path))
+    assert mesh is not None and "customers.profile" not in mesh.feature_sets
+    assert "payments.tx_events" in mesh.feature_sets  # cross-reference problems are checks
+    assert [p.field for p in problems] == ["acuracy"]
+    report = validate_conf(tmp_path / "conf")
+    # the training set and global set now miss customers.profile: reported, not hidden
+    assert {r.check for r in report.failed} == {
+        "config.invalid",
+        "types.allowed",
+        "entity.registered",
+        "references.input",
+        "references.training",
+    }
+
+
+def test_missing_conf_is_a_config_error(tmp_path, capsys) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_conf(tmp_path)
+    assert caught.value.problems[0].field == "-"
+    assert main(["--conf", str(tmp_path), "validate"]) == 1
+    assert "the standards file is missing" in capsys.readouterr().err
+
+
+def test_validate_never_imports_spark() -> None:
+    code = (
+        "import sys; from mesh.cli import main; rc = main(['--conf', 'conf', 'validate']); "
+        "import mesh.governance; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j')); "
+        "print(rc, ','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "0"

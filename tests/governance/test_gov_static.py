@@ -1,0 +1,544 @@
+"""Static checks: every bad definition fails exactly its own check, naming file and field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from governance_helpers import (
+    add_global,
+    edit_product,
+    edit_set,
+    example_mesh,
+    feature,
+    set_standards,
+)
+
+from mesh.definitions import MeshDefinition
+from mesh.errors import GovernanceError
+from mesh.governance import GovernanceReport, validate_definitions
+
+SPEND = "payments.customer_spend"
+TICKETS = "support.ticket_stats"
+PROFILE = "customers.profile"
+TX_AMOUNTS = "payments.tx_amounts"
+TX_EVENTS = "payments.tx_events"
+RISK = "risk.customer_risk"
+
+
+def on_set(name: str, change: Callable[[dict[str, Any]], None]) -> Callable[[MeshDefinition], None]:
+    return lambda mesh: (edit_set(mesh, name, change), None)[1]
+
+
+def on_product(name: str, change: Callable[[dict[str, Any]], None]) -> Callable[..., None]:
+    return lambda mesh: edit_product(mesh, name, change)
+
+
+def set_feature(name: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda d: feature(d, name).__setitem__(key, value)
+
+
+def set_meta(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda d: d["metadata"].__setitem__(key, value)
+
+
+def require_tags(mesh: MeshDefinition) -> None:
+    set_standards(mesh, required_metadata=("owner", "description", "tags"))
+    edit_set(mesh, RISK, set_meta("tags", []))
+
+
+def duplicate_tickets(d: dict[str, Any]) -> None:
+    d["features"].append(
+        {
+            "kind": "aggregation",
+            "name": "tickets",
+            "function": "count",
+            "windows": ["7d"],
+            "pii": "none",
+        }
+    )
+
+
+def merchant_input(mesh: MeshDefinition) -> None:
+    edit_set(mesh, TX_EVENTS, lambda d: d.__setitem__("entity", "merchant"))
+    edit_set(
+        mesh, RISK, lambda d: d["inputs"].__setitem__("velocity", "payments.tx_events.tx_count_1d")
+    )
+
+
+def cycle(mesh: MeshDefinition) -> None:
+    add_global(
+        mesh,
+        {
+            "name": "loop",
+            "domain": "risk",
+            "entity": "customer",
+            "inputs": {"r": "risk.customer_risk.spend_per_ticket"},
+            "features": [
+                {"kind": "expression", "name": "y", "expr": "r", "type": "double", "pii": "none"}
+            ],
+            "metadata": {"owner": "risk-team@example.com", "description": "loop"},
+        },
+    )
+    edit_set(mesh, RISK, lambda d: d["inputs"].__setitem__("back", "risk.loop.y"))
+
+
+def pii_laundering(d: dict[str, Any]) -> None:
+    d["inputs"]["born"] = "customers.profile.birth_year"
+    d["features"].append(
+        {
+            "kind": "expression",
+            "name": "spend_by_age",
+            "pii": "none",
+            "expr": "spend_30d / (2025 - born)",
+            "type": "double",
+        }
+    )
+
+
+def quality(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda d: d["quality"].__setitem__(key, value)
+
+
+def training_ref(mesh: MeshDefinition) -> None:
+    ts = mesh.training_sets["risk.churn"]
+    mesh.training_sets["risk.churn"] = ts.model_copy(
+        update={"features": (*ts.features, "payments.customer_spend.amount_sum_90d")}
+    )
+
+
+def source_column(column: str, type_name: str) -> Callable[[dict[str, Any]], None]:
+    return lambda d: d["columns"].__setitem__(column, type_name)
+
+
+# id, edit, check, subject, feature, measured, threshold
+CASES: list[tuple[str, Callable[[MeshDefinition], None], str, str, str | None, Any, Any]] = [
+    (
+        "set name pattern",
+        on_set(TX_AMOUNTS, lambda d: d.__setitem__("name", "TxAmounts")),
+        "naming.feature_set_pattern",
+        "payments.TxAmounts",
+        None,
+        "TxAmounts",
+        "^[a-z][a-z0-9_]*$",
+    ),
+    (
+        "feature name pattern",
+        on_set(TX_AMOUNTS, set_feature("signed_amount", "name", "SAmt")),
+        "naming.feature_pattern",
+        TX_AMOUNTS,
+        "SAmt",
+        "SAmt",
+        "^[a-z][a-z0-9_]*$",
+    ),
+    (
+        "feature name too long",
+        on_set(TX_AMOUNTS, set_feature("is_online", "name", "c" * 70)),
+        "naming.max_length",
+        TX_AMOUNTS,
+        "c" * 70,
+        70,
+        64,
+    ),
+    (
+        "set name too long",
+        on_set(TX_EVENTS, lambda d: d.__setitem__("name", "t" * 65)),
+        "naming.max_length",
+        "payments." + "t" * 65,
+        None,
+        65,
+        64,
+    ),
+    (
+        "reserved word",
+        on_set(TX_AMOUNTS, set_feature("is_online", "name", "label")),
+        "naming.reserved",
+        TX_AMOUNTS,
+        "label",
+        "label",
+        ["feature_ts", "created_ts", "_run_id", "timestamp", "label"],
+    ),
+    (
+        "feature named like a key",
+        on_set(TX_AMOUNTS, set_feature("is_online", "name", "customer_id")),
+        "naming.key_collision",
+        TX_AMOUNTS,
+        "customer_id",
+        "customer_id",
+        ["customer_id"],
+    ),
+    (
+        "owner missing",
+        on_set(TICKETS, set_meta("owner", None)),
+        "metadata.required",
+        TICKETS,
+        None,
+        None,
+        "owner",
+    ),
+    (
+        "description missing",
+        on_set(TICKETS, set_meta("description", "")),
+        "metadata.required",
+        TICKETS,
+        None,
+        None,
+        "description",
+    ),
+    ("tags required and missing", require_tags, "metadata.required", RISK, None, None, "tags"),
+    (
+        "domain not declared",
+        on_set(TX_AMOUNTS, lambda d: d.update(domain="mkt", source="payments.transactions")),
+        "domain.declared",
+        "mkt.tx_amounts",
+        None,
+        "mkt",
+        ["customers", "payments", "risk", "support"],
+    ),
+    (
+        "entity not registered",
+        on_set(TX_AMOUNTS, lambda d: d.__setitem__("entity", "acct")),
+        "entity.registered",
+        TX_AMOUNTS,
+        None,
+        "acct",
+        ["customer", "merchant"],
+    ),
+    (
+        "key column missing in source",
+        on_product("customers.customer_profiles", lambda d: d["columns"].pop("customer_id")),
+        "entity.key_missing",
+        PROFILE,
+        "customer_id",
+        None,
+        "bigint",
+    ),
+    (
+        "key type differs from registry",
+        on_product("support.tickets", source_column("customer_id", "string")),
+        "entity.key_type",
+        TICKETS,
+        "customer_id",
+        "string",
+        "bigint",
+    ),
+    (
+        "expression type not allowed",
+        on_set(TX_AMOUNTS, set_feature("signed_amount", "type", "float")),
+        "types.allowed",
+        TX_AMOUNTS,
+        "signed_amount",
+        "float",
+        ["boolean", "int", "bigint", "double", "string", "date", "timestamp"],
+    ),
+    (
+        "aggregation output type from source",
+        on_product("support.tickets", source_column("csat", "float")),
+        "types.allowed",
+        TICKETS,
+        "csat_min_90d",
+        "float",
+        ["boolean", "int", "bigint", "double", "string", "date", "timestamp"],
+    ),
+    (
+        "mean over a string",
+        on_set(TICKETS, set_feature("csat_mean", "column", "channel")),
+        "types.aggregation_input",
+        TICKETS,
+        "csat_mean",
+        "string",
+        "numeric",
+    ),
+    (
+        "pii tag missing",
+        on_set(PROFILE, set_feature("country", "pii", None)),
+        "pii.tagged",
+        PROFILE,
+        "country",
+        None,
+        ["none", "pii", "sensitive"],
+    ),
+    (
+        "sensitive feature in public set",
+        on_set(PROFILE, set_feature("birth_year", "pii", "sensitive")),
+        "pii.public",
+        PROFILE,
+        "birth_year",
+        "sensitive",
+        "none",
+    ),
+    (
+        "pii laundered by a global feature",
+        on_set(RISK, pii_laundering),
+        "pii.lineage",
+        RISK,
+        "spend_by_age",
+        "none",
+        "pii or sensitive",
+    ),
+    (
+        "allowed_domains on a public set",
+        on_set(SPEND, set_meta("allowed_domains", ["risk"])),
+        "visibility.allowed_domains",
+        SPEND,
+        None,
+        "public",
+        "internal",
+    ),
+    (
+        "allowed_domains names an unknown domain",
+        on_set(TX_EVENTS, set_meta("allowed_domains", ["risk", "marketing"])),
+        "visibility.unknown_domain",
+        TX_EVENTS,
+        None,
+        "marketing",
+        ["customers", "payments", "risk", "support"],
+    ),
+    (
+        "duplicate feature name",
+        on_set(TICKETS, duplicate_tickets),
+        "features.duplicate",
+        TICKETS,
+        "tickets_7d",
+        2,
+        1,
+    ),
+    (
+        "source not defined",
+        on_set(TX_EVENTS, lambda d: d.__setitem__("source", "raw_tx")),
+        "references.source",
+        TX_EVENTS,
+        None,
+        "raw_tx",
+        "a defined data product",
+    ),
+    (
+        "feature column not in source",
+        on_set(SPEND, set_feature("amount_sum", "column", "amt")),
+        "references.column",
+        SPEND,
+        "amount_sum",
+        "amt",
+        [
+            "amount",
+            "channel",
+            "currency",
+            "customer_id",
+            "event_ts",
+            "ingested_ts",
+            "is_refund",
+            "merchant_id",
+            "tx_id",
+        ],
+    ),
+    (
+        "global input set not defined",
+        on_set(
+            RISK, lambda d: d["inputs"].__setitem__("spend_30d", "payments.nope.amount_sum_30d")
+        ),
+        "references.input",
+        RISK,
+        "spend_30d",
+        "payments.nope.amount_sum_30d",
+        "a defined feature set",
+    ),
+    (
+        "global input feature not defined",
+        on_set(RISK, lambda d: d["inputs"].__setitem__("csat", "support.ticket_stats.csat_7d")),
+        "references.input_feature",
+        RISK,
+        "csat",
+        "csat_7d",
+        [
+            "tickets_7d",
+            "tickets_30d",
+            "tickets_90d",
+            "urgent_tickets_30d",
+            "csat_mean_90d",
+            "csat_min_90d",
+        ],
+    ),
+    (
+        "global input of another entity",
+        merchant_input,
+        "references.input_entity",
+        RISK,
+        "velocity",
+        "merchant",
+        "customer",
+    ),
+    (
+        "cycle among global sets",
+        cycle,
+        "globals.cycle",
+        RISK,
+        None,
+        ["risk.customer_risk", "risk.loop", "risk.customer_risk"],
+        "no cycle",
+    ),
+    (
+        "quality override names no feature",
+        on_set(SPEND, quality("max_null_rate", {"amount_sum_90d": 0.1})),
+        "quality.unknown_feature",
+        SPEND,
+        "amount_sum_90d",
+        "amount_sum_90d",
+        None,
+    ),
+    (
+        "null-rate threshold above 1",
+        on_set(SPEND, quality("max_null_rate", {"amount_sum_1d": 1.5})),
+        "quality.null_rate",
+        SPEND,
+        "amount_sum_1d",
+        1.5,
+        [0, 1],
+    ),
+    (
+        "range bounds reversed",
+        on_set(SPEND, quality("ranges", {"amount_sum_1d": [100, 0]})),
+        "quality.range",
+        SPEND,
+        "amount_sum_1d",
+        [100.0, 0.0],
+        "low <= high",
+    ),
+    (
+        "training set names a missing feature",
+        training_ref,
+        "references.training",
+        "risk.churn",
+        "amount_sum_90d",
+        "payments.customer_spend.amount_sum_90d",
+        None,
+    ),
+    (
+        "event timestamp not a column",
+        on_product("payments.transactions", lambda d: d.__setitem__("event_timestamp", "ev_ts")),
+        "references.timestamp_column",
+        "payments.transactions",
+        None,
+        "ev_ts",
+        None,
+    ),
+]
+
+
+def test_example_mesh_passes_with_one_warning() -> None:
+    report = validate_definitions(example_mesh())
+    assert report.ok, report.render_text()
+    assert [(r.check, r.feature) for r in report.warnings] == [("pii.public", "birth_year")]
+    assert len(report.results) > 100  # passed checks are recorded for the audit
+
+
+@pytest.mark.parametrize(
+    ("edit", "check", "subject", "feature", "measured", "threshold"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_bad_definition_fails_its_own_check(
+    edit, check, subject, feature, measured, threshold
+) -> None:
+    mesh = example_mesh()
+    edit(mesh)
+    report = validate_definitions(mesh)
+    failed = [(r.check, r.subject, r.feature) for r in report.failed]
+    if check == "globals.cycle":  # every member of the cycle fails, nothing else
+        assert {f[0] for f in failed} == {check} and len(failed) == 2, report.render_text()
+    else:
+        assert failed == [(check, subject, feature)], report.render_text()
+    result = next(r for r in report.failed if r.subject == subject)
+    assert result.measured == measured
+    if threshold is not None:
+        assert result.threshold == threshold
+    assert result.field
+    assert result.message.startswith(subject)
+    if subject in mesh.files:
+        assert result.file == mesh.files[subject]
+
+
+def test_cases_are_distinct() -> None:
+    keys = [(c[2], c[4], str(c[6])) for c in CASES]
+    assert len(set(keys)) == len(keys) >= 30
+
+
+def test_pii_in_public_set_is_a_warning_not_a_failure() -> None:
+    mesh = example_mesh()
+    report = validate_definitions(mesh, subjects=[PROFILE])
+    assert report.ok
+    (warning,) = report.warnings
+    assert (warning.check, warning.severity, warning.measured) == ("pii.public", "warning", "pii")
+
+
+def test_type_not_derivable_is_a_warning() -> None:
+    mesh = example_mesh()
+    edit_product(mesh, "support.tickets", lambda d: d.__setitem__("columns", {}))
+    report = validate_definitions(mesh, subjects=[TICKETS])
+    assert report.ok
+    assert {(r.check, r.feature) for r in report.warnings} == {
+        ("types.allowed", "csat_mean_90d"),
+        ("types.allowed", "csat_min_90d"),
+    }
+    # count needs no column: its type (bigint) is known and checked
+    assert report.find("types.allowed", "tickets_7d")[0].passed
+
+
+def test_subjects_limit_the_report() -> None:
+    report = validate_definitions(example_mesh(), subjects=[SPEND])
+    assert {r.subject for r in report.results} == {SPEND}
+
+
+def test_raise_if_failed_names_check_feature_and_values() -> None:
+    mesh = example_mesh()
+    edit_set(mesh, TX_AMOUNTS, set_feature("signed_amount", "type", "float"))
+    report = validate_definitions(mesh, subjects=[TX_AMOUNTS])
+    with pytest.raises(GovernanceError) as caught:
+        report.raise_if_failed("publish")
+    err = caught.value
+    assert err.params["failed"] == ["types.allowed"]
+    assert err.params["subjects"] == [TX_AMOUNTS]
+    assert err.params["action"] == "publish"
+    assert err.report is report
+    first_line = str(err).splitlines()[0]
+    assert "types.allowed on signed_amount (measured float" in first_line
+
+
+def test_raise_if_failed_passes_quietly_when_ok() -> None:
+    validate_definitions(example_mesh()).raise_if_failed()
+
+
+def test_render_text_and_records() -> None:
+    mesh = example_mesh()
+    edit_set(mesh, PROFILE, set_feature("country", "pii", None))
+    report = validate_definitions(mesh)
+    text = report.render_text()
+    assert text.splitlines()[0].split() == [
+        "status",
+        "check",
+        "subject",
+        "/",
+        "feature",
+        "measured",
+        "threshold",
+    ]
+    fail_lines = [line.split() for line in text.splitlines() if line.startswith("FAIL")]
+    assert fail_lines == [
+        ["FAIL", "pii.tagged", "customers.profile.country", "-", "[none,", "pii,", "sensitive]"]
+    ]
+    assert text.splitlines()[-1].endswith("1 failed, 1 warning(s)")
+    records = report.to_records()
+    assert len(records) == len(report)
+    import json
+
+    json.dumps(records)  # JSON-able
+    bad = [r for r in records if not r["passed"] and r["severity"] == "error"]
+    assert bad[0]["check"] == "pii.tagged" and bad[0]["field"] == "features[0].pii"
+
+
+def test_merge_reports() -> None:
+    a = validate_definitions(example_mesh(), subjects=[SPEND])
+    b = validate_definitions(example_mesh(), subjects=[PROFILE])
+    merged = a + b
+    assert len(merged) == len(a) + len(b)
+    assert isinstance(GovernanceReport.merge(a, b), GovernanceReport)
