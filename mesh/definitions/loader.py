@@ -70,7 +70,8 @@ def read_definitions(
     if not standards_file.is_file():
         raise ConfigError([ConfigProblem(
             str(standards_file), "-", "the standards file is missing",
-            hint=f"point to the conf folder that holds mesh.yaml, e.g. --conf (looked in {root.resolve()})",
+            hint="point to the conf folder that holds mesh.yaml, e.g. with --conf "
+            f"(looked in {root.resolve()})",
         )])
     docs = _read_yaml(standards_file, problems)
     standards = _validate(Standards, docs[0] if docs else {}, str(standards_file), problems)
