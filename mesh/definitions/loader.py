@@ -124,6 +124,9 @@ def _load_document(mesh: MeshDefinition, path: Path, root: Path, index: int, doc
             return
     model = _validate(KINDS[kind], doc, where, problems)
     if model is None:
+        # Remember the name so references to it are not reported again as undefined.
+        if isinstance(doc.get("domain"), str) and isinstance(doc.get("name"), str):
+            mesh.invalid.add(f"{doc['domain']}.{doc['name']}")
         return
     registries: dict[str, dict[str, Any]] = {
         "data_product": mesh.products, "feature_set": mesh.feature_sets,
@@ -267,6 +270,8 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
         check_entity(name, gs.entity)
         for alias, ref in gs.input_refs().items():
             target = mesh.feature_sets.get(ref.set_name) or mesh.global_sets.get(ref.set_name)
+            if target is None and ref.set_name in mesh.invalid:
+                continue
             if target is None:
                 add(name, f"inputs.{alias}", f"feature set {ref.set_name!r} is not defined",
                     str(ref), "check the reference: domain.feature_set.feature")
@@ -274,7 +279,7 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
             if ref.feature not in target.output_names():
                 add(name, f"inputs.{alias}", f"{ref.set_name} has no feature {ref.feature!r}",
                     ref.feature, f"outputs: {', '.join(target.output_names())}")
-            if target.entity != gs.entity:
+            if target.entity != gs.entity and target.entity in std.entities:
                 add(name, f"inputs.{alias}", f"input entity {target.entity!r} differs from "
                     f"the global set's entity {gs.entity!r}", target.entity,
                     "combine features of the same entity")
@@ -290,6 +295,8 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
         check_domain(name, ts.domain)
         for i, ref in enumerate(ts.refs()):
             target = mesh.feature_sets.get(ref.set_name) or mesh.global_sets.get(ref.set_name)
+            if target is None and ref.set_name in mesh.invalid:
+                continue
             if target is None:
                 add(name, f"features[{i}]", f"feature set {ref.set_name!r} is not defined",
                     str(ref))

@@ -28,6 +28,7 @@ class MeshDefinition:
     global_sets: dict[str, GlobalFeatureSet] = field(default_factory=dict)
     training_sets: dict[str, TrainingSet] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    invalid: set[str] = field(default_factory=set)  # names whose definition failed to validate
 
     @property
     def warehouse(self) -> str:
