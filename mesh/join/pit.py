@@ -1,0 +1,305 @@
+"""Point-in-time join: a union, one shuffle per key set and one sorted pass.
+
+No range join and no row explosion. For every key set, spine rows and the rows of every
+source keyed by that set are unioned, hash-partitioned by the keys and sorted by the time at
+which each row becomes *known* (``AVAIL``). A source row is eligible at spine time ``t`` iff
+``feature_ts <= t`` and (when gated) ``created_ts <= t``, i.e. iff
+``greatest(feature_ts, created_ts) <= t``. Eligibility therefore only grows with ``t``, and
+the winner at a spine row is a running ``max(struct(feature_ts, created_ts, features...))``
+over the rows sorted before it: the struct order *is* the tie-breaking rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from functools import reduce
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    BinaryType,
+    BooleanType,
+    DataType,
+    DateType,
+    DecimalType,
+    NumericType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+)
+
+from mesh.join.columns import AVAIL, BOUNDS, BUCKET, SPINE, TAG, col, keys_not_null, prefix_of, src
+from mesh.join.resolve import ResolvedSource, resolve
+from mesh.join.skew import SkewConfig, assign_buckets, find_hot_keys, normalise_skew
+from mesh.join.source import FeatureSource
+
+# Order among rows with equal AVAIL: a source row known *at* t sorts before the spine row
+# (eligible), one that must be strictly before t (strict mode, feature_ts binding) after it.
+BEFORE, AT_SPINE, AFTER = 0, 1, 2
+
+
+def point_in_time_join(
+    spine: DataFrame,
+    sources: FeatureSource | Sequence[FeatureSource],
+    spine_timestamp: str,
+    *,
+    strict: bool = False,
+    skew: SkewConfig | Sequence[Mapping[str, Any]] | bool | None = None,
+) -> DataFrame:
+    """Join feature values onto ``spine`` as they were known at each spine row's time.
+
+    This is a backward as-of join (like ``DataFrame._joinAsOf`` with ``direction="backward"``)
+    generalised to several sources, late-arriving data and expiry. For each spine row with
+    keys ``k`` and time ``t = spine[spine_timestamp]``, and for each source ``F``:
+
+    1. candidates are rows of ``F`` with keys equal to ``k`` and ``feature_ts <= t``
+       (``strict=True``: ``feature_ts < t``);
+    2. if ``F`` has ``created_timestamp`` and ``exclude_not_yet_created`` (the default), rows
+       with ``created_ts > t`` are excluded: they had not arrived yet (``created_ts == t`` is
+       known, also in strict mode);
+    3. the winner is the candidate with the greatest ``feature_ts``; ties are broken by the
+       greatest ``created_ts`` (a null ``created_ts`` loses to any value and is treated as
+       known at ``feature_ts``); rows equal on both are ordered by their feature values so
+       the result is deterministic;
+    4. if ``t - feature_ts > ttl`` the winner has expired and the features are null (a row
+       exactly ``ttl`` old is still valid);
+    5. all features of ``F`` come from the winning row: a null feature in the winner stays
+       null, it is never filled from an older row;
+    6. no candidate, a null key or a null ``t`` give null features.
+
+    Source rows with a null key or null ``feature_ts`` are ignored. Output: every spine row
+    exactly once (duplicates kept; row order is not preserved), the spine columns unchanged
+    in name, type, value and order, followed by each source's features in source order
+    (named ``prefix + feature``; when two sources return the same name, each named source
+    uses ``<name>__<feature>``).
+
+    Sources may be keyed by different key sets (e.g. ``customer_id``, ``merchant_id`` or
+    both); key columns must have the same names and types in the spine. Timestamps must be
+    ``timestamp`` or ``timestamp_ntz``, the same type in spine and sources.
+
+    Cost: per key set, one hash shuffle of the (growing) spine and of its sources and one
+    sort; no range join, no row explosion. ``skew`` controls hot keys (see ``SkewConfig``):
+    ``None`` detects them from a sample (one or two small extra jobs), ``False`` disables,
+    a list like ``[{"customer_id": 42}]`` names them. Results are identical either way.
+
+    Raises:
+        JoinError: a column is missing, types differ, or an output name collides.
+    """
+    source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
+    resolved = resolve(spine, source_list, spine_timestamp)
+    skew_config = normalise_skew(skew)
+
+    groups: dict[tuple[str, ...], list[ResolvedSource]] = {}
+    for r in resolved:
+        groups.setdefault(r.keys, []).append(r)
+
+    result = spine
+    for keys, group in groups.items():
+        hot = None
+        if skew_config is not None:
+            # Sample the original spine, not `result`: that would recompute earlier key sets.
+            spine_times = spine.select(*[col(k) for k in keys], col(spine_timestamp).alias(AVAIL))
+            sources_times = [
+                r.df.select(*[col(k) for k in keys], col(r.timestamp).alias(AVAIL)) for r in group
+            ]
+            hot = find_hot_keys([spine_times, *sources_times], keys, skew_config)
+        result = _join_key_set(result, group, keys, spine_timestamp, strict, hot)
+
+    outputs = [o for r in resolved for o in r.outputs]
+    spine_cols = [_keep_nullability(f.name, f.dataType, f.nullable) for f in spine.schema.fields]
+    return result.select(*spine_cols, *[col(o) for o in outputs])
+
+
+def _source_struct(r: ResolvedSource) -> Column:
+    fields = [col(r.timestamp).alias("ft")]
+    if r.created_timestamp is not None:
+        fields.append(col(r.created_timestamp).alias("ct"))
+    fields += [col(f).alias(f"v{j}") for j, f in enumerate(r.features)]
+    return F.struct(*fields)
+
+
+def _source_struct_type(r: ResolvedSource) -> StructType:
+    fields = {f.name: f for f in r.df.schema.fields}
+    names = [("ft", r.timestamp)]
+    if r.created_timestamp is not None:
+        names.append(("ct", r.created_timestamp))
+    names += [(f"v{j}", f) for j, f in enumerate(r.features)]
+    return StructType(
+        [StructField(alias, fields[c].dataType, fields[c].nullable) for alias, c in names]
+    )
+
+
+def _union_parts(
+    spine: DataFrame,
+    group: list[ResolvedSource],
+    keys: tuple[str, ...],
+    spine_timestamp: str,
+    strict: bool,
+) -> tuple[DataFrame, list[DataFrame]]:
+    # Types of the null placeholders, built from the schemas (no extra analysis round trips).
+    struct_types = {r.index: _source_struct_type(r) for r in group}
+    spine_struct = F.struct(*[col(c) for c in spine.columns])
+    spine_type = StructType(spine.schema.fields)
+    key_cols = [col(k).alias(k) for k in keys]
+
+    def others(owner: int | None, own: Column | None) -> list[Column]:
+        columns = []
+        for r in group:
+            null = F.lit(None).cast(struct_types[r.index])
+            value = own if r.index == owner and own is not None else null
+            columns.append(value.alias(src(r.index)))
+        return columns
+
+    spine_part = spine.select(
+        *key_cols,
+        col(spine_timestamp).alias(AVAIL),
+        F.lit(AT_SPINE).cast("tinyint").alias(TAG),
+        spine_struct.alias(SPINE),
+        *others(None, None),
+    )
+    source_parts = []
+    not_ready = AFTER if strict else BEFORE
+    for r in group:
+        ft = col(r.timestamp)
+        if r.gate_on_created:
+            ct = col(r.created_timestamp or "")
+            avail = F.greatest(ft, ct)  # greatest skips nulls: null created_ts -> ft
+            # Known only from created_ts > ft: then created_ts <= t (inclusive) binds.
+            tag = F.when(ct > ft, F.lit(BEFORE)).otherwise(F.lit(not_ready))
+        else:
+            avail, tag = ft, F.lit(not_ready)
+        part = r.df.where(keys_not_null(keys) & ft.isNotNull()).select(
+            *key_cols,
+            avail.alias(AVAIL),
+            tag.cast("tinyint").alias(TAG),
+            F.lit(None).cast(spine_type).alias(SPINE),
+            *others(r.index, _source_struct(r)),
+        )
+        source_parts.append(part)
+    return spine_part, source_parts
+
+
+def _join_key_set(
+    spine: DataFrame,
+    group: list[ResolvedSource],
+    keys: tuple[str, ...],
+    spine_timestamp: str,
+    strict: bool,
+    hot: DataFrame | None,
+) -> DataFrame:
+    spine_part, source_parts = _union_parts(spine, group, keys, spine_timestamp, strict)
+    union = reduce(DataFrame.union, [spine_part, *source_parts])
+
+    partition = [col(k) for k in keys]
+    if hot is not None:
+        union = assign_buckets(union, hot, keys)
+        partition.append(F.col(BUCKET))
+    running = (
+        Window.partitionBy(*partition)
+        .orderBy(F.col(AVAIL).asc_nulls_first(), F.col(TAG))
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    carried = [F.col(SPINE), F.col(AVAIL), F.col(TAG)]
+    if hot is not None:
+        carried += [*[col(k) for k in keys], F.col(BUCKET)]
+    ran = union.select(
+        *carried, *[F.max(src(r.index)).over(running).alias(src(r.index)) for r in group]
+    ).where(F.col(TAG) == AT_SPINE)
+
+    winners = {r.index: F.col(src(r.index)) for r in group}
+    if hot is not None:
+        ran = _add_earlier_buckets(ran, source_parts, hot, group, keys)
+        # max is associative: max(earlier buckets, this bucket so far) is the global answer.
+        winners = {
+            r.index: F.greatest(F.col(src(r.index)), F.col(prefix_of(r.index))) for r in group
+        }
+
+    t = F.col(AVAIL)
+    out = [F.col(SPINE).getField(c).alias(c) for c in spine.columns]
+    for r in group:
+        winner = winners[r.index]
+        valid = winner.isNotNull() & t.isNotNull()
+        if r.ttl is not None:
+            valid = valid & (winner.getField("ft") >= t - F.lit(r.ttl))
+        out += [F.when(valid, winner.getField(f"v{j}")).alias(o) for j, o in enumerate(r.outputs)]
+    return ran.select(*out)
+
+
+def _add_earlier_buckets(
+    ran: DataFrame,
+    source_parts: list[DataFrame],
+    hot: DataFrame,
+    group: list[ResolvedSource],
+    keys: tuple[str, ...],
+) -> DataFrame:
+    """Per spine row of a hot key: max of each source over all *earlier* buckets."""
+    sources_only = assign_buckets(reduce(DataFrame.union, source_parts), hot, keys, "inner")
+    bucketed = sources_only.select(
+        *[col(k) for k in keys], F.col(BUCKET), *[F.col(src(r.index)) for r in group]
+    )
+    # Every bucket of every hot key gets a row, also buckets without source rows: a spine
+    # row in such a bucket still needs the max over the buckets before it.
+    all_buckets = hot.select(
+        *[col(k) for k in keys],
+        F.explode(F.sequence(F.lit(0), F.size(BOUNDS))).alias(BUCKET),
+        *[
+            F.lit(None).cast(bucketed.schema[src(r.index)].dataType).alias(src(r.index))
+            for r in group
+        ],
+    )
+    totals = (
+        bucketed.union(all_buckets)
+        .groupBy(*[col(k) for k in keys], F.col(BUCKET))
+        .agg(*[F.max(src(r.index)).alias(src(r.index)) for r in group])
+    )
+    earlier = (
+        Window.partitionBy(*[col(k) for k in keys])
+        .orderBy(F.col(BUCKET))
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    prefix = totals.select(
+        *[col(k).alias(f"__mesh_pk{j}") for j, k in enumerate(keys)],
+        F.col(BUCKET).alias("__mesh_pb"),
+        *[F.max(src(r.index)).over(earlier).alias(prefix_of(r.index)) for r in group],
+    )
+    condition = reduce(
+        lambda a, b: a & b,
+        [col(k) == F.col(f"__mesh_pk{j}") for j, k in enumerate(keys)],
+        F.col(BUCKET) == F.col("__mesh_pb"),
+    )
+    return ran.join(F.broadcast(prefix), condition, "left")
+
+
+def _keep_nullability(name: str, data_type: DataType, nullable: bool) -> Column:
+    """Spine column by name; a non-nullable spine column stays non-nullable in the output.
+
+    The union with source rows makes every carried column nullable in Spark's schema even
+    though spine rows never hold a null there. ``coalesce`` with any literal of the type is
+    a no-op on the values and restores the flag (only for atomic types; others stay as is).
+    """
+    c = col(name)
+    if nullable:
+        return c
+    default: Column | None = None
+    if isinstance(data_type, (NumericType, DecimalType)):
+        default = F.lit(0).cast(data_type)
+    elif isinstance(data_type, StringType):
+        default = F.lit("")
+    elif isinstance(data_type, BooleanType):
+        default = F.lit(False)
+    elif isinstance(data_type, BinaryType):
+        default = F.lit(bytearray())
+    elif isinstance(data_type, DateType):
+        default = F.lit(dt.date(1970, 1, 1))
+    elif isinstance(data_type, TimestampType):
+        default = F.lit(dt.datetime(1970, 1, 1))
+    elif isinstance(data_type, TimestampNTZType):
+        default = F.lit(dt.datetime(1970, 1, 1)).cast(data_type)
+    return c if default is None else F.coalesce(c, default).alias(name)
+
+
+__all__ = ["point_in_time_join"]

@@ -1,0 +1,229 @@
+"""Check the join inputs against their schemas and decide the output column names."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql.types import DataType, StructType, TimestampNTZType, TimestampType
+
+from mesh.errors import JoinError
+from mesh.join.source import FeatureSource
+
+INTERNAL_PREFIX = "__mesh_"
+TIME_TYPES = (TimestampType, TimestampNTZType)
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """A validated source: input column names, whether created_ts gates availability."""
+
+    index: int
+    label: str
+    df: DataFrame
+    keys: tuple[str, ...]
+    timestamp: str
+    created_timestamp: str | None
+    gate_on_created: bool
+    ttl: dt.timedelta | None
+    features: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+def _types(schema: StructType) -> dict[str, DataType]:
+    return {f.name: f.dataType for f in schema.fields}
+
+
+def _require_column(types: dict[str, DataType], column: str, argument: str, where: str) -> DataType:
+    if column not in types:
+        raise JoinError(
+            f"{argument}: column `{column}` not found in {where}; available columns: "
+            f"{sorted(types)}. Rename or select the column before joining.",
+            argument=argument,
+            column=column,
+            expected="existing column",
+            found=sorted(types),
+        )
+    return types[column]
+
+
+def _require_same_type(
+    found: DataType, expected: DataType, column: str, argument: str, what: str
+) -> None:
+    if found != expected:
+        raise JoinError(
+            f"{argument}: column `{column}` has type {found.simpleString()}, expected "
+            f"{expected.simpleString()} ({what}); cast it before joining.",
+            argument=argument,
+            column=column,
+            expected=expected.simpleString(),
+            found=found.simpleString(),
+        )
+
+
+def _check_plain_columns(columns: Sequence[str], argument: str) -> None:
+    duplicates = sorted(c for c, n in Counter(columns).items() if n > 1)
+    if duplicates:
+        raise JoinError(
+            f"{argument}: duplicate column names {duplicates}; the join returns columns by "
+            "name, so rename them first.",
+            argument=argument,
+            expected="unique column names",
+            found=duplicates,
+        )
+    internal = sorted(c for c in columns if c.startswith(INTERNAL_PREFIX))
+    if internal:
+        raise JoinError(
+            f"{argument}: columns {internal} use the reserved prefix `{INTERNAL_PREFIX}`; "
+            "rename them.",
+            argument=argument,
+            expected=f"no column starting with {INTERNAL_PREFIX}",
+            found=internal,
+        )
+
+
+def resolve(
+    spine: DataFrame, sources: Sequence[FeatureSource], spine_timestamp: str
+) -> list[ResolvedSource]:
+    """Validate spine and sources; return sources with their final output column names."""
+    if not isinstance(spine, DataFrame):
+        raise JoinError(
+            f"spine: expected a pyspark DataFrame, found {type(spine).__name__}.",
+            argument="spine",
+            expected="DataFrame",
+            found=type(spine).__name__,
+        )
+    if not sources:
+        raise JoinError(
+            "sources: expected at least one FeatureSource, found none.",
+            argument="sources",
+            expected="non-empty list of FeatureSource",
+            found=[],
+        )
+    _check_plain_columns(spine.columns, "spine")
+    spine_types = _types(spine.schema)
+    t_type = _require_column(spine_types, spine_timestamp, "spine_timestamp", "the spine")
+    if not isinstance(t_type, TIME_TYPES):
+        raise JoinError(
+            f"spine_timestamp: column `{spine_timestamp}` has type {t_type.simpleString()}, "
+            "expected timestamp or timestamp_ntz; cast it (e.g. to_timestamp) before joining.",
+            argument="spine_timestamp",
+            column=spine_timestamp,
+            expected="timestamp | timestamp_ntz",
+            found=t_type.simpleString(),
+        )
+
+    resolved: list[ResolvedSource] = []
+    for index, source in enumerate(sources):
+        if not isinstance(source, FeatureSource):
+            raise JoinError(
+                f"sources[{index}]: expected a FeatureSource, found {type(source).__name__}.",
+                argument=f"sources[{index}]",
+                expected="FeatureSource",
+                found=type(source).__name__,
+            )
+        label = source.name or f"sources[{index}]"
+        if not isinstance(source.df, DataFrame):
+            raise JoinError(
+                f"{label}.df: expected a pyspark DataFrame, found {type(source.df).__name__}.",
+                argument=f"{label}.df",
+                expected="DataFrame",
+                found=type(source.df).__name__,
+            )
+        _check_plain_columns(source.df.columns, f"{label}.df")
+        types = _types(source.df.schema)
+        keys = source.key_columns
+        for key in keys:
+            key_type = _require_column(types, key, f"{label}.keys", f"source {label}")
+            spine_key_type = _require_column(spine_types, key, f"{label}.keys", "the spine")
+            _require_same_type(key_type, spine_key_type, key, f"{label}.keys", "the spine key")
+        ts_type = _require_column(types, source.timestamp, f"{label}.timestamp", label)
+        _require_same_type(
+            ts_type, t_type, source.timestamp, f"{label}.timestamp", "the spine timestamp type"
+        )
+        created = source.created_timestamp
+        if created is not None:
+            ct_type = _require_column(types, created, f"{label}.created_timestamp", label)
+            _require_same_type(
+                ct_type, t_type, created, f"{label}.created_timestamp", "the spine timestamp"
+            )
+        reserved = {*keys, source.timestamp, *([created] if created else [])}
+        if source.features is None:
+            features = tuple(c for c in source.df.columns if c not in reserved)
+        else:
+            features = tuple(source.features)
+            for feature in features:
+                _require_column(types, feature, f"{label}.features", label)
+            clashing = [f for f in features if f in reserved]
+            if clashing:
+                raise JoinError(
+                    f"{label}.features: {clashing} are keys or timestamps, not features; "
+                    "remove them from features.",
+                    argument=f"{label}.features",
+                    expected="non-key, non-timestamp columns",
+                    found=clashing,
+                )
+        if not features:
+            raise JoinError(
+                f"{label}.features: the source has no feature columns besides keys and "
+                "timestamps; add features or drop the source.",
+                argument=f"{label}.features",
+                expected="at least one feature column",
+                found=[],
+            )
+        prefix = source.prefix or ""
+        resolved.append(
+            ResolvedSource(
+                index=index,
+                label=label,
+                df=source.df,
+                keys=keys,
+                timestamp=source.timestamp,
+                created_timestamp=created,
+                gate_on_created=created is not None and source.exclude_not_yet_created,
+                ttl=source.ttl_delta,
+                features=features,
+                outputs=tuple(prefix + f for f in features),
+            )
+        )
+    return _disambiguate(resolved, sources, spine.columns)
+
+
+def _disambiguate(
+    resolved: list[ResolvedSource], sources: Sequence[FeatureSource], spine_columns: list[str]
+) -> list[ResolvedSource]:
+    # Two sources returning the same name: each named source involved gets `<name>__`.
+    counts = Counter(name for r in resolved for name in r.outputs)
+    result = []
+    for r, source in zip(resolved, sources, strict=True):
+        if source.name and any(counts[o] > 1 for o in r.outputs):
+            outputs = tuple(f"{source.name}__{o}" if counts[o] > 1 else o for o in r.outputs)
+            r = ResolvedSource(**{**r.__dict__, "outputs": outputs})
+        result.append(r)
+    spine_set = set(spine_columns)
+    seen: dict[str, str] = {}
+    for r in result:
+        for output in r.outputs:
+            if output in spine_set:
+                raise JoinError(
+                    f"{r.label}.features: output column `{output}` already exists in the "
+                    "spine; pass prefix= to the FeatureSource or select fewer features.",
+                    argument=f"{r.label}.features",
+                    column=output,
+                    expected="feature names not in the spine",
+                    found=output,
+                )
+            if output in seen:
+                raise JoinError(
+                    f"{r.label}.features: output column `{output}` is also returned by "
+                    f"{seen[output]}; give the sources a name= or a prefix=.",
+                    argument=f"{r.label}.features",
+                    column=output,
+                    expected="unique feature names across sources",
+                    found=output,
+                )
+            seen[output] = r.label
+    return result

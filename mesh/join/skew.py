@@ -1,0 +1,197 @@
+"""Hot keys: split one entity's timeline into time buckets so its work spreads over tasks.
+
+A hot key's rows (spine and source alike) get a bucket number from cut points on the
+availability time, so bucket order is time order and rows with equal time share a bucket.
+The running max then runs per (key, bucket); a small aggregate gives each bucket the max of
+every source row in earlier buckets, and ``greatest`` of the two is the exact answer because
+max is associative. Non-hot rows get bucket 0 and behave exactly as without skew handling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, LongType, StructField, StructType, TimestampType
+from pyspark.sql.window import Window
+
+from mesh.errors import JoinError
+from mesh.join.columns import AVAIL, BOUNDS, BUCKET, col, keys_not_null
+
+
+@dataclass(frozen=True)
+class SkewConfig:
+    """How the join finds and splits hot keys.
+
+    Args:
+        hot_keys: explicit hot keys, each a mapping of key column to value, e.g.
+            ``[{"customer_id": 42}]``; a mapping applies to the sources keyed by exactly
+            those columns. ``None`` detects hot keys from a sample.
+        sample_fraction: fraction of spine and source rows sampled to count keys and place
+            bucket cut points (deterministic with ``seed``).
+        min_rows: estimated rows (spine + sources) at which a key counts as hot.
+        partition_factor: a key also has to hold more than this many times the average
+            rows per shuffle partition: smaller keys are no stragglers, splitting them only
+            costs time.
+        rows_per_bucket: target rows per time bucket of a hot key.
+        max_buckets: most buckets one hot key is split into.
+        max_hot_keys: most hot keys split per key set (the largest are kept).
+        seed: sampling seed.
+    """
+
+    hot_keys: Sequence[Mapping[str, Any]] | None = None
+    sample_fraction: float = 0.01
+    min_rows: int = 200_000
+    partition_factor: float = 2.0
+    rows_per_bucket: int = 100_000
+    max_buckets: int = 64
+    max_hot_keys: int = 1000
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        if not 0 < self.sample_fraction <= 1:
+            raise JoinError(
+                f"skew.sample_fraction: expected a fraction in (0, 1], found "
+                f"{self.sample_fraction!r}.",
+                argument="skew.sample_fraction",
+                expected="0 < fraction <= 1",
+                found=self.sample_fraction,
+            )
+        for name in ("min_rows", "rows_per_bucket", "max_hot_keys"):
+            if getattr(self, name) < 1:
+                raise JoinError(
+                    f"skew.{name}: expected a positive integer, found {getattr(self, name)!r}.",
+                    argument=f"skew.{name}",
+                    expected=">= 1",
+                    found=getattr(self, name),
+                )
+        if self.max_buckets < 2:
+            raise JoinError(
+                f"skew.max_buckets: expected at least 2, found {self.max_buckets!r}.",
+                argument="skew.max_buckets",
+                expected=">= 2",
+                found=self.max_buckets,
+            )
+
+
+def normalise_skew(skew: object) -> SkewConfig | None:
+    """``None``/``True`` = detect, ``False`` = off, a list of key mappings = those keys."""
+    if skew is None or skew is True:
+        return SkewConfig()
+    if skew is False:
+        return None
+    if isinstance(skew, SkewConfig):
+        return skew
+    if (
+        isinstance(skew, Sequence)
+        and not isinstance(skew, str)
+        and all(isinstance(m, Mapping) and m for m in skew)
+    ):
+        return SkewConfig(hot_keys=list(skew))
+    raise JoinError(
+        f"skew: expected None (detect), False (off), a SkewConfig or a list of key mappings "
+        f"like [{{'customer_id': 42}}], found {skew!r}.",
+        argument="skew",
+        expected="None | bool | SkewConfig | list[dict]",
+        found=skew,
+    )
+
+
+def _micros(avail_type: object) -> Column:
+    # Cut points are compared as epoch micros; for timestamp_ntz the cast uses the session
+    # time zone, which is monotonic, and monotonic is all bucket order needs.
+    c = F.col(AVAIL)
+    return F.unix_micros(c if isinstance(avail_type, TimestampType) else c.cast("timestamp"))
+
+
+def _join_hot(df: DataFrame, hot: DataFrame, keys: Sequence[str], how: str) -> DataFrame:
+    renamed = hot.select(
+        *[col(k).alias(f"__mesh_hk{j}") for j, k in enumerate(keys)],
+        *[c for c in hot.columns if c not in keys],
+    )
+    condition = reduce(
+        lambda a, b: a & b, [col(k) == F.col(f"__mesh_hk{j}") for j, k in enumerate(keys)]
+    )
+    joined = df.join(F.broadcast(renamed), condition, how)
+    return joined.drop(*[f"__mesh_hk{j}" for j in range(len(keys))])
+
+
+def find_hot_keys(
+    parts: Sequence[DataFrame], keys: Sequence[str], config: SkewConfig
+) -> DataFrame | None:
+    """Small DataFrame (keys..., cut points) of the hot keys, or None when there are none.
+
+    Runs one or two small jobs on a sample of ``parts`` (the projected spine and sources).
+    """
+    first = parts[0]
+    spark = first.sparkSession
+    avail_type = first.schema[AVAIL].dataType
+    key_schema = StructType([StructField(k, first.schema[k].dataType) for k in keys])
+    light = reduce(
+        DataFrame.union, [p.select(*[col(k) for k in keys], _micros(avail_type)) for p in parts]
+    )
+    light = light.toDF(*keys, "__mesh_us").where(keys_not_null(keys))
+    fraction = config.sample_fraction
+    sample = light if fraction >= 1 else light.sample(fraction=fraction, seed=config.seed)
+
+    if config.hot_keys is None:
+        threshold = max(1, math.ceil(config.min_rows * fraction))
+        partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+        counted = (
+            sample.groupBy(*[col(k) for k in keys])
+            .count()
+            .withColumn("__mesh_total", F.sum("count").over(Window.partitionBy()))
+            .where(F.col("count") >= threshold)
+            .where(F.col("count") > F.col("__mesh_total") / partitions * config.partition_factor)
+            .orderBy(F.col("count").desc())
+            .limit(config.max_hot_keys)
+            .collect()
+        )
+        values = [tuple(row[j] for j in range(len(keys))) for row in counted]
+    else:
+        values = [tuple(m[k] for k in keys) for m in config.hot_keys if set(m) == set(keys)]
+    if not values:
+        return None
+
+    grid_size = config.max_buckets
+    grid = [i / grid_size for i in range(1, grid_size)]
+    hot = spark.createDataFrame(values, schema=key_schema)
+    stats = (
+        _join_hot(sample, hot, keys, "inner")
+        .groupBy(*[col(k) for k in keys])
+        .agg(
+            F.count(F.lit(1)).alias("__mesh_n"),
+            F.percentile_approx("__mesh_us", grid, 10_000).alias("__mesh_q"),
+        )
+        .collect()
+    )
+    rows = []
+    for row in stats:
+        estimate = row["__mesh_n"] / fraction
+        buckets = min(grid_size, max(2, math.ceil(estimate / config.rows_per_bucket)))
+        quantiles = row["__mesh_q"]
+        cuts = sorted({quantiles[round(j * grid_size / buckets) - 1] for j in range(1, buckets)})
+        rows.append((*[row[j] for j in range(len(keys))], cuts))
+    if not rows:
+        return None
+    schema = StructType([*key_schema.fields, StructField(BOUNDS, ArrayType(LongType()))])
+    return spark.createDataFrame(rows, schema=schema)
+
+
+def assign_buckets(
+    df: DataFrame, hot: DataFrame, keys: Sequence[str], how: str = "left"
+) -> DataFrame:
+    """Add ``BUCKET``: 0 for non-hot rows, else the number of cut points <= the row's time."""
+    avail_type = df.schema[AVAIL].dataType
+    joined = _join_hot(df, hot, keys, how)
+    us = _micros(avail_type)
+    bounds = F.col(BOUNDS)
+    bucket = F.when(bounds.isNull(), F.lit(0)).otherwise(
+        F.size(F.filter(bounds, lambda b: b <= us))
+    )
+    return joined.withColumn(BUCKET, bucket.cast("int")).drop(BOUNDS)

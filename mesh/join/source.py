@@ -1,0 +1,130 @@
+"""A feature table as one side of a point-in-time join: keys, timestamps, TTL, features."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mesh.errors import JoinError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+def _normalise_ttl(ttl: object) -> dt.timedelta | None:
+    if ttl is None:
+        return None
+    # bool is an int subclass; ``ttl=True`` is almost certainly a mistake, not one second.
+    if isinstance(ttl, bool) or not isinstance(ttl, (dt.timedelta, int, float)):
+        raise JoinError(
+            f"FeatureSource ttl: expected a datetime.timedelta, a number of seconds or None, "
+            f"found {ttl!r} ({type(ttl).__name__}); pass e.g. ttl=timedelta(days=7).",
+            argument="ttl",
+            expected="timedelta | seconds | None",
+            found=ttl,
+        )
+    value = ttl if isinstance(ttl, dt.timedelta) else dt.timedelta(seconds=ttl)
+    if value < dt.timedelta(0):
+        raise JoinError(
+            f"FeatureSource ttl: expected a non-negative duration, found {value}; "
+            "use None for no expiry.",
+            argument="ttl",
+            expected=">= 0",
+            found=ttl,
+        )
+    return value
+
+
+def _normalise_names(value: object, argument: str) -> tuple[str, ...]:
+    names = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(names, Sequence)
+        or not names
+        or not all(isinstance(n, str) and n for n in names)
+    ):
+        raise JoinError(
+            f"FeatureSource {argument}: expected a column name or a non-empty list of column "
+            f"names, found {value!r}.",
+            argument=argument,
+            expected="non-empty list of column names",
+            found=value,
+        )
+    if len(set(names)) != len(names):
+        raise JoinError(
+            f"FeatureSource {argument}: column names must be unique, found {list(names)!r}.",
+            argument=argument,
+            expected="unique column names",
+            found=list(names),
+        )
+    return tuple(names)
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSource:
+    """One feature table to join onto a spine, with its point-in-time semantics.
+
+    Args:
+        df: the feature history, one row per (keys, ``timestamp``[, ``created_timestamp``]).
+        keys: entity key column(s); the spine must have columns of the same names and types.
+        timestamp: event time of a row (``feature_ts``): when the values became true.
+        created_timestamp: optional arrival/computation time (``created_ts``). It breaks ties
+            on ``timestamp`` and, with ``exclude_not_yet_created``, hides rows that had not
+            arrived yet at the spine time (late data never leaks into the past).
+        ttl: maximum age ``t - feature_ts`` of a usable row, as a ``timedelta`` or seconds;
+            ``None`` means values never expire. A row exactly ``ttl`` old is still valid.
+        features: feature columns to return; default every column that is not a key or a
+            timestamp.
+        name: label used in error messages and, when two sources return the same feature
+            name, as the prefix ``<name>__`` that disambiguates them.
+        exclude_not_yet_created: exclude rows with ``created_ts > t`` (only meaningful with
+            ``created_timestamp``).
+        prefix: string prepended to every returned feature column name.
+
+    ``keys``, ``features`` and ``ttl`` are normalised on construction (tuples, ``timedelta``).
+    Equality is identity: DataFrames have no value equality.
+    """
+
+    df: DataFrame
+    keys: str | Sequence[str]
+    timestamp: str
+    created_timestamp: str | None = None
+    ttl: dt.timedelta | float | None = None
+    features: Sequence[str] | None = None
+    name: str | None = None
+    exclude_not_yet_created: bool = True
+    prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", _normalise_names(self.keys, "keys"))
+        if self.features is not None:
+            object.__setattr__(self, "features", _normalise_names(self.features, "features"))
+        object.__setattr__(self, "ttl", _normalise_ttl(self.ttl))
+        for argument in ("timestamp", "created_timestamp", "name", "prefix"):
+            value = getattr(self, argument)
+            if value is not None and not (isinstance(value, str) and value):
+                raise JoinError(
+                    f"FeatureSource {argument}: expected a non-empty string, found {value!r}.",
+                    argument=argument,
+                    expected="non-empty string",
+                    found=value,
+                )
+        if self.timestamp is None:
+            raise JoinError(
+                "FeatureSource timestamp: expected the event-time column name, found None.",
+                argument="timestamp",
+                expected="column name",
+                found=None,
+            )
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The key column names as a tuple."""
+        return tuple(self.keys)
+
+    @property
+    def ttl_delta(self) -> dt.timedelta | None:
+        """The TTL as a ``timedelta`` (or ``None``)."""
+        assert self.ttl is None or isinstance(self.ttl, dt.timedelta)
+        return self.ttl

@@ -1,0 +1,196 @@
+"""Bad input raises JoinError naming the argument, the expectation and what was found."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from mesh.errors import JoinError, MeshError
+from mesh.join import FeatureSource, SkewConfig, point_in_time_join
+
+
+@pytest.fixture(scope="module")
+def frames(spark):
+    spine = spark.createDataFrame([], "cid long, mid long, ts timestamp, x double")
+    feats = spark.createDataFrame([], "cid long, fts timestamp, cts timestamp, v double")
+    return spine, feats
+
+
+def join_error(call) -> JoinError:
+    with pytest.raises(JoinError) as info:
+        call()
+    assert isinstance(info.value, MeshError)
+    return info.value
+
+
+def test_missing_key_in_source(frames):
+    spine, feats = frames
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "mid", "fts"), "ts"))
+    assert err.params["argument"] == "sources[0].keys"
+    assert err.params["column"] == "mid"
+    assert "cid" in err.params["found"]
+
+
+def test_missing_key_in_spine(spark, frames):
+    spine, _ = frames
+    feats = spark.createDataFrame([], "account long, fts timestamp, v double")
+    err = join_error(
+        lambda: point_in_time_join(
+            spine, FeatureSource(feats, "account", "fts", name="accounts"), "ts"
+        )
+    )
+    assert err.params["argument"] == "accounts.keys"
+    assert err.params["column"] == "account"
+    assert "accounts" in err.message
+
+
+def test_key_type_mismatch(spark, frames):
+    spine, _ = frames
+    feats = spark.createDataFrame([], "cid string, fts timestamp, v double")
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts"))
+    assert err.params == {
+        "argument": "sources[0].keys",
+        "column": "cid",
+        "expected": "bigint",
+        "found": "string",
+    }
+
+
+def test_missing_spine_timestamp(frames):
+    spine, feats = frames
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "event_time")
+    )
+    assert err.params["argument"] == "spine_timestamp"
+    assert err.params["column"] == "event_time"
+
+
+def test_spine_timestamp_not_a_timestamp(frames):
+    spine, feats = frames
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "x"))
+    assert err.params["expected"] == "timestamp | timestamp_ntz"
+    assert err.params["found"] == "double"
+
+
+def test_source_timestamp_type_must_match_spine(spark, frames):
+    spine, _ = frames
+    feats = spark.createDataFrame([], "cid long, fts date, v double")
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts"))
+    assert err.params["argument"] == "sources[0].timestamp"
+    assert (err.params["expected"], err.params["found"]) == ("timestamp", "date")
+
+
+def test_missing_created_timestamp(frames):
+    spine, feats = frames
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts", "arrived"), "ts")
+    )
+    assert err.params["argument"] == "sources[0].created_timestamp"
+    assert err.params["column"] == "arrived"
+
+
+def test_missing_feature(frames):
+    spine, feats = frames
+    source = FeatureSource(feats, "cid", "fts", features=["v", "w"])
+    err = join_error(lambda: point_in_time_join(spine, source, "ts"))
+    assert err.params["argument"] == "sources[0].features"
+    assert err.params["column"] == "w"
+
+
+def test_feature_that_is_a_key(frames):
+    spine, feats = frames
+    source = FeatureSource(feats, "cid", "fts", features=["v", "cid"])
+    err = join_error(lambda: point_in_time_join(spine, source, "ts"))
+    assert err.params["found"] == ["cid"]
+
+
+def test_feature_collides_with_spine_column_unless_prefixed(spark, frames):
+    spine, _ = frames
+    feats = spark.createDataFrame([], "cid long, fts timestamp, x double")
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts"))
+    assert err.params["argument"] == "sources[0].features"
+    assert err.params["column"] == "x"
+    out = point_in_time_join(spine, FeatureSource(feats, "cid", "fts", prefix="f_"), "ts")
+    assert out.columns == ["cid", "mid", "ts", "x", "f_x"]
+
+
+def test_unnamed_sources_with_the_same_feature(frames):
+    spine, feats = frames
+    sources = [FeatureSource(feats, "cid", "fts", "cts"), FeatureSource(feats, "cid", "fts", "cts")]
+    err = join_error(lambda: point_in_time_join(spine, sources, "ts", skew=False))
+    assert err.params["argument"] == "sources[1].features"
+    assert err.params["column"] == "v"
+
+
+def test_reserved_column_prefix(spark, frames):
+    _, feats = frames
+    spine = spark.createDataFrame([], "cid long, ts timestamp, __mesh_avail int")
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts"))
+    assert err.params["argument"] == "spine"
+    assert err.params["found"] == ["__mesh_avail"]
+
+
+def test_no_sources_and_wrong_types(frames):
+    spine, feats = frames
+    assert join_error(lambda: point_in_time_join(spine, [], "ts")).params["argument"] == "sources"
+    err = join_error(lambda: point_in_time_join(spine, [feats], "ts"))  # type: ignore[list-item]
+    assert err.params == {
+        "argument": "sources[0]",
+        "expected": "FeatureSource",
+        "found": "DataFrame",
+    }
+    err = join_error(lambda: point_in_time_join("spine", FeatureSource(feats, "cid", "fts"), "ts"))
+    assert err.params["argument"] == "spine"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"ttl": -1}, "ttl"),
+        ({"ttl": dt.timedelta(hours=-1)}, "ttl"),
+        ({"ttl": "7d"}, "ttl"),
+        ({"ttl": True}, "ttl"),
+        ({"keys": []}, "keys"),
+        ({"keys": ["cid", "cid"]}, "keys"),
+        ({"features": []}, "features"),
+        ({"timestamp": ""}, "timestamp"),
+        ({"prefix": 3}, "prefix"),
+    ],
+)
+def test_feature_source_arguments(frames, kwargs, argument):
+    _, feats = frames
+    arguments = {"df": feats, "keys": "cid", "timestamp": "fts", **kwargs}
+    err = join_error(lambda: FeatureSource(**arguments))
+    assert err.params["argument"] == argument
+
+
+def test_ttl_forms_are_normalised(frames):
+    _, feats = frames
+    assert FeatureSource(feats, "cid", "fts", ttl=90).ttl == dt.timedelta(seconds=90)
+    assert FeatureSource(feats, "cid", "fts", ttl=1.5).ttl == dt.timedelta(seconds=1.5)
+    assert FeatureSource(feats, "cid", "fts", ttl=None).ttl is None
+    assert FeatureSource(feats, ["cid"], "fts").keys == ("cid",)
+
+
+@pytest.mark.parametrize(
+    ("skew", "argument"),
+    [
+        ("yes", "skew"),
+        ([1, 2], "skew"),
+        (SkewConfig, "skew"),
+    ],
+)
+def test_bad_skew_argument(frames, skew, argument):
+    spine, feats = frames
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts", skew=skew)
+    )
+    assert err.params["argument"] == argument
+
+
+def test_bad_skew_config():
+    assert join_error(lambda: SkewConfig(sample_fraction=0)).params["argument"] == (
+        "skew.sample_fraction"
+    )
+    assert join_error(lambda: SkewConfig(max_buckets=1)).params["argument"] == "skew.max_buckets"

@@ -1,0 +1,87 @@
+"""The physical plan: one hash shuffle per key set, no join, no row explosion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from mesh.join import FeatureSource, SkewConfig, point_in_time_join
+
+
+def plan_of(df) -> str:
+    return df._jdf.queryExecution().executedPlan().toString()
+
+
+def shuffles_added(df) -> list[str]:
+    """Hash exchanges Spark added to satisfy the query (not the user's own repartitions)."""
+    return re.findall(r"Exchange hashpartitioning\(([^)]*)\), ENSURE_REQUIREMENTS", plan_of(df))
+
+
+def frames(spark):
+    spine = spark.createDataFrame(
+        [(1, 10, dt.datetime(2024, 1, 5))], "cid long, mid long, ts timestamp"
+    )
+    by_c = spark.createDataFrame(
+        [(1, dt.datetime(2024, 1, 1), 1.0)], "cid long, fts timestamp, c double"
+    )
+    by_c2 = spark.createDataFrame(
+        [(1, dt.datetime(2024, 1, 1), 2.0)], "cid long, fts timestamp, d double"
+    )
+    by_m = spark.createDataFrame(
+        [(10, dt.datetime(2024, 1, 1), 3.0)], "mid long, fts timestamp, m double"
+    )
+    by_cm = spark.createDataFrame(
+        [(1, 10, dt.datetime(2024, 1, 1), 4.0)], "cid long, mid long, fts timestamp, p double"
+    )
+    return spine, by_c, by_c2, by_m, by_cm
+
+
+def test_one_shuffle_for_one_key_set_and_no_join_or_explode(spark):
+    spine, by_c, by_c2, *_ = frames(spark)
+    sources = [FeatureSource(by_c, "cid", "fts"), FeatureSource(by_c2, "cid", "fts")]
+    result = point_in_time_join(spine, sources, "ts", skew=False)
+    assert len(shuffles_added(result)) == 1
+    plan = plan_of(result)
+    for operator in ("Join", "CartesianProduct", "Generate", "Expand"):
+        assert operator not in plan
+    assert plan.count("Window [") == 1
+    assert [tuple(r) for r in result.collect()] == [(1, 10, dt.datetime(2024, 1, 5), 1.0, 2.0)]
+
+
+def test_one_shuffle_per_key_set(spark):
+    spine, by_c, by_c2, by_m, by_cm = frames(spark)
+    sources = [
+        FeatureSource(by_c, "cid", "fts"),
+        FeatureSource(by_m, "mid", "fts"),
+        FeatureSource(by_cm, ["cid", "mid"], "fts"),
+        FeatureSource(by_c2, "cid", "fts"),
+    ]
+    result = point_in_time_join(spine, sources, "ts", skew=False)
+    keys = sorted(re.sub(r"#\d+L?", "", s) for s in shuffles_added(result))
+    assert keys == ["cid, 4", "cid, mid, 4", "mid, 4"]
+    assert "Join" not in plan_of(result)
+
+
+def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark):
+    spine, by_c, *_ = frames(spark)
+    result = point_in_time_join(
+        spine.repartition(4, "cid"),
+        FeatureSource(by_c.repartition(4, "cid"), "cid", "fts"),
+        "ts",
+        skew=False,
+    )
+    assert shuffles_added(result) == []
+    assert plan_of(result).count("REPARTITION_BY_NUM") == 2
+
+
+def test_skew_plan_shuffles_big_data_once(spark):
+    spine, by_c, *_ = frames(spark)
+    skew = SkewConfig(hot_keys=[{"cid": 1}], sample_fraction=1.0)
+    result = point_in_time_join(spine, FeatureSource(by_c, "cid", "fts"), "ts", skew=skew)
+    added = [re.sub(r"#\d+L?", "", s) for s in shuffles_added(result)]
+    # The spine and sources are shuffled once, by (keys, bucket). The other two exchanges
+    # move per-(key, bucket) partial aggregates of hot keys only.
+    assert added.count("cid, __mesh_bucket, 4") == 2
+    assert added.count("cid, 4") == 1
+    assert len(added) == 3
+    assert "SortMergeJoin" not in plan_of(result)
