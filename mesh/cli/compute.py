@@ -10,9 +10,11 @@ from mesh.errors import ComputeError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     compute = subparsers.add_parser(
-        "compute", help="compute feature sets over a time range (one commit per set)",
+        "compute",
+        help="compute feature sets over a time range (one commit per set)",
         description="Compute feature sets into their feature tables. TARGETS are feature sets "
-        "(domain.name) or domains; none means the whole mesh. Each set is one Delta commit.")
+        "(domain.name) or domains; none means the whole mesh. Each set is one Delta commit.",
+    )
     _targets(compute)
     compute.add_argument("--start", help="range start, ISO date/time, UTC (default: first event)")
     compute.add_argument("--end", help="range end, exclusive (default: just after the data)")
@@ -20,10 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compute.set_defaults(func=run_compute)
 
     refresh = subparsers.add_parser(
-        "refresh", help="recompute only what changed in the sources since the last run",
+        "refresh",
+        help="recompute only what changed in the sources since the last run",
         description="Refresh feature sets: read each source's Delta changes since the version "
         "the last run recorded, recompute the affected range, then rebuild global sets that "
-        "read them.")
+        "read them.",
+    )
     _targets(refresh)
     _chunk(refresh)
     refresh.set_defaults(func=run_refresh)
@@ -37,8 +41,9 @@ def run_compute(args: argparse.Namespace) -> int:
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     chunk = parse_chunk(args.chunk)
     mesh = load_mesh(args.conf)
-    results = compute_targets(get_spark("mesh-compute"), mesh, args.targets, start=start,
-                              end=end, chunk=chunk)
+    results = compute_targets(
+        get_spark("mesh-compute"), mesh, args.targets, start=start, end=end, chunk=chunk
+    )
     return 0 if results else 1
 
 
@@ -63,7 +68,8 @@ def parse_time(text: str | None, argument: str) -> datetime | None:
         raise ComputeError(
             f"{argument}: {text!r} is not an ISO date or date-time; use e.g. 2024-01-31 or "
             "2024-01-31T12:00:00.",
-            argument=argument, found=text,
+            argument=argument,
+            found=text,
         ) from None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
@@ -78,7 +84,8 @@ def parse_chunk(text: str | None) -> timedelta | None:
     except ValueError:
         raise ComputeError(
             f"--chunk: {text!r} is not a duration; use forms like 7d, 30d, 12h.",
-            argument="--chunk", found=text,
+            argument="--chunk",
+            found=text,
         ) from None
 
 
@@ -86,10 +93,17 @@ def _targets(parser: argparse.ArgumentParser) -> None:
     # Also accepted after the sub-command, so jobs/*.py can pass them through unchanged.
     parser.add_argument("--conf", default=argparse.SUPPRESS, help="folder with mesh.yaml")
     parser.add_argument("--warehouse", default=argparse.SUPPRESS, help="warehouse root")
-    parser.add_argument("targets", nargs="*", metavar="TARGET",
-                        help="feature set (domain.name) or domain; none = the whole mesh")
+    parser.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="feature set (domain.name) or domain; none = the whole mesh",
+    )
 
 
 def _chunk(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--chunk", help="compute long ranges in pieces of this size (e.g. 30d); "
-                        "still one commit per feature set")
+    parser.add_argument(
+        "--chunk",
+        help="compute long ranges in pieces of this size (e.g. 30d); "
+        "still one commit per feature set",
+    )

@@ -1,0 +1,285 @@
+"""Compute runs: one feature set over a time range into its feature table, as ONE Delta commit.
+
+A run reads the data product once (pinned to its current Delta version), computes the range
+in chunks, stages every chunk as Parquet under ``<warehouse>/_staging/<run id>/`` (one progress
+line per chunk: rows, elapsed, ETA), then replaces exactly ``[start, end)`` of the feature table
+with all staged rows in a single ``replace_range`` commit and removes the staging folder. A
+failed or interrupted run commits nothing. Re-running a range gives the same table content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from mesh.compute.build import feature_frame
+from mesh.compute.sources import AV_US, E_US, SourceRead, in_warehouse, on_time_line, read_source
+from mesh.compute.windowed import FEATURE_TS, position_unit_us, window_positions
+from mesh.definitions import FeatureSet, MeshDefinition
+from mesh.definitions.base import parse_semver
+from mesh.errors import ComputeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run did. ``delta_version`` is None when nothing was committed (see ``note``)."""
+
+    feature_set: str
+    operation: str
+    run_id: str
+    path: str
+    start: datetime | None
+    end: datetime | None
+    rows: int
+    delta_version: int | None
+    source_versions: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    def summary(self) -> str:
+        if self.delta_version is None:
+            return f"{self.feature_set}: nothing committed ({self.note})"
+        return (
+            f"{self.feature_set}: {self.operation} [{_iso(self.start)}, {_iso(self.end)}) "
+            f"{self.rows} rows -> {self.path} version {self.delta_version}"
+            + (f" ({self.note})" if self.note else "")
+        )
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def feature_table_path(mesh: MeshDefinition, fs: FeatureSet) -> str:
+    """``<warehouse>/features/<domain>/<name>/v<major>``."""
+    major = parse_semver(fs.version)[0]
+    return in_warehouse(mesh, f"features/{fs.domain}/{fs.name}/v{major}")
+
+
+def feature_set(mesh: MeshDefinition, name: str | FeatureSet) -> FeatureSet:
+    """A domain feature set by qualified name; ``ComputeError`` naming the known ones."""
+    if isinstance(name, FeatureSet):
+        return name
+    fs = mesh.feature_sets.get(name)
+    if fs is None:
+        raise ComputeError(
+            f"feature set {name!r} is not a domain feature set (defined: "
+            f"{', '.join(sorted(mesh.feature_sets)) or 'none'}); check the name "
+            "(domain.feature_set).",
+            feature_set=name,
+        )
+    return fs
+
+
+def feature_rows(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    name: str | FeatureSet,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> DataFrame:
+    """The feature rows of one set for ``[start, end)`` as a DataFrame: nothing is written.
+
+    Reads the latest source version; the range defaults as in :func:`compute_feature_set`
+    (an empty source gives an empty frame with the table schema only when a range is given).
+    """
+    fs = feature_set(mesh, name)
+    src = read_source(spark, mesh, fs)
+    if start is None or end is None:
+        bounds = data_range(spark, mesh, fs, src)
+        if bounds is None:
+            raise ComputeError(
+                f"Feature set `{fs.qualified_name}`: source {src.product.qualified_name} has no "
+                "rows, so there is no default range; pass start and end.",
+                feature_set=fs.qualified_name,
+                source=src.product.qualified_name,
+            )
+        start, end = start or bounds[0], end or bounds[1]
+    return feature_frame(
+        src.df, fs, src.product, dict(mesh.entity(fs.entity).keys), _utc(start), _utc(end)
+    )
+
+
+def compute_feature_set(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    name: str | FeatureSet,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    chunk: timedelta | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = print,
+    operation: str = "compute",
+    source: SourceRead | None = None,
+    extra: dict[str, Any] | None = None,
+) -> RunResult:
+    """Compute ``[start, end)`` of one feature set and replace that range in its feature table.
+
+    Without ``start``/``end`` the range covers all source data: from the first event to the
+    last availability time (snapshot: through the grid point that covers it). ``chunk`` splits
+    the range for long backfills; the run still makes exactly one commit, whose ``CommitInfo``
+    records the run id, ``fs.data_hash()``, the range, the source's Delta version and, in
+    ``extra``: feature set, semantic version, rows written and per-chunk row counts.
+    """
+    from mesh.storage import CommitInfo, open_table
+
+    fs = feature_set(mesh, name)
+    run_id = run_id or new_run_id()
+    src = source or read_source(spark, mesh, fs)
+    path = feature_table_path(mesh, fs)
+    versions = {src.product.qualified_name: src.version} if src.version is not None else {}
+    if start is None or end is None:
+        bounds = data_range(spark, mesh, fs, src)
+        if bounds is None:
+            return RunResult(
+                fs.qualified_name,
+                operation,
+                run_id,
+                path,
+                start,
+                end,
+                0,
+                None,
+                versions,
+                "the source has no rows",
+            )
+        start = start or bounds[0]
+        end = end or bounds[1]
+    start, end = _utc(start), _utc(end)
+    if start >= end:
+        raise ComputeError(
+            f"Feature set `{fs.qualified_name}`: --start {_iso(start)} is not before --end "
+            f"{_iso(end)}; pass a start earlier than the end.",
+            feature_set=fs.qualified_name,
+            start=start,
+            end=end,
+        )
+    key_types = dict(mesh.entity(fs.entity).keys)
+    staging = in_warehouse(mesh, f"_staging/{run_id}/{fs.domain}.{fs.name}")
+    pieces = split_range(start, end, chunk)
+    chunk_rows: list[dict[str, Any]] = []
+    began = time.monotonic()
+    try:
+        for i, (lo, hi) in enumerate(pieces, start=1):
+            frame = feature_frame(src.df, fs, src.product, key_types, lo, hi)
+            target = f"{staging}/chunk={i:05d}"
+            frame.write.mode("overwrite").parquet(target)
+            rows = spark.read.parquet(target).count()
+            chunk_rows.append({"start": _iso(lo), "end": _iso(hi), "rows": rows})
+            if progress:
+                elapsed = time.monotonic() - began
+                eta = elapsed / i * (len(pieces) - i)
+                progress(
+                    f"{fs.qualified_name} chunk {i}/{len(pieces)} [{_iso(lo)}, {_iso(hi)}): "
+                    f"{rows} rows, elapsed {elapsed:.1f}s, ETA {eta:.0f}s"
+                )
+        staged = spark.read.parquet(
+            *[f"{staging}/chunk={i:05d}" for i in range(1, len(pieces) + 1)]
+        )
+        total = sum(c["rows"] for c in chunk_rows)
+        commit = CommitInfo(
+            run_id=run_id,
+            operation=operation,
+            definition_hash=fs.data_hash(),
+            range_start=start,
+            range_end=end,
+            source_versions=versions,
+            extra={
+                "feature_set": fs.qualified_name,
+                "semantic_version": fs.version,
+                "accuracy": fs.accuracy,
+                "rows_written": total,
+                "chunks": chunk_rows,
+                "source": src.product.qualified_name,
+                **(extra or {}),
+            },
+        )
+        table = open_table(spark, path, backend=mesh.standards.storage.backend)
+        version = table.replace_range(staged, commit, time_column=FEATURE_TS, start=start, end=end)
+    finally:
+        _remove(in_warehouse(mesh, f"_staging/{run_id}"))
+    return RunResult(
+        fs.qualified_name, operation, run_id, path, start, end, total, version, versions
+    )
+
+
+def data_range(
+    spark: SparkSession, mesh: MeshDefinition, fs: FeatureSet, src: SourceRead
+) -> tuple[datetime, datetime] | None:
+    """``[start, end)`` covering all source data; None when the source is empty.
+
+    Aggregations: from the first event to just after the last availability time (snapshot:
+    grid-aligned, through the grid point covering it). Row-level: first to last event.
+    """
+    from pyspark.sql import functions as F
+
+    keys = mesh.entity(fs.entity).key_columns
+    rows = on_time_line(src.df, fs, src.product, keys)
+    found = rows.agg(F.min(E_US), F.max(AV_US), F.max(E_US)).first()
+    if found is None or found[0] is None:
+        return None
+    first, last_av, last_e = int(found[0]), int(found[1]), int(found[2])
+    if not fs.is_aggregation:
+        return _from_us(first), _from_us(last_e + 1)
+    unit = position_unit_us(fs)
+    window_positions(fs)  # validates windows against the grid before any work
+    return _from_us(first // unit * unit), _from_us((-(-last_av // unit) + 1) * unit)
+
+
+def split_range(
+    start: datetime, end: datetime, chunk: timedelta | None
+) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut into consecutive pieces of ``chunk`` (the last may be shorter)."""
+    if chunk is None:
+        return [(start, end)]
+    if chunk <= timedelta(0):
+        raise ComputeError(
+            f"--chunk must be a positive duration, found {chunk}; use e.g. 30d.",
+            argument="chunk",
+            found=str(chunk),
+        )
+    out, lo = [], start
+    while lo < end:
+        hi = min(lo + chunk, end)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def _remove(path: str) -> None:
+    if "://" in path and not path.startswith("file://"):
+        from mesh.storage.commit import filesystem_for
+
+        filesystem, inner = filesystem_for(path)
+        with contextlib.suppress(FileNotFoundError, OSError):
+            filesystem.delete_dir(inner)
+        return
+    shutil.rmtree(path.removeprefix("file://"), ignore_errors=True)
+
+
+def _utc(value: datetime) -> datetime:
+    return (
+        value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None
+        else value.astimezone(timezone.utc)
+    )
+
+
+def _from_us(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else "-"

@@ -1,0 +1,166 @@
+"""Partial aggregates of windowed features, and how each function turns them into a value.
+
+Source rows are first reduced per (entity, position) to partials; windows then combine
+partials of many positions. Sums and counts are subtractable (a window is a difference of two
+running totals); min, max and approximate distinct are not and are combined over range frames;
+``last`` is a running maximum of ``(event time, arrival time, value)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mesh.compute.sources import AR_US, E_US
+from mesh.definitions import AggregationFeature, FeatureSet
+from mesh.errors import ComputeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+SUBTRACTABLE = ("n", "s", "q")
+# Partials each function needs: n = count of values, s = sum, q = sum of squares,
+# mn/mx = min/max, last = max struct by time, hll = HLL sketch of the values.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "count": ("n",),
+    "sum": ("n", "s"),
+    "mean": ("n", "s"),
+    "stddev": ("n", "s", "q"),
+    "min": ("mn",),
+    "max": ("mx",),
+    "last": ("last",),
+    "approx_distinct": ("hll",),
+}
+_HLL_TYPES = ("int", "bigint", "string", "binary")
+
+
+@dataclass(frozen=True)
+class Partial:
+    """One partial column: what it aggregates (kind over column under filter) and its name."""
+
+    kind: str
+    column: str | None
+    filter: str | None
+    name: str
+
+
+class PartialPlan:
+    """The partial columns a feature set needs, shared between features that can share them."""
+
+    def __init__(self, fs: FeatureSet, source: DataFrame) -> None:
+        self.fs = fs
+        self.partials: dict[tuple[str, str | None, str | None], Partial] = {}
+        self.features: list[AggregationFeature] = []
+        types = dict(source.dtypes)
+        for i, feature in enumerate(fs.features):
+            if not isinstance(feature, AggregationFeature):
+                continue
+            self.features.append(feature)
+            if feature.column and feature.column not in types:
+                raise ComputeError(
+                    f"Feature set `{fs.qualified_name}` (features[{i}].column): column "
+                    f"{feature.column!r} is not in the source (columns: {', '.join(types)}); "
+                    "fix the feature's `column`.",
+                    feature_set=fs.qualified_name,
+                    feature=feature.name,
+                    column=feature.column,
+                )
+            _check_sql(fs, i, feature.filter, source)
+            for kind in NEEDS[feature.function]:
+                self.partial(feature, kind)
+
+    def partial(self, feature: AggregationFeature, kind: str) -> Partial:
+        key = (kind, feature.column, feature.filter)
+        if key not in self.partials:
+            self.partials[key] = Partial(
+                kind, feature.column, feature.filter, f"_p{len(self.partials)}_{kind}"
+            )
+        return self.partials[key]
+
+    def aggregations(self, hll_source_types: dict[str, str]) -> list[Column]:
+        """Aggregate expressions producing every partial over a group of source rows."""
+        from pyspark.sql import functions as F
+
+        out = []
+        for p in self.partials.values():
+            cond = F.coalesce(F.expr(p.filter), F.lit(False)) if p.filter else F.lit(True)
+            value = F.col(p.column) if p.column else F.lit(1)
+            if p.kind == "n":
+                agg = F.count(F.when(cond, value))
+            elif p.kind == "s":
+                agg = F.sum(F.when(cond, value))
+            elif p.kind == "q":
+                agg = F.sum(F.when(cond, value.cast("double") * value.cast("double")))
+            elif p.kind == "mn":
+                agg = F.min(F.when(cond, value))
+            elif p.kind == "mx":
+                agg = F.max(F.when(cond, value))
+            elif p.kind == "last":
+                # Latest by event time, then arrival (a correction wins), then greatest value.
+                agg = F.max(
+                    F.when(
+                        cond & value.isNotNull(),
+                        F.struct(F.col(E_US).alias("e"), F.col(AR_US).alias("a"), value.alias("v")),
+                    )
+                )
+            else:
+                typed = (
+                    value
+                    if hll_source_types.get(p.column or "") in _HLL_TYPES
+                    else (value.cast("string"))
+                )
+                agg = F.hll_sketch_agg(F.when(cond, typed))
+            out.append(agg.alias(p.name))
+        return out
+
+
+def finalize(feature: AggregationFeature, window: str, values: dict[str, Column]) -> Column:
+    """A feature's value for one window from its combined partials (``values`` by kind).
+
+    ``count`` and ``approx_distinct`` over an empty window are 0; every other function is null
+    there (SQL semantics). ``stddev`` is the sample standard deviation (null below two values).
+    """
+    from pyspark.sql import functions as F
+
+    fn = feature.function
+    if fn == "count":
+        result = values["n"]
+    elif fn == "sum":
+        result = F.when(values["n"] > 0, values["s"])
+    elif fn == "mean":
+        result = F.when(values["n"] > 0, values["s"] / values["n"])
+    elif fn == "stddev":
+        n, s, q = values["n"], values["s"].cast("double"), values["q"]
+        variance = (q - s * s / n) / (n - 1)
+        # Sums of squares can undershoot zero by rounding for constant values.
+        result = F.when(n >= 2, F.sqrt(F.greatest(variance, F.lit(0.0))))
+    elif fn == "min":
+        result = values["mn"]
+    elif fn == "max":
+        result = values["mx"]
+    elif fn == "last":
+        result = values["last"]
+    else:
+        result = F.coalesce(values["hll"], F.lit(0)).cast("bigint")
+    name = f"{feature.name}_{window}"
+    return (result.cast(feature.type) if feature.type else result).alias(name)
+
+
+def _check_sql(fs: FeatureSet, index: int, text: str | None, source: DataFrame) -> None:
+    """Analyse a filter against the source now, so a typo names its feature, not a stack."""
+    if not text:
+        return
+    from pyspark.errors import AnalysisException, ParseException
+    from pyspark.sql import functions as F
+
+    try:
+        source.select(F.expr(text)).schema  # noqa: B018 - analysis only
+    except (AnalysisException, ParseException) as exc:
+        raise ComputeError(
+            f"Feature set `{fs.qualified_name}` (features[{index}].filter): {text!r} is not a "
+            f"valid predicate over the source ({str(exc).splitlines()[0]}); write a SQL "
+            "boolean expression over the source's columns.",
+            feature_set=fs.qualified_name,
+            feature=fs.features[index].name,
+            filter=text,
+        ) from exc

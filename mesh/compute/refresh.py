@@ -1,0 +1,205 @@
+"""Refresh runs: recompute only what changed in the sources since the last run.
+
+For each feature set, the last mesh commit of its feature table (``compute`` or ``refresh``)
+records the Delta version of the source it read. A refresh reads the source's log after that
+version, takes the rows of the added (and removed) files and recomputes the affected range:
+
+* aggregations: from the first availability time of a changed row (nothing before it can
+  change: values never use rows before they are available) to its event time plus the longest
+  window (a row leaves every window by then);
+* row-level features: the changed rows' event times.
+
+The range is clipped to what the feature table covered or the data now reaches (a refresh does
+not compute decaying values into the future). One commit per feature set, as for compute. Then
+global feature sets that read a refreshed set are rebuilt, in ``MeshDefinition.build_order()``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from mesh.compute.changes import changed_rows, log_changes
+from mesh.compute.job import (
+    Progress,
+    RunResult,
+    _from_us,
+    compute_feature_set,
+    data_range,
+    feature_set,
+    feature_table_path,
+    new_run_id,
+)
+from mesh.compute.sources import AV_US, E_US, on_time_line, read_source
+from mesh.compute.windowed import position_unit_us, window_positions
+from mesh.errors import ComputeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from mesh.definitions import FeatureSet, MeshDefinition
+    from mesh.storage import CommitRecord
+
+RUN_OPERATIONS = ("compute", "refresh")
+
+
+def last_run(path: str, spark: SparkSession, backend: str) -> CommitRecord | None:
+    """The newest mesh compute/refresh commit of a feature table (None when there is none)."""
+    from mesh.storage import open_table
+
+    table = open_table(spark, path, backend=backend)
+    if not table.exists():
+        return None
+    for record in table.history():  # newest first
+        if record.info is not None and record.info.operation in RUN_OPERATIONS:
+            return record
+    return None
+
+
+def refresh_feature_set(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    name: str | FeatureSet,
+    *,
+    chunk: timedelta | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = print,
+) -> RunResult:
+    """Recompute the range of ``name`` affected by source changes since its last run.
+
+    A feature table without a previous run is computed in full (``operation == "compute"``,
+    said in ``note``). Nothing is committed when the source did not change or its changes
+    reach no value. ``ComputeError`` when the definition's data hash differs from the last
+    run's (values would mix two definitions: bump the version or recompute the full range)
+    or when the source is Parquet (no versions to compare).
+    """
+    from pyspark.sql import functions as F
+
+    from mesh.storage import open_table
+
+    fs = feature_set(mesh, name)
+    run_id = run_id or new_run_id()
+    path = feature_table_path(mesh, fs)
+    backend = mesh.standards.storage.backend
+    previous = last_run(path, spark, backend)
+    if previous is None or previous.info is None:
+        result = compute_feature_set(spark, mesh, fs, chunk=chunk, run_id=run_id, progress=progress)
+        return _noted(result, "no previous run: computed the full range")
+    info = previous.info
+    if info.definition_hash != fs.data_hash():
+        raise ComputeError(
+            f"Feature set `{fs.qualified_name}`: its definition changed since the last run "
+            f"(data hash {info.definition_hash} at table version {previous.version}, now "
+            f"{fs.data_hash()}); bump the major version for a new table, or run `mesh compute "
+            f"{fs.qualified_name}` over the full range.",
+            feature_set=fs.qualified_name,
+            recorded_hash=info.definition_hash,
+            current_hash=fs.data_hash(),
+        )
+    src = read_source(spark, mesh, fs)
+    recorded = info.source_versions.get(src.product.qualified_name)
+    if src.version is None or recorded is None:
+        raise ComputeError(
+            f"Feature set `{fs.qualified_name}`: source {src.product.qualified_name} has no "
+            "recorded Delta version (Parquet source, or a run that did not record it), so "
+            f"changes cannot be found; run `mesh compute {fs.qualified_name}` with a range.",
+            feature_set=fs.qualified_name,
+            source=src.product.qualified_name,
+        )
+    versions = {src.product.qualified_name: src.version}
+    if src.version == recorded:
+        return RunResult(
+            fs.qualified_name,
+            "refresh",
+            run_id,
+            path,
+            None,
+            None,
+            0,
+            None,
+            versions,
+            f"source unchanged since version {recorded}",
+        )
+    source_table = open_table(spark, src.path, backend=backend)
+    changes = log_changes(source_table.path, int(recorded), src.version)
+    rows = changed_rows(source_table, changes)
+    bounds = None
+    if rows is not None:
+        keys = mesh.entity(fs.entity).key_columns
+        timed = on_time_line(rows, fs, src.product, keys)
+        bounds = timed.agg(F.min(AV_US if fs.is_aggregation else E_US), F.max(E_US)).first()
+    if bounds is None or bounds[0] is None:
+        return RunResult(
+            fs.qualified_name,
+            "refresh",
+            run_id,
+            path,
+            None,
+            None,
+            0,
+            None,
+            versions,
+            f"no rows changed between versions {recorded} and {src.version}",
+        )
+    first_us, last_event_us = int(bounds[0]), int(bounds[1])
+    if fs.is_aggregation:
+        unit = position_unit_us(fs)
+        reach_us = max(window_positions(fs).values()) * unit
+        start_us = -(-first_us // unit) * unit  # first grid point a changed row can reach
+        end_us = last_event_us + reach_us
+    else:
+        start_us, end_us = first_us, last_event_us + 1
+    covered = data_range(spark, mesh, fs, src)
+    limit = max(x for x in (covered[1] if covered else None, info.range_end) if x is not None)
+    start, end = _from_us(start_us), min(_from_us(end_us), _aware(limit))
+    if start >= end:
+        return RunResult(
+            fs.qualified_name,
+            "refresh",
+            run_id,
+            path,
+            None,
+            None,
+            0,
+            None,
+            versions,
+            "the changed rows reach no value in the covered range",
+        )
+    result = compute_feature_set(
+        spark,
+        mesh,
+        fs,
+        start=start,
+        end=end,
+        chunk=chunk,
+        run_id=run_id,
+        progress=progress,
+        operation="refresh",
+        source=src,
+        extra={
+            "refreshed_from_source_version": int(recorded),
+            "changed_files": len(changes.added) + len(changes.removed),
+        },
+    )
+    return result
+
+
+def downstream_globals(mesh: MeshDefinition, refreshed: set[str]) -> list[str]:
+    """Global feature sets reading (directly or through another global set) a refreshed set."""
+    dirty = set(refreshed)
+    out = []
+    for name in mesh.build_order():
+        if name in mesh.global_sets and any(u in dirty for u in mesh.upstream(name)):
+            dirty.add(name)
+            out.append(name)
+    return out
+
+
+def _noted(result: RunResult, note: str) -> RunResult:
+    from dataclasses import replace
+
+    return replace(result, note=note)
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value

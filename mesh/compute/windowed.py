@@ -1,0 +1,306 @@
+"""Windowed aggregations for both accuracies, point-in-time correct, without row explosion.
+
+Conventions (what a value stamped ``t`` means):
+
+* A window ``w`` at ``t`` is the half-open interval ``(t - w, t]`` of event time: a row with
+  event time exactly ``t - w`` has left the window, a row at exactly ``t`` is in it.
+* A row is used at ``t`` only once it is available: ``event <= t`` and, when the feature set
+  excludes late data and the source records arrival time, ``arrival <= t``. A late row never
+  changes values stamped before its arrival; it enters at its arrival and still leaves the
+  window by its event time.
+* ``snapshot``: values at every grid point ``t = k * interval`` (UTC epoch grid, so a daily
+  grid is each day's end at midnight UTC) for every entity with at least one row in its
+  longest window at ``t``. Windows must be multiples of the interval.
+* ``event``: one value per entity at every availability time of one of its rows (the event
+  time, or the arrival time when that is later and late data is excluded). Rows available at
+  the same instant are all included in each other's value, so ties give one output row.
+
+How: time is mapped to integer positions (grid index, or microseconds for event accuracy).
+Rows are reduced to partials per (keys, entry position, event position) after one shuffle on
+the keys; one window pass per entity then combines them. Counts and sums are differences of two
+running totals (rows enter at their availability position and leave by their event position),
+``last`` is a running maximum by time, and min/max/approximate distinct use range frames over
+positions (with an explicit event-position check when late rows can be in a frame). The only
+extra rows are the grid points themselves (snapshot) and one exit marker per late group.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from mesh.compute.partials import SUBTRACTABLE, PartialPlan, finalize
+from mesh.compute.sources import AR_US, AV_US, E_US, uses_arrival
+from mesh.definitions import AggregationFeature, DataProduct, FeatureSet, format_duration
+from mesh.errors import ComputeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+FEATURE_TS = "feature_ts"
+CREATED_TS = "created_ts"
+_US = 1_000_000
+
+
+def position_unit_us(fs: FeatureSet) -> int:
+    """Microseconds per position: the grid interval (snapshot) or 1 (event)."""
+    return int(fs.interval.total_seconds() * _US) if fs.accuracy == "snapshot" else 1
+
+
+def window_positions(fs: FeatureSet) -> dict[str, int]:
+    """Each window (by its text, e.g. ``7d``) in positions; checks snapshot windows fit the grid."""
+    unit = position_unit_us(fs)
+    out: dict[str, int] = {}
+    for i, feature in enumerate(fs.features):
+        if not isinstance(feature, AggregationFeature):
+            continue
+        for w in feature.windows:
+            w_us = int(w.total_seconds() * _US)
+            if w_us % unit:
+                raise ComputeError(
+                    f"Feature set `{fs.qualified_name}` (features[{i}].windows): window "
+                    f"{format_duration(w)} is not a multiple of the snapshot interval "
+                    f"{format_duration(fs.interval)}; use whole intervals (e.g. 1d, 7d) or a "
+                    "smaller `interval`.",
+                    feature_set=fs.qualified_name,
+                    feature=feature.name,
+                    window=format_duration(w),
+                    interval=format_duration(fs.interval),
+                )
+            out[format_duration(w)] = w_us // unit
+    return out
+
+
+def ceil_div(column: str, unit: int) -> Column:
+    """Exact integer ceil(column / unit) for bigint microseconds (also before 1970)."""
+    from pyspark.sql import functions as F
+
+    if unit == 1:
+        return F.col(column)
+    return F.expr(
+        f"(({column} - pmod({column}, {unit})) div {unit}) + if(pmod({column}, {unit}) > 0, 1, 0)"
+    )
+
+
+def compute_aggregations(
+    rows: DataFrame,
+    fs: FeatureSet,
+    product: DataProduct,
+    keys: list[str],
+    start_us: int,
+    end_us: int,
+) -> DataFrame:
+    """Feature rows of an aggregation feature set with ``start <= feature_ts < end``.
+
+    ``rows`` is the source on the time line (see ``mesh.compute.sources.on_time_line``).
+    Output: ``keys``, ``feature_ts``, ``created_ts``, then ``fs.output_names()``. ``created_ts``
+    equals ``feature_ts`` except when late data is admitted (``exclude_late_data: false``) and
+    the source records arrival time: then it is the latest arrival of a row in the longest
+    window, when the value could first be known.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    unit = position_unit_us(fs)
+    windows = window_positions(fs)
+    longest = max(windows.values())
+    snapshot = fs.accuracy == "snapshot"
+    late = uses_arrival(fs, product)
+    track_arrival = product.created_timestamp is not None and not late
+    k_start, k_end = -(-start_us // unit), -(-end_us // unit)
+
+    # Only rows that can reach a point in [start, end); the raw-column filter is pushed down.
+    first_event = datetime.fromtimestamp((k_start - longest) * unit / _US, tz=timezone.utc)
+    last_event = datetime.fromtimestamp((k_end - 1) * unit / _US, tz=timezone.utc)
+    event_col = F.col(product.event_timestamp)
+    rows = rows.where((event_col > F.lit(first_event)) & (event_col <= F.lit(last_event)))
+    rows = rows.withColumn("_entry", ceil_div(AV_US, unit)).withColumn("_pe", ceil_div(E_US, unit))
+    rows = rows.where(
+        (F.col("_pe") >= k_start - longest + 1)
+        & (F.col("_entry") < k_end)
+        & (F.col("_entry") <= F.col("_pe") + longest - 1)  # later arrivals never count
+    )
+    plan = PartialPlan(fs, rows)
+    aggs = plan.aggregations(dict(rows.dtypes))
+    if track_arrival:
+        aggs.append(F.max(AR_US).alias("_ar_max"))
+    # One shuffle on the keys: the grouping below and both windows reuse this partitioning.
+    groups = rows.repartition(*keys).groupBy(*keys, "_entry", "_pe").agg(*aggs)
+
+    placed = _place(groups, keys, snapshot, late, longest, k_start, k_end)
+    by_pos = Window.partitionBy(*keys).orderBy("_k")
+    running = by_pos.rangeBetween(Window.unboundedPreceding, Window.currentRow)
+    entered, exited, k = F.col("_ent"), F.col("_ext"), F.col("_k")
+
+    # Window functions are computed once (``windowed``, one select) and shared between
+    # features; each (partial, window) value is an expression over their results.
+    windowed: dict[str, Column] = {}
+
+    def raw(name: str, column: Column) -> Column:
+        windowed.setdefault(name, column.alias(name))
+        return F.col(name)
+
+    def combine(kind: str, p: str, size: int) -> Column:
+        counted = (F.col("_entry") <= F.col("_pe") + size - 1) if late else F.lit(True)
+        if kind in SUBTRACTABLE:
+            # Without late rows the running total is the same for every window size.
+            total = raw(
+                f"{p}_run{size if late else ''}",
+                F.sum(F.when(entered & counted, F.col(p))).over(running),
+            )
+            before = by_pos.rangeBetween(Window.unboundedPreceding, -size)
+            gone = raw(f"{p}_gone{size}", F.sum(F.when(exited & counted, F.col(p))).over(before))
+            return F.coalesce(total, F.lit(0)) - F.coalesce(gone, F.lit(0))
+        if kind == "last":
+            latest = raw(f"{p}_run", F.max(F.when(entered, F.col(p))).over(running))
+            in_window = _pos_of(latest.getField("e"), unit) >= k - size + 1
+            return F.when(in_window, latest.getField("v"))
+        slide = by_pos.rangeBetween(-(size - 1), Window.currentRow)
+        return raw(f"{p}_w{size}", _framed(kind, p, slide, late, k - size + 1))
+
+    columns: list[Column] = []
+    for feature in plan.features:
+        for w in feature.windows:
+            text = format_duration(w)
+            values = {
+                kind: combine(kind, plan.partial(feature, kind).name, windows[text])
+                for kind in _needs(feature)
+            }
+            columns.append(finalize(feature, text, values))
+
+    feature_ts = F.timestamp_micros(k * F.lit(unit))
+    created = feature_ts
+    if track_arrival:
+        widest = by_pos.rangeBetween(-(longest - 1), Window.currentRow)
+        arrived = F.timestamp_micros(F.max(F.when(entered, F.col("_ar_max"))).over(widest))
+        created = F.greatest(feature_ts, F.coalesce(arrived, feature_ts))
+    result = placed.select(
+        *keys,
+        "_out",
+        "_k",
+        feature_ts.alias(FEATURE_TS),
+        created.alias(CREATED_TS),
+        *windowed.values(),
+    )
+    return result.where("_out").select(*keys, FEATURE_TS, CREATED_TS, *columns)
+
+
+def _needs(feature: AggregationFeature) -> tuple[str, ...]:
+    from mesh.compute.partials import NEEDS
+
+    return NEEDS[feature.function]
+
+
+def _pos_of(micros: Column, unit: int) -> Column:
+    from pyspark.sql import functions as F
+
+    if unit == 1:
+        return micros
+    rem = F.pmod(micros, F.lit(unit))
+    return F.floor((micros - rem) / F.lit(unit)).cast("bigint") + F.when(rem > 0, 1).otherwise(0)
+
+
+def _framed(kind: str, partial: str, frame: object, late: bool, lowest: Column) -> Column:
+    """min / max / approximate distinct of the partials in a range frame.
+
+    A group that arrived on time (entry position == event position) is in the frame exactly
+    while it is in the window, so plain frame aggregates serve it. A late group enters the
+    frame by its arrival but must leave by its event time; the few late groups are collected
+    with their event position and checked explicitly, then merged with the on-time result.
+    """
+    from pyspark.sql import functions as F
+
+    value, entered = F.col(partial), F.col("_ent")
+    on_time = entered & (F.col("_pe") == F.col("_entry")) if late else entered
+    if kind == "mn":
+        plain = F.min(F.when(on_time, value)).over(frame)  # type: ignore[arg-type]
+    elif kind == "mx":
+        plain = F.max(F.when(on_time, value)).over(frame)  # type: ignore[arg-type]
+    else:
+        plain = F.hll_union_agg(F.when(on_time, value)).over(frame)  # type: ignore[arg-type]
+    if not late:
+        return F.hll_sketch_estimate(plain) if kind == "hll" else plain
+    late_items = F.collect_list(
+        F.when(
+            entered & (F.col("_pe") < F.col("_entry")) & value.isNotNull(),
+            F.struct(F.col("_pe").alias("p"), value.alias("v")),
+        )
+    ).over(frame)  # type: ignore[arg-type]
+    kept = F.transform(
+        F.filter(late_items, lambda x: x.getField("p") >= lowest), lambda x: x.getField("v")
+    )
+    if kind == "mn":
+        return F.least(plain, F.array_min(kept))
+    if kind == "mx":
+        return F.greatest(plain, F.array_max(kept))
+    union = F.aggregate(
+        kept, plain, lambda acc, x: F.when(acc.isNull(), x).otherwise(F.hll_union(acc, x))
+    )
+    return F.hll_sketch_estimate(union)
+
+
+def _place(
+    groups: DataFrame,
+    keys: list[str],
+    snapshot: bool,
+    late: bool,
+    longest: int,
+    k_start: int,
+    k_end: int,
+) -> DataFrame:
+    """Rows at the positions the window pass needs: entries, output points, late exits.
+
+    Columns added: ``_k`` (position), ``_ent`` (the group's partials enter here), ``_ext``
+    (they leave the running totals from here), ``_out`` (an output point). Output points of
+    a snapshot are the grid points within the longest window after any entry, generated once
+    per entity (each group fills the gap up to the next group's entry).
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    entry, pe = F.col("_entry"), F.col("_pe")
+    order = Window.partitionBy(*keys).orderBy("_entry", "_end")
+    groups = groups.withColumn("_end", pe + longest - 1).withColumn(
+        "_next", F.lead("_entry").over(order)
+    )
+    last_of_tie = F.col("_next").isNull() | (F.col("_next") > entry)
+    in_range = (entry >= k_start) & (entry < k_end)
+    if not snapshot and not late:
+        return groups.select(
+            "*",
+            entry.alias("_k"),
+            F.lit(True).alias("_ent"),
+            F.lit(True).alias("_ext"),
+            (last_of_tie & in_range).alias("_out"),
+        )
+
+    def point(k: Column, ent: Column, ext: Column, out: Column) -> Column:
+        return F.struct(
+            k.cast("bigint").alias("k"), ent.alias("ent"), ext.alias("ext"), out.alias("out")
+        )
+
+    if snapshot:
+        reach = F.max("_end").over(order.rowsBetween(Window.unboundedPreceding, 0))
+        groups = groups.withColumn("_reach", reach)
+        seg_end = F.least(
+            F.coalesce(F.col("_next") - 1, F.col("_reach")), F.col("_reach"), F.lit(k_end - 1)
+        )
+        first_out = in_range & (entry <= seg_end)
+        lo = F.greatest(entry + 1, F.lit(k_start))
+        fill = F.transform(
+            F.filter(F.sequence(lo, F.greatest(lo, seg_end)), lambda x: x <= seg_end),
+            lambda x: point(x, F.lit(False), F.lit(False), F.lit(True)),
+        )
+    else:
+        first_out = last_of_tie & in_range
+        fill = None
+    parts = [F.array(point(entry, F.lit(True), pe == entry, first_out))]
+    if fill is not None:
+        parts.append(fill)
+    if late:
+        exit_marker = point(pe, F.lit(False), F.lit(True), F.lit(False))
+        parts.append(F.filter(F.array(exit_marker), lambda _: pe < entry))
+    placed = groups.withColumn("_pl", F.explode(F.concat(*parts)))
+    return placed.select(
+        "*", *[F.col("_pl").getField(f).alias(f"_{f}") for f in ("k", "ent", "ext", "out")]
+    ).drop("_pl")

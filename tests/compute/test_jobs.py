@@ -1,0 +1,240 @@
+"""Compute and refresh runs over the example mesh (conf/) with tiny hand-made data products."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chispa import assert_df_equality
+
+from mesh.cli import main
+from mesh.compute import (
+    compute_feature_set,
+    compute_targets,
+    feature_rows,
+    feature_table_path,
+    refresh_targets,
+)
+from mesh.definitions import load_mesh
+from mesh.errors import ComputeError
+from mesh.storage import CommitInfo, open_table
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+D0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+TX = (
+    "tx_id bigint, customer_id bigint, merchant_id bigint, event_ts timestamp, "
+    "ingested_ts timestamp, amount double, currency string, channel string, is_refund boolean"
+)
+
+
+def _t(day: int, hour: float) -> datetime:
+    return (D0 + timedelta(days=day, hours=hour)).replace(tzinfo=None)
+
+
+def _transactions(day: int, first_id: int) -> list[tuple[Any, ...]]:
+    """Three customers' transactions on one day; one arrives a day late."""
+    return [
+        (first_id, 1, 10, _t(day, 9), _t(day, 9.1), 20.0, "EUR", "online", False),
+        (first_id + 1, 1, 11, _t(day, 15), _t(day, 15.2), 5.5, "EUR", "store", True),
+        (first_id + 2, 2, 10, _t(day, 11), _t(day + 1, 2), 7.0, "EUR", "store", False),
+        (first_id + 3, 3, 12, _t(day, 20), _t(day, 20), 100.0, "EUR", "online", False),
+    ]
+
+
+def _seed(spark: Any, path: str, rows: list[tuple[Any, ...]], schema: str) -> None:
+    open_table(spark, path).create(
+        spark.createDataFrame(rows, schema), CommitInfo(run_id="seed", operation="seed")
+    )
+
+
+@pytest.fixture(scope="module")
+def warehouse(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = str(tmp_path_factory.mktemp("warehouse"))
+    tx = [r for day in range(3) for r in _transactions(day, 100 * day)]
+    _seed(spark, f"{root}/products/payments/transactions", tx, TX)
+    _seed(
+        spark,
+        f"{root}/products/support/tickets",
+        [
+            (1, 1, _t(0, 10), _t(0, 10.5), "chat", 3, 2.0),
+            (2, 1, _t(1, 10), _t(1, 10.5), "mail", 1, None),
+            (3, 2, _t(2, 8), _t(2, 9), "chat", 2, 4.5),
+        ],
+        "ticket_id bigint, customer_id bigint, opened_ts timestamp, ingested_ts timestamp, "
+        "channel string, priority int, csat double",
+    )
+    _seed(
+        spark,
+        f"{root}/products/customers/customer_profiles",
+        [
+            (1, _t(0, 1), _t(0, 1), "DE", "gold", 1980, 1000.0),
+            (1, _t(1, 1), _t(1, 5), "DE", "platinum", 1980, 5000.0),
+            (2, _t(0, 2), _t(0, 2), "FR", "basic", 1995, 300.0),
+        ],
+        "customer_id bigint, updated_ts timestamp, ingested_ts timestamp, country string, "
+        "segment string, birth_year int, credit_limit double",
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MESH_WAREHOUSE", root)
+    yield root
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def computed(spark: Any, warehouse: str) -> dict[str, Any]:
+    mesh = load_mesh(CONF)
+    lines: list[str] = []
+    results = compute_targets(
+        spark, mesh, ["customers", "payments", "support"], progress=lines.append
+    )
+    return {"mesh": mesh, "results": {r.feature_set: r for r in results}, "lines": lines}
+
+
+def test_every_domain_feature_set_is_computed_in_one_commit(spark: Any, computed: Any) -> None:
+    mesh, results = computed["mesh"], computed["results"]
+    assert sorted(results) == sorted(mesh.feature_sets)
+    for name, result in results.items():
+        fs = mesh.feature_sets[name]
+        table = open_table(spark, feature_table_path(mesh, fs))
+        history = table.history()
+        assert [h.version for h in history] == [0] and result.delta_version == 0
+        info = history[0].info
+        assert info is not None
+        assert (info.run_id, info.operation, info.definition_hash) == (
+            result.run_id,
+            "compute",
+            fs.data_hash(),
+        )
+        assert info.extra["feature_set"] == name and info.extra["semantic_version"] == fs.version
+        assert info.extra["rows_written"] == result.rows == table.read().count() > 0
+        assert dict(info.source_versions) == {f"{fs.domain}.{fs.source}": 0}
+        assert table.read().columns == [
+            *mesh.entity(fs.entity).key_columns,
+            "feature_ts",
+            "created_ts",
+            *fs.output_names(),
+        ]
+
+
+def test_snapshot_table_holds_daily_values(spark: Any, computed: Any) -> None:
+    mesh = computed["mesh"]
+    fs = mesh.feature_sets["payments.customer_spend"]
+    rows = (
+        open_table(spark, feature_table_path(mesh, fs))
+        .read()
+        .where("customer_id = 2")
+        .orderBy("feature_ts")
+        .collect()
+    )
+    # Customer 2's rows each arrive at 02:00 the next day: a day's row is first counted at
+    # the end of the following day, and never in that day's 1d window (event time too old).
+    assert [(r.feature_ts.day, r.tx_count_1d, r.tx_count_7d) for r in rows] == [
+        (3, 0, 1),
+        (4, 0, 2),
+        (5, 0, 3),
+    ]
+
+
+def test_rerunning_a_range_replaces_exactly_that_range(spark: Any, computed: Any) -> None:
+    mesh = computed["mesh"]
+    fs = mesh.feature_sets["support.ticket_stats"]
+    table = open_table(spark, feature_table_path(mesh, fs))
+    before = table.read()
+    lines: list[str] = []
+    result = compute_feature_set(
+        spark,
+        mesh,
+        fs.qualified_name,
+        start=D0 + timedelta(days=1),
+        end=D0 + timedelta(days=3),
+        chunk=timedelta(days=1),
+        progress=lines.append,
+    )
+    assert len(lines) == 2 and all("rows, elapsed" in line and "ETA" in line for line in lines)
+    assert table.latest_version() == result.delta_version == 1
+    info = table.history()[0].info
+    assert info is not None and [c["rows"] for c in info.extra["chunks"]] == [1, 1]
+    assert_df_equality(table.read(), before, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_refresh_after_one_new_day_touches_only_that_day(spark: Any, computed: Any) -> None:
+    mesh = computed["mesh"]
+    fs = mesh.feature_sets["payments.customer_spend"]
+    table = open_table(spark, feature_table_path(mesh, fs))
+    before = table.read()
+    source = open_table(spark, f"{mesh.warehouse}/products/payments/transactions")
+    new_day = [r for r in _transactions(3, 300) if r[2] != 10 or r[1] != 2]  # all on time
+    source.append(spark.createDataFrame(new_day, TX), CommitInfo(run_id="day3", operation="seed"))
+
+    results = refresh_targets(spark, mesh, ["payments.customer_spend"], progress=None)
+    [result] = [r for r in results if r.feature_set == fs.qualified_name]
+    info = table.history()[0].info
+    assert info is not None and info.operation == "refresh"
+    # The only grid point the new day reaches is its own end, 2024-03-05 00:00.
+    assert (info.range_start, info.range_end) == (D0 + timedelta(days=4), D0 + timedelta(days=5))
+    assert dict(info.source_versions) == {"payments.transactions": 1}
+    assert info.extra["refreshed_from_source_version"] == 0
+    assert info.extra["rows_written"] == result.rows == 3
+    untouched = "feature_ts < '2024-03-05'"
+    assert_df_equality(
+        table.read().where(untouched),
+        before.where(untouched),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    # The refreshed table equals a full recomputation from the new source version.
+    full = feature_rows(spark, mesh, fs, start=D0, end=D0 + timedelta(days=5))
+    assert_df_equality(
+        table.read(), full, ignore_row_order=True, ignore_nullable=True, ignore_column_order=True
+    )
+    # Nothing changed since: a second refresh commits nothing.
+    again = refresh_targets(spark, mesh, ["payments.customer_spend"], progress=None)
+    assert again[0].delta_version is None and "unchanged" in again[0].note
+
+
+def test_refresh_refuses_a_changed_definition(spark: Any, computed: Any) -> None:
+    mesh = computed["mesh"]
+    fs = mesh.feature_sets["support.ticket_stats"]
+    changed = fs.model_copy(update={"exclude_late_data": False})
+    mesh.feature_sets[fs.qualified_name] = changed
+    try:
+        with pytest.raises(ComputeError) as info:
+            refresh_targets(spark, mesh, [fs.qualified_name], progress=None)
+    finally:
+        mesh.feature_sets[fs.qualified_name] = fs
+    assert info.value.params["recorded_hash"] == fs.data_hash()
+    assert info.value.params["current_hash"] == changed.data_hash()
+
+
+def test_unknown_target_is_a_one_line_cli_error(warehouse: str, capsys: Any) -> None:
+    code = main(["--conf", str(CONF), "compute", "payments.nope"])
+    assert code == 1
+    assert "target 'payments.nope' is neither a feature set nor a domain" in capsys.readouterr().err
+
+
+def test_cli_computes_a_feature_set(spark: Any, warehouse: str, capsys: Any) -> None:
+    code = main(
+        [
+            "compute",
+            "--conf",
+            str(CONF),
+            "customers.profile",
+            "--start",
+            "2024-03-01",
+            "--end",
+            "2024-03-02",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert (
+        "customers.profile: compute [2024-03-01T00:00:00+00:00, 2024-03-02T00:00:00+00:00)" in out
+    )
+
+
+def test_bad_chunk_is_refused(warehouse: str, capsys: Any) -> None:
+    assert main(["refresh", "--conf", str(CONF), "--chunk", "weekly"]) == 1
+    assert "--chunk: 'weekly' is not a duration" in capsys.readouterr().err

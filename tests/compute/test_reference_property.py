@@ -1,0 +1,170 @@
+"""Windowed features against the plain-Python oracle on random data (hypothesis).
+
+Times sit on a 30-minute lattice so ties, window edges and grid points collide often; rows
+arrive on time, a little late, a lot late (beyond short windows) or never say; corrections
+repeat an event time with a later arrival and another value; values and filters may be null.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from _compute_helpers import KEYS, T0, feature_set, product, source_df
+from _compute_oracle import micros, reference, same
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from mesh.compute import feature_frame
+
+LAG_MINUTES = [None, 0, 0, 0, 10, 30, 60, 150, 26 * 60]
+FILTERS = {"flag": lambda r: r["flag"] is True}
+
+row_strategy = st.tuples(
+    st.integers(1, 3),  # entity
+    st.integers(0, 96),  # event slot (30 min each, two days)
+    st.sampled_from(LAG_MINUTES),  # arrival lag
+    st.one_of(st.none(), st.integers(-5, 20)),  # x
+    st.sampled_from([None, "a", "b", "c"]),  # ch
+    st.sampled_from([None, True, False]),  # flag
+    st.booleans(),  # add a correction (same event, later arrival)
+)
+data_strategy = st.fixed_dictionaries(
+    {
+        "rows": st.lists(row_strategy, min_size=0, max_size=14),
+        "exclude_late": st.booleans(),
+        "has_arrival": st.booleans(),
+        "start_slot": st.integers(-4, 60),
+        "length_slots": st.integers(1, 100),
+    }
+)
+
+SNAPSHOT_FEATURES = [
+    {"kind": "aggregation", "name": "n", "function": "count", "windows": ["1h", "3h", "12h"]},
+    {"kind": "aggregation", "name": "nf", "function": "count", "filter": "flag", "windows": ["3h"]},
+    {
+        "kind": "aggregation",
+        "name": "s",
+        "function": "sum",
+        "column": "x",
+        "windows": ["1h", "12h"],
+    },
+    {"kind": "aggregation", "name": "m", "function": "mean", "column": "x", "windows": ["3h"]},
+    {"kind": "aggregation", "name": "sd", "function": "stddev", "column": "x", "windows": ["12h"]},
+    {"kind": "aggregation", "name": "lo", "function": "min", "column": "x", "windows": ["3h"]},
+    {
+        "kind": "aggregation",
+        "name": "hi",
+        "function": "max",
+        "column": "x",
+        "filter": "flag",
+        "windows": ["12h"],
+    },
+    {"kind": "aggregation", "name": "lc", "function": "last", "column": "ch", "windows": ["3h"]},
+    {"kind": "aggregation", "name": "lx", "function": "last", "column": "x", "windows": ["1h"]},
+    {
+        "kind": "aggregation",
+        "name": "dc",
+        "function": "approx_distinct",
+        "column": "ch",
+        "windows": ["12h"],
+    },
+]
+EVENT_FEATURES = [
+    {"kind": "aggregation", "name": "n", "function": "count", "windows": ["30m", "2h"]},
+    {"kind": "aggregation", "name": "s", "function": "sum", "column": "x", "windows": ["2h"]},
+    {"kind": "aggregation", "name": "m", "function": "mean", "column": "x", "windows": ["2h"]},
+    {"kind": "aggregation", "name": "sd", "function": "stddev", "column": "x", "windows": ["1d"]},
+    {"kind": "aggregation", "name": "lo", "function": "min", "column": "x", "windows": ["30m"]},
+    {"kind": "aggregation", "name": "hi", "function": "max", "column": "x", "windows": ["1d"]},
+    {"kind": "aggregation", "name": "lc", "function": "last", "column": "ch", "windows": ["2h"]},
+    {
+        "kind": "aggregation",
+        "name": "dc",
+        "function": "approx_distinct",
+        "column": "ch",
+        "filter": "flag",
+        "windows": ["1d"],
+    },
+]
+
+
+# Spark makes every example cost a second or two: few examples, and no shrinking (a failure
+# prints the full example; MESH_HYPOTHESIS_SHRINK=1 turns shrinking back on to minimise it).
+SETTINGS = settings(
+    max_examples=int(os.environ.get("MESH_HYPOTHESIS_EXAMPLES", "12")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate]
+    + ([Phase.shrink] if os.environ.get("MESH_HYPOTHESIS_SHRINK") else []),
+)
+
+
+def _rows(raw: list[tuple[Any, ...]], has_arrival: bool) -> list[dict[str, Any]]:
+    out = []
+    for cid, slot, lag, x, ch, flag, correct in raw:
+        e = T0 + timedelta(minutes=30 * slot)
+        a = None if (lag is None or not has_arrival) else e + timedelta(minutes=lag)
+        row = {
+            "cid": cid,
+            "e": e,
+            "a": a,
+            "x": None if x is None else float(x),
+            "ch": ch,
+            "flag": flag,
+        }
+        out.append(row)
+        if correct:
+            later = (a or e) + timedelta(minutes=90)
+            out.append(
+                {
+                    **row,
+                    "a": later if has_arrival else None,
+                    "x": None if x is None else float(x) + 100,
+                }
+            )
+    return out
+
+
+def _check(spark: Any, data: dict[str, Any], accuracy: str, features: list[dict[str, Any]]) -> None:
+    rows = _rows(data["rows"], data["has_arrival"])
+    fs = feature_set(
+        features, accuracy=accuracy, interval="1h", exclude_late_data=data["exclude_late"]
+    )
+    start = T0 + timedelta(minutes=30 * data["start_slot"])
+    end = start + timedelta(minutes=30 * data["length_slots"])
+    df = source_df(spark, rows)
+    got = {
+        (r["cid"], micros(r["feature_ts"])): r.asDict()
+        for r in feature_frame(df, fs, product(data["has_arrival"]), KEYS, start, end).collect()
+    }
+    oracle_rows = [
+        {**r, "e": micros(r["e"]), "a": micros(r["a"]) if r["a"] else None} for r in rows
+    ]
+    want = reference(
+        oracle_rows,
+        fs,
+        has_arrival=data["has_arrival"],
+        start_us=micros(start),
+        end_us=micros(end),
+        filters=FILTERS,
+    )
+    assert sorted(got) == sorted(want)
+    for point, expected in want.items():
+        actual = got[point]
+        assert micros(actual["created_ts"]) == expected["created_ts"], point
+        for name in fs.output_names():
+            assert same(actual[name], expected[name]), (point, name, actual[name], expected[name])
+
+
+@SETTINGS
+@given(data=data_strategy)
+def test_snapshot_matches_reference(spark: Any, data: dict[str, Any]) -> None:
+    _check(spark, data, "snapshot", SNAPSHOT_FEATURES)
+
+
+@SETTINGS
+@given(data=data_strategy)
+def test_event_matches_reference(spark: Any, data: dict[str, Any]) -> None:
+    _check(spark, data, "event", EVENT_FEATURES)

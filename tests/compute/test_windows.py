@@ -1,0 +1,218 @@
+"""Window conventions, late data, ties, row-level corrections, plan shape and errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from _compute_helpers import KEYS, T0, at, feature_set, product, source_df
+from chispa import assert_df_equality
+
+from mesh.compute import feature_frame
+from mesh.errors import ComputeError
+
+COUNTS = [{"kind": "aggregation", "name": "n", "function": "count", "windows": ["1d", "2d"]}]
+OUT_SCHEMA = "cid bigint, feature_ts timestamp, created_ts timestamp, n_1d bigint, n_2d bigint"
+
+
+def _naive(value: datetime) -> datetime:
+    return value.replace(tzinfo=None)
+
+
+def test_window_is_half_open_and_a_day_is_stamped_at_its_end(spark: Any) -> None:
+    # (t - w, t]: a row exactly at t counts, a row exactly at t - w does not.
+    src = source_df(spark, [{"cid": 1, "e": at(0)}, {"cid": 1, "e": at(12)}])
+    fs = feature_set(COUNTS)
+    got = feature_frame(src, fs, product(), KEYS, at(days=-1), at(days=5))
+    d = [_naive(at(days=i)) for i in range(4)]
+    expected = spark.createDataFrame(
+        [(1, d[0], d[0], 1, 1), (1, d[1], d[1], 1, 2), (1, d[2], d[2], 0, 1)], OUT_SCHEMA
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_late_row_enters_at_arrival_and_leaves_by_event_time(spark: Any) -> None:
+    src = source_df(spark, [{"cid": 1, "e": at(10), "a": at(days=1, hours=10)}])
+    fs = feature_set(
+        [{"kind": "aggregation", "name": "n", "function": "count", "windows": ["1d", "3d"]}]
+    )
+    got = feature_frame(src, fs, product(), KEYS, T0, at(days=6))
+    schema = "cid bigint, feature_ts timestamp, created_ts timestamp, n_1d bigint, n_3d bigint"
+    d = [_naive(at(days=i)) for i in range(5)]
+    # Not known at day 1's end (arrives later); gone from the 3d window after day 3's end.
+    expected = spark.createDataFrame([(1, d[2], d[2], 0, 1), (1, d[3], d[3], 0, 1)], schema)
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_admitting_late_data_stamps_created_ts_with_the_arrival(spark: Any) -> None:
+    src = source_df(spark, [{"cid": 1, "e": at(10), "a": at(days=1, hours=10)}])
+    fs = feature_set(COUNTS, exclude_late_data=False)
+    rows = feature_frame(src, fs, product(), KEYS, T0, at(days=2)).collect()
+    assert [(r.feature_ts, r.created_ts, r.n_1d) for r in rows] == [
+        (_naive(at(days=1)), _naive(at(days=1, hours=10)), 1)
+    ]
+
+
+def test_event_accuracy_gives_one_row_per_instant_including_ties(spark: Any) -> None:
+    src = source_df(
+        spark,
+        [
+            {"cid": 1, "e": at(1), "x": 1.0},
+            {"cid": 1, "e": at(1), "x": 2.0},
+            {"cid": 1, "e": at(2), "x": 4.0},
+        ],
+    )
+    fs = feature_set(
+        [{"kind": "aggregation", "name": "s", "function": "sum", "column": "x", "windows": ["1h"]}],
+        accuracy="event",
+    )
+    rows = (
+        feature_frame(src, fs, product(False), KEYS, T0, at(days=1)).orderBy("feature_ts").collect()
+    )
+    # At 02:00 the window (01:00, 02:00] no longer holds the 01:00 rows.
+    assert [(r.feature_ts, r.s_1h) for r in rows] == [(_naive(at(1)), 3.0), (_naive(at(2)), 4.0)]
+
+
+def test_row_level_correction_is_a_new_row_known_from_its_arrival(spark: Any) -> None:
+    src = source_df(
+        spark,
+        [
+            {"cid": 1, "e": at(1), "a": at(1), "x": 5.0, "ch": "web"},
+            {"cid": 1, "e": at(1), "a": at(3), "x": 6.0, "ch": "web"},
+        ],
+    )
+    fs = feature_set(
+        [
+            {"kind": "expression", "name": "neg", "expr": "-x", "type": "double"},
+            {"kind": "column", "name": "ch", "type": "string"},
+        ],
+        accuracy="event",
+    )
+    got = feature_frame(src, fs, product(), KEYS, T0, at(days=1))
+    schema = "cid bigint, feature_ts timestamp, created_ts timestamp, neg double, ch string"
+    expected = spark.createDataFrame(
+        [
+            (1, _naive(at(1)), _naive(at(1)), -5.0, "web"),
+            (1, _naive(at(1)), _naive(at(3)), -6.0, "web"),
+        ],
+        schema,
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("accuracy", ["snapshot", "event"])
+def test_plan_shuffles_once_on_the_keys(spark: Any, accuracy: str) -> None:
+    src = source_df(spark, [{"cid": 1, "e": at(1), "a": at(2), "x": 1.0, "ch": "a"}])
+    fs = feature_set(
+        [
+            {
+                "kind": "aggregation",
+                "name": "n",
+                "function": "count",
+                "windows": ["1d", "7d", "30d"],
+            },
+            {
+                "kind": "aggregation",
+                "name": "s",
+                "function": "mean",
+                "column": "x",
+                "windows": ["7d"],
+            },
+            {
+                "kind": "aggregation",
+                "name": "hi",
+                "function": "max",
+                "column": "x",
+                "windows": ["30d"],
+            },
+            {
+                "kind": "aggregation",
+                "name": "l",
+                "function": "last",
+                "column": "ch",
+                "windows": ["7d"],
+            },
+            {
+                "kind": "aggregation",
+                "name": "d",
+                "function": "approx_distinct",
+                "column": "ch",
+                "windows": ["30d"],
+            },
+        ],
+        accuracy=accuracy,
+    )
+    df = feature_frame(src, fs, product(), KEYS, T0, at(days=3))
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    exchanges = [line for line in plan.splitlines() if "Exchange" in line]
+    assert len(exchanges) == 1, plan
+    assert "hashpartitioning(cid" in exchanges[0]
+
+
+def _error(spark: Any, features: list[dict[str, Any]], **kw: Any) -> ComputeError:
+    src = source_df(spark, [{"cid": 1, "e": at(1)}])
+    with pytest.raises(ComputeError) as info:
+        feature_frame(src, feature_set(features, **kw), product(), KEYS, T0, at(days=1))
+    return info.value
+
+
+def test_window_not_on_the_grid_is_refused(spark: Any) -> None:
+    err = _error(
+        spark, [{"kind": "aggregation", "name": "n", "function": "count", "windows": ["36h"]}]
+    )
+    assert err.params == {"feature_set": "d.fs", "feature": "n", "window": "36h", "interval": "1d"}
+
+
+def test_bad_filter_names_the_feature(spark: Any) -> None:
+    err = _error(
+        spark,
+        [
+            {
+                "kind": "aggregation",
+                "name": "n",
+                "function": "count",
+                "filter": "no_such_column > 1",
+                "windows": ["1d"],
+            }
+        ],
+    )
+    assert err.params["feature"] == "n"
+    assert err.params["filter"] == "no_such_column > 1"
+
+
+def test_unknown_aggregation_column_is_refused(spark: Any) -> None:
+    err = _error(
+        spark,
+        [
+            {
+                "kind": "aggregation",
+                "name": "s",
+                "function": "sum",
+                "column": "amount",
+                "windows": ["1d"],
+            }
+        ],
+    )
+    assert err.params == {"feature_set": "d.fs", "feature": "s", "column": "amount"}
+
+
+def test_row_level_features_need_event_accuracy(spark: Any) -> None:
+    err = _error(spark, [{"kind": "column", "name": "ch", "type": "string"}])
+    assert err.params == {"feature_set": "d.fs", "accuracy": "snapshot"}
+
+
+def test_bad_expression_names_the_feature(spark: Any) -> None:
+    err = _error(
+        spark,
+        [{"kind": "expression", "name": "y", "expr": "nope + 1", "type": "double"}],
+        accuracy="event",
+    )
+    assert (err.params["feature"], err.params["expr"]) == ("y", "nope + 1")
+
+
+def test_empty_range_is_refused(spark: Any) -> None:
+    src = source_df(spark, [{"cid": 1, "e": at(1)}])
+    with pytest.raises(ComputeError) as info:
+        feature_frame(src, feature_set(COUNTS), product(), KEYS, at(days=1), T0)
+    assert set(info.value.params) == {"feature_set", "start", "end"}
