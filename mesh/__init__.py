@@ -18,19 +18,50 @@ except metadata.PackageNotFoundError:  # running from a source tree without inst
     __version__ = "0.0.0+local"
 
 if TYPE_CHECKING:
+    from mesh.catalog import publish_feature_set
+    from mesh.compute import compute_targets, refresh_targets
     from mesh.definitions import load_mesh
     from mesh.join import FeatureSource, point_in_time_join
     from mesh.session import get_spark
+    from mesh.sets import (
+        build_global_feature_set,
+        build_inference_set,
+        build_training_set,
+        rebuild_training_set,
+    )
+    from mesh.storage import open_table
 
 _LAZY = {
     "FeatureSource": "mesh.join",
     "point_in_time_join": "mesh.join",
     "load_mesh": "mesh.definitions",
     "get_spark": "mesh.session",
+    "open_table": "mesh.storage",
+    "compute_targets": "mesh.compute",
+    "refresh_targets": "mesh.compute",
+    "build_training_set": "mesh.sets",
+    "rebuild_training_set": "mesh.sets",
+    "build_inference_set": "mesh.sets",
+    "build_global_feature_set": "mesh.sets",
+    "publish_feature_set": "mesh.catalog",
 }
 
-__all__ = ["FeatureSource", "MeshError", "__version__", "get_spark", "load_mesh",
-           "point_in_time_join"]
+__all__ = [
+    "FeatureSource",
+    "MeshError",
+    "__version__",
+    "build_global_feature_set",
+    "build_inference_set",
+    "build_training_set",
+    "compute_targets",
+    "get_spark",
+    "load_mesh",
+    "open_table",
+    "point_in_time_join",
+    "publish_feature_set",
+    "rebuild_training_set",
+    "refresh_targets",
+]
 
 
 def __getattr__(name: str) -> Any:
