@@ -135,7 +135,10 @@ def find_hot_keys(
     light = reduce(
         DataFrame.union, [p.select(*[col(k) for k in keys], _micros(avail_type)) for p in parts]
     )
-    light = light.toDF(*keys, "__mesh_us").where(keys_not_null(keys))
+    # Rows without a time never match, so they neither make a key hot nor place cut points.
+    light = light.toDF(*keys, "__mesh_us").where(
+        keys_not_null(keys) & F.col("__mesh_us").isNotNull()
+    )
     fraction = config.sample_fraction
     sample = light if fraction >= 1 else light.sample(fraction=fraction, seed=config.seed)
 
@@ -175,6 +178,8 @@ def find_hot_keys(
         estimate = row["__mesh_n"] / fraction
         buckets = min(grid_size, max(2, math.ceil(estimate / config.rows_per_bucket)))
         quantiles = row["__mesh_q"]
+        if not quantiles:
+            continue
         cuts = sorted({quantiles[round(j * grid_size / buckets) - 1] for j in range(1, buckets)})
         rows.append((*[row[j] for j in range(len(keys))], cuts))
     if not rows:

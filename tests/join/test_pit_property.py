@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from _pit_oracle import OracleSource, oracle_join, row_sort_key
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from mesh.join import FeatureSource, SkewConfig, point_in_time_join
@@ -70,7 +71,15 @@ SKEWS = {
 }
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+# Shrinking a failure through Spark can take many minutes; MESH_HYPOTHESIS_SHRINK=1 turns it on.
+_PHASES = (
+    list(Phase)
+    if os.environ.get("MESH_HYPOTHESIS_SHRINK")
+    else [Phase.explicit, Phase.reuse, Phase.generate]
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), phases=_PHASES)
 @given(
     spine=spine_rows,
     a=st.lists(a_row(), max_size=14),

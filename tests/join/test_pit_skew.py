@@ -101,3 +101,24 @@ def test_keys_smaller_than_a_shuffle_partition_are_not_split(spark):
     strict = SkewConfig(sample_fraction=1.0, min_rows=1, partition_factor=2.0)
     hot = find_hot_keys(parts, ["cid"], strict)
     assert hot is not None and [r["cid"] for r in hot.collect()] == [1]
+
+
+def test_a_hot_key_without_any_time_is_not_split(spark):
+    # Found by the property test: rows with null times never match, so they must not make a
+    # key hot (their quantiles would be null).
+    spine = spark.createDataFrame(
+        [(i, 1, None) for i in range(5)] + [(9, 2, BASE)], "id int, cid long, ts timestamp"
+    )
+    feats = spark.createDataFrame(
+        [(1, None, 1.0)] * 5 + [(2, BASE, 2.0)], "cid long, fts timestamp, x double"
+    )
+    config = SkewConfig(sample_fraction=1.0, min_rows=1, partition_factor=0.1)
+    out = point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts", skew=config)
+    assert sorted((r["id"], r["x"]) for r in out.collect()) == [
+        (0, None),
+        (1, None),
+        (2, None),
+        (3, None),
+        (4, None),
+        (9, 2.0),
+    ]
