@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,7 @@ def test_metadata_only_change_is_a_patch_on_the_same_delta_version(spark: Any, f
     latest = versions(spark, mesh, "customers.profile")[0]
     assert (latest.semantic_version, latest.delta_version) == ("1.0.1", result.delta_version)
     assert entries(spark, mesh)[0].description == "Profile attributes (documented)"
-    data_change = fs.model_copy(update={"ttl": None, "version": "1.0.2"})
+    data_change = fs.model_copy(update={"ttl": timedelta(days=30), "version": "1.0.2"})
     with pytest.raises(CatalogError) as info:
         publish_definition(spark, mesh, data_change, identity=CUSTOMERS)
     assert info.value.params["previous"] == fs.data_hash()
