@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         # Launched by spark-submit: master, memory and packages come from its command line.
         return SparkSession.builder.appName(app_name).getOrCreate()
     master = master or os.environ.get("MESH_SPARK_MASTER", "local[*]")
+    # Python workers (the window kernel) must see the same packages as this interpreter.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     cores = os.cpu_count() or 2
     builder = (
         SparkSession.builder.appName(app_name)

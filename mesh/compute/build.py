@@ -23,13 +23,16 @@ def feature_frame(
     key_types: dict[str, str],
     start: datetime,
     end: datetime,
+    *,
+    engine: str = "auto",
 ) -> DataFrame:
     """Rows of ``fs`` with ``start <= feature_ts < end`` computed from ``source``.
 
     Columns follow the feature-table contract: the entity keys (cast to the registry's types),
     ``feature_ts``, ``created_ts``, then ``fs.output_names()``. ``source`` must hold every row
     that can reach the range (the job passes the whole data product; rows outside are skipped).
-    Naive datetimes are UTC. See ``mesh.compute.windowed`` for the window and late-data rules.
+    Naive datetimes are UTC. See ``mesh.compute.windowed`` for the window and late-data rules
+    and for ``engine`` (``auto``, ``kernel`` or ``sql``: how windows are computed).
     """
     from pyspark.sql import functions as F
 
@@ -45,7 +48,7 @@ def feature_frame(
     keys = list(key_types)
     rows = on_time_line(source, fs, product, keys)
     if fs.is_aggregation:
-        out = compute_aggregations(rows, fs, product, keys, start_us, end_us)
+        out = compute_aggregations(rows, fs, product, keys, start_us, end_us, engine=engine)
     else:
         out = compute_row_features(rows, fs, keys, start_us, end_us)
     return out.select(

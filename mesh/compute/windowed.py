@@ -17,11 +17,18 @@ Conventions (what a value stamped ``t`` means):
 
 How: time is mapped to integer positions (grid index, or microseconds for event accuracy).
 Rows are reduced to partials per (keys, entry position, event position) after one shuffle on
-the keys; one window pass per entity then combines them. Counts and sums are differences of two
-running totals (rows enter at their availability position and leave by their event position),
-``last`` is a running maximum by time, and min/max/approximate distinct use range frames over
-positions (with an explicit event-position check when late rows can be in a frame). The only
-extra rows are the grid points themselves (snapshot) and one exit marker per late group.
+the keys. Then, per partition:
+
+* ``engine="kernel"`` (default whenever it supports every partial): ``mesh.compute.kernel``
+  computes all windows of all entities with vectorised numpy passes over Arrow batches
+  (``mapInArrow``): O(1) per output row and partial for counts, sums and ``last``, O(log w)
+  for min/max; late rows cost nothing extra;
+* ``engine="sql"`` (approximate distinct counts, sums of decimals, or when asked): one Spark
+  window pass per entity. Counts and sums are differences of two running totals (rows enter
+  at their availability position and leave by their event position), ``last`` is a running
+  maximum by time, and min/max/approximate distinct use range frames over positions (with an
+  explicit event-position check when late rows can be in a frame). The only extra rows are
+  the grid points themselves (snapshot) and one exit marker per late group.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from mesh.compute import kernel
 from mesh.compute.partials import SUBTRACTABLE, PartialPlan, finalize
 from mesh.compute.sources import AR_US, AV_US, E_US, uses_arrival
 from mesh.definitions import AggregationFeature, DataProduct, FeatureSet, format_duration
@@ -36,6 +44,7 @@ from mesh.errors import ComputeError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+    from pyspark.sql.types import StructType
 
 FEATURE_TS = "feature_ts"
 CREATED_TS = "created_ts"
@@ -89,6 +98,8 @@ def compute_aggregations(
     keys: list[str],
     start_us: int,
     end_us: int,
+    *,
+    engine: str = "auto",
 ) -> DataFrame:
     """Feature rows of an aggregation feature set with ``start <= feature_ts < end``.
 
@@ -97,6 +108,11 @@ def compute_aggregations(
     equals ``feature_ts`` except when late data is admitted (``exclude_late_data: false``) and
     the source records arrival time: then it is the latest arrival of a row in the longest
     window, when the value could first be known.
+
+    ``engine``: ``kernel`` computes the windows with the vectorised kernel
+    (``mesh.compute.kernel``, one Arrow pass per partition), ``sql`` with Spark window frames;
+    ``auto`` (default) takes the kernel whenever it supports every partial (all but
+    approximate distinct counts and sums of decimals).
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -124,8 +140,12 @@ def compute_aggregations(
     aggs = plan.aggregations(dict(rows.dtypes))
     if track_arrival:
         aggs.append(F.max(AR_US).alias("_ar_max"))
-    # One shuffle on the keys: the grouping below and both windows reuse this partitioning.
+    # One shuffle on the keys: the grouping below and the window pass reuse this partitioning.
     groups = rows.repartition(*keys).groupBy(*keys, "_entry", "_pe").agg(*aggs)
+    use_kernel = kernel_supports(plan, groups) if engine == "auto" else engine == "kernel"
+    if use_kernel:
+        spec = _kernel_spec(plan, groups, keys, snapshot, windows, k_start, k_end, track_arrival)
+        return _kernel_frame(groups, spec, plan, keys, windows, unit, track_arrival)
 
     placed = _place(groups, keys, snapshot, late, longest, k_start, k_end)
     by_pos = Window.partitionBy(*keys).orderBy("_k")
@@ -304,3 +324,113 @@ def _place(
     return placed.select(
         "*", *[F.col("_pl").getField(f).alias(f"_{f}") for f in ("k", "ent", "ext", "out")]
     ).drop("_pl")
+
+
+def kernel_supports(plan: PartialPlan, groups: DataFrame) -> bool:
+    """True when the vectorised kernel computes every partial of ``plan`` exactly."""
+    from pyspark.sql import types as T
+
+    types = {f.name: f.dataType for f in groups.schema.fields}
+    orderable = (T.NumericType, T.StringType, T.DateType, T.TimestampType, T.BooleanType)
+    for p in plan.partials.values():
+        kind, dtype = p.kind, types[p.name]
+        if kind == "hll":
+            return False
+        if kind == "s" and not isinstance(dtype, (T.LongType, T.DoubleType)):
+            return False
+        if kind in ("mn", "mx") and not isinstance(dtype, orderable):
+            return False
+        if kind == "last" and not isinstance(dtype["v"].dataType, orderable):  # type: ignore[index]
+            return False
+    return True
+
+
+def _kernel_outputs(plan: PartialPlan, windows: dict[str, int]) -> dict[str, tuple[str, str, int]]:
+    """Kernel column name -> (partial, kind, window size) for every feature window."""
+    out: dict[str, tuple[str, str, int]] = {}
+    for feature in plan.features:
+        for w in feature.windows:
+            size = windows[format_duration(w)]
+            for kind in _needs(feature):
+                p = plan.partial(feature, kind).name
+                out.setdefault(f"{p}_run" if kind == "last" else f"{p}_w{size}", (p, kind, size))
+    return out
+
+
+def _kernel_spec(
+    plan: PartialPlan,
+    groups: DataFrame,
+    keys: list[str],
+    snapshot: bool,
+    windows: dict[str, int],
+    k_start: int,
+    k_end: int,
+    track_arrival: bool,
+) -> tuple[kernel.KernelSpec, StructType]:
+    """The kernel's spec and the Spark schema of what it returns."""
+    from pyspark.sql import types as T
+
+    types = {f.name: f.dataType for f in groups.schema.fields}
+    fields = [T.StructField(k, types[k]) for k in keys]
+    fields.append(T.StructField(kernel.POSITION, T.LongType(), False))
+    if track_arrival:
+        fields.append(T.StructField(kernel.CREATED_US, T.LongType()))
+    outputs = []
+    for name, (partial, kind, size) in _kernel_outputs(plan, windows).items():
+        dtype = T.LongType() if kind == "n" else T.DoubleType() if kind == "q" else types[partial]
+        fields.append(T.StructField(name, dtype))
+        outputs.append(kernel.Output(name, partial, kind, size))
+    schema = T.StructType(fields)
+    spec = kernel.KernelSpec(
+        keys=tuple(keys),
+        snapshot=snapshot,
+        k_start=k_start,
+        k_end=k_end,
+        longest=max(windows.values()),
+        outputs=tuple(outputs),
+        track_arrival=track_arrival,
+        columns=tuple(schema.fieldNames()),
+    )
+    return spec, schema
+
+
+def _kernel_frame(
+    groups: DataFrame,
+    spec_schema: tuple[kernel.KernelSpec, StructType],
+    plan: PartialPlan,
+    keys: list[str],
+    windows: dict[str, int],
+    unit: int,
+    track_arrival: bool,
+) -> DataFrame:
+    """Run the kernel on each partition (sorted by the keys), then finalize the features."""
+    from functools import partial
+
+    from pyspark.sql import functions as F
+
+    spec, schema = spec_schema
+    computed = groups.sortWithinPartitions(*keys).mapInArrow(
+        partial(kernel.run_partition, spec=spec), schema
+    )
+    k = F.col(kernel.POSITION)
+    feature_ts = F.timestamp_micros(k * F.lit(unit))
+    columns: list[Column] = []
+    for feature in plan.features:
+        for w in feature.windows:
+            text = format_duration(w)
+            size = windows[text]
+            values: dict[str, Column] = {}
+            for kind in _needs(feature):
+                p = plan.partial(feature, kind).name
+                if kind == "last":
+                    latest = F.col(f"{p}_run")
+                    in_window = _pos_of(latest.getField("e"), unit) >= k - size + 1
+                    values[kind] = F.when(in_window, latest.getField("v"))
+                else:
+                    values[kind] = F.col(f"{p}_w{size}")
+            columns.append(finalize(feature, text, values))
+    created = feature_ts
+    if track_arrival:
+        arrived = F.timestamp_micros(F.col(kernel.CREATED_US))
+        created = F.greatest(feature_ts, F.coalesce(arrived, feature_ts))
+    return computed.select(*keys, feature_ts.alias(FEATURE_TS), created.alias(CREATED_TS), *columns)
