@@ -24,7 +24,9 @@ Intervals are mapped to ranges of output rows (one ``searchsorted``). Then:
   by level (``log2`` of the longest interval levels, each one vectorised pass). It works on
   the values' sort ranks, so any orderable type (numbers with Spark's NaN order, strings,
   dates, timestamps) is exact;
-* last: a running maximum per entity of the ``(event, arrival, value)`` rank from the entry on.
+* last: a running maximum per entity of the ``(event, arrival, value)`` rank from the entry on;
+* approximate distinct count: counted exactly, from each group's set of distinct values
+  (each value's row ranges are merged, then +1/-1 like a count).
 
 Nothing here imports pyspark; numpy, pandas and pyarrow are needed where the kernel runs (the
 driver in local mode, the executors' Python on a cluster).
@@ -46,7 +48,7 @@ POSITION = "_k"
 CREATED_US = "_created_us"
 ARRIVAL_MAX = "_ar_max"
 SUBTRACTABLE = ("n", "s", "q")
-KINDS = (*SUBTRACTABLE, "mn", "mx", "last")
+KINDS = (*SUBTRACTABLE, "mn", "mx", "last", "hll")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ def compute_chunk(table: pa.Table, spec: KernelSpec) -> pa.Table:
         lo, hi = first, stops[out.size]
         if out.kind in SUBTRACTABLE:
             columns[out.name] = _windowed_sum(grid, lo, hi, ends, values)
+        elif out.kind == "hll":
+            columns[out.name] = _windowed_distinct(grid, lo, hi, values)
         else:
             columns[out.name] = _windowed_extreme(grid, lo, hi, values, out, ranks)
     return pa.Table.from_arrays(
@@ -213,6 +217,35 @@ def _windowed_sum(
     np.add.at(deltas, lo[keep], v[keep])
     np.subtract.at(deltas, hi[leaves], v[leaves])
     return pa.array(grid.cumulative(deltas))
+
+
+def _windowed_distinct(grid: _Grid, lo: np.ndarray, hi: np.ndarray, values: pa.Array) -> pa.Array:
+    """Exact count of distinct values over the items covering each output row.
+
+    ``values`` holds each item's set of distinct values. Each value covers the union of its
+    items' row ranges; overlapping ranges of one value are cut into disjoint pieces (sorted
+    by start, each piece begins after the value's reach so far), and each piece adds one
+    while it lasts. Ranges never cross entities, so one running total serves the chunk.
+    """
+    flat = pc.list_flatten(values)
+    if len(flat) == 0:
+        return pa.array(np.zeros(grid.n, dtype=np.int64))
+    parent = pc.list_parent_indices(values).to_numpy()
+    code = pc.dictionary_encode(flat).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    start, stop = lo[parent], hi[parent]
+    keep = start < stop
+    code, start, stop = code[keep], start[keep], stop[keep]
+    order = np.lexsort((start, code))
+    code, start, stop = code[order], start[order], stop[order]
+    reach = pd.Series(stop).groupby(code, sort=False).cummax().to_numpy()
+    first_of_value = np.r_[True, code[1:] != code[:-1]] if len(code) else code.astype(bool)
+    before = np.where(first_of_value, -1, np.r_[0, reach[:-1]])
+    start = np.maximum(start, before)
+    piece = start < stop
+    deltas = np.zeros(grid.n + 1, dtype=np.int64)
+    np.add.at(deltas, start[piece], 1)
+    np.subtract.at(deltas, stop[piece], 1)
+    return pa.array(np.cumsum(deltas[:-1]))
 
 
 def _windowed_extreme(

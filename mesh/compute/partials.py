@@ -77,8 +77,14 @@ class PartialPlan:
             )
         return self.partials[key]
 
-    def aggregations(self, hll_source_types: dict[str, str]) -> list[Column]:
-        """Aggregate expressions producing every partial over a group of source rows."""
+    def aggregations(
+        self, hll_source_types: dict[str, str], *, distinct_sets: bool = False
+    ) -> list[Column]:
+        """Aggregate expressions producing every partial over a group of source rows.
+
+        ``distinct_sets``: approximate distinct partials are the set of distinct values
+        (``collect_set``, counted exactly by the window kernel) instead of an HLL sketch.
+        """
         from pyspark.sql import functions as F
 
         out = []
@@ -103,6 +109,8 @@ class PartialPlan:
                         F.struct(F.col(E_US).alias("e"), F.col(AR_US).alias("a"), value.alias("v")),
                     )
                 )
+            elif distinct_sets:
+                agg = F.collect_set(F.when(cond, value))
             else:
                 typed = (
                     value

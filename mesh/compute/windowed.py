@@ -111,8 +111,9 @@ def compute_aggregations(
 
     ``engine``: ``kernel`` computes the windows with the vectorised kernel
     (``mesh.compute.kernel``, one Arrow pass per partition), ``sql`` with Spark window frames;
-    ``auto`` (default) takes the kernel whenever it supports every partial (all but
-    approximate distinct counts and sums of decimals).
+    ``auto`` (default) takes the kernel whenever it supports every partial (all but sums of
+    decimals and aggregations of non-atomic columns). The kernel counts ``approx_distinct``
+    exactly (sets of distinct values per group); ``sql`` uses Spark's HLL sketches.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -137,12 +138,13 @@ def compute_aggregations(
         & (F.col("_entry") <= F.col("_pe") + longest - 1)  # later arrivals never count
     )
     plan = PartialPlan(fs, rows)
-    aggs = plan.aggregations(dict(rows.dtypes))
+    types = dict(rows.dtypes)
+    use_kernel = kernel_supports(plan, types) if engine == "auto" else engine == "kernel"
+    aggs = plan.aggregations(types, distinct_sets=use_kernel)
     if track_arrival:
         aggs.append(F.max(AR_US).alias("_ar_max"))
     # One shuffle on the keys: the grouping below and the window pass reuse this partitioning.
     groups = rows.repartition(*keys).groupBy(*keys, "_entry", "_pe").agg(*aggs)
-    use_kernel = kernel_supports(plan, groups) if engine == "auto" else engine == "kernel"
     if use_kernel:
         spec = _kernel_spec(plan, groups, keys, snapshot, windows, k_start, k_end, track_arrival)
         return _kernel_frame(groups, spec, plan, keys, windows, unit, track_arrival)
@@ -326,21 +328,26 @@ def _place(
     ).drop("_pl")
 
 
-def kernel_supports(plan: PartialPlan, groups: DataFrame) -> bool:
-    """True when the vectorised kernel computes every partial of ``plan`` exactly."""
-    from pyspark.sql import types as T
+_ORDERABLE = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal", "string")
+_ORDERABLE_TIME = ("date", "timestamp", "timestamp_ntz", "boolean")
 
-    types = {f.name: f.dataType for f in groups.schema.fields}
-    orderable = (T.NumericType, T.StringType, T.DateType, T.TimestampType, T.BooleanType)
+
+def kernel_supports(plan: PartialPlan, source_types: dict[str, str]) -> bool:
+    """True when the vectorised kernel computes every partial of ``plan`` exactly.
+
+    ``source_types``: the source's ``DataFrame.dtypes``. Not supported: sums of decimals
+    (Spark's decimal sum semantics) and min/max/last/distinct of non-atomic columns.
+    """
+
+    def base(column: str | None) -> str:
+        return source_types.get(column or "", "int").split("(")[0]
+
     for p in plan.partials.values():
-        kind, dtype = p.kind, types[p.name]
-        if kind == "hll":
+        dtype = base(p.column)
+        atomic = dtype in _ORDERABLE or dtype in _ORDERABLE_TIME
+        if p.kind in ("s", "q") and dtype not in _ORDERABLE[:6]:
             return False
-        if kind == "s" and not isinstance(dtype, (T.LongType, T.DoubleType)):
-            return False
-        if kind in ("mn", "mx") and not isinstance(dtype, orderable):
-            return False
-        if kind == "last" and not isinstance(dtype["v"].dataType, orderable):  # type: ignore[index]
+        if p.kind in ("mn", "mx", "last", "hll") and not atomic:
             return False
     return True
 
@@ -377,7 +384,10 @@ def _kernel_spec(
         fields.append(T.StructField(kernel.CREATED_US, T.LongType()))
     outputs = []
     for name, (partial, kind, size) in _kernel_outputs(plan, windows).items():
-        dtype = T.LongType() if kind == "n" else T.DoubleType() if kind == "q" else types[partial]
+        if kind in ("n", "hll"):
+            dtype: T.DataType = T.LongType()
+        else:
+            dtype = T.DoubleType() if kind == "q" else types[partial]
         fields.append(T.StructField(name, dtype))
         outputs.append(kernel.Output(name, partial, kind, size))
     schema = T.StructType(fields)

@@ -126,27 +126,28 @@ def find_hot_keys(
 ) -> DataFrame | None:
     """Small DataFrame (keys..., cut points) of the hot keys, or None when there are none.
 
-    Runs one or two small jobs on a sample of ``parts`` (the projected spine and sources).
+    Runs one job on a sample of the key columns of ``parts`` (the projected spine and
+    sources), and a second one on the candidates' times only when there are candidates.
     """
     first = parts[0]
     spark = first.sparkSession
     avail_type = first.schema[AVAIL].dataType
     key_schema = StructType([StructField(k, first.schema[k].dataType) for k in keys])
-    light = reduce(
-        DataFrame.union, [p.select(*[col(k) for k in keys], _micros(avail_type)) for p in parts]
-    )
-    # Rows without a time never match, so they neither make a key hot nor place cut points.
-    light = light.toDF(*keys, "__mesh_us").where(
-        keys_not_null(keys) & F.col("__mesh_us").isNotNull()
-    )
     fraction = config.sample_fraction
-    sample = light if fraction >= 1 else light.sample(fraction=fraction, seed=config.seed)
 
+    def sampled(df: DataFrame) -> DataFrame:
+        return df if fraction >= 1 else df.sample(fraction=fraction, seed=config.seed)
+
+    threshold = max(1, math.ceil(config.min_rows * fraction))
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
     if config.hot_keys is None:
-        threshold = max(1, math.ceil(config.min_rows * fraction))
-        partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+        # First pass on the key columns only (a columnar scan reads nothing else): rows with
+        # a null time are counted too, so this over-counts and can only find too many
+        # candidates; the second pass below counts exactly and drops the false ones.
+        keys_only = reduce(DataFrame.union, [p.select(*[col(k) for k in keys]) for p in parts])
         counted = (
-            sample.groupBy(*[col(k) for k in keys])
+            sampled(keys_only.where(keys_not_null(keys)))
+            .groupBy(*[col(k) for k in keys])
             .count()
             .withColumn("__mesh_total", F.sum("count").over(Window.partitionBy()))
             .where(F.col("count") >= threshold)
@@ -156,16 +157,25 @@ def find_hot_keys(
             .collect()
         )
         values = [tuple(row[j] for j in range(len(keys))) for row in counted]
+        total = counted[0]["__mesh_total"] if counted else 0
     else:
         values = [tuple(m[k] for k in keys) for m in config.hot_keys if set(m) == set(keys)]
+        total = 0
     if not values:
         return None
 
+    light = reduce(
+        DataFrame.union, [p.select(*[col(k) for k in keys], _micros(avail_type)) for p in parts]
+    )
+    # Rows without a time never match, so they neither make a key hot nor place cut points.
+    light = light.toDF(*keys, "__mesh_us").where(
+        keys_not_null(keys) & F.col("__mesh_us").isNotNull()
+    )
     grid_size = config.max_buckets
     grid = [i / grid_size for i in range(1, grid_size)]
     hot = spark.createDataFrame(values, schema=key_schema)
     stats = (
-        _join_hot(sample, hot, keys, "inner")
+        _join_hot(sampled(light), hot, keys, "inner")
         .groupBy(*[col(k) for k in keys])
         .agg(
             F.count(F.lit(1)).alias("__mesh_n"),
@@ -175,7 +185,12 @@ def find_hot_keys(
     )
     rows = []
     for row in stats:
-        estimate = row["__mesh_n"] / fraction
+        n = row["__mesh_n"]
+        if config.hot_keys is None and (
+            n < threshold or n <= total / partitions * config.partition_factor
+        ):
+            continue  # hot only by its rows without a time
+        estimate = n / fraction
         buckets = min(grid_size, max(2, math.ceil(estimate / config.rows_per_bucket)))
         quantiles = row["__mesh_q"]
         if not quantiles:

@@ -120,3 +120,38 @@ def test_nan_is_above_every_number_like_spark_and_strings_order_by_text() -> Non
 
 def test_an_empty_partition_yields_nothing() -> None:
     assert list(kernel.run_partition(iter([]), _spec())) == []
+
+
+def test_distinct_values_are_counted_once_while_any_of_their_items_covers_the_row() -> None:
+    spec = kernel.KernelSpec(
+        keys=("cid",),
+        snapshot=True,
+        k_start=0,
+        k_end=20,
+        longest=3,
+        outputs=(kernel.Output("d_w3", "d", "hll", 3),),
+        track_arrival=False,
+        columns=("cid", kernel.POSITION, "d_w3"),
+    )
+    table = pa.table(
+        {
+            "cid": pa.array([1, 1, 1, 2], pa.int64()),
+            kernel.ENTRY: pa.array([1, 2, 4, 2], pa.int64()),
+            kernel.EVENT: pa.array([1, 2, 4, 2], pa.int64()),
+            "d": pa.array([["a", "b"], ["a"], ["c"], ["a"]], pa.list_(pa.string())),
+        }
+    )
+    rows = kernel.compute_chunk(table, spec).to_pylist()
+    got = {(r["cid"], r[kernel.POSITION]): r["d_w3"] for r in rows}
+    # cid 1: {a,b}@1 covers 1-3, {a}@2 covers 2-4, {c}@4 covers 4-6.
+    assert got == {
+        (1, 1): 2,
+        (1, 2): 2,
+        (1, 3): 2,
+        (1, 4): 2,
+        (1, 5): 1,
+        (1, 6): 1,
+        (2, 2): 1,
+        (2, 3): 1,
+        (2, 4): 1,
+    }

@@ -137,8 +137,6 @@ def _check(
     features: list[dict[str, Any]],
     engine: str,
 ) -> None:
-    if engine == "kernel":  # approximate distinct counts are computed by Spark's sketches
-        features = [f for f in features if f["function"] != "approx_distinct"]
     rows = _rows(data["rows"], data["has_arrival"])
     fs = feature_set(
         features, accuracy=accuracy, interval="1h", exclude_late_data=data["exclude_late"]

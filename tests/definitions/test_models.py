@@ -22,9 +22,11 @@ def test_the_example_conf_loads() -> None:
     }
     assert {
         "customers.profile",
+        "customers.profile_history",
         "payments.customer_spend",
         "payments.tx_amounts",
         "payments.tx_events",
+        "support.ticket_events",
         "support.ticket_stats",
     } == set(mesh.feature_sets)
     assert set(mesh.global_sets) == {"risk.customer_risk"}

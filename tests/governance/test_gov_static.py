@@ -446,6 +446,14 @@ def test_bad_definition_fails_its_own_check(
     failed = [(r.check, r.subject, r.feature) for r in report.failed]
     if check == "globals.cycle":  # every member of the cycle fails, nothing else
         assert {f[0] for f in failed} == {check} and len(failed) == 2, report.render_text()
+    elif check.startswith("entity.key"):  # a data product's key: each feature set reading it
+        source = mesh.feature_sets[subject]
+        readers = {
+            (check, name, feature)
+            for name, fs in mesh.feature_sets.items()
+            if (fs.domain, fs.source) == (source.domain, source.source)
+        }
+        assert len(readers) >= 2 and set(failed) == readers, report.render_text()
     else:
         assert failed == [(check, subject, feature)], report.render_text()
     result = next(r for r in report.failed if r.subject == subject)
