@@ -44,14 +44,23 @@ RUN_OPERATIONS = ("compute", "refresh")
 
 
 def last_run(path: str, spark: SparkSession, backend: str) -> CommitRecord | None:
-    """The newest mesh compute/refresh commit of a feature table (None when there is none)."""
+    """The newest run commit of a feature table (None when there is none).
+
+    Runs are ``compute``/``refresh`` commits, and ``publish`` commits that wrote computed rows
+    and recorded the source versions they were computed from (``publish_feature_set`` with
+    a ``commit``); a publish without source versions is skipped.
+    """
     from mesh.storage import open_table
 
     table = open_table(spark, path, backend=backend)
     if not table.exists():
         return None
     for record in table.history():  # newest first
-        if record.info is not None and record.info.operation in RUN_OPERATIONS:
+        info = record.info
+        if info is None:
+            continue
+        published_run = info.operation == "publish" and bool(info.source_versions)
+        if info.operation in RUN_OPERATIONS or published_run:
             return record
     return None
 

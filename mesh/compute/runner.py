@@ -96,6 +96,12 @@ def refresh_targets(
     run_id = new_run_id()
     results = []
     selected = resolve_targets(mesh, targets)
+    if downstream_globals(mesh, {n for n in selected if n not in mesh.global_sets}):
+        # Rebuilding global sets reads features as the caller: check who that is before any
+        # domain set is refreshed, not after.
+        from mesh.catalog.access import current_identity
+
+        current_identity(mesh.standards)
     for name in selected:
         if name in mesh.global_sets:
             continue

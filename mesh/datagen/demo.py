@@ -55,6 +55,7 @@ class DemoContext:
     out: Printer
     sample_rows: int = 3
     computed: dict[str, DataFrame] = field(default_factory=dict)
+    source_versions: dict[str, dict[str, int]] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
     tables: dict[str, str] = field(default_factory=dict)  # label -> path, in order produced
 
@@ -133,9 +134,15 @@ def _compute(ctx: DemoContext) -> tuple[str, str]:
     rows = _library("mesh.compute", "feature_rows")
     if rows is None:
         return "skipped", "mesh.compute.feature_rows is not available in this build"
+    from mesh.compute.sources import read_source
+
     start, end = ctx.config.history_start, ctx.config.arrival_end
     for name in sorted(ctx.mesh.feature_sets):
         ctx.computed[name] = rows(ctx.spark, ctx.mesh, name, start=start, end=end)
+        # Recorded in the publish commit, so `mesh refresh` later starts from these versions.
+        read = read_source(ctx.spark, ctx.mesh, ctx.mesh.feature_sets[name])
+        if read.version is not None:
+            ctx.source_versions[name] = {read.product.qualified_name: read.version}
     return "done", (
         f"{len(ctx.computed)} feature sets over [{start.date()}, {end.date()}): "
         f"{', '.join(sorted(ctx.computed))}"
@@ -150,9 +157,14 @@ def _publish(ctx: DemoContext) -> tuple[str, str]:
         return "skipped", "mesh.catalog.publish is not available in this build"
     if not ctx.computed:
         return "skipped", "no computed feature sets to publish (the compute step was skipped)"
+    from mesh.compute.job import new_run_id
+    from mesh.storage import CommitInfo
+
     start, end = ctx.config.history_start, ctx.config.arrival_end
+    run_id = new_run_id()
     for name, df in ctx.computed.items():
         fs = ctx.mesh.feature_sets[name]
+        versions = ctx.source_versions.get(name, {})
         result = publish(
             ctx.spark,
             ctx.mesh,
@@ -160,6 +172,7 @@ def _publish(ctx: DemoContext) -> tuple[str, str]:
             df,
             start=start,
             end=end,
+            commit=CommitInfo(run_id=run_id, operation="compute", source_versions=versions),
             identity=f"demo@{fs.domain}",
             as_of=end,
         )
