@@ -88,14 +88,16 @@ def feature_rows(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
+    source_version: int | None = None,
 ) -> DataFrame:
     """The feature rows of one set for ``[start, end)`` as a DataFrame: nothing is written.
 
-    Reads the latest source version; the range defaults as in :func:`compute_feature_set`
-    (an empty source gives an empty frame with the table schema only when a range is given).
+    Reads the source at ``source_version`` (Delta sources; default: the latest); the range
+    defaults as in :func:`compute_feature_set` (an empty source gives an empty frame with the
+    table schema only when a range is given).
     """
     fs = feature_set(mesh, name)
-    src = read_source(spark, mesh, fs)
+    src = read_source(spark, mesh, fs, version=source_version)
     if start is None or end is None:
         bounds = data_range(spark, mesh, fs, src)
         if bounds is None:

@@ -42,13 +42,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mesh.compute.partials import SUBTRACTABLE
+
 ENTRY = "_entry"
 EVENT = "_pe"
 POSITION = "_k"
 CREATED_US = "_created_us"
 ARRIVAL_MAX = "_ar_max"
-SUBTRACTABLE = ("n", "s", "q")
-KINDS = (*SUBTRACTABLE, "mn", "mx", "last", "hll")
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def compute_chunk(table: pa.Table, spec: KernelSpec) -> pa.Table:
         lo, hi = first, grid.stop(entity, entry + spec.longest - 1)
         best = _stab(grid.n, lo, hi, arrived, np.iinfo(np.int64).min, np.maximum)
         columns[CREATED_US] = pa.array(best, mask=best == np.iinfo(np.int64).min)
-    ranks: dict[str, tuple[np.ndarray, np.ndarray, pa.Array]] = {}
+    ranks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     stops: dict[int, np.ndarray] = {}
     for out in spec.outputs:
         values = table.column(out.partial).combine_chunks()
@@ -254,10 +254,10 @@ def _windowed_extreme(
     hi: np.ndarray,
     values: pa.Array,
     out: Output,
-    ranks: dict[str, tuple[np.ndarray, np.ndarray, pa.Array]],
+    ranks: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> pa.Array:
     """min / max of the items whose interval covers each output row, by sort rank."""
-    order, rank, _ = _ranks(values, ranks, out.partial)
+    order, rank = _ranks(values, ranks, out.partial)
     valid = values.is_valid().to_numpy(zero_copy_only=False) & (lo < hi)
     if out.kind == "mn":
         empty = np.iinfo(np.int64).max
@@ -275,11 +275,11 @@ def _last(
     entity: np.ndarray,
     first: np.ndarray,
     values: pa.Array,
-    ranks: dict[str, tuple[np.ndarray, np.ndarray, pa.Array]],
+    ranks: dict[str, tuple[np.ndarray, np.ndarray]],
     partial: str,
 ) -> pa.Array:
     """The greatest ``(event, arrival, value)`` struct entered at or before each output row."""
-    order, rank, _ = _ranks(values, ranks, partial)
+    order, rank = _ranks(values, ranks, partial)
     valid = values.is_valid().to_numpy(zero_copy_only=False)
     valid &= first < grid.entity_end(entity)  # entered after the entity's last output: unseen
     best = np.full(grid.n + 1, -1, dtype=np.int64)
@@ -291,25 +291,26 @@ def _last(
 
 
 def _ranks(
-    values: pa.Array, cache: dict[str, tuple[np.ndarray, np.ndarray, pa.Array]], partial: str
-) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    values: pa.Array, cache: dict[str, tuple[np.ndarray, np.ndarray]], partial: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Sort order and rank of each value (Spark's order: NaN above numbers; structs by field)."""
     if partial not in cache:
         if pa.types.is_struct(values.type):
             fields = [values.field(i) for i in range(values.type.num_fields)]
             # lexsort: last key is the primary one (event, then arrival, then value).
-            keys = [_rank_of(f) for f in reversed(fields)]
-            order = np.lexsort(keys)
+            order = np.lexsort([_order_and_rank(f)[1] for f in reversed(fields)])
+            cache[partial] = (order, _rank_from(order))
         else:
-            order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order), dtype=np.int64)
-        cache[partial] = (order, rank, values)
+            cache[partial] = _order_and_rank(values)
     return cache[partial]
 
 
-def _rank_of(values: pa.Array) -> np.ndarray:
+def _order_and_rank(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
+    return order, _rank_from(order)
+
+
+def _rank_from(order: np.ndarray) -> np.ndarray:
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
     return rank
@@ -332,11 +333,11 @@ def _stab(
     length = hi - lo
     keep = length > 0
     lo, hi, values, length = lo[keep], hi[keep], values[keep], length[keep]
-    result = np.full(n, empty, dtype=np.int64)
     if not len(lo):
-        return result
+        return np.full(n, empty, dtype=np.int64)
     level = np.frexp(length.astype(np.float64))[1].astype(np.int64) - 1
     above: np.ndarray | None = None
+    current = np.full(n, empty, dtype=np.int64)
     for j in range(int(level.max()), -1, -1):
         current = np.full(n, empty, dtype=np.int64)
         at = level == j
@@ -349,7 +350,7 @@ def _stab(
             if half < n:
                 better(current[half:], above[:-half], out=current[half:])
         above = current
-    return above if above is not None else result
+    return current
 
 
 def _entity_starts(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:

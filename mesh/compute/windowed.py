@@ -22,13 +22,14 @@ the keys. Then, per partition:
 * ``engine="kernel"`` (default whenever it supports every partial): ``mesh.compute.kernel``
   computes all windows of all entities with vectorised numpy passes over Arrow batches
   (``mapInArrow``): O(1) per output row and partial for counts, sums and ``last``, O(log w)
-  for min/max; late rows cost nothing extra;
-* ``engine="sql"`` (approximate distinct counts, sums of decimals, or when asked): one Spark
-  window pass per entity. Counts and sums are differences of two running totals (rows enter
-  at their availability position and leave by their event position), ``last`` is a running
-  maximum by time, and min/max/approximate distinct use range frames over positions (with an
-  explicit event-position check when late rows can be in a frame). The only extra rows are
-  the grid points themselves (snapshot) and one exit marker per late group.
+  for min/max, exact distinct counts; late rows cost nothing extra;
+* ``engine="sql"`` (sums of decimals, aggregations of non-atomic columns, or when asked):
+  one Spark window pass per entity. Counts and sums are differences of two running totals
+  (rows enter at their availability position and leave by their event position), ``last`` is
+  a running maximum by time, and min/max/approximate distinct use range frames over
+  positions (with an explicit event-position check when late rows can be in a frame). The
+  only extra rows are the grid points themselves (snapshot) and one exit marker per late
+  group.
 """
 
 from __future__ import annotations
@@ -328,8 +329,8 @@ def _place(
     ).drop("_pl")
 
 
-_ORDERABLE = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal", "string")
-_ORDERABLE_TIME = ("date", "timestamp", "timestamp_ntz", "boolean")
+_SUMMABLE = ("tinyint", "smallint", "int", "bigint", "float", "double")
+_ATOMIC = (*_SUMMABLE, "decimal", "string", "date", "timestamp", "timestamp_ntz", "boolean")
 
 
 def kernel_supports(plan: PartialPlan, source_types: dict[str, str]) -> bool:
@@ -344,10 +345,9 @@ def kernel_supports(plan: PartialPlan, source_types: dict[str, str]) -> bool:
 
     for p in plan.partials.values():
         dtype = base(p.column)
-        atomic = dtype in _ORDERABLE or dtype in _ORDERABLE_TIME
-        if p.kind in ("s", "q") and dtype not in _ORDERABLE[:6]:
+        if p.kind in ("s", "q") and dtype not in _SUMMABLE:
             return False
-        if p.kind in ("mn", "mx", "last", "hll") and not atomic:
+        if p.kind in ("mn", "mx", "last", "hll") and dtype not in _ATOMIC:
             return False
     return True
 
@@ -360,8 +360,13 @@ def _kernel_outputs(plan: PartialPlan, windows: dict[str, int]) -> dict[str, tup
             size = windows[format_duration(w)]
             for kind in _needs(feature):
                 p = plan.partial(feature, kind).name
-                out.setdefault(f"{p}_run" if kind == "last" else f"{p}_w{size}", (p, kind, size))
+                out.setdefault(_kernel_column(p, kind, size), (p, kind, size))
     return out
+
+
+def _kernel_column(partial: str, kind: str, size: int) -> str:
+    """The kernel's column for a partial over a window (``last`` is one running column)."""
+    return f"{partial}_run" if kind == "last" else f"{partial}_w{size}"
 
 
 def _kernel_spec(
@@ -431,13 +436,12 @@ def _kernel_frame(
             size = windows[text]
             values: dict[str, Column] = {}
             for kind in _needs(feature):
-                p = plan.partial(feature, kind).name
+                column = F.col(_kernel_column(plan.partial(feature, kind).name, kind, size))
                 if kind == "last":
-                    latest = F.col(f"{p}_run")
-                    in_window = _pos_of(latest.getField("e"), unit) >= k - size + 1
-                    values[kind] = F.when(in_window, latest.getField("v"))
+                    in_window = _pos_of(column.getField("e"), unit) >= k - size + 1
+                    values[kind] = F.when(in_window, column.getField("v"))
                 else:
-                    values[kind] = F.col(f"{p}_w{size}")
+                    values[kind] = column
             columns.append(finalize(feature, text, values))
     created = feature_ts
     if track_arrival:

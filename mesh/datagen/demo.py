@@ -138,9 +138,12 @@ def _compute(ctx: DemoContext) -> tuple[str, str]:
 
     start, end = ctx.config.history_start, ctx.config.arrival_end
     for name in sorted(ctx.mesh.feature_sets):
-        ctx.computed[name] = rows(ctx.spark, ctx.mesh, name, start=start, end=end)
-        # Recorded in the publish commit, so `mesh refresh` later starts from these versions.
+        # The source version computed from is recorded in the publish commit, so a later
+        # `mesh refresh` starts from it.
         read = read_source(ctx.spark, ctx.mesh, ctx.mesh.feature_sets[name])
+        ctx.computed[name] = rows(
+            ctx.spark, ctx.mesh, name, start=start, end=end, source_version=read.version
+        )
         if read.version is not None:
             ctx.source_versions[name] = {read.product.qualified_name: read.version}
     return "done", (
