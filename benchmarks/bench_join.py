@@ -184,6 +184,7 @@ def engine(
     exclude: bool = True,
     ttl: dt.timedelta | None = TTL,
     skew: bool | None = None,
+    strategy: str = "auto",
 ) -> DataFrame:
     return point_in_time_join(
         spine,
@@ -207,6 +208,7 @@ def engine(
         ],
         "ts",
         skew=skew,
+        strategy=strategy,
     )
 
 
@@ -345,7 +347,9 @@ def main() -> None:
     parser.add_argument("--feature-rows", type=int, default=10_000_000)
     parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "mesh-bench"))
     parser.add_argument("--timeout", type=float, default=900, help="seconds per contender")
-    parser.add_argument("--skip", default="", help="comma list: floor,engine,range,feast,tempo")
+    parser.add_argument(
+        "--skip", default="", help="comma list: floor,engine,sorted,range,feast,tempo"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender, best kept")
     parser.add_argument("--shuffle-partitions", type=int, default=8)
     parser.add_argument("--driver-memory", default="6g")
@@ -386,7 +390,7 @@ def main() -> None:
     contenders: list[tuple[str, str, Callable[[], DataFrame]]] = [
         ("floor", "floor (latest per key)", lambda: floor(spine, f1, f2)),
         ("engine", "engine (full semantics)", lambda: engine(spine, f1, f2)),
-        ("engine", "engine (skew=False)", lambda: engine(spine, f1, f2, skew=False)),
+        ("sorted", "engine (sorted, no index)", lambda: engine(spine, f1, f2, strategy="sorted")),
         ("range", "range join (full semantics)", lambda: range_join(spine, f1, f2)),
         ("feast", "engine (Feast semantics)", lambda: engine(spine, f1, f2, exclude=False)),
         ("feast", "Feast 0.67 spark store", lambda: feast(spark, data, spine)),

@@ -11,6 +11,7 @@ over the rows sorted before it: the struct order *is* the tie-breaking rule.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from functools import reduce
@@ -32,10 +33,21 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from mesh.errors import JoinError
 from mesh.join.columns import AVAIL, BOUNDS, BUCKET, SPINE, TAG, col, keys_not_null, prefix_of, src
+from mesh.join.reduction import (
+    INDEX_MAX_ROWS,
+    collect_spine_index,
+    indexable,
+    lookup_frame,
+    reduce_source,
+)
 from mesh.join.resolve import ResolvedSource, resolve
 from mesh.join.skew import SkewConfig, assign_buckets, find_hot_keys, normalise_skew
 from mesh.join.source import FeatureSource
+from mesh.join.spine_index import SpineIndex
+
+STRATEGIES = ("auto", "indexed", "sorted")
 
 # Order among rows with equal AVAIL: a source row known *at* t sorts before the spine row
 # (eligible), one that must be strictly before t (strict mode, feature_ts binding) after it.
@@ -49,6 +61,8 @@ def point_in_time_join(
     *,
     strict: bool = False,
     skew: SkewConfig | Sequence[Mapping[str, Any]] | bool | None = None,
+    strategy: str = "auto",
+    index_max_rows: int = INDEX_MAX_ROWS,
 ) -> DataFrame:
     """Join feature values onto ``spine`` as they were known at each spine row's time.
 
@@ -82,16 +96,37 @@ def point_in_time_join(
     ``timestamp`` or ``timestamp_ntz``, the same type in spine and sources.
 
     Cost: per key set, one hash shuffle of the (growing) spine and of its sources and one
-    sort; no range join, no row explosion. ``skew`` controls hot keys (see ``SkewConfig``):
-    ``None`` detects them from a sample (one or two small extra jobs), ``False`` disables,
-    a list like ``[{"customer_id": 42}]`` names them. Results are identical either way.
+    sort; no range join, no row explosion. ``strategy`` decides what is shuffled:
+
+    - ``"indexed"``: the spine's (keys, time) columns are collected to the driver (one job)
+      into a per-key index of its distinct times; every source row is placed, where it is
+      read, in the bucket of the first spine time at which it becomes eligible (a broadcast
+      lookup), and a map-side aggregate keeps the greatest row per bucket: the only one of
+      them that can ever win. Rows of keys absent from the spine or known only after its
+      last time are dropped. Only those rows are shuffled and sorted (``mesh.join.reduction``).
+    - ``"sorted"``: every source row is shuffled and sorted.
+    - ``"auto"`` (default): ``"indexed"`` when the spine times are ``timestamp`` (not
+      ``timestamp_ntz``) and the spine has at most ``index_max_rows`` rows with non-null
+      keys, else ``"sorted"``.
+
+    ``skew`` controls hot keys (see ``SkewConfig``): ``None`` detects them (from a sample,
+    or from the spine index, where only the spine can be skewed), ``False`` disables, a
+    list like ``[{"customer_id": 42}]`` names them. Results are identical in every case.
 
     Raises:
-        JoinError: a column is missing, types differ, or an output name collides.
+        JoinError: a column is missing, types differ, an output name collides, or
+            ``strategy="indexed"`` cannot be used (spine too large, column not Arrow-typed).
     """
     source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
     resolved = resolve(spine, source_list, spine_timestamp)
     skew_config = normalise_skew(skew)
+    if strategy not in STRATEGIES:
+        raise JoinError(
+            f"strategy: expected one of {list(STRATEGIES)}, found {strategy!r}.",
+            argument="strategy",
+            expected=" | ".join(STRATEGIES),
+            found=strategy,
+        )
 
     groups: dict[tuple[str, ...], list[ResolvedSource]] = {}
     for r in resolved:
@@ -99,10 +134,18 @@ def point_in_time_join(
 
     result = spine
     for keys, group in groups.items():
+        index = None
+        if strategy != "sorted":
+            index = _spine_index(spine, keys, spine_timestamp, strategy, index_max_rows)
+        # Sample the original spine, not `result`: that would recompute earlier key sets.
+        spine_times = spine.select(*[col(k) for k in keys], col(spine_timestamp).alias(AVAIL))
         hot = None
-        if skew_config is not None:
-            # Sample the original spine, not `result`: that would recompute earlier key sets.
-            spine_times = spine.select(*[col(k) for k in keys], col(spine_timestamp).alias(AVAIL))
+        if index is not None:
+            lookup = lookup_frame(spine, index, keys)
+            group = [reduce_source(r, index, strict, lookup) for r in group]
+            if skew_config is not None:
+                hot = _hot_spine_keys(spine_times, index, keys, len(group), skew_config)
+        elif skew_config is not None:
             sources_times = [
                 r.df.select(*[col(k) for k in keys], col(r.timestamp).alias(AVAIL)) for r in group
             ]
@@ -112,6 +155,60 @@ def point_in_time_join(
     outputs = [o for r in resolved for o in r.outputs]
     spine_cols = [_keep_nullability(f.name, f.dataType, f.nullable) for f in spine.schema.fields]
     return result.select(*spine_cols, *[col(o) for o in outputs])
+
+
+def _spine_index(
+    spine: DataFrame,
+    keys: tuple[str, ...],
+    spine_timestamp: str,
+    strategy: str,
+    max_rows: int,
+) -> SpineIndex | None:
+    if not indexable(spine.schema, spine_timestamp):
+        if strategy == "indexed":
+            raise JoinError(
+                "strategy='indexed': needs timestamp (not timestamp_ntz) times; use "
+                "strategy='sorted' or cast the times to timestamp.",
+                argument="strategy",
+                expected="timestamp times",
+                found=spine.schema[spine_timestamp].dataType.simpleString(),
+            )
+        return None
+    index = collect_spine_index(spine, keys, spine_timestamp, max_rows)
+    if index is None and strategy == "indexed":
+        raise JoinError(
+            f"strategy='indexed': the spine has more than {max_rows:,} rows with keys "
+            f"{list(keys)}; raise index_max_rows or use strategy='sorted'.",
+            argument="strategy",
+            expected=f"spine <= {max_rows} rows",
+            found=strategy,
+        )
+    return index
+
+
+def _hot_spine_keys(
+    spine_times: DataFrame,
+    index: SpineIndex,
+    keys: tuple[str, ...],
+    sources: int,
+    config: SkewConfig,
+) -> DataFrame | None:
+    """Hot keys of a reduced join: only the spine can be skewed, and the index counts it.
+
+    After the reduction a key holds at most about ``spine rows x (1 + sources)`` rows, so
+    keys are judged on that estimate, exactly, without sampling; cut points come from the
+    spine's times (a second small job over the spine only).
+    """
+    if config.hot_keys is None:
+        load = index.counts * (1 + sources)
+        partitions = int(spine_times.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
+        limit = max(config.min_rows, load.sum() / partitions * config.partition_factor)
+        heavy = [int(i) for i in load.argsort()[::-1][: config.max_hot_keys] if load[i] >= limit]
+        if not heavy:
+            return None
+        rows = index.lookup.select(list(keys)).take(heavy).to_pylist()
+        config = dataclasses.replace(config, hot_keys=rows, sample_fraction=1.0)
+    return find_hot_keys([spine_times], keys, config)
 
 
 def _source_struct(r: ResolvedSource) -> Column:

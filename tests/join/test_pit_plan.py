@@ -1,4 +1,4 @@
-"""The physical plan: one hash shuffle per key set, no join, no row explosion."""
+"""The physical plan: one hash shuffle per key set, no row explosion, no range join."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def frames(spark):
 def test_one_shuffle_for_one_key_set_and_no_join_or_explode(spark):
     spine, by_c, by_c2, *_ = frames(spark)
     sources = [FeatureSource(by_c, "cid", "fts"), FeatureSource(by_c2, "cid", "fts")]
-    result = point_in_time_join(spine, sources, "ts", skew=False)
+    result = point_in_time_join(spine, sources, "ts", skew=False, strategy="sorted")
     assert len(shuffles_added(result)) == 1
     plan = plan_of(result)
     for operator in ("Join", "CartesianProduct", "Generate", "Expand"):
@@ -56,7 +56,7 @@ def test_one_shuffle_per_key_set(spark):
         FeatureSource(by_cm, ["cid", "mid"], "fts"),
         FeatureSource(by_c2, "cid", "fts"),
     ]
-    result = point_in_time_join(spine, sources, "ts", skew=False)
+    result = point_in_time_join(spine, sources, "ts", skew=False, strategy="sorted")
     keys = sorted(re.sub(r"#\d+L?", "", s) for s in shuffles_added(result))
     assert keys == ["cid, 4", "cid, mid, 4", "mid, 4"]
     assert "Join" not in plan_of(result)
@@ -69,6 +69,7 @@ def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark):
         FeatureSource(by_c.repartition(4, "cid"), "cid", "fts"),
         "ts",
         skew=False,
+        strategy="sorted",
     )
     assert shuffles_added(result) == []
     assert plan_of(result).count("REPARTITION_BY_NUM") == 2
@@ -77,7 +78,9 @@ def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark):
 def test_skew_plan_shuffles_big_data_once(spark):
     spine, by_c, *_ = frames(spark)
     skew = SkewConfig(hot_keys=[{"cid": 1}], sample_fraction=1.0)
-    result = point_in_time_join(spine, FeatureSource(by_c, "cid", "fts"), "ts", skew=skew)
+    result = point_in_time_join(
+        spine, FeatureSource(by_c, "cid", "fts"), "ts", skew=skew, strategy="sorted"
+    )
     added = [re.sub(r"#\d+L?", "", s) for s in shuffles_added(result)]
     # The spine and sources are shuffled once, by (keys, bucket). The other two exchanges
     # move per-(key, bucket) partial aggregates of hot keys only.
@@ -85,3 +88,27 @@ def test_skew_plan_shuffles_big_data_once(spark):
     assert added.count("cid, 4") == 1
     assert len(added) == 3
     assert "SortMergeJoin" not in plan_of(result)
+
+
+def test_indexed_plan_reduces_sources_before_any_shuffle(spark):
+    spine, by_c, by_c2, *_ = frames(spark)
+    sources = [FeatureSource(by_c, "cid", "fts"), FeatureSource(by_c2, "cid", "fts")]
+    result = point_in_time_join(spine, sources, "ts", skew=False, strategy="indexed")
+    added = sorted(re.sub(r"#\d+L?", "", s) for s in shuffles_added(result))
+    # Per source one exchange of its per-bucket partial aggregates; one for the sorted pass.
+    assert added == ["__mesh_group, 4", "__mesh_group, 4", "cid, 4"]
+    plan = plan_of(result)
+    # Each source is placed by a broadcast lookup of the spine index and aggregated map-side:
+    # the partial aggregate sits below its exchange; no sort-merge join, no row explosion.
+    assert plan.count("BroadcastHashJoin") == 2
+    assert len(re.findall(r"partial_max\(__mesh_win", plan)) == 2
+    for operator in (
+        "SortMergeJoin",
+        "CartesianProduct",
+        "Generate",
+        "Expand",
+        "BroadcastNestedLoop",
+    ):
+        assert operator not in plan
+    assert plan.count("Window [") == 1
+    assert [tuple(r) for r in result.collect()] == [(1, 10, dt.datetime(2024, 1, 5), 1.0, 2.0)]

@@ -9,7 +9,7 @@ from _pit_oracle import OracleSource, oracle_join, row_sort_key
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from mesh.join import FeatureSource, SkewConfig, point_in_time_join
+from mesh.join import FeatureSource, SkewConfig, point_in_time_join, reduction, spine_index
 
 BASE = dt.datetime(2024, 1, 1)
 SPINE_SCHEMA = "id int, cid long, mid long, t timestamp"
@@ -79,7 +79,12 @@ _PHASES = (
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), phases=_PHASES)
+@settings(
+    max_examples=int(os.environ.get("MESH_HYPOTHESIS_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    phases=_PHASES,
+)
 @given(
     spine=spine_rows,
     a=st.lists(a_row(), max_size=14),
@@ -89,13 +94,39 @@ _PHASES = (
     ttl_a=st.one_of(st.none(), st.integers(0, 4)),
     ttl_b=st.one_of(st.none(), st.integers(0, 4)),
     skew=st.sampled_from(sorted(SKEWS)),
+    strategy=st.sampled_from(["sorted", "indexed", "indexed-crowded"]),
 )
-def test_engine_matches_oracle(spark, spine, a, b, strict, exclude, ttl_a, ttl_b, skew):
+def test_engine_matches_oracle(spark, spine, a, b, strict, exclude, ttl_a, ttl_b, skew, strategy):
     ttl_a_delta = None if ttl_a is None else dt.timedelta(hours=ttl_a)
     ttl_b_delta = None if ttl_b is None else dt.timedelta(hours=ttl_b)
     spine_df = frame(spark, spine, SPINE_SCHEMA)
     a_df = frame(spark, a, A_SCHEMA)
     b_df = frame(spark, b, B_SCHEMA)
+    # "indexed-crowded": cells of ~3 spine times and 1 slot, so many source rows fall in
+    # crowded cells and stay unreduced next to reduced ones.
+    crowded = strategy == "indexed-crowded"
+    slots, per_cell = reduction.SLOTS, spine_index.PER_CELL
+    reduction.SLOTS, spine_index.PER_CELL = (1, 3) if crowded else (slots, per_cell)
+    try:
+        actual = _join(
+            spine_df, a_df, b_df, strict, exclude, ttl_a_delta, ttl_b_delta, skew, strategy
+        )
+    finally:
+        reduction.SLOTS, spine_index.PER_CELL = slots, per_cell
+    expected = oracle_join(
+        spine,
+        ["id", "cid", "mid", "t"],
+        "t",
+        [
+            OracleSource(a, ["cid"], "fts", ["x", "s"], "cts", exclude, ttl_a_delta),
+            OracleSource(b, ["cid", "mid"], "fts", ["y"], ttl=ttl_b_delta),
+        ],
+        strict,
+    )
+    assert sorted(actual, key=row_sort_key) == sorted(expected, key=row_sort_key)
+
+
+def _join(spine_df, a_df, b_df, strict, exclude, ttl_a_delta, ttl_b_delta, skew, strategy):
     result = point_in_time_join(
         spine_df,
         [
@@ -107,17 +138,7 @@ def test_engine_matches_oracle(spark, spine, a, b, strict, exclude, ttl_a, ttl_b
         "t",
         strict=strict,
         skew=SKEWS[skew],
+        strategy=strategy.split("-")[0],
     )
-    expected = oracle_join(
-        spine,
-        ["id", "cid", "mid", "t"],
-        "t",
-        [
-            OracleSource(a, ["cid"], "fts", ["x", "s"], "cts", exclude, ttl_a_delta),
-            OracleSource(b, ["cid", "mid"], "fts", ["y"], ttl=ttl_b_delta),
-        ],
-        strict,
-    )
-    actual = [tuple(r) for r in result.collect()]
     assert result.columns == ["id", "cid", "mid", "t", "x", "s", "y"]
-    assert sorted(actual, key=row_sort_key) == sorted(expected, key=row_sort_key)
+    return [tuple(r) for r in result.collect()]

@@ -57,7 +57,8 @@ def test_hot_key_is_spread_over_several_partitions(spark):
     spine, source = skewed_frames(spark)
 
     def partitions_of_key_1(skew) -> int:
-        result = point_in_time_join(spine, source, "ts", skew=skew)
+        # The sorted pass: with the index, key 1 keeps too few rows to need splitting.
+        result = point_in_time_join(spine, source, "ts", skew=skew, strategy="sorted")
         # Collect the feature too: otherwise the optimizer prunes the window away.
         rows = (
             result.select("cid", "x", F.spark_partition_id().alias("p"))

@@ -1,0 +1,97 @@
+"""The indexed strategy: sources reduced with a spine index give exactly the sorted answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from chispa import assert_df_equality
+from test_pit_skew import AUTO, skewed_frames
+
+from mesh.errors import JoinError
+from mesh.join import FeatureSource, SkewConfig, point_in_time_join
+
+BASE = dt.datetime(2024, 1, 1)
+
+
+def both(spine, sources, skew=False, **kw):
+    sorted_ = point_in_time_join(spine, sources, "ts", strategy="sorted", skew=False, **kw)
+    indexed = point_in_time_join(spine, sources, "ts", strategy="indexed", skew=skew, **kw)
+    return sorted_, indexed
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_skewed_data_with_late_rows_equals_the_sorted_pass(spark, strict):
+    spine, source = skewed_frames(spark)
+    for skew in (False, AUTO):
+        expected, actual = both(spine, [source], strict=strict, skew=skew)
+        assert_df_equality(actual, expected, ignore_row_order=True)
+
+
+def test_a_burst_of_spine_times_leaves_rows_unreduced_and_still_exact(spark):
+    # 40 spine times within 40 µs for key 1 (one crowded cell), source rows in and around it.
+    micro = dt.timedelta(microseconds=1)
+    spine_rows = [(i, 1, BASE + i * micro) for i in range(40)] + [(99, 1, BASE + dt.timedelta(1))]
+    rng = random.Random(3)
+    feats = [
+        (1, BASE + rng.randrange(-5, 45) * micro, BASE + rng.randrange(0, 50) * micro, float(i))
+        for i in range(300)
+    ]
+    spine = spark.createDataFrame(spine_rows, "id int, cid long, ts timestamp")
+    df = spark.createDataFrame(feats, "cid long, fts timestamp, cts timestamp, x double")
+    expected, actual = both(spine, [FeatureSource(df, "cid", "fts", "cts")])
+    assert_df_equality(actual, expected, ignore_row_order=True)
+    assert actual.where("x is not null").count() >= 35
+
+
+def test_string_and_composite_keys_and_two_key_sets(spark):
+    spine = spark.createDataFrame(
+        [("a", 1, BASE + dt.timedelta(hours=h)) for h in range(0, 10, 3)]
+        + [("b", 2, BASE + dt.timedelta(hours=5)), (None, 1, BASE)],
+        "k string, m int, ts timestamp",
+    )
+    by_k = spark.createDataFrame(
+        [("a", BASE + dt.timedelta(hours=h), h) for h in range(10)] + [("z", BASE, 0)],
+        "k string, fts timestamp, x int",
+    )
+    by_km = spark.createDataFrame(
+        [("a", 1, BASE + dt.timedelta(hours=h), -h) for h in range(0, 10, 2)]
+        + [("b", 2, BASE + dt.timedelta(hours=9), 9)],
+        "k string, m int, fts timestamp, y int",
+    )
+    sources = [FeatureSource(by_k, "k", "fts"), FeatureSource(by_km, ["k", "m"], "fts")]
+    expected, actual = both(spine, sources)
+    assert_df_equality(actual, expected, ignore_row_order=True)
+    got = {(r["k"], r["ts"].hour): (r["x"], r["y"]) for r in actual.collect()}
+    assert got[("a", 9)] == (9, -8) and got[("b", 5)] == (None, None)
+
+
+def test_auto_uses_the_sorted_pass_above_the_index_limit(spark):
+    spine, source = skewed_frames(spark)
+    expected = point_in_time_join(spine, source, "ts", strategy="sorted", skew=False)
+    auto = point_in_time_join(spine, source, "ts", skew=False, index_max_rows=10)
+    assert "partial_max(__mesh_win" not in auto._jdf.queryExecution().executedPlan().toString()
+    assert_df_equality(auto, expected, ignore_row_order=True)
+
+
+def test_indexed_errors_are_explicit(spark):
+    spine, source = skewed_frames(spark)
+    with pytest.raises(JoinError, match="index_max_rows"):
+        point_in_time_join(spine, source, "ts", strategy="indexed", index_max_rows=10)
+    with pytest.raises(JoinError, match="strategy: expected one of"):
+        point_in_time_join(spine, source, "ts", strategy="fast")
+    ntz = spark.createDataFrame([(1, BASE)], "cid long, ts timestamp_ntz")
+    feats = spark.createDataFrame([(1, BASE, 1.0)], "cid long, fts timestamp_ntz, x double")
+    with pytest.raises(JoinError, match="timestamp_ntz"):
+        point_in_time_join(ntz, FeatureSource(feats, "cid", "fts"), "ts", strategy="indexed")
+
+
+def test_hot_spine_key_is_split_from_the_index_counts(spark):
+    spine, source = skewed_frames(spark)
+    expected = point_in_time_join(spine, source, "ts", strategy="sorted", skew=False)
+    config = SkewConfig(min_rows=50, rows_per_bucket=20, max_buckets=8)
+    actual = point_in_time_join(spine, source, "ts", strategy="indexed", skew=config)
+    plan = actual._jdf.queryExecution().executedPlan().toString()
+    assert "__mesh_bucket" in plan  # key 1 was split
+    assert_df_equality(actual, expected, ignore_row_order=True)
