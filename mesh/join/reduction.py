@@ -42,6 +42,7 @@ _US = "__mesh_us"  # epoch micros of a spine time / of a source row's availabili
 _POS = "__mesh_pos"  # bucket: position of the first spine time the row is eligible at
 _GROUP = "__mesh_group"  # bucket number over all keys (negative: a row kept as is)
 _WIN = "__mesh_win"  # the winning row of a bucket, as a struct
+_START = "__mesh_start"  # position of the first spine time at or after the cell's start
 _CELL = "__mesh_cell"  # cell of the key's time range the row's availability falls in
 
 
@@ -100,6 +101,7 @@ def reduce_source(
         rows.join(F.broadcast(renamed), same_key, "inner")
         .where(F.col(_US) <= F.col(T_MAX))
         .withColumn(_CELL, F.expr(f"cast(greatest({_US} - {T_MIN}, 0) div {WIDTH} as int)"))
+        .withColumn(_START, F.get(F.col(STARTS), F.col(_CELL)))
         .withColumn(_POS, _bucket(F.col(_US)))
     )
     # One long per (key, spine time) bucket: the sort before the aggregate is a radix sort
@@ -118,11 +120,11 @@ def reduce_source(
 
 
 def _bucket(a: Column) -> Column:
-    """First position ``p >= starts[cell]`` with ``times[p] >= a``; null when crowded."""
-    start = F.get(F.col(STARTS), F.col(_CELL))
+    """First position ``p >= start`` with ``times[p] >= a``; null when the cell is crowded."""
+    start = F.col(_START)
     found: Column | None = None
     for slot in range(SLOTS):
-        p = start + slot
+        p = start + slot if slot else start
         hit = F.get(F.col(TIMES), p) >= a
         found = F.when(hit, p) if found is None else found.when(hit, p)
     assert found is not None

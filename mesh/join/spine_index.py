@@ -61,7 +61,7 @@ class SpineIndex:
 def _factorize(table: pa.Table, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Dense key codes and, per code, the index of one row holding that key."""
     if len(keys) == 1:
-        codes, _ = pd.factorize(table[keys[0]].to_pandas(), sort=False)
+        codes, _ = pd.factorize(table[keys[0]].to_pandas(), sort=False, use_na_sentinel=False)
     else:
         frame = pd.DataFrame({str(j): table[k].to_pandas() for j, k in enumerate(keys)})
         codes = frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()

@@ -80,3 +80,10 @@ def test_several_key_columns_and_string_keys():
     rows = {(r["a"], r["b"]): r[TIMES] for r in index.lookup.to_pylist()}
     assert rows == {("x", 1): [5, 9], ("x", 2): [6], ("y", 1): [7]}
     assert index.lookup.schema.field("b").type == pa.int32()
+
+
+def test_nan_is_a_key_like_any_other():
+    index = index_of([float("nan"), 1.0, float("nan")], [3, 4, 5], pa.float64())
+    assert sorted(index.counts.tolist()) == [1, 2]
+    times = sorted(index.lookup[TIMES].to_pylist())
+    assert times == [[3, 5], [4]]
