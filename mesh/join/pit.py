@@ -34,7 +34,19 @@ from pyspark.sql.types import (
 )
 
 from mesh.errors import JoinError
-from mesh.join.columns import AVAIL, BOUNDS, BUCKET, SPINE, TAG, col, keys_not_null, prefix_of, src
+from mesh.join.columns import (
+    AT_SPINE,
+    AVAIL,
+    BOUNDS,
+    BUCKET,
+    SPINE,
+    TAG,
+    availability,
+    col,
+    keys_not_null,
+    prefix_of,
+    src,
+)
 from mesh.join.reduction import (
     INDEX_MAX_ROWS,
     collect_spine_index,
@@ -48,10 +60,6 @@ from mesh.join.source import FeatureSource
 from mesh.join.spine_index import SpineIndex
 
 STRATEGIES = ("auto", "indexed", "sorted")
-
-# Order among rows with equal AVAIL: a source row known *at* t sorts before the spine row
-# (eligible), one that must be strictly before t (strict mode, feature_ts binding) after it.
-BEFORE, AT_SPINE, AFTER = 0, 1, 2
 
 
 def point_in_time_join(
@@ -115,7 +123,7 @@ def point_in_time_join(
 
     Raises:
         JoinError: a column is missing, types differ, an output name collides, or
-            ``strategy="indexed"`` cannot be used (spine too large, column not Arrow-typed).
+            ``strategy="indexed"`` cannot be used (spine too large, ``timestamp_ntz`` times).
     """
     source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
     resolved = resolve(spine, source_list, spine_timestamp)
@@ -259,16 +267,10 @@ def _union_parts(
         *others(None, None),
     )
     source_parts = []
-    not_ready = AFTER if strict else BEFORE
     for r in group:
         ft = col(r.timestamp)
-        if r.gate_on_created:
-            ct = col(r.created_timestamp or "")
-            avail = F.greatest(ft, ct)  # greatest skips nulls: null created_ts -> ft
-            # Known only from created_ts > ft: then created_ts <= t (inclusive) binds.
-            tag = F.when(ct > ft, F.lit(BEFORE)).otherwise(F.lit(not_ready))
-        else:
-            avail, tag = ft, F.lit(not_ready)
+        ct = col(r.created_timestamp) if r.gate_on_created and r.created_timestamp else None
+        avail, tag = availability(ft, ct, strict)
         part = r.df.where(keys_not_null(keys) & ft.isNotNull()).select(
             *key_cols,
             avail.alias(AVAIL),

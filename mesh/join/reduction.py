@@ -3,8 +3,9 @@
 The spine's (keys, time) columns are collected to the driver (one job over two or three
 columns) and turned into one lookup row per key (``spine_index``). Every source row is
 broadcast-joined to its key's lookup row where it is read, placed in its bucket (the first
-spine time at which it becomes eligible) by a constant-time expression, and a hash
-aggregate keeps the greatest row per (key, bucket), map-side first, like any ``groupBy``.
+spine time at which it becomes eligible) by a constant-time expression, and an aggregate
+keeps the greatest row per (key, bucket), map-side first, like any ``groupBy`` (a sort
+aggregate: Spark hash-aggregates fixed-width buffers only, ``max(struct)`` is not one).
 Rows of keys the spine does not have, or known only after the key's last spine time, are
 dropped. The sorted pass then shuffles and sorts at most about one row per spine time and
 source instead of the whole history, and no key can be hot on the source side any more.
@@ -21,7 +22,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType, TimestampType
 
-from mesh.join.columns import col, keys_not_null
+from mesh.join.columns import AFTER, availability, col, keys_not_null
 from mesh.join.resolve import ResolvedSource
 from mesh.join.spine_index import (
     BASE,
@@ -79,13 +80,9 @@ def reduce_source(
     features = [col(f).alias(f"v{j}") for j, f in enumerate(r.features)]
     times = [ft.alias("ft"), *([ct.alias("ct")] if ct is not None else [])]
     winner = F.struct(*times, *features, *keys)
-    # Mirrors pit._union_parts: availability, and +1 µs where strict mode needs avail < t.
-    if r.gate_on_created and ct is not None:
-        avail = F.greatest(ft, ct)
-        after = ~F.coalesce(ct > ft, F.lit(False))
-    else:
-        avail, after = ft, F.lit(True)
-    a = F.unix_micros(avail) + (F.when(after, 1).otherwise(0) if strict else F.lit(0))
+    # The sorted pass's availability; +1 µs for rows that must be known strictly before t.
+    avail, tag = availability(ft, ct if r.gate_on_created else None, strict)
+    a = F.unix_micros(avail) + F.when(tag == AFTER, 1).otherwise(0)
 
     rows = r.df.where(keys_not_null(r.keys) & ft.isNotNull()).select(
         *[col(k) for k in r.keys], a.alias(_US), winner.alias(_WIN)

@@ -53,10 +53,6 @@ class SpineIndex:
     lookup: pa.Table  # key columns, BASE, T_MIN, T_MAX, WIDTH, TIMES, STARTS; a row per key
     counts: np.ndarray  # spine rows per lookup row (duplicates included)
 
-    @property
-    def rows(self) -> int:
-        return int(self.counts.sum())
-
 
 def _factorize(table: pa.Table, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Dense key codes and, per code, the index of one row holding that key."""
@@ -119,25 +115,6 @@ def build_index(table: pa.Table, keys: Sequence[str], micros: str) -> SpineIndex
     return SpineIndex(lookup, counts)
 
 
-def bucket_of(index: SpineIndex, key_row: int, a: int) -> int | None:
-    """The bucket of one row the way the Spark expression finds it (for tests).
-
-    ``-1``: never eligible (``a > t_max``); ``None``: crowded cell, the row is kept as is.
-    """
-    t_min = index.lookup[T_MIN][key_row].as_py()
-    t_max = index.lookup[T_MAX][key_row].as_py()
-    width = index.lookup[WIDTH][key_row].as_py()
-    times = index.lookup[TIMES][key_row].as_py()
-    starts = index.lookup[STARTS][key_row].as_py()
-    if a > t_max:
-        return -1
-    start = starts[max(0, (a - t_min) // width)]
-    for p in range(start, min(start + SLOTS, len(times))):
-        if times[p] >= a:
-            return p
-    return None
-
-
 __all__ = [
     "BASE",
     "PER_CELL",
@@ -148,6 +125,5 @@ __all__ = [
     "TIMES",
     "WIDTH",
     "SpineIndex",
-    "bucket_of",
     "build_index",
 ]

@@ -7,7 +7,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesh.join import spine_index
-from mesh.join.spine_index import BASE, STARTS, TIMES, bucket_of, build_index
+from mesh.join.spine_index import BASE, SLOTS, STARTS, T_MAX, T_MIN, TIMES, WIDTH, build_index
+
+
+def bucket_of(index, key_row: int, a: int) -> int | None:
+    """The bucket of one row the way ``reduction._bucket`` finds it in Spark.
+
+    ``-1``: never eligible (``a > t_max``); ``None``: crowded cell, the row is kept as is.
+    """
+    t_min = index.lookup[T_MIN][key_row].as_py()
+    t_max = index.lookup[T_MAX][key_row].as_py()
+    width = index.lookup[WIDTH][key_row].as_py()
+    times = index.lookup[TIMES][key_row].as_py()
+    starts = index.lookup[STARTS][key_row].as_py()
+    if a > t_max:
+        return -1
+    start = starts[max(0, (a - t_min) // width)]
+    for p in range(start, min(start + SLOTS, len(times))):
+        if times[p] >= a:
+            return p
+    return None
 
 
 def first_at_or_after(times: list[int], a: int) -> int:
