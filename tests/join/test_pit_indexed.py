@@ -75,6 +75,19 @@ def test_auto_uses_the_sorted_pass_above_the_index_limit(spark):
     assert_df_equality(auto, expected, ignore_row_order=True)
 
 
+@pytest.mark.parametrize("user_value", [None, "1234"])
+def test_the_session_conf_is_left_as_it_was(spark, user_value):
+    key = "spark.sql.execution.arrow.localRelationThreshold"
+    spine, source = skewed_frames(spark)
+    if user_value is not None:
+        spark.conf.set(key, user_value)
+    try:
+        point_in_time_join(spine, source, "ts", strategy="indexed", skew=False)
+        assert spark.conf.get(key, None) == user_value
+    finally:
+        spark.conf.unset(key)
+
+
 def test_indexed_errors_are_explicit(spark):
     spine, source = skewed_frames(spark)
     with pytest.raises(JoinError, match="index_max_rows"):

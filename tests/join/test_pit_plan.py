@@ -111,4 +111,6 @@ def test_indexed_plan_reduces_sources_before_any_shuffle(spark):
     ):
         assert operator not in plan
     assert plan.count("Window [") == 1
+    # The lookup is scanned from an RDD, not held as rows inside the plan.
+    assert "Scan ExistingRDD arrow" in plan
     assert [tuple(r) for r in result.collect()] == [(1, 10, dt.datetime(2024, 1, 5), 1.0, 2.0)]

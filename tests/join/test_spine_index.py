@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -66,6 +67,26 @@ def test_bucket_is_the_first_spine_time_at_or_after(rows, probes):
             found = bucket_of(index, row, a)
             # None = crowded cell: the row is kept unreduced, which is always correct.
             assert found is None or found == first_at_or_after(times, a)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.one_of(st.integers(0, 5), st.integers(0, 2**40)),
+            # Narrow spans take the packed sort, spans near 2**63 the two-key lexsort.
+            st.one_of(st.integers(-50, 50), st.integers(-(2**62), 2**62)),
+        ),
+        max_size=60,
+    )
+)
+def test_pairs_are_sorted_by_code_then_time_in_both_ways(pairs):
+    codes = np.array([c for c, _ in pairs], dtype=np.int64)
+    us = np.array([u for _, u in pairs], dtype=np.int64)
+    got_codes, got_us = spine_index._sorted_pairs(codes, us)
+    expected = sorted(pairs)
+    assert got_codes.tolist() == [c for c, _ in expected]
+    assert got_us.tolist() == [u for _, u in expected]
 
 
 def test_cells_hold_about_per_cell_times_and_starts_point_into_them():
