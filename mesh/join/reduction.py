@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from functools import reduce
 
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType, TimestampType
@@ -141,7 +142,12 @@ def lookup_frame(spine: DataFrame, index: SpineIndex, keys: Sequence[str]) -> Da
     """
     spark = spine.sparkSession
     previous = spark.conf.get(_LOCAL_RELATION_THRESHOLD, None)
-    spark.conf.set(_LOCAL_RELATION_THRESHOLD, "0")
+    try:
+        spark.conf.set(_LOCAL_RELATION_THRESHOLD, "0")
+    except PySparkException:
+        # A session that refuses the setting (some managed Spark Connect services) plans
+        # the local relation: the same rows and result, only slower planning.
+        return _typed(spark.createDataFrame(index.lookup), spine, keys)
     try:
         frame = spark.createDataFrame(index.lookup)
     finally:
@@ -149,6 +155,10 @@ def lookup_frame(spine: DataFrame, index: SpineIndex, keys: Sequence[str]) -> Da
             spark.conf.unset(_LOCAL_RELATION_THRESHOLD)
         else:
             spark.conf.set(_LOCAL_RELATION_THRESHOLD, previous)
+    return _typed(frame, spine, keys)
+
+
+def _typed(frame: DataFrame, spine: DataFrame, keys: Sequence[str]) -> DataFrame:
     casts = [col(k).cast(spine.schema[k].dataType).alias(k) for k in keys]
     return frame.select(*casts, *[F.col(c) for c in (BASE, T_MIN, T_MAX, WIDTH, TIMES, STARTS)])
 

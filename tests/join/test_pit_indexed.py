@@ -88,6 +88,27 @@ def test_the_session_conf_is_left_as_it_was(spark, user_value):
         spark.conf.unset(key)
 
 
+def test_a_session_refusing_the_conf_still_gets_the_same_join(spark, monkeypatch):
+    from pyspark.errors import PySparkException
+    from pyspark.sql.conf import RuntimeConfig
+
+    key = "spark.sql.execution.arrow.localRelationThreshold"
+    original = RuntimeConfig.set
+
+    def refuse(self, name, value):
+        if name == key:
+            raise PySparkException(message=f"[CONFIG_NOT_AVAILABLE] {name}")
+        return original(self, name, value)
+
+    spine, source = skewed_frames(spark)
+    expected = point_in_time_join(spine, source, "ts", strategy="sorted", skew=False)
+    monkeypatch.setattr(RuntimeConfig, "set", refuse)
+    actual = point_in_time_join(spine, source, "ts", strategy="indexed", skew=False)
+    # The lookup stays a local relation in the plan (no Arrow RDD scan); the rows are the same.
+    assert "Scan ExistingRDD arrow" not in actual._jdf.queryExecution().executedPlan().toString()
+    assert_df_equality(actual, expected, ignore_row_order=True)
+
+
 def test_indexed_errors_are_explicit(spark):
     spine, source = skewed_frames(spark)
     with pytest.raises(JoinError, match="index_max_rows"):
