@@ -15,11 +15,12 @@ Results are identical: a dropped row could never be a winner.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import reduce
 
 from pyspark.errors import PySparkException
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType, TimestampType
 
@@ -141,26 +142,32 @@ def lookup_frame(spine: DataFrame, index: SpineIndex, keys: Sequence[str]) -> Da
     (about 2 s of planning for 100k keys, measured; the plan stays small this way).
     """
     spark = spine.sparkSession
+    with _arrow_never_local(spark):
+        frame = spark.createDataFrame(index.lookup)
+    casts = [col(k).cast(spine.schema[k].dataType).alias(k) for k in keys]
+    return frame.select(*casts, *[F.col(c) for c in (BASE, T_MIN, T_MAX, WIDTH, TIMES, STARTS)])
+
+
+@contextmanager
+def _arrow_never_local(spark: SparkSession) -> Iterator[None]:
+    """Arrow data becomes an RDD, not a local relation, inside; the session's value after.
+
+    A session that refuses the setting (some managed Spark Connect services) keeps the
+    local relation: the same rows and result, only slower planning.
+    """
     previous = spark.conf.get(_LOCAL_RELATION_THRESHOLD, None)
     try:
         spark.conf.set(_LOCAL_RELATION_THRESHOLD, "0")
     except PySparkException:
-        # A session that refuses the setting (some managed Spark Connect services) plans
-        # the local relation: the same rows and result, only slower planning.
-        return _typed(spark.createDataFrame(index.lookup), spine, keys)
+        yield
+        return
     try:
-        frame = spark.createDataFrame(index.lookup)
+        yield
     finally:
         if previous is None:
             spark.conf.unset(_LOCAL_RELATION_THRESHOLD)
         else:
             spark.conf.set(_LOCAL_RELATION_THRESHOLD, previous)
-    return _typed(frame, spine, keys)
-
-
-def _typed(frame: DataFrame, spine: DataFrame, keys: Sequence[str]) -> DataFrame:
-    casts = [col(k).cast(spine.schema[k].dataType).alias(k) for k in keys]
-    return frame.select(*casts, *[F.col(c) for c in (BASE, T_MIN, T_MAX, WIDTH, TIMES, STARTS)])
 
 
 __all__ = ["INDEX_MAX_ROWS", "collect_spine_index", "indexable", "lookup_frame", "reduce_source"]
