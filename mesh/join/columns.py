@@ -1,7 +1,14 @@
-"""Internal column names and small column helpers shared by the join modules."""
+"""Internal column names and small column helpers shared by the join modules.
+
+The join builds its plans mostly from SQL text (``ident``, ``availability``, ``not_null``):
+PySpark makes a JVM round trip for every function, alias, cast and column reference of a
+``Column`` expression (plus, in Spark 4, a call-site capture), so a join of n sources that
+builds O(n) columns per part costs O(n^2) round trips. A SQL string is one.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from functools import reduce
 
@@ -20,23 +27,29 @@ BOUNDS = "__mesh_bounds"  # cut points (epoch micros) of a hot key's buckets
 BEFORE, AT_SPINE, AFTER = 0, 1, 2
 
 
-def availability(ft: Column, ct: Column | None, strict: bool) -> tuple[Column, Column]:
-    """``(AVAIL, TAG)`` of a source row: when it becomes known, and its order at that time.
+def availability(ft: str, ct: str | None, strict: bool) -> tuple[str, str]:
+    """``(AVAIL, TAG)`` of a source row, as SQL: when it becomes known, its order at that time.
 
-    ``ct`` is the created timestamp when it gates availability, else None. A row is
-    eligible at ``t`` iff ``AVAIL < t``, or ``AVAIL == t`` and its tag is ``BEFORE``.
+    ``ft`` and ``ct`` are SQL expressions (see ``ident``); ``ct`` is the created timestamp
+    when it gates availability, else None. A row is eligible at ``t`` iff ``AVAIL < t``, or
+    ``AVAIL == t`` and its tag is ``BEFORE``.
     """
     not_ready = AFTER if strict else BEFORE
     if ct is None:
-        return ft, F.lit(not_ready)
-    avail = F.greatest(ft, ct)  # greatest skips nulls: null created_ts -> ft
-    # Known only from created_ts > ft: then created_ts <= t (inclusive) binds.
-    return avail, F.when(ct > ft, F.lit(BEFORE)).otherwise(F.lit(not_ready))
+        return ft, str(not_ready)
+    # greatest skips nulls: null created_ts -> ft. Known only from created_ts > ft: then
+    # created_ts <= t (inclusive) binds.
+    return f"greatest({ft}, {ct})", f"CASE WHEN {ct} > {ft} THEN {BEFORE} ELSE {not_ready} END"
+
+
+def ident(name: str) -> str:
+    """``name`` quoted as a SQL identifier: dots and backticks in names are not parsed."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def col(name: str) -> Column:
     """A column by exact name: dots and backticks in names are not parsed."""
-    return F.col("`" + name.replace("`", "``") + "`")
+    return F.col(ident(name))
 
 
 def src(index: int) -> str:
@@ -49,3 +62,18 @@ def prefix_of(index: int) -> str:
 
 def keys_not_null(keys: Sequence[str]) -> Column:
     return reduce(lambda a, b: a & b, [col(k).isNotNull() for k in keys])
+
+
+def not_null(names: Sequence[str]) -> str:
+    """SQL: none of the columns ``names`` is null."""
+    return " AND ".join(f"{ident(n)} IS NOT NULL" for n in names)
+
+
+def interval(delta: dt.timedelta) -> str:
+    """SQL day-time interval literal of ``delta`` (non-negative), exact to the microsecond."""
+    micros = delta // dt.timedelta(microseconds=1)
+    days, rest = divmod(micros, 86_400_000_000)
+    hours, rest = divmod(rest, 3_600_000_000)
+    minutes, rest = divmod(rest, 60_000_000)
+    seconds, micros = divmod(rest, 1_000_000)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{micros:06d}' DAY TO SECOND"

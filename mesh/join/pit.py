@@ -12,12 +12,11 @@ over the rows sorted before it: the struct order *is* the tie-breaking rule.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from functools import reduce
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BinaryType,
@@ -27,8 +26,6 @@ from pyspark.sql.types import (
     DecimalType,
     NumericType,
     StringType,
-    StructField,
-    StructType,
     TimestampNTZType,
     TimestampType,
 )
@@ -43,7 +40,9 @@ from mesh.join.columns import (
     TAG,
     availability,
     col,
-    keys_not_null,
+    ident,
+    interval,
+    not_null,
     prefix_of,
     src,
 )
@@ -162,7 +161,7 @@ def point_in_time_join(
 
     outputs = [o for r in resolved for o in r.outputs]
     spine_cols = [_keep_nullability(f.name, f.dataType, f.nullable) for f in spine.schema.fields]
-    return result.select(*spine_cols, *[col(o) for o in outputs])
+    return result.selectExpr(*spine_cols, *[ident(o) for o in outputs])
 
 
 def _spine_index(
@@ -219,23 +218,13 @@ def _hot_spine_keys(
     return find_hot_keys([spine_times], keys, config)
 
 
-def _source_struct(r: ResolvedSource) -> Column:
-    fields = [col(r.timestamp).alias("ft")]
+def _source_struct(r: ResolvedSource) -> str:
+    """SQL: a source row as ``struct(ft, [ct,] v0, v1, ...)``; its order is the tie-break."""
+    fields = [("ft", r.timestamp)]
     if r.created_timestamp is not None:
-        fields.append(col(r.created_timestamp).alias("ct"))
-    fields += [col(f).alias(f"v{j}") for j, f in enumerate(r.features)]
-    return F.struct(*fields)
-
-
-def _source_struct_type(r: ResolvedSource) -> StructType:
-    fields = {f.name: f for f in r.df.schema.fields}
-    names = [("ft", r.timestamp)]
-    if r.created_timestamp is not None:
-        names.append(("ct", r.created_timestamp))
-    names += [(f"v{j}", f) for j, f in enumerate(r.features)]
-    return StructType(
-        [StructField(alias, fields[c].dataType, fields[c].nullable) for alias, c in names]
-    )
+        fields.append(("ct", r.created_timestamp))
+    fields += [(f"v{j}", f) for j, f in enumerate(r.features)]
+    return "named_struct(" + ", ".join(f"'{alias}', {ident(c)}" for alias, c in fields) + ")"
 
 
 def _union_parts(
@@ -245,41 +234,36 @@ def _union_parts(
     spine_timestamp: str,
     strict: bool,
 ) -> tuple[DataFrame, list[DataFrame]]:
-    # Types of the null placeholders, built from the schemas (no extra analysis round trips).
-    struct_types = {r.index: _source_struct_type(r) for r in group}
-    spine_struct = F.struct(*[col(c) for c in spine.columns])
-    spine_type = StructType(spine.schema.fields)
-    key_cols = [col(k).alias(k) for k in keys]
+    """The spine and each source as rows (keys, AVAIL, TAG, own struct): one select each.
 
-    def others(owner: int | None, own: Column | None) -> list[Column]:
-        columns = []
-        for r in group:
-            null = F.lit(None).cast(struct_types[r.index])
-            value = own if r.index == owner and own is not None else null
-            columns.append(value.alias(src(r.index)))
-        return columns
-
-    spine_part = spine.select(
+    A part has only its own struct column; ``_union`` fills the others with typed nulls.
+    """
+    key_cols = [ident(k) for k in keys]
+    spine_part = spine.selectExpr(
         *key_cols,
-        col(spine_timestamp).alias(AVAIL),
-        F.lit(AT_SPINE).cast("tinyint").alias(TAG),
-        spine_struct.alias(SPINE),
-        *others(None, None),
+        f"{ident(spine_timestamp)} AS {AVAIL}",
+        f"CAST({AT_SPINE} AS TINYINT) AS {TAG}",
+        "struct(" + ", ".join(ident(c) for c in spine.columns) + f") AS {SPINE}",
     )
     source_parts = []
     for r in group:
-        ft = col(r.timestamp)
-        ct = col(r.created_timestamp) if r.gate_on_created and r.created_timestamp else None
+        ft = ident(r.timestamp)
+        gated = r.gate_on_created and r.created_timestamp is not None
+        ct = ident(r.created_timestamp) if gated and r.created_timestamp else None
         avail, tag = availability(ft, ct, strict)
-        part = r.df.where(keys_not_null(keys) & ft.isNotNull()).select(
+        part = r.df.where(f"{not_null(keys)} AND {ft} IS NOT NULL").selectExpr(
             *key_cols,
-            avail.alias(AVAIL),
-            tag.cast("tinyint").alias(TAG),
-            F.lit(None).cast(spine_type).alias(SPINE),
-            *others(r.index, _source_struct(r)),
+            f"{avail} AS {AVAIL}",
+            f"CAST({tag} AS TINYINT) AS {TAG}",
+            f"{_source_struct(r)} AS {src(r.index)}",
         )
         source_parts.append(part)
     return spine_part, source_parts
+
+
+def _union(parts: Sequence[DataFrame]) -> DataFrame:
+    """Union by name; a column a part lacks is null there, typed by the JVM."""
+    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
 
 
 def _join_key_set(
@@ -291,41 +275,40 @@ def _join_key_set(
     hot: DataFrame | None,
 ) -> DataFrame:
     spine_part, source_parts = _union_parts(spine, group, keys, spine_timestamp, strict)
-    union = reduce(DataFrame.union, [spine_part, *source_parts])
+    union = _union([spine_part, *source_parts])
 
-    partition = [col(k) for k in keys]
+    partition = [ident(k) for k in keys]
     if hot is not None:
         union = assign_buckets(union, hot, keys)
-        partition.append(F.col(BUCKET))
+        partition.append(BUCKET)
     running = (
-        Window.partitionBy(*partition)
-        .orderBy(F.col(AVAIL).asc_nulls_first(), F.col(TAG))
-        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        f"OVER (PARTITION BY {', '.join(partition)} ORDER BY {AVAIL} ASC NULLS FIRST, {TAG} "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
-    carried = [F.col(SPINE), F.col(AVAIL), F.col(TAG)]
+    carried = [SPINE, AVAIL, TAG]
     if hot is not None:
-        carried += [*[col(k) for k in keys], F.col(BUCKET)]
-    ran = union.select(
-        *carried, *[F.max(src(r.index)).over(running).alias(src(r.index)) for r in group]
-    ).where(F.col(TAG) == AT_SPINE)
+        carried += [*[ident(k) for k in keys], BUCKET]
+    ran = union.selectExpr(
+        *carried, *[f"max({src(r.index)}) {running} AS {src(r.index)}" for r in group]
+    ).where(f"{TAG} = {AT_SPINE}")
 
-    winners = {r.index: F.col(src(r.index)) for r in group}
+    winners = {r.index: src(r.index) for r in group}
     if hot is not None:
         ran = _add_earlier_buckets(ran, source_parts, hot, group, keys)
         # max is associative: max(earlier buckets, this bucket so far) is the global answer.
-        winners = {
-            r.index: F.greatest(F.col(src(r.index)), F.col(prefix_of(r.index))) for r in group
-        }
+        winners = {r.index: f"greatest({src(r.index)}, {prefix_of(r.index)})" for r in group}
 
-    t = F.col(AVAIL)
-    out = [F.col(SPINE).getField(c).alias(c) for c in spine.columns]
+    out = [f"{SPINE}.{ident(c)} AS {ident(c)}" for c in spine.columns]
     for r in group:
-        winner = winners[r.index]
-        valid = winner.isNotNull() & t.isNotNull()
+        winner = f"({winners[r.index]})"
+        valid = f"{winner} IS NOT NULL AND {AVAIL} IS NOT NULL"
         if r.ttl is not None:
-            valid = valid & (winner.getField("ft") >= t - F.lit(r.ttl))
-        out += [F.when(valid, winner.getField(f"v{j}")).alias(o) for j, o in enumerate(r.outputs)]
-    return ran.select(*out)
+            valid += f" AND {winner}.ft >= {AVAIL} - {interval(r.ttl)}"
+        out += [
+            f"CASE WHEN {valid} THEN {winner}.v{j} END AS {ident(o)}"
+            for j, o in enumerate(r.outputs)
+        ]
+    return ran.selectExpr(*out)
 
 
 def _add_earlier_buckets(
@@ -336,7 +319,7 @@ def _add_earlier_buckets(
     keys: tuple[str, ...],
 ) -> DataFrame:
     """Per spine row of a hot key: max of each source over all *earlier* buckets."""
-    sources_only = assign_buckets(reduce(DataFrame.union, source_parts), hot, keys, "inner")
+    sources_only = assign_buckets(_union(source_parts), hot, keys, "inner")
     bucketed = sources_only.select(
         *[col(k) for k in keys], F.col(BUCKET), *[F.col(src(r.index)) for r in group]
     )
@@ -373,32 +356,32 @@ def _add_earlier_buckets(
     return ran.join(F.broadcast(prefix), condition, "left")
 
 
-def _keep_nullability(name: str, data_type: DataType, nullable: bool) -> Column:
-    """Spine column by name; a non-nullable spine column stays non-nullable in the output.
+def _keep_nullability(name: str, data_type: DataType, nullable: bool) -> str:
+    """SQL for the spine column ``name``; a non-nullable one stays non-nullable in the output.
 
     The union with source rows makes every carried column nullable in Spark's schema even
     though spine rows never hold a null there. ``coalesce`` with any literal of the type is
     a no-op on the values and restores the flag (only for atomic types; others stay as is).
     """
-    c = col(name)
+    c = ident(name)
     if nullable:
         return c
-    default: Column | None = None
+    default: str | None = None
     if isinstance(data_type, (NumericType, DecimalType)):
-        default = F.lit(0).cast(data_type)
+        default = f"CAST(0 AS {data_type.simpleString()})"
     elif isinstance(data_type, StringType):
-        default = F.lit("")
+        default = "''"
     elif isinstance(data_type, BooleanType):
-        default = F.lit(False)
+        default = "false"
     elif isinstance(data_type, BinaryType):
-        default = F.lit(bytearray())
+        default = "X''"
     elif isinstance(data_type, DateType):
-        default = F.lit(dt.date(1970, 1, 1))
+        default = "DATE '1970-01-01'"
     elif isinstance(data_type, TimestampType):
-        default = F.lit(dt.datetime(1970, 1, 1))
+        default = "TIMESTAMP '1970-01-01 00:00:00'"
     elif isinstance(data_type, TimestampNTZType):
-        default = F.lit(dt.datetime(1970, 1, 1)).cast(data_type)
-    return c if default is None else F.coalesce(c, default).alias(name)
+        default = "TIMESTAMP_NTZ '1970-01-01 00:00:00'"
+    return c if default is None else f"coalesce({c}, {default}) AS {c}"
 
 
 __all__ = ["point_in_time_join"]

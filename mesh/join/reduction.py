@@ -17,14 +17,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import reduce
 
 from pyspark.errors import PySparkException
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType, TimestampType
 
-from mesh.join.columns import AFTER, availability, col, keys_not_null
+from mesh.join.columns import AFTER, availability, col, ident, keys_not_null, not_null
 from mesh.join.resolve import ResolvedSource
 from mesh.join.spine_index import (
     BASE,
@@ -46,7 +45,6 @@ _POS = "__mesh_pos"  # bucket: position of the first spine time the row is eligi
 _GROUP = "__mesh_group"  # bucket number over all keys (negative: a row kept as is)
 _WIN = "__mesh_win"  # the winning row of a bucket, as a struct
 _START = "__mesh_start"  # position of the first spine time at or after the cell's start
-_CELL = "__mesh_cell"  # cell of the key's time range the row's availability falls in
 
 _LOCAL_RELATION_THRESHOLD = "spark.sql.execution.arrow.localRelationThreshold"
 
@@ -75,62 +73,64 @@ def reduce_source(
     """The same source with only the rows that can win at some spine row.
 
     ``lookup`` is ``index.lookup`` as a DataFrame (see ``lookup_frame``), shared by the
-    sources of one key set.
+    sources of one key set. Built from SQL text: a handful of JVM calls per source.
     """
-    ft = col(r.timestamp)
-    ct = col(r.created_timestamp) if r.created_timestamp is not None else None
+    ft = ident(r.timestamp)
+    ct = ident(r.created_timestamp) if r.created_timestamp is not None else None
     # The keys ride at the end of the struct: equal within a bucket, they never decide.
-    keys = [col(k).alias(f"k{j}") for j, k in enumerate(r.keys)]
-    features = [col(f).alias(f"v{j}") for j, f in enumerate(r.features)]
-    times = [ft.alias("ft"), *([ct.alias("ct")] if ct is not None else [])]
-    winner = F.struct(*times, *features, *keys)
+    fields = [("ft", ft), *([("ct", ct)] if ct is not None else [])]
+    fields += [(f"v{j}", ident(f)) for j, f in enumerate(r.features)]
+    fields += [(f"k{j}", ident(k)) for j, k in enumerate(r.keys)]
+    winner = "named_struct(" + ", ".join(f"'{alias}', {c}" for alias, c in fields) + ")"
     # The sorted pass's availability; +1 µs for rows that must be known strictly before t.
     avail, tag = availability(ft, ct if r.gate_on_created else None, strict)
-    a = F.unix_micros(avail) + F.when(tag == AFTER, 1).otherwise(0)
+    a = f"unix_micros({avail}) + CASE WHEN {tag} = {AFTER} THEN 1 ELSE 0 END"
 
-    rows = r.df.where(keys_not_null(r.keys) & ft.isNotNull()).select(
-        *[col(k) for k in r.keys], a.alias(_US), winner.alias(_WIN)
+    rows = r.df.where(f"{not_null(r.keys)} AND {ft} IS NOT NULL").selectExpr(
+        *[ident(k) for k in r.keys], f"{a} AS {_US}", f"{winner} AS {_WIN}"
     )
-    renamed = lookup.select(
-        *[col(k).alias(f"__mesh_lk{j}") for j, k in enumerate(r.keys)],
-        *[F.col(c) for c in (BASE, T_MIN, T_MAX, WIDTH, TIMES, STARTS)],
+    renamed = lookup.selectExpr(
+        *[f"{ident(k)} AS __mesh_lk{j}" for j, k in enumerate(r.keys)],
+        BASE,
+        T_MIN,
+        T_MAX,
+        WIDTH,
+        TIMES,
+        STARTS,
     )
-    same_key = reduce(
-        lambda x, y: x & y, [col(k) == F.col(f"__mesh_lk{j}") for j, k in enumerate(r.keys)]
-    )
+    same_key = " AND ".join(f"{ident(k)} = __mesh_lk{j}" for j, k in enumerate(r.keys))
+    cell = f"CAST(greatest({_US} - {T_MIN}, 0) div {WIDTH} AS INT)"
     placed = (
-        rows.join(F.broadcast(renamed), same_key, "inner")
-        .where(F.col(_US) <= F.col(T_MAX))
-        .withColumn(_CELL, F.expr(f"cast(greatest({_US} - {T_MIN}, 0) div {WIDTH} as int)"))
-        .withColumn(_START, F.get(F.col(STARTS), F.col(_CELL)))
-        .withColumn(_POS, _bucket())
+        rows.join(F.broadcast(renamed), F.expr(same_key), "inner")
+        .where(f"{_US} <= {T_MAX}")
+        .selectExpr(_WIN, _US, BASE, TIMES, f"get({STARTS}, {cell}) AS {_START}")
     )
     # One long per (key, spine time) bucket: the sort before the aggregate is a radix sort
     # on it. A row of a crowded cell gets a group of its own (negative id): kept as is.
-    group = F.coalesce(F.col(BASE) + F.col(_POS), -(F.monotonically_increasing_id() + F.lit(1)))
+    group = f"coalesce({BASE} + {_bucket()}, -(monotonically_increasing_id() + 1))"
     best = (
-        placed.select(group.alias(_GROUP), F.col(_WIN)).groupBy(_GROUP).agg(F.max(_WIN).alias(_WIN))
+        placed.selectExpr(f"{group} AS {_GROUP}", _WIN)
+        .groupBy(_GROUP)
+        .agg(F.expr(f"max({_WIN}) AS {_WIN}"))
     )
-    win = F.col(_WIN)
-    columns = [win.getField(f"k{j}").alias(k) for j, k in enumerate(r.keys)]
-    columns.append(win.getField("ft").alias(r.timestamp))
+    columns = [f"{_WIN}.k{j} AS {ident(k)}" for j, k in enumerate(r.keys)]
+    columns.append(f"{_WIN}.ft AS {ident(r.timestamp)}")
     if r.created_timestamp is not None:
-        columns.append(win.getField("ct").alias(r.created_timestamp))
-    columns += [win.getField(f"v{j}").alias(f) for j, f in enumerate(r.features)]
-    return dataclasses.replace(r, df=best.select(*columns))
+        columns.append(f"{_WIN}.ct AS {ident(r.created_timestamp)}")
+    columns += [f"{_WIN}.v{j} AS {ident(f)}" for j, f in enumerate(r.features)]
+    return dataclasses.replace(r, df=best.selectExpr(*columns))
 
 
-def _bucket() -> Column:
-    """First position ``p >= start`` with ``times[p] >= us``; null when the cell is crowded.
+def _bucket() -> str:
+    """SQL: first position ``p >= start`` with ``times[p] >= us``; null if the cell is crowded.
 
-    One SQL ``CASE`` over ``SLOTS`` positions, parsed once by the JVM (as Python column
-    objects it costs a round trip per node, about 0.1 s per source).
+    One ``CASE`` over ``SLOTS`` positions.
     """
     branches = " ".join(
         f"WHEN get({TIMES}, {_START} + {slot}) >= {_US} THEN {_START} + {slot}"
         for slot in range(SLOTS)
     )
-    return F.expr(f"CASE {branches} END")
+    return f"(CASE {branches} END)"
 
 
 def lookup_frame(spine: DataFrame, index: SpineIndex, keys: Sequence[str]) -> DataFrame:
