@@ -276,3 +276,36 @@ def test_timestamp_ntz(spark, strict):
     # strict: the T4 row wins but is a day old with a one-hour TTL.
     expected = [(1, T(5), None if strict else 5.0)]
     assert_df_equality(result, spark.createDataFrame(expected, out))
+
+
+@pytest.mark.parametrize("strategy", ["sorted", "indexed"])
+def test_column_names_sql_would_parse_are_taken_literally(spark, strategy):
+    # The join writes its plan as SQL text: names with dots, spaces, backticks, quotes and
+    # non-ASCII letters, and struct features with such field names, must pass unparsed.
+    spine = spark.createDataFrame(
+        [(1, "a", T(5), "x"), (1, "a", T(2), "y"), (2, "b", T(5), "z")],
+        "`c.id` long, `m id` string, `t``s` timestamp, `label'` string",
+    )
+    feats = spark.createDataFrame(
+        [
+            (1, "a", T(1), T(1), 1.0, (7, "p")),
+            (1, "a", T(3), T(4), 2.0, (8, "q")),
+            (1, "a", T(4), T(6), 3.0, (9, "r")),  # created after the spine time T(5)
+            (2, "b", T(1), None, None, None),
+        ],
+        "`c.id` long, `m id` string, `f.ts` timestamp, `c ts` timestamp, `größe` double, "
+        "`s,t` struct<`a b`: int, `c``d`: string>",
+    )
+    source = FeatureSource(
+        feats,
+        keys=["c.id", "m id"],
+        timestamp="f.ts",
+        created_timestamp="c ts",
+        ttl=dt.timedelta(days=3, seconds=1),
+    )
+    result = point_in_time_join(spine, source, "t`s", strategy=strategy, skew=False)
+    assert result.columns == ["c.id", "m id", "t`s", "label'", "größe", "s,t"]
+    got = sorted((r[3], r[4], None if r[5] is None else tuple(r[5])) for r in result.collect())
+    # x: T(3) row (T(4) created in time, T(6)-created row not yet); y: T(1) row;
+    # z: T(1) row, 4 days old at T(5) > ttl of 3 days and a second: expired.
+    assert got == [("x", 2.0, (8, "q")), ("y", 1.0, (7, "p")), ("z", None, None)]
