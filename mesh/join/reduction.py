@@ -41,7 +41,6 @@ from mesh.join.spine_index import (
 INDEX_MAX_ROWS = 5_000_000
 
 _US = "__mesh_us"  # epoch micros of a spine time / of a source row's availability
-_POS = "__mesh_pos"  # bucket: position of the first spine time the row is eligible at
 _GROUP = "__mesh_group"  # bucket number over all keys (negative: a row kept as is)
 _WIN = "__mesh_win"  # the winning row of a bucket, as a struct
 _START = "__mesh_start"  # position of the first spine time at or after the cell's start
