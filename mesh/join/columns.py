@@ -1,16 +1,15 @@
 """Internal column names and small column helpers shared by the join modules.
 
-The join builds its plans mostly from SQL text (``ident``, ``availability``, ``not_null``):
-PySpark makes a JVM round trip for every function, alias, cast and column reference of a
-``Column`` expression (plus, in Spark 4, a call-site capture), so a join of n sources that
-builds O(n) columns per part costs O(n^2) round trips. A SQL string is one.
+The join builds its plans mostly from SQL text (``ident``, ``availability``, ``row_struct``,
+``not_null``): PySpark makes a JVM round trip for every function, alias, cast and column
+reference of a ``Column`` expression (plus, in Spark 4, a call-site capture), so a join of
+n sources that builds O(n) columns per part costs O(n^2) round trips. A SQL string is one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from functools import reduce
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -27,16 +26,18 @@ BOUNDS = "__mesh_bounds"  # cut points (epoch micros) of a hot key's buckets
 BEFORE, AT_SPINE, AFTER = 0, 1, 2
 
 
-def availability(ft: str, ct: str | None, strict: bool) -> tuple[str, str]:
+def availability(timestamp: str, created: str | None, strict: bool) -> tuple[str, str]:
     """``(AVAIL, TAG)`` of a source row, as SQL: when it becomes known, its order at that time.
 
-    ``ft`` and ``ct`` are SQL expressions (see ``ident``); ``ct`` is the created timestamp
-    when it gates availability, else None. A row is eligible at ``t`` iff ``AVAIL < t``, or
+    ``timestamp`` and ``created`` are column names; ``created`` is the created timestamp when
+    it gates availability, else None. A row is eligible at ``t`` iff ``AVAIL < t``, or
     ``AVAIL == t`` and its tag is ``BEFORE``.
     """
     not_ready = AFTER if strict else BEFORE
-    if ct is None:
+    ft = ident(timestamp)
+    if created is None:
         return ft, str(not_ready)
+    ct = ident(created)
     # greatest skips nulls: null created_ts -> ft. Known only from created_ts > ft: then
     # created_ts <= t (inclusive) binds.
     return f"greatest({ft}, {ct})", f"CASE WHEN {ct} > {ft} THEN {BEFORE} ELSE {not_ready} END"
@@ -60,8 +61,18 @@ def prefix_of(index: int) -> str:
     return f"__mesh_pre{index}"
 
 
-def keys_not_null(keys: Sequence[str]) -> Column:
-    return reduce(lambda a, b: a & b, [col(k).isNotNull() for k in keys])
+def row_struct(
+    timestamp: str, created: str | None, features: Sequence[str], keys: Sequence[str] = ()
+) -> str:
+    """SQL: a source row as ``struct(ft, [ct,] v0, v1, ..., [k0, k1, ...])`` (column names in).
+
+    Its order is the winner rule: greatest ``ft``, then ``ct`` (null first), then the feature
+    values. Keys ride at the end: equal among the rows of one key, they never decide.
+    """
+    fields = [("ft", timestamp), *([("ct", created)] if created is not None else [])]
+    fields += [(f"v{j}", f) for j, f in enumerate(features)]
+    fields += [(f"k{j}", k) for j, k in enumerate(keys)]
+    return "named_struct(" + ", ".join(f"'{alias}', {ident(c)}" for alias, c in fields) + ")"
 
 
 def not_null(names: Sequence[str]) -> str:

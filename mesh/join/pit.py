@@ -44,6 +44,7 @@ from mesh.join.columns import (
     interval,
     not_null,
     prefix_of,
+    row_struct,
     src,
 )
 from mesh.join.reduction import (
@@ -218,15 +219,6 @@ def _hot_spine_keys(
     return find_hot_keys([spine_times], keys, config)
 
 
-def _source_struct(r: ResolvedSource) -> str:
-    """SQL: a source row as ``struct(ft, [ct,] v0, v1, ...)``; its order is the tie-break."""
-    fields = [("ft", r.timestamp)]
-    if r.created_timestamp is not None:
-        fields.append(("ct", r.created_timestamp))
-    fields += [(f"v{j}", f) for j, f in enumerate(r.features)]
-    return "named_struct(" + ", ".join(f"'{alias}', {ident(c)}" for alias, c in fields) + ")"
-
-
 def _union_parts(
     spine: DataFrame,
     group: list[ResolvedSource],
@@ -247,15 +239,13 @@ def _union_parts(
     )
     source_parts = []
     for r in group:
-        ft = ident(r.timestamp)
-        gated = r.gate_on_created and r.created_timestamp is not None
-        ct = ident(r.created_timestamp) if gated and r.created_timestamp else None
-        avail, tag = availability(ft, ct, strict)
-        part = r.df.where(f"{not_null(keys)} AND {ft} IS NOT NULL").selectExpr(
+        gate = r.created_timestamp if r.gate_on_created else None
+        avail, tag = availability(r.timestamp, gate, strict)
+        part = r.df.where(not_null([*keys, r.timestamp])).selectExpr(
             *key_cols,
             f"{avail} AS {AVAIL}",
             f"CAST({tag} AS TINYINT) AS {TAG}",
-            f"{_source_struct(r)} AS {src(r.index)}",
+            f"{row_struct(r.timestamp, r.created_timestamp, r.features)} AS {src(r.index)}",
         )
         source_parts.append(part)
     return spine_part, source_parts

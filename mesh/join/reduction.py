@@ -23,7 +23,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType, TimestampType
 
-from mesh.join.columns import AFTER, availability, col, ident, keys_not_null, not_null
+from mesh.join.columns import (
+    AFTER,
+    availability,
+    col,
+    ident,
+    not_null,
+    row_struct,
+)
 from mesh.join.resolve import ResolvedSource
 from mesh.join.spine_index import (
     BASE,
@@ -57,7 +64,7 @@ def collect_spine_index(
     spine: DataFrame, keys: Sequence[str], spine_timestamp: str, max_rows: int
 ) -> SpineIndex | None:
     """Index of the spine's (keys, time), or None when it has more than ``max_rows`` rows."""
-    projected = spine.where(keys_not_null(keys) & col(spine_timestamp).isNotNull()).select(
+    projected = spine.where(not_null([*keys, spine_timestamp])).select(
         *[col(k) for k in keys], F.unix_micros(col(spine_timestamp)).alias(_US)
     )
     table = projected.limit(max_rows + 1).toArrow()
@@ -74,18 +81,13 @@ def reduce_source(
     ``lookup`` is ``index.lookup`` as a DataFrame (see ``lookup_frame``), shared by the
     sources of one key set. Built from SQL text: a handful of JVM calls per source.
     """
-    ft = ident(r.timestamp)
-    ct = ident(r.created_timestamp) if r.created_timestamp is not None else None
-    # The keys ride at the end of the struct: equal within a bucket, they never decide.
-    fields = [("ft", ft), *([("ct", ct)] if ct is not None else [])]
-    fields += [(f"v{j}", ident(f)) for j, f in enumerate(r.features)]
-    fields += [(f"k{j}", ident(k)) for j, k in enumerate(r.keys)]
-    winner = "named_struct(" + ", ".join(f"'{alias}', {c}" for alias, c in fields) + ")"
+    winner = row_struct(r.timestamp, r.created_timestamp, r.features, r.keys)
     # The sorted pass's availability; +1 µs for rows that must be known strictly before t.
-    avail, tag = availability(ft, ct if r.gate_on_created else None, strict)
+    gate = r.created_timestamp if r.gate_on_created else None
+    avail, tag = availability(r.timestamp, gate, strict)
     a = f"unix_micros({avail}) + CASE WHEN {tag} = {AFTER} THEN 1 ELSE 0 END"
 
-    rows = r.df.where(f"{not_null(r.keys)} AND {ft} IS NOT NULL").selectExpr(
+    rows = r.df.where(not_null([*r.keys, r.timestamp])).selectExpr(
         *[ident(k) for k in r.keys], f"{a} AS {_US}", f"{winner} AS {_WIN}"
     )
     renamed = lookup.selectExpr(

@@ -21,7 +21,7 @@ from pyspark.sql.types import ArrayType, LongType, StructField, StructType, Time
 from pyspark.sql.window import Window
 
 from mesh.errors import JoinError
-from mesh.join.columns import AVAIL, BOUNDS, BUCKET, col, keys_not_null
+from mesh.join.columns import AVAIL, BOUNDS, BUCKET, col, not_null
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def find_hot_keys(
         # candidates; the second pass below counts exactly and drops the false ones.
         keys_only = reduce(DataFrame.union, [p.select(*[col(k) for k in keys]) for p in parts])
         counted = (
-            sampled(keys_only.where(keys_not_null(keys)))
+            sampled(keys_only.where(not_null(keys)))
             .groupBy(*[col(k) for k in keys])
             .count()
             .withColumn("__mesh_total", F.sum("count").over(Window.partitionBy()))
@@ -168,9 +168,7 @@ def find_hot_keys(
         DataFrame.union, [p.select(*[col(k) for k in keys], _micros(avail_type)) for p in parts]
     )
     # Rows without a time never match, so they neither make a key hot nor place cut points.
-    light = light.toDF(*keys, "__mesh_us").where(
-        keys_not_null(keys) & F.col("__mesh_us").isNotNull()
-    )
+    light = light.toDF(*keys, "__mesh_us").where(not_null([*keys, "__mesh_us"]))
     grid_size = config.max_buckets
     grid = [i / grid_size for i in range(1, grid_size)]
     hot = spark.createDataFrame(values, schema=key_schema)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import partial
 
 from mesh.join import FeatureSource, SkewConfig, point_in_time_join
 
@@ -166,11 +167,12 @@ def test_building_the_plan_costs_a_few_jvm_calls_per_source(spark):
 
     few, many = sources(4), sources(12)
     for strategy, per_source in (("sorted", 150), ("indexed", 400)):
-
-        def build(s, how=strategy):
-            return point_in_time_join(spine, s, "ts", skew=False, strategy=how)
-
-        calls = [jvm_calls_to_build(spark, lambda s=s: build(s)) for s in (few, many)]
+        calls = [
+            jvm_calls_to_build(
+                spark, partial(point_in_time_join, spine, s, "ts", skew=False, strategy=strategy)
+            )
+            for s in (few, many)
+        ]
         assert (calls[1] - calls[0]) / 8 <= per_source, (strategy, calls)
     result = point_in_time_join(spine, many, "ts", skew=False)
     assert [tuple(r) for r in result.collect()] == [
