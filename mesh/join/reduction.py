@@ -7,14 +7,17 @@ spine time at which it becomes eligible) by a constant-time expression, and an a
 keeps the greatest row per (key, bucket), map-side first, like any ``groupBy`` (a sort
 aggregate: Spark hash-aggregates fixed-width buffers only, ``max(struct)`` is not one).
 Rows of keys the spine does not have, or known only after the key's last spine time, are
-dropped. The sorted pass then shuffles and sorts at most about one row per spine time and
-source instead of the whole history, and no key can be hot on the source side any more.
-Results are identical: a dropped row could never be a winner.
+dropped, and so are rows a source's TTL has expired at their bucket's spine time. The sorted
+pass then shuffles and sorts at most about one row per spine time and source instead of the
+whole history, and no key can be hot on the source side any more. Results are identical: a
+dropped row either never wins, or wins only where it is expired, where the row that wins
+instead (older) is expired too, or there is none: null features either way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -51,6 +54,8 @@ _US = "__mesh_us"  # epoch micros of a spine time / of a source row's availabili
 _GROUP = "__mesh_group"  # bucket number over all keys (negative: a row kept as is)
 _WIN = "__mesh_win"  # the winning row of a bucket, as a struct
 _START = "__mesh_start"  # position of the first spine time at or after the cell's start
+_POS = "__mesh_pos"  # position of the row's bucket in the key's times (null: crowded cell)
+_ID = "__mesh_id"  # a row id, for rows of crowded cells
 
 _LOCAL_RELATION_THRESHOLD = "spark.sql.execution.arrow.localRelationThreshold"
 
@@ -105,10 +110,23 @@ def reduce_source(
         rows.join(F.broadcast(renamed), F.expr(same_key), "inner")
         .where(f"{_US} <= {T_MAX}")
         .selectExpr(_WIN, _US, BASE, TIMES, f"get({STARTS}, {cell}) AS {_START}")
+        # The id is nondeterministic, so the optimizer keeps this projection below the
+        # filter: the search runs once per row, not once more inside the filter.
+        .selectExpr(
+            _WIN, BASE, TIMES, f"{_bucket()} AS {_POS}", f"monotonically_increasing_id() AS {_ID}"
+        )
     )
+    if r.ttl is not None:
+        # A row already expired at the first spine time it is eligible at is expired at
+        # every later one; as a winner it gives nulls, and so does any row it would hide
+        # (a lower winner has an older feature_ts). Dropping it changes no output.
+        ttl_us = r.ttl // dt.timedelta(microseconds=1)
+        placed = placed.where(
+            f"{_POS} IS NULL OR get({TIMES}, {_POS}) - unix_micros({_WIN}.ft) <= {ttl_us}"
+        )
     # One long per (key, spine time) bucket: the sort before the aggregate is a radix sort
     # on it. A row of a crowded cell gets a group of its own (negative id): kept as is.
-    group = f"coalesce({BASE} + {_bucket()}, -(monotonically_increasing_id() + 1))"
+    group = f"coalesce({BASE} + {_POS}, -({_ID} + 1))"
     best = (
         placed.selectExpr(f"{group} AS {_GROUP}", _WIN)
         .groupBy(_GROUP)

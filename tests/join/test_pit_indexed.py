@@ -129,3 +129,40 @@ def test_hot_spine_key_is_split_from_the_index_counts(spark):
     plan = actual._jdf.queryExecution().executedPlan().toString()
     assert "__mesh_bucket" in plan  # key 1 was split
     assert_df_equality(actual, expected, ignore_row_order=True)
+
+
+def test_rows_expired_at_their_first_spine_time_are_dropped_and_the_answer_is_the_same(spark):
+    from mesh.join import reduction
+    from mesh.join.resolve import resolve
+
+    day = dt.timedelta(days=1)
+    spine = spark.createDataFrame(
+        [(1, 1, BASE), (2, 1, BASE + 10 * day), (3, 1, BASE + 20 * day), (4, 2, BASE + 3 * day)],
+        "id int, cid long, ts timestamp",
+    )
+    feats = spark.createDataFrame(
+        [
+            (1, BASE, BASE, "f"),  # eligible at day 0, 0 days old: kept
+            (1, BASE + 1 * day, BASE + 1 * day, "a"),  # first at day 10, 9 days old: dropped
+            (1, BASE + 9 * day, BASE + 9 * day, "b"),  # first at day 10, 1 day old: kept
+            (1, BASE, BASE + 5 * day, "c"),  # late: known at day 5, first at day 10: dropped
+            (1, BASE + 12 * day, BASE + 12 * day, "d"),  # the only row of day 20, expired
+            (1, BASE + 21 * day, BASE + 21 * day, "g"),  # after the key's last time: dropped
+            (2, BASE + 1 * day, BASE + 1 * day, "e"),  # exactly ttl old at day 3: kept
+        ],
+        "cid long, fts timestamp, cts timestamp, x string",
+    )
+
+    def reduced_rows(ttl):
+        source = FeatureSource(feats, "cid", "fts", "cts", ttl=ttl)
+        (r,) = resolve(spine, [source], "ts")
+        index = reduction.collect_spine_index(spine, ["cid"], "ts", 100)
+        lookup = reduction.lookup_frame(spine, index, ["cid"])
+        out = reduction.reduce_source(r, index, False, lookup).df
+        return sorted(row["x"] for row in out.collect())
+
+    assert reduced_rows(None) == ["b", "d", "e", "f"]
+    assert reduced_rows(2 * day) == ["b", "e", "f"]
+    expected, actual = both(spine, [FeatureSource(feats, "cid", "fts", "cts", ttl=2 * day)])
+    assert_df_equality(actual, expected, ignore_row_order=True)
+    assert {r["id"]: r["x"] for r in actual.collect()} == {1: "f", 2: "b", 3: None, 4: "e"}
