@@ -417,6 +417,11 @@ def main() -> None:
         f"{'exchanges':>15} {'JVM peak':>9}"
     )
     for r in results:
+        if r.seconds is None and r.note == "timeout":
+            # Not finished within --timeout: the time and ratio are lower bounds.
+            ratio = f">{args.timeout / floor_s:.1f}" if floor_s else "-"
+            print(f"{r.name:32} {'>' + f'{args.timeout:.0f}s':>8} {ratio:>8}   timed out")
+            continue
         if r.seconds is None:
             print(f"{r.name:32} {'-':>8} {'-':>8}   skipped/failed: {r.note}")
             continue
@@ -441,6 +446,17 @@ def main() -> None:
     ]
     for label, a, b in pairs:
         print(f"checksum {a} vs {b} ({label}): {same(a, b)}")
+    times = {r.name: r.seconds for r in results}
+    timed_out = {r.name for r in results if r.seconds is None and r.note == "timeout"}
+    for _, a, b in pairs[1:]:
+        ours = times.get(a)
+        if ours is None or b not in times:
+            continue
+        theirs = times[b]
+        if theirs is not None:
+            print(f"{b} / {a}: {theirs / ours:.1f}x")
+        elif b in timed_out:
+            print(f"{b} / {a}: >{args.timeout / ours:.1f}x (timed out after {args.timeout:.0f}s)")
     python_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"python driver peak RSS: {python_peak:.0f} MB")
     print(f"load average at end: {os.getloadavg()} (2 cores shared with other users)")
