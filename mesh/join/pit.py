@@ -111,7 +111,9 @@ def point_in_time_join(
       read, in the bucket of the first spine time at which it becomes eligible (a broadcast
       lookup), and a map-side aggregate keeps the greatest row per bucket: the only one of
       them that can ever win. Rows of keys absent from the spine or known only after its
-      last time are dropped. Only those rows are shuffled and sorted (``mesh.join.reduction``).
+      last time are dropped, and so are rows the source's ``ttl`` has expired at that first
+      spine time (they could only give nulls). Only those rows are shuffled and sorted
+      (``mesh.join.reduction``).
     - ``"sorted"``: every source row is shuffled and sorted.
     - ``"auto"`` (default): ``"indexed"`` when the spine times are ``timestamp`` (not
       ``timestamp_ntz``) and the spine has at most ``index_max_rows`` rows with non-null
