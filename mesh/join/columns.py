@@ -80,6 +80,11 @@ def not_null(names: Sequence[str]) -> str:
     return " AND ".join(f"{ident(n)} IS NOT NULL" for n in names)
 
 
+def within_ttl(feature_ts: str, t: str, ttl: dt.timedelta) -> str:
+    """SQL: a row with ``feature_ts`` is still valid at time ``t`` (exactly ``ttl`` old is)."""
+    return f"{feature_ts} >= {t} - {interval(ttl)}"
+
+
 def interval(delta: dt.timedelta) -> str:
     """SQL day-time interval literal of ``delta`` (non-negative), exact to the microsecond."""
     micros = delta // dt.timedelta(microseconds=1)

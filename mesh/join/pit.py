@@ -41,11 +41,11 @@ from mesh.join.columns import (
     availability,
     col,
     ident,
-    interval,
     not_null,
     prefix_of,
     row_struct,
     src,
+    within_ttl,
 )
 from mesh.join.reduction import (
     INDEX_MAX_ROWS,
@@ -295,7 +295,7 @@ def _join_key_set(
         winner = f"({winners[r.index]})"
         valid = f"{winner} IS NOT NULL AND {AVAIL} IS NOT NULL"
         if r.ttl is not None:
-            valid += f" AND {winner}.ft >= {AVAIL} - {interval(r.ttl)}"
+            valid += f" AND {within_ttl(f'{winner}.ft', AVAIL, r.ttl)}"
         out += [
             f"CASE WHEN {valid} THEN {winner}.v{j} END AS {ident(o)}"
             for j, o in enumerate(r.outputs)

@@ -17,7 +17,6 @@ instead (older) is expired too, or there is none: null features either way.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -33,6 +32,7 @@ from mesh.join.columns import (
     ident,
     not_null,
     row_struct,
+    within_ttl,
 )
 from mesh.join.resolve import ResolvedSource
 from mesh.join.spine_index import (
@@ -120,10 +120,8 @@ def reduce_source(
         # A row already expired at the first spine time it is eligible at is expired at
         # every later one; as a winner it gives nulls, and so does any row it would hide
         # (a lower winner has an older feature_ts). Dropping it changes no output.
-        ttl_us = r.ttl // dt.timedelta(microseconds=1)
-        placed = placed.where(
-            f"{_POS} IS NULL OR get({TIMES}, {_POS}) - unix_micros({_WIN}.ft) <= {ttl_us}"
-        )
+        at_bucket = f"timestamp_micros(get({TIMES}, {_POS}))"
+        placed = placed.where(f"{_POS} IS NULL OR {within_ttl(f'{_WIN}.ft', at_bucket, r.ttl)}")
     # One long per (key, spine time) bucket: the sort before the aggregate is a radix sort
     # on it. A row of a crowded cell gets a group of its own (negative id): kept as is.
     group = f"coalesce({BASE} + {_POS}, -({_ID} + 1))"
