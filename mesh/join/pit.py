@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from functools import reduce
+from functools import cache, partial, reduce
 from typing import Any
 
 from pyspark.sql import DataFrame, Window
@@ -31,6 +31,7 @@ from pyspark.sql.types import (
 )
 
 from mesh.errors import JoinError
+from mesh.join.bounds import index_range, prune, spine_range
 from mesh.join.columns import (
     AT_SPINE,
     AVAIL,
@@ -119,6 +120,15 @@ def point_in_time_join(
       ``timestamp_ntz``) and the spine has at most ``index_max_rows`` rows with non-null
       keys, else ``"sorted"``.
 
+    With either, a source is first filtered to the spine's time range ``[t_min, t_max]``:
+    ``feature_ts <= t_max`` (and ``created_ts <= t_max`` or null, when it gates) and, with a
+    ``ttl``, ``feature_ts >= t_min - ttl``; no other row can be eligible and unexpired at any
+    spine row. The bounds are literals (from the index, or one small job over the spine for
+    ``"sorted"``), so a Parquet or Delta scan skips the files and row groups outside them
+    (``mesh.join.bounds``). The spine is therefore read more than once (index or range job,
+    then the join): a spine whose rows change between reads (an unseeded ``rand()``, a
+    table overwritten meanwhile) must be cached or checkpointed first.
+
     ``skew`` controls hot keys (see ``SkewConfig``): ``None`` detects them (from a sample,
     or from the spine index, where only the spine can be skewed), ``False`` disables, a
     list like ``[{"customer_id": 42}]`` names them. Results are identical in every case.
@@ -143,10 +153,15 @@ def point_in_time_join(
         groups.setdefault(r.keys, []).append(r)
 
     result = spine
+    # The whole spine's time range: one small job, at most once, when a key set has no index.
+    whole_range = cache(partial(spine_range, spine, spine_timestamp))
     for keys, group in groups.items():
         index = None
         if strategy != "sorted":
             index = _spine_index(spine, keys, spine_timestamp, strategy, index_max_rows)
+        times = index_range(index) if index is not None else whole_range()
+        if times is not None:
+            group = [prune(r, times) for r in group]
         # Sample the original spine, not `result`: that would recompute earlier key sets.
         spine_times = spine.select(*[col(k) for k in keys], col(spine_timestamp).alias(AVAIL))
         hot = None
