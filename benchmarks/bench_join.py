@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import resource
 import shutil
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,7 +60,9 @@ def seconds_to_ts(seconds: Column) -> Column:
     return F.timestamp_seconds(F.lit(int(BASE.replace(tzinfo=dt.UTC).timestamp())) + seconds)
 
 
-def generate(spark: SparkSession, out: str, spine_rows: int, feature_rows: int) -> None:
+def generate(
+    spark: SparkSession, out: str, spine_rows: int, feature_rows: int, history_days: int = DAYS
+) -> None:
     n_keys = max(10, spine_rows // 10)
     spine = spark.range(spine_rows).select(
         F.col("id").alias("row_id"),
@@ -74,7 +78,9 @@ def generate(spark: SparkSession, out: str, spine_rows: int, feature_rows: int) 
         delay = F.when(late, F.floor(unit(seed + 5, "id") * 3 * 86400)).otherwise(
             F.floor(unit(seed + 5, "id") * 600)
         )
-        minute = F.floor(unit(seed + 3, "id") * DAYS * 1440).cast("long") * 60
+        # The spine covers the last DAYS days of a history of history_days days.
+        minutes = F.floor(unit(seed + 3, "id") * history_days * 1440).cast("long")
+        minute = (minutes - (history_days - DAYS) * 1440) * 60
         created = F.when(unit(seed + 6, "id") < 0.01, F.lit(None)).otherwise(
             seconds_to_ts(minute + delay.cast("long"))
         )
@@ -87,7 +93,18 @@ def generate(spark: SparkSession, out: str, spine_rows: int, feature_rows: int) 
             .otherwise(F.floor(unit(seed + 9, "id") * 1000).cast("long"))
             .alias(f"{table}_b"),
         )
-        df.write.mode("overwrite").parquet(f"{out}/{table}")
+        if history_days == DAYS:
+            df.write.mode("overwrite").parquet(f"{out}/{table}")
+            continue
+        # Like a Delta table appended over time: files (and row groups) in time order,
+        # timestamps as INT64 micros with min/max statistics (Spark's default, INT96, has
+        # none a scan could skip row groups with).
+        df = df.repartitionByRange(32, "feature_ts").sortWithinPartitions("feature_ts")
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        try:
+            df.write.mode("overwrite").parquet(f"{out}/{table}")
+        finally:
+            spark.conf.unset("spark.sql.parquet.outputTimestampType")
 
 
 @dataclass
@@ -98,6 +115,7 @@ class Result:
     checksum: int | None = None
     exchanges: str = ""
     jvm_peak_mb: float | None = None
+    rows_read: int | None = None
     note: str = ""
 
 
@@ -143,6 +161,26 @@ class JvmMemory:
         return None
 
 
+def rows_read(spark: SparkSession, group: str) -> int | None:
+    """Rows read from files (and the index's Arrow batches) by the jobs of ``group``.
+
+    From the Spark UI's REST API (input records of their stages); None without the UI.
+    """
+    url = spark.sparkContext.uiWebUrl
+    if not url:
+        return None
+    base = f"{url}/api/v1/applications/{spark.sparkContext.applicationId}"
+    try:
+        with urllib.request.urlopen(f"{base}/jobs", timeout=30) as response:
+            jobs = json.load(response)
+        stage_ids = {s for j in jobs if j.get("jobGroup") == group for s in j["stageIds"]}
+        with urllib.request.urlopen(f"{base}/stages", timeout=30) as response:
+            stages = json.load(response)
+    except (OSError, ValueError):
+        return None
+    return sum(s["inputRecords"] for s in stages if s["stageId"] in stage_ids)
+
+
 def run(
     spark: SparkSession,
     memory: JvmMemory,
@@ -151,7 +189,7 @@ def run(
     timeout: float,
 ) -> Result:
     memory.reset()
-    group = f"bench-{name}"
+    group = f"bench-{name}-{time.monotonic_ns()}"
     timer = threading.Timer(timeout, lambda: spark.sparkContext.cancelJobGroup(group))
     start = time.perf_counter()
     try:
@@ -163,7 +201,9 @@ def run(
         exchanges = count_exchanges(summary)
         row = summary.collect()[0]
         seconds = time.perf_counter() - start
-        return Result(name, seconds, row["n"], int(row["h"]), exchanges, memory.peak_mb())
+        peak = memory.peak_mb()
+        read = rows_read(spark, group)
+        return Result(name, seconds, row["n"], int(row["h"]), exchanges, peak, read)
     except Exception as exc:  # a contender failing must not stop the others
         seconds = time.perf_counter() - start
         reason = "timeout" if seconds >= timeout else f"{type(exc).__name__}: {exc}"
@@ -351,9 +391,17 @@ def main() -> None:
         "--skip", default="", help="comma list: floor,engine,sorted,range,feast,tempo"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender, best kept")
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=DAYS,
+        help=f"days of feature history, the spine's {DAYS} last (longer: files in time order)",
+    )
     parser.add_argument("--shuffle-partitions", type=int, default=8)
     parser.add_argument("--driver-memory", default="6g")
     args = parser.parse_args()
+    if args.history_days < 1:
+        parser.error(f"--history-days: expected at least 1, found {args.history_days}")
     if args.small:
         args.spine_rows, args.feature_rows = 50_000, 500_000
     skip = set(filter(None, args.skip.split(",")))
@@ -370,15 +418,18 @@ def main() -> None:
     )
     spark.sparkContext.setLogLevel("ERROR")
     data = f"{args.data_dir}/{args.spine_rows}_{args.feature_rows}"
+    if args.history_days != DAYS:
+        data += f"_h{args.history_days}"
     print(
-        f"spine {args.spine_rows:,} rows, 2 feature tables x {args.feature_rows:,} rows, "
+        f"spine {args.spine_rows:,} rows over {DAYS} days, 2 feature tables x "
+        f"{args.feature_rows:,} rows over {args.history_days} days, "
         f"data {data}, Spark {spark.version}, local[2], "
         f"{args.shuffle_partitions} shuffle partitions, AQE on"
     )
     start = time.perf_counter()
     if not os.path.exists(f"{data}/f2/_SUCCESS"):
         shutil.rmtree(data, ignore_errors=True)
-        generate(spark, data, args.spine_rows, args.feature_rows)
+        generate(spark, data, args.spine_rows, args.feature_rows, args.history_days)
     print(f"data ready in {time.perf_counter() - start:.1f}s")
 
     spine = spark.read.parquet(f"{data}/spine")
@@ -414,7 +465,7 @@ def main() -> None:
     print()
     print(
         f"{'contender':32} {'time':>8} {'x floor':>8} {'rows':>10} {'checksum':>22} "
-        f"{'exchanges':>15} {'JVM peak':>9}"
+        f"{'exchanges':>15} {'JVM peak':>9} {'rows read':>11}"
     )
     for r in results:
         if r.seconds is None and r.note == "timeout":
@@ -427,9 +478,10 @@ def main() -> None:
             continue
         ratio = f"{r.seconds / floor_s:.2f}" if floor_s else "-"
         peak = f"{r.jvm_peak_mb:.0f} MB" if r.jvm_peak_mb else "-"
+        read = f"{r.rows_read:,}" if r.rows_read is not None else "-"
         print(
             f"{r.name:32} {r.seconds:7.1f}s {ratio:>8} {r.rows:>10,} {r.checksum:>22} "
-            f"{r.exchanges:>15} {peak:>9}"
+            f"{r.exchanges:>15} {peak:>9} {read:>11}"
         )
     by = {r.name: r for r in results if r.checksum is not None}
 
