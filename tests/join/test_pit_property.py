@@ -6,7 +6,7 @@ import datetime as dt
 import os
 
 from _pit_oracle import OracleSource, oracle_join, row_sort_key
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from mesh.join import FeatureSource, SkewConfig, point_in_time_join, reduction, spine_index
@@ -71,6 +71,24 @@ SKEWS = {
 }
 
 
+_EDGES = {
+    "spine": [
+        {"id": 0, "cid": 1, "mid": 10, "t": hours(2)},
+        {"id": 1, "cid": 1, "mid": 10, "t": hours(8)},
+    ],
+    "a": [
+        {"cid": 1, "fts": hours(1), "cts": hours(1), "x": 1, "s": "p"},
+        {"cid": 1, "fts": hours(8), "cts": hours(8), "x": 2, "s": "q"},
+    ],
+    "b": [{"cid": 1, "mid": 10, "fts": hours(8), "y": 3}],
+    "strict": False,
+    "exclude": True,
+    "ttl_a": 1,
+    "ttl_b": None,
+    "skew": "off",
+}
+
+
 # Shrinking a failure through Spark can take many minutes; MESH_HYPOTHESIS_SHRINK=1 turns it on.
 _PHASES = (
     list(Phase)
@@ -96,6 +114,10 @@ _PHASES = (
     skew=st.sampled_from(sorted(SKEWS)),
     strategy=st.sampled_from(["sorted", "indexed", "indexed-crowded"]),
 )
+# The time-range pruning's edges, always run: rows at exactly the spine's last time, and
+# one exactly `ttl` old at its first (random draws rarely hit both at the default count).
+@example(**_EDGES, strategy="sorted")
+@example(**_EDGES, strategy="indexed")
 def test_engine_matches_oracle(spark, spine, a, b, strict, exclude, ttl_a, ttl_b, skew, strategy):
     ttl_a_delta = None if ttl_a is None else dt.timedelta(hours=ttl_a)
     ttl_b_delta = None if ttl_b is None else dt.timedelta(hours=ttl_b)
