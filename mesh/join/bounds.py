@@ -70,8 +70,8 @@ def prune(r: ResolvedSource, times: TimeRange) -> ResolvedSource:
     """``r`` without the rows that cannot be eligible and valid at any time in ``times``."""
     ft = ident(r.timestamp)
     conditions = [f"{ft} <= {times.high}"]
-    if r.gate_on_created and r.created_timestamp is not None:
-        ct = ident(r.created_timestamp)
+    if r.gate is not None:
+        ct = ident(r.gate)
         conditions.append(f"({ct} IS NULL OR {ct} <= {times.high})")
     if r.ttl is not None:
         conditions.append(within_ttl(ft, times.low, r.ttl))

@@ -256,8 +256,7 @@ def _union_parts(
     )
     source_parts = []
     for r in group:
-        gate = r.created_timestamp if r.gate_on_created else None
-        avail, tag = availability(r.timestamp, gate, strict)
+        avail, tag = availability(r.timestamp, r.gate, strict)
         part = r.df.where(not_null([*keys, r.timestamp])).selectExpr(
             *key_cols,
             f"{avail} AS {AVAIL}",

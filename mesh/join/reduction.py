@@ -88,8 +88,7 @@ def reduce_source(
     """
     winner = row_struct(r.timestamp, r.created_timestamp, r.features, r.keys)
     # The sorted pass's availability; +1 µs for rows that must be known strictly before t.
-    gate = r.created_timestamp if r.gate_on_created else None
-    avail, tag = availability(r.timestamp, gate, strict)
+    avail, tag = availability(r.timestamp, r.gate, strict)
     a = f"unix_micros({avail}) + CASE WHEN {tag} = {AFTER} THEN 1 ELSE 0 END"
 
     rows = r.df.where(not_null([*r.keys, r.timestamp])).selectExpr(

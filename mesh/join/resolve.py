@@ -32,6 +32,11 @@ class ResolvedSource:
     features: tuple[str, ...]
     outputs: tuple[str, ...]
 
+    @property
+    def gate(self) -> str | None:
+        """The created-timestamp column when it gates availability, else None."""
+        return self.created_timestamp if self.gate_on_created else None
+
 
 def _types(schema: StructType) -> dict[str, DataType]:
     return {f.name: f.dataType for f in schema.fields}
