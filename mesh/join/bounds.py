@@ -22,7 +22,6 @@ from pyspark.sql.types import TimestampType
 
 from mesh.join.columns import ident, within_ttl
 from mesh.join.resolve import ResolvedSource
-from mesh.join.spine_index import T_MAX, T_MIN, SpineIndex
 
 
 @dataclass(frozen=True)
@@ -36,15 +35,6 @@ class TimeRange:
 def micros_range(low: int, high: int) -> TimeRange:
     """A ``timestamp`` range from epoch microseconds (exact, whatever the session time zone)."""
     return TimeRange(f"timestamp_micros({low}L)", f"timestamp_micros({high}L)")
-
-
-def index_range(index: SpineIndex) -> TimeRange | None:
-    """The range of an indexed spine, from its lookup (no Spark job); None if it is empty."""
-    if index.lookup.num_rows == 0:
-        return None
-    lows = index.lookup.column(T_MIN).to_numpy()
-    highs = index.lookup.column(T_MAX).to_numpy()
-    return micros_range(int(lows.min()), int(highs.max()))
 
 
 def spine_range(spine: DataFrame, spine_timestamp: str) -> TimeRange | None:
@@ -78,4 +68,4 @@ def prune(r: ResolvedSource, times: TimeRange) -> ResolvedSource:
     return dataclasses.replace(r, df=r.df.where(" AND ".join(conditions)))
 
 
-__all__ = ["TimeRange", "index_range", "micros_range", "prune", "spine_range"]
+__all__ = ["TimeRange", "micros_range", "prune", "spine_range"]

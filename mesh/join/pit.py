@@ -31,7 +31,7 @@ from pyspark.sql.types import (
 )
 
 from mesh.errors import JoinError
-from mesh.join.bounds import index_range, prune, spine_range
+from mesh.join.bounds import prune, spine_range
 from mesh.join.columns import (
     AT_SPINE,
     AVAIL,
@@ -50,6 +50,7 @@ from mesh.join.columns import (
 )
 from mesh.join.reduction import (
     INDEX_MAX_ROWS,
+    SpineScan,
     collect_spine_index,
     indexable,
     lookup_frame,
@@ -107,27 +108,28 @@ def point_in_time_join(
     Cost: per key set, one hash shuffle of the (growing) spine and of its sources and one
     sort; no range join, no row explosion. ``strategy`` decides what is shuffled:
 
-    - ``"indexed"``: the spine's (keys, time) columns are collected to the driver (one job)
-      into a per-key index of its distinct times; every source row is placed, where it is
-      read, in the bucket of the first spine time at which it becomes eligible (a broadcast
-      lookup), and a map-side aggregate keeps the greatest row per bucket: the only one of
-      them that can ever win. Rows of keys absent from the spine or known only after its
-      last time are dropped, and so are rows the source's ``ttl`` has expired at that first
-      spine time (they could only give nulls). Only those rows are shuffled and sorted
-      (``mesh.join.reduction``).
+    - ``"indexed"``: the spine's (keys, time) columns are counted and collected to the driver
+      (two small jobs) into a per-key index of its distinct times; every source row is
+      placed, where it is read, in the bucket of the first spine time at which it becomes
+      eligible (a broadcast lookup), and a map-side aggregate keeps the greatest row per
+      bucket: the only one of them that can ever win. Rows of keys absent from the spine or
+      known only after its last time are dropped, and so are rows the source's ``ttl`` has
+      expired at that first spine time (they could only give nulls). Only those rows are
+      shuffled and sorted (``mesh.join.reduction``).
     - ``"sorted"``: every source row is shuffled and sorted.
     - ``"auto"`` (default): ``"indexed"`` when the spine times are ``timestamp`` (not
       ``timestamp_ntz``) and the spine has at most ``index_max_rows`` rows with non-null
-      keys, else ``"sorted"``.
+      keys and time, else ``"sorted"`` (a larger spine is counted, never collected).
 
     With either, a source is first filtered to the spine's time range ``[t_min, t_max]``:
     ``feature_ts <= t_max`` (and ``created_ts <= t_max`` or null, when it gates) and, with a
     ``ttl``, ``feature_ts >= t_min - ttl``; no other row can be eligible and unexpired at any
-    spine row. The bounds are literals (from the index, or one small job over the spine for
-    ``"sorted"``), so a Parquet or Delta scan skips the files and row groups outside them
-    (``mesh.join.bounds``). The spine is therefore read more than once (index or range job,
-    then the join): a spine whose rows change between reads (an unseeded ``rand()``, a
-    table overwritten meanwhile) must be cached or checkpointed first.
+    spine row. The bounds are literals (from the count job of ``"indexed"`` and ``"auto"``,
+    or one small job over the spine for ``"sorted"``), so a Parquet or Delta scan skips the
+    files and row groups outside them (``mesh.join.bounds``). The spine is therefore read
+    more than once (count, index or range jobs, then the join): a spine whose rows change
+    between reads (an unseeded ``rand()``, a table overwritten meanwhile) must be cached or
+    checkpointed first.
 
     ``skew`` controls hot keys (see ``SkewConfig``): ``None`` detects them (from a sample,
     or from the spine index, where only the spine can be skewed), ``False`` disables, a
@@ -153,13 +155,15 @@ def point_in_time_join(
         groups.setdefault(r.keys, []).append(r)
 
     result = spine
-    # The whole spine's time range: one small job, at most once, when a key set has no index.
+    # The whole spine's time range: one small job, at most once, for key sets not scanned
+    # by _spine_index ("sorted", timestamp_ntz times).
     whole_range = cache(partial(spine_range, spine, spine_timestamp))
     for keys, group in groups.items():
-        index = None
+        scan = None
         if strategy != "sorted":
-            index = _spine_index(spine, keys, spine_timestamp, strategy, index_max_rows)
-        times = index_range(index) if index is not None else whole_range()
+            scan = _spine_index(spine, keys, spine_timestamp, strategy, index_max_rows)
+        index = scan.index if scan is not None else None
+        times = scan.times if scan is not None else whole_range()
         if times is not None:
             group = [prune(r, times) for r in group]
         # Sample the original spine, not `result`: that would recompute earlier key sets.
@@ -188,7 +192,8 @@ def _spine_index(
     spine_timestamp: str,
     strategy: str,
     max_rows: int,
-) -> SpineIndex | None:
+) -> SpineScan | None:
+    """The key set's spine index and range; None for ``timestamp_ntz`` times (not scanned)."""
     if not indexable(spine.schema, spine_timestamp):
         if strategy == "indexed":
             raise JoinError(
@@ -199,8 +204,8 @@ def _spine_index(
                 found=spine.schema[spine_timestamp].dataType.simpleString(),
             )
         return None
-    index = collect_spine_index(spine, keys, spine_timestamp, max_rows)
-    if index is None and strategy == "indexed":
+    scan = collect_spine_index(spine, keys, spine_timestamp, max_rows)
+    if scan.index is None and strategy == "indexed":
         raise JoinError(
             f"strategy='indexed': the spine has more than {max_rows:,} rows with keys "
             f"{list(keys)}; raise index_max_rows or use strategy='sorted'.",
@@ -208,7 +213,7 @@ def _spine_index(
             expected=f"spine <= {max_rows} rows",
             found=strategy,
         )
-    return index
+    return scan
 
 
 def _hot_spine_keys(

@@ -1,17 +1,18 @@
 """Shrink each source to the rows that can still win, before any shuffle, with a spine index.
 
-The spine's (keys, time) columns are collected to the driver (one job over two or three
-columns) and turned into one lookup row per key (``spine_index``). Every source row is
-broadcast-joined to its key's lookup row where it is read, placed in its bucket (the first
-spine time at which it becomes eligible) by a constant-time expression, and an aggregate
-keeps the greatest row per (key, bucket), map-side first, like any ``groupBy`` (a sort
-aggregate: Spark hash-aggregates fixed-width buffers only, ``max(struct)`` is not one).
-Rows of keys the spine does not have, or known only after the key's last spine time, are
-dropped, and so are rows a source's TTL has expired at their bucket's spine time. The sorted
-pass then shuffles and sorts at most about one row per spine time and source instead of the
-whole history, and no key can be hot on the source side any more. Results are identical: a
-dropped row either never wins, or wins only where it is expired, where the row that wins
-instead (older) is expired too, or there is none: null features either way.
+The spine's (keys, time) columns are counted, then collected to the driver (two small jobs
+over two or three columns) and turned into one lookup row per key (``spine_index``). Every
+source row is broadcast-joined to its key's lookup row where it is read, placed in its
+bucket (the first spine time at which it becomes eligible) by a constant-time expression,
+and an aggregate keeps the greatest row per (key, bucket), map-side first, like any
+``groupBy`` (a sort aggregate: Spark hash-aggregates fixed-width buffers only,
+``max(struct)`` is not one). Rows of keys the spine does not have, or known only after the
+key's last spine time, are dropped, and so are rows a source's TTL has expired at their
+bucket's spine time. The sorted pass then shuffles and sorts at most about one row per spine
+time and source instead of the whole history, and no key can be hot on the source side any
+more. Results are identical: a dropped row either never wins, or wins only where it is
+expired, where the row that wins instead (older) is expired too, or there is none: null
+features either way.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType, TimestampType
 
+from mesh.join.bounds import TimeRange, micros_range
 from mesh.join.columns import (
     AFTER,
     availability,
@@ -65,17 +68,32 @@ def indexable(schema: StructType, timestamp: str) -> bool:
     return isinstance(schema[timestamp].dataType, TimestampType)
 
 
+@dataclass(frozen=True)
+class SpineScan:
+    """What the spine's (keys, time) columns give a key set: its index, if small, and range."""
+
+    index: SpineIndex | None  # None: more than ``max_rows`` rows with keys and time
+    times: TimeRange | None  # None: no such row
+
+
 def collect_spine_index(
     spine: DataFrame, keys: Sequence[str], spine_timestamp: str, max_rows: int
-) -> SpineIndex | None:
-    """Index of the spine's (keys, time), or None when it has more than ``max_rows`` rows."""
+) -> SpineScan:
+    """Index of the spine's (keys, time), and the range of its times.
+
+    One small aggregate job counts the rows with keys and time and finds their range; only
+    when there are at most ``max_rows`` are they collected (a second job) into the index.
+    A larger spine is thus read once here, and never shipped to the driver, however large.
+    """
     projected = spine.where(not_null([*keys, spine_timestamp])).select(
         *[col(k) for k in keys], F.unix_micros(col(spine_timestamp)).alias(_US)
     )
-    table = projected.limit(max_rows + 1).toArrow()
-    if table.num_rows > max_rows:
-        return None
-    return build_index(table, list(keys), _US)
+    stats = projected.selectExpr("count(1)", f"min({_US})", f"max({_US})").first()
+    count, low, high = (0, None, None) if stats is None else tuple(stats)
+    times = None if low is None or high is None else micros_range(int(low), int(high))
+    if count > max_rows:
+        return SpineScan(None, times)
+    return SpineScan(build_index(projected.toArrow(), list(keys), _US), times)
 
 
 def reduce_source(
@@ -186,4 +204,11 @@ def _arrow_never_local(spark: SparkSession) -> Iterator[None]:
             spark.conf.set(_LOCAL_RELATION_THRESHOLD, previous)
 
 
-__all__ = ["INDEX_MAX_ROWS", "collect_spine_index", "indexable", "lookup_frame", "reduce_source"]
+__all__ = [
+    "INDEX_MAX_ROWS",
+    "SpineScan",
+    "collect_spine_index",
+    "indexable",
+    "lookup_frame",
+    "reduce_source",
+]

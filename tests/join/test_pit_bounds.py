@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
 
 from mesh.join import FeatureSource, point_in_time_join
-from mesh.join.bounds import index_range, prune, spine_range
+from mesh.join.bounds import prune, spine_range
 from mesh.join.reduction import collect_spine_index
 from mesh.join.resolve import resolve
 
@@ -45,10 +46,14 @@ def kept(spine, source, times):
 
 def test_rows_outside_the_spine_range_are_dropped_and_the_answer_is_the_same(spark):
     spine, feats = frames(spark)
-    # The index's range covers the rows with keys; the sorted strategy's (one job, shared by
-    # all key sets) every non-null time: here one day wider, because of the null-key row.
-    times = index_range(collect_spine_index(spine, ["cid"], "ts", 100))
-    assert times is not None
+    # A key set's range (from its count job) covers the rows with keys; the sorted strategy's
+    # (one job, shared by all key sets) every non-null time: here one day wider, because of
+    # the null-key row.
+    scan = collect_spine_index(spine, ["cid"], "ts", 100)
+    times = scan.times
+    assert times is not None and scan.index is not None
+    # Above the index limit the count job still gives the range (and no index).
+    assert collect_spine_index(spine, ["cid"], "ts", 2) == dataclasses.replace(scan, index=None)
     assert times == spine_range(spine.where("cid IS NOT NULL"), "ts")
     wider = spine_range(spine, "ts")
     assert wider is not None and wider.low == times.low and wider.high != times.high
@@ -75,7 +80,8 @@ def test_an_empty_spine_has_no_range_and_joins_to_nothing(spark):
     spine, feats = frames(spark)
     empty = spine.where("id < 0")
     assert spine_range(empty, "ts") is None
-    assert index_range(collect_spine_index(empty, ["cid"], "ts", 100)) is None
+    scan = collect_spine_index(empty, ["cid"], "ts", 100)
+    assert scan.times is None and scan.index is not None and scan.index.lookup.num_rows == 0
     source = FeatureSource(feats, "cid", "fts", "cts", ttl=DAY)
     for strategy in ("sorted", "indexed"):
         assert point_in_time_join(empty, source, "ts", strategy=strategy).count() == 0

@@ -75,6 +75,41 @@ def test_auto_uses_the_sorted_pass_above_the_index_limit(spark):
     assert_df_equality(auto, expected, ignore_row_order=True)
 
 
+@pytest.mark.parametrize("limit", [10, 10_000])
+def test_a_spine_above_the_limit_is_counted_once_and_never_collected(spark, monkeypatch, limit):
+    # The spine is read from an RDD whose map counts the rows each job reads, and every
+    # collect to the driver is recorded.
+    spine, source = skewed_frames(spark)
+    reads = spark.sparkContext.accumulator(0)
+
+    def counted(row):
+        reads.add(1)
+        return row
+
+    rows = spine.collect()
+    spine = spark.createDataFrame(
+        spark.sparkContext.parallelize(rows, 2).map(counted), spine.schema
+    )
+    collected = []
+    to_arrow = type(spine).toArrow
+
+    def recording(df):
+        table = to_arrow(df)
+        collected.append(table.num_rows)
+        return table
+
+    monkeypatch.setattr(type(spine), "toArrow", recording)
+    out = point_in_time_join(spine, source, "ts", skew=False, index_max_rows=limit)
+    if limit < len(rows):
+        # One count job gives the size and the time range; nothing reaches the driver.
+        assert collected == [] and reads.value == len(rows)
+    else:
+        assert collected == [len(rows)] and reads.value == 2 * len(rows)
+    monkeypatch.undo()
+    expected = point_in_time_join(spine, source, "ts", strategy="sorted", skew=False)
+    assert_df_equality(out, expected, ignore_row_order=True)
+
+
 @pytest.mark.parametrize("user_value", [None, "1234"])
 def test_the_session_conf_is_left_as_it_was(spark, user_value):
     key = "spark.sql.execution.arrow.localRelationThreshold"
@@ -156,7 +191,8 @@ def test_rows_expired_at_their_first_spine_time_are_dropped_and_the_answer_is_th
     def reduced_rows(ttl):
         source = FeatureSource(feats, "cid", "fts", "cts", ttl=ttl)
         (r,) = resolve(spine, [source], "ts")
-        index = reduction.collect_spine_index(spine, ["cid"], "ts", 100)
+        index = reduction.collect_spine_index(spine, ["cid"], "ts", 100).index
+        assert index is not None
         lookup = reduction.lookup_frame(spine, index, ["cid"])
         out = reduction.reduce_source(r, index, False, lookup).df
         return sorted(row["x"] for row in out.collect())
