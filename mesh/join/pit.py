@@ -48,6 +48,7 @@ from mesh.join.columns import (
     src,
     within_ttl,
 )
+from mesh.join.layout import presorted
 from mesh.join.reduction import (
     INDEX_MAX_ROWS,
     SpineScan,
@@ -292,6 +293,7 @@ def _join_key_set(
     if hot is not None:
         union = assign_buckets(union, hot, keys)
         partition.append(BUCKET)
+    union = presorted(union, keys, [*keys, *([BUCKET] if hot is not None else [])])
     running = (
         f"OVER (PARTITION BY {', '.join(partition)} ORDER BY {AVAIL} ASC NULLS FIRST, {TAG} "
         "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"

@@ -14,8 +14,12 @@ def plan_of(df) -> str:
 
 
 def shuffles_added(df) -> list[str]:
-    """Hash exchanges Spark added to satisfy the query (not the user's own repartitions)."""
-    return re.findall(r"Exchange hashpartitioning\(([^)]*)\), ENSURE_REQUIREMENTS", plan_of(df))
+    """Hash exchanges the join adds: Spark's own and the join's repartition by the keys.
+
+    Not the tests' input repartitions: those give a number of partitions (REPARTITION_BY_NUM).
+    """
+    pattern = r"Exchange hashpartitioning\(([^)]*)\), (?:ENSURE_REQUIREMENTS|REPARTITION_BY_COL)"
+    return re.findall(pattern, plan_of(df))
 
 
 def frames(spark):
@@ -74,6 +78,36 @@ def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark):
     )
     assert shuffles_added(result) == []
     assert plan_of(result).count("REPARTITION_BY_NUM") == 2
+    # The pre-sort by key still runs, on the partitions as they are.
+    assert re.search(r"Sort \[cid#\d+L ASC NULLS FIRST\], false", plan_of(result))
+
+
+def test_rows_are_presorted_by_one_long_before_the_windows_sort(spark):
+    spine, by_c, *_ = frames(spark)
+    for keys, spine_, source in (
+        ("cid", spine, by_c),
+        (["cid", "mid"], spine, by_c.withColumn("mid", by_c.cid * 10)),
+        (
+            "k",
+            spine.selectExpr("CAST(cid AS STRING) AS k", "ts"),
+            by_c.selectExpr("CAST(cid AS STRING) AS k", "fts", "c"),
+        ),
+    ):
+        for strategy in ("sorted", "indexed"):
+            result = point_in_time_join(
+                spine_, FeatureSource(source, keys, "fts"), "ts", skew=False, strategy=strategy
+            )
+            plan = plan_of(result)
+            # The window's sort (keys, time, tag) sits on the pre-sort by one long, which
+            # sits on the one shuffle by the keys.
+            sorts = re.findall(r"Sort \[([^\]]*)\], false", plan)
+            window = next(i for i, s in enumerate(sorts) if "__mesh_avail" in s)
+            presort = sorts[window + 1]  # the window sort's child (the plan is printed top down)
+            assert "__mesh_avail" not in presort and "__mesh_group" not in presort
+            below = plan[plan.index(f"Sort [{presort}]") :].split("\n")[1]
+            assert "Exchange hashpartitioning" in below or "Union" in below, below
+            assert ("xxhash64" in presort) == (keys != "cid"), presort
+            assert [r["c"] for r in result.collect()] == [1.0]
 
 
 def test_skew_plan_shuffles_big_data_once(spark):
