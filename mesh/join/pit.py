@@ -289,13 +289,14 @@ def _join_key_set(
     spine_part, source_parts = _union_parts(spine, group, keys, spine_timestamp, strict)
     union = _union([spine_part, *source_parts])
 
-    partition = [ident(k) for k in keys]
+    partition = list(keys)
     if hot is not None:
         union = assign_buckets(union, hot, keys)
         partition.append(BUCKET)
-    union = presorted(union, keys, [*keys, *([BUCKET] if hot is not None else [])])
+    union = presorted(union, keys, partition)
+    by = ", ".join(ident(c) for c in partition)
     running = (
-        f"OVER (PARTITION BY {', '.join(partition)} ORDER BY {AVAIL} ASC NULLS FIRST, {TAG} "
+        f"OVER (PARTITION BY {by} ORDER BY {AVAIL} ASC NULLS FIRST, {TAG} "
         "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
     carried = [SPINE, AVAIL, TAG]
