@@ -100,13 +100,17 @@ def test_rows_are_presorted_by_one_long_before_the_windows_sort(spark):
             plan = plan_of(result)
             # The window's sort (keys, time, tag) sits on the pre-sort by one long, which
             # sits on the one shuffle by the keys.
-            sorts = re.findall(r"Sort \[([^\]]*)\], false", plan)
-            window = next(i for i, s in enumerate(sorts) if "__mesh_avail" in s)
-            presort = sorts[window + 1]  # the window sort's child (the plan is printed top down)
-            assert "__mesh_avail" not in presort and "__mesh_group" not in presort
-            below = plan[plan.index(f"Sort [{presort}]") :].split("\n")[1]
-            assert "Exchange hashpartitioning" in below or "Union" in below, below
-            assert ("xxhash64" in presort) == (keys != "cid"), presort
+            lines = plan.split("\n")  # top down: a parent comes before its children
+            sorts = [i for i, line in enumerate(lines) if " Sort [" in line]
+            window = next(i for i in sorts if "__mesh_avail" in lines[i])
+            presort = min(i for i in sorts if i > window)
+            assert "__mesh_avail" not in lines[presort] and "__mesh_group" not in lines[presort]
+            # Nothing but projections between the two sorts; the shuffle right below.
+            between = lines[window + 1 : presort]
+            assert all(" Project [" in line for line in between), between
+            below = next(ln for ln in lines[presort + 1 :] if " Project [" not in ln)
+            assert "Exchange hashpartitioning" in below, below
+            assert ("xxhash64" in lines[presort]) == (keys != "cid"), lines[presort]
             assert [r["c"] for r in result.collect()] == [1.0]
 
 
