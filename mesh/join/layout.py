@@ -3,12 +3,17 @@
 The window sorts each shuffle partition by ``(keys..., AVAIL, TAG)``. Spark sorts on a
 64-bit prefix of the *first* column only, and compares whole rows whenever two prefixes are
 equal: with many rows per key that is most comparisons, each one reading two rows from
-wherever they happen to lie in memory. Sorting each partition first by a single long (the
-key itself when it is one integral column, else a hash of the keys: either way one radix
-sort, no row comparisons) puts every key's rows next to each other; the window's own sort
-then works on runs of adjacent rows. The order the window sees is still its own, so the
-answer cannot change; only the work does (measured: 37.5 s -> 22.5 s for a 5M-row spine and
-two 10M-row sources, sorted strategy, ``benchmarks/README_join.md``).
+wherever they happen to lie in memory. Each partition is therefore first sorted by a single
+long (one radix sort, no row comparisons) that orders the rows nearly as the window wants
+them: a hash of the keys in the high bits, the time the row becomes known in the middle
+ones, its tag in the lowest two. The window's own sort then finds its input already in
+order, bar the rare rows whose key hashes collide or whose times fall in one slot: Spark's
+TimSort passes over such runs in one sweep. The order the window sees is still its own, so
+the answer cannot change; only the work does (``benchmarks/README_join.md``).
+
+Times are placed on a scale of ``2**TIME_BITS`` slots over the spine's range and as long
+again before it (the history a source adds); earlier rows share slot 0, which only leaves
+their order to the window's sort. Without a spine range the pre-sort is by key alone.
 
 The pre-sort has to run after the shuffle, so the rows are hash-partitioned by the window's
 partition columns explicitly, unless Spark's plan says they already are (as the window
@@ -21,23 +26,48 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegralType
+from pyspark.sql.types import IntegralType, TimestampType
 
-from mesh.join.columns import col, ident
+from mesh.join.bounds import TimeRange
+from mesh.join.columns import AVAIL, TAG, col, ident
+
+KEY_BITS = 24  # bits of the keys' hash (bits 40-63)
+TIME_BITS = 38  # time slots (bits 2-39); the tag (0-2) takes bits 0-1
 
 
-def presorted(df: DataFrame, keys: Sequence[str], partition: Sequence[str]) -> DataFrame:
-    """``df`` hash-partitioned by the columns ``partition``, each partition sorted by key.
+def presorted(
+    df: DataFrame, keys: Sequence[str], partition: Sequence[str], times: TimeRange | None
+) -> DataFrame:
+    """``df`` hash-partitioned by the columns ``partition``, each partition pre-sorted.
 
-    ``keys`` are the key columns (a prefix of ``partition``).
+    ``keys`` are the key columns (a prefix of ``partition``); ``times`` the spine's range.
     """
     if not _hash_partitioned_by(df, partition):
         df = df.repartition(*[col(c) for c in partition])
-    if len(keys) == 1 and isinstance(df.schema[keys[0]].dataType, IntegralType):
-        order = ident(keys[0])
-    else:
-        order = "xxhash64(" + ", ".join(ident(k) for k in keys) + ")"
-    return df.sortWithinPartitions(F.expr(order))
+    return df.sortWithinPartitions(F.expr(_order(df, keys, times)))
+
+
+def _order(df: DataFrame, keys: Sequence[str], times: TimeRange | None) -> str:
+    """SQL: the one long to pre-sort by (see the module docstring)."""
+    if times is None:
+        if len(keys) == 1 and isinstance(df.schema[keys[0]].dataType, IntegralType):
+            return ident(keys[0])
+        return "xxhash64(" + ", ".join(ident(k) for k in keys) + ")"
+    key = "xxhash64(" + ", ".join(ident(k) for k in keys) + f") & {(1 << KEY_BITS) - 1}"
+
+    def micros(t: str) -> str:
+        if isinstance(df.schema[AVAIL].dataType, TimestampType):
+            return f"unix_micros({t})"
+        # timestamp_ntz: read in the session's time zone; monotonic but for the hour a
+        # clock goes back, where rows only come out of order (the window's sort fixes it).
+        return f"unix_micros(CAST({t} AS TIMESTAMP))"
+
+    low, high = micros(times.low), micros(times.high)
+    # [low - (high - low), high] onto [0, 1]; null times (spine rows) give slot 0, as
+    # the window puts them first.
+    fraction = f"({micros(AVAIL)} - (2 * {low} - {high})) / (2 * ({high} - {low}) + 1)"
+    slot = f"CAST(least(greatest({fraction}, 0D), 1D) * {(1 << TIME_BITS) - 1} AS BIGINT)"
+    return f"shiftleft({key}, {TIME_BITS + 2}) | shiftleft({slot}, 2) | {TAG}"
 
 
 def _hash_partitioned_by(df: DataFrame, columns: Sequence[str]) -> bool:
@@ -55,8 +85,7 @@ def _hash_partitioned_by(df: DataFrame, columns: Sequence[str]) -> bool:
     expressions = partitioning.expressions()
     found = [expressions.apply(i) for i in range(expressions.size())]
     return bool(found) and all(
-        e.getClass().getSimpleName() == "AttributeReference" and e.name() in columns
-        for e in found
+        e.getClass().getSimpleName() == "AttributeReference" and e.name() in columns for e in found
     )
 
 

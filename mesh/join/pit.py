@@ -31,7 +31,7 @@ from pyspark.sql.types import (
 )
 
 from mesh.errors import JoinError
-from mesh.join.bounds import prune, spine_range
+from mesh.join.bounds import TimeRange, prune, spine_range
 from mesh.join.columns import (
     AT_SPINE,
     AVAIL,
@@ -180,7 +180,7 @@ def point_in_time_join(
                 r.df.select(*[col(k) for k in keys], col(r.timestamp).alias(AVAIL)) for r in group
             ]
             hot = find_hot_keys([spine_times, *sources_times], keys, skew_config)
-        result = _join_key_set(result, group, keys, spine_timestamp, strict, hot)
+        result = _join_key_set(result, group, keys, spine_timestamp, strict, hot, times)
 
     outputs = [o for r in resolved for o in r.outputs]
     spine_cols = [_keep_nullability(f.name, f.dataType, f.nullable) for f in spine.schema.fields]
@@ -285,6 +285,7 @@ def _join_key_set(
     spine_timestamp: str,
     strict: bool,
     hot: DataFrame | None,
+    times: TimeRange | None,
 ) -> DataFrame:
     spine_part, source_parts = _union_parts(spine, group, keys, spine_timestamp, strict)
     union = _union([spine_part, *source_parts])
@@ -293,7 +294,7 @@ def _join_key_set(
     if hot is not None:
         union = assign_buckets(union, hot, keys)
         partition.append(BUCKET)
-    union = presorted(union, keys, partition)
+    union = presorted(union, keys, partition, times)
     by = ", ".join(ident(c) for c in partition)
     running = (
         f"OVER (PARTITION BY {by} ORDER BY {AVAIL} ASC NULLS FIRST, {TAG} "

@@ -122,11 +122,10 @@ def reduce_source(
         STARTS,
     )
     same_key = " AND ".join(f"{ident(k)} = __mesh_lk{j}" for j, k in enumerate(r.keys))
-    cell = f"CAST(greatest({_US} - {T_MIN}, 0) div {WIDTH} AS INT)"
     placed = (
         rows.join(F.broadcast(renamed), F.expr(same_key), "inner")
         .where(f"{_US} <= {T_MAX}")
-        .selectExpr(_WIN, _US, BASE, TIMES, f"get({STARTS}, {cell}) AS {_START}")
+        .selectExpr(_WIN, _US, BASE, TIMES, f"{_start()} AS {_START}")
         # The id is nondeterministic, so the optimizer keeps this projection below the
         # filter: the search runs once per row, not once more inside the filter.
         .selectExpr(
@@ -153,6 +152,16 @@ def reduce_source(
         columns.append(f"{_WIN}.ct AS {ident(r.created_timestamp)}")
     columns += [f"{_WIN}.v{j} AS {ident(f)}" for j, f in enumerate(r.features)]
     return dataclasses.replace(r, df=best.selectExpr(*columns))
+
+
+def _start() -> str:
+    """SQL: the position in ``TIMES`` of the first spine time of the row's cell.
+
+    Safe for any row, also one after ``T_MAX`` (whose cell is past the last: null), since
+    the optimizer may evaluate it before the filter that drops such rows.
+    """
+    cell = f"least(greatest({_US} - {T_MIN}, 0) div {WIDTH}, size({STARTS}))"
+    return f"get({STARTS}, CAST({cell} AS INT))"
 
 
 def _bucket() -> str:

@@ -11,6 +11,8 @@ from test_pit_skew import AUTO, skewed_frames
 
 from mesh.errors import JoinError
 from mesh.join import FeatureSource, SkewConfig, point_in_time_join
+from mesh.join.reduction import _US, _start
+from mesh.join.spine_index import STARTS, T_MIN, WIDTH
 
 BASE = dt.datetime(2024, 1, 1)
 
@@ -202,3 +204,17 @@ def test_rows_expired_at_their_first_spine_time_are_dropped_and_the_answer_is_th
     expected, actual = both(spine, [FeatureSource(feats, "cid", "fts", "cts", ttl=2 * day)])
     assert_df_equality(actual, expected, ignore_row_order=True)
     assert {r["id"]: r["x"] for r in actual.collect()} == {1: "f", 2: "b", 3: None, 4: "e"}
+
+
+def test_the_cell_lookup_is_safe_for_a_row_after_the_last_spine_time(spark):
+    """A row known long after its key's last spine time lies past the last cell.
+
+    Its cell number can exceed the int range; it gets no start (null), never an overflow
+    error, whichever order the optimizer evaluates the placement and the filter in.
+    """
+    lookup = f"0L AS {T_MIN}, 10L AS {WIDTH}, array(0, 1, 3) AS {STARTS}"
+    starts = {
+        us: spark.sql(f"SELECT {lookup}, {us}L AS {_US}").selectExpr(f"{_start()} AS s").first()[0]
+        for us in (-5, 0, 15, 29, 30, 10**15)
+    }
+    assert starts == {-5: 0, 0: 0, 15: 1, 29: 3, 30: None, 10**15: None}

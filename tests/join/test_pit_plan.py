@@ -78,8 +78,8 @@ def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark):
     )
     assert shuffles_added(result) == []
     assert plan_of(result).count("REPARTITION_BY_NUM") == 2
-    # The pre-sort by key still runs, on the partitions as they are.
-    assert re.search(r"Sort \[cid#\d+L ASC NULLS FIRST\], false", plan_of(result))
+    # The pre-sort still runs, on the partitions as they are.
+    assert re.search(r"Sort \[\(\(shiftleft\(\(xxhash64\(cid#\d+L, 42\)", plan_of(result))
 
 
 def test_rows_are_presorted_by_one_long_before_the_windows_sort(spark):
@@ -98,19 +98,19 @@ def test_rows_are_presorted_by_one_long_before_the_windows_sort(spark):
                 spine_, FeatureSource(source, keys, "fts"), "ts", skew=False, strategy=strategy
             )
             plan = plan_of(result)
-            # The window's sort (keys, time, tag) sits on the pre-sort by one long, which
-            # sits on the one shuffle by the keys.
+            # The window's sort (keys, time, tag) sits on the pre-sort by one long (keys'
+            # hash, time, tag), which sits on the one shuffle by the keys.
             lines = plan.split("\n")  # top down: a parent comes before its children
             sorts = [i for i, line in enumerate(lines) if " Sort [" in line]
             window = next(i for i in sorts if "__mesh_avail" in lines[i])
-            presort = min(i for i in sorts if i > window)
-            assert "__mesh_avail" not in lines[presort] and "__mesh_group" not in lines[presort]
-            # Nothing but projections between the two sorts; the shuffle right below.
-            between = lines[window + 1 : presort]
-            assert all(" Project [" in line for line in between), between
+            presort = next(i for i in range(window + 1, len(lines)) if " Project [" not in lines[i])
+            # Nothing but projections between the two sorts; one sort key; the shuffle below.
+            assert presort in sorts, lines[window : presort + 1]
+            assert lines[presort].count(" ASC NULLS FIRST") == 1, lines[presort]
+            for part in ("xxhash64(", "__mesh_avail", "__mesh_tag"):
+                assert part in lines[presort], lines[presort]
             below = next(ln for ln in lines[presort + 1 :] if " Project [" not in ln)
             assert "Exchange hashpartitioning" in below, below
-            assert ("xxhash64" in lines[presort]) == (keys != "cid"), lines[presort]
             assert [r["c"] for r in result.collect()] == [1.0]
 
 
