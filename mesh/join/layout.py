@@ -11,8 +11,9 @@ order, bar the rare rows whose key hashes collide or whose times fall in one slo
 TimSort passes over such runs in one sweep. The order the window sees is still its own, so
 the answer cannot change; only the work does (``benchmarks/README_join.md``).
 
-Times are placed on a scale of ``2**TIME_BITS`` slots over the spine's range and as long
-again before it (the history a source adds); earlier rows share slot 0, which only leaves
+Times are placed on a scale of ``2**TIME_BITS`` slots over the spine's range and, before it,
+the history a source adds: as long again as the range, at least a year (so an inference set,
+whose range is one instant, still has one). Earlier rows share slot 0, which only leaves
 their order to the window's sort. Without a spine range the pre-sort is by key alone.
 
 The pre-sort has to run after the shuffle, so the rows are hash-partitioned by the window's
@@ -33,6 +34,7 @@ from mesh.join.columns import AVAIL, TAG, col, ident
 
 KEY_BITS = 24  # bits of the keys' hash (bits 40-63)
 TIME_BITS = 38  # time slots (bits 2-39); the tag (0-2) takes bits 0-1
+HISTORY_MICROS = 366 * 86_400_000_000  # the scale reaches at least this far before the spine
 
 
 def presorted(
@@ -63,9 +65,10 @@ def _order(df: DataFrame, keys: Sequence[str], times: TimeRange | None) -> str:
         return f"unix_micros(CAST({t} AS TIMESTAMP))"
 
     low, high = micros(times.low), micros(times.high)
-    # [low - (high - low), high] onto [0, 1]; null times (spine rows) give slot 0, as
-    # the window puts them first.
-    fraction = f"({micros(AVAIL)} - (2 * {low} - {high})) / (2 * ({high} - {low}) + 1)"
+    # [low - history, high] onto [0, 1]; null times (spine rows) give slot 0, as the
+    # window puts them first.
+    history = f"greatest({high} - {low}, {HISTORY_MICROS})"
+    fraction = f"({micros(AVAIL)} - ({low} - {history})) / ({high} - {low} + {history} + 1)"
     slot = f"CAST(least(greatest({fraction}, 0D), 1D) * {(1 << TIME_BITS) - 1} AS BIGINT)"
     return f"shiftleft({key}, {TIME_BITS + 2}) | shiftleft({slot}, 2) | {TAG}"
 
