@@ -6,9 +6,9 @@ equal: with many rows per key that is most comparisons, each one reading two row
 wherever they happen to lie in memory. Each partition is therefore first sorted by a single
 long (one radix sort, no row comparisons) that orders the rows nearly as the window wants
 them: a hash of the keys in the high bits, the time the row becomes known in the middle
-ones, its tag in the lowest two. The window's own sort then finds its input already in
-order, bar the rare rows whose key hashes collide or whose times fall in one slot: Spark's
-TimSort passes over such runs in one sweep. The order the window sees is still its own, so
+ones, its tag in the lowest two. The window's own sort (a TimSort) then finds its input in
+order, bar the rare rows whose keys' hashes collide or whose times share a slot, and needs
+about one comparison per row where it is. The order the window sees is still its own, so
 the answer cannot change; only the work does (``benchmarks/README_join.md``).
 
 Times are placed on a scale of ``2**TIME_BITS`` slots over the spine's range and, before it,
