@@ -38,13 +38,21 @@ HISTORY_MICROS = 366 * 86_400_000_000  # the scale reaches at least this far bef
 
 
 def presorted(
-    df: DataFrame, keys: Sequence[str], partition: Sequence[str], times: TimeRange | None
+    df: DataFrame,
+    keys: Sequence[str],
+    partition: Sequence[str],
+    times: TimeRange | None,
+    part: DataFrame | None = None,
 ) -> DataFrame:
     """``df`` hash-partitioned by the columns ``partition``, each partition pre-sorted.
 
     ``keys`` are the key columns (a prefix of ``partition``); ``times`` the spine's range.
+    ``part``: one input of the union ``df`` with a small plan (the spine's). A union is
+    hash-partitioned only if every input is, so when ``part`` is not, ``df``'s own plan
+    (with the reduced sources, the larger one to plan) is not asked.
     """
-    if not _hash_partitioned_by(df, partition):
+    known = part is None or _hash_partitioned_by(part, partition)
+    if not (known and _hash_partitioned_by(df, partition)):
         df = df.repartition(*[col(c) for c in partition])
     return df.sortWithinPartitions(F.expr(_order(df, keys, times)))
 

@@ -294,7 +294,7 @@ def _join_key_set(
     if hot is not None:
         union = assign_buckets(union, hot, keys)
         partition.append(BUCKET)
-    union = presorted(union, keys, partition, times)
+    union = presorted(union, keys, partition, times, part=spine_part)
     by = ", ".join(ident(c) for c in partition)
     running = (
         f"OVER (PARTITION BY {by} ORDER BY {AVAIL} ASC NULLS FIRST, {TAG} "

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from functools import partial
 
-from mesh.join import FeatureSource, SkewConfig, point_in_time_join
+from mesh.join import FeatureSource, SkewConfig, layout, point_in_time_join
 
 
 def plan_of(df) -> str:
@@ -216,3 +216,29 @@ def test_building_the_plan_costs_a_few_jvm_calls_per_source(spark):
     assert [tuple(r) for r in result.collect()] == [
         (1, dt.datetime(2024, 1, 5), "x", *[1.0, "a"] * 12)
     ]
+
+
+def test_the_union_is_planned_for_its_partitioning_only_when_the_spine_part_is_partitioned(
+    spark, monkeypatch
+):
+    """A union is hash-partitioned only if every input is: the spine's small plan decides first."""
+    spine, by_c, *_ = frames(spark)
+    asked = []
+    check = layout._hash_partitioned_by
+
+    def spy(df, columns):
+        asked.append("union" if "__mesh_src0" in df.columns else "spine part")
+        return check(df, columns)
+
+    monkeypatch.setattr(layout, "_hash_partitioned_by", spy)
+    for strategy in ("indexed", "sorted"):
+        for partitioned, expected in ((False, ["spine part"]), (True, ["spine part", "union"])):
+            asked.clear()
+            spine_, source = spine, by_c
+            if partitioned:
+                spine_, source = spine.repartition(4, "cid"), by_c.repartition(4, "cid")
+            result = point_in_time_join(
+                spine_, FeatureSource(source, "cid", "fts"), "ts", skew=False, strategy=strategy
+            )
+            assert asked == expected, (strategy, partitioned)
+            assert [r["c"] for r in result.collect()] == [1.0]
