@@ -59,11 +59,12 @@ def presorted(
 
 def _order(df: DataFrame, keys: Sequence[str], times: TimeRange | None) -> str:
     """SQL: the one long to pre-sort by (see the module docstring)."""
+    hashed = "xxhash64(" + ", ".join(ident(k) for k in keys) + ")"
     if times is None:
         if len(keys) == 1 and isinstance(df.schema[keys[0]].dataType, IntegralType):
             return ident(keys[0])
-        return "xxhash64(" + ", ".join(ident(k) for k in keys) + ")"
-    key = "xxhash64(" + ", ".join(ident(k) for k in keys) + f") & {(1 << KEY_BITS) - 1}"
+        return hashed
+    key = f"{hashed} & {(1 << KEY_BITS) - 1}"
 
     def micros(t: str) -> str:
         if isinstance(df.schema[AVAIL].dataType, TimestampType):
