@@ -64,7 +64,7 @@ def prune(r: ResolvedSource, times: TimeRange) -> ResolvedSource:
         ct = ident(r.gate)
         conditions.append(f"({ct} IS NULL OR {ct} <= {times.high})")
     if r.ttl is not None:
-        conditions.append(within_ttl(ft, times.low, r.ttl))
+        conditions.append(within_ttl(ft, times.low, r.ttl, r.df.schema[r.timestamp].dataType))
     return dataclasses.replace(r, df=r.df.where(" AND ".join(conditions)))
 
 

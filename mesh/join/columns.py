@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, TimestampType
 
 AVAIL = "__mesh_avail"  # time from which a source row is known (spine rows: t)
 TAG = "__mesh_tag"  # order among rows with equal AVAIL (see pit.py)
@@ -24,6 +25,11 @@ BOUNDS = "__mesh_bounds"  # cut points (epoch micros) of a hot key's buckets
 # Order among rows with equal AVAIL: a source row known *at* t sorts before the spine row
 # (eligible), one that must be strictly before t (strict mode, feature_ts binding) after it.
 BEFORE, AT_SPINE, AFTER = 0, 1, 2
+
+_MICROSECOND = dt.timedelta(microseconds=1)
+# More than the span between any two timestamps (years 1 to 9999), less than a long's range
+# of microseconds: a longer TTL expires no row either, and overflows no arithmetic.
+_LONGEST = dt.timedelta(microseconds=1 << 62)
 
 
 def availability(timestamp: str, created: str | None, strict: bool) -> tuple[str, str]:
@@ -80,14 +86,25 @@ def not_null(names: Sequence[str]) -> str:
     return " AND ".join(f"{ident(n)} IS NOT NULL" for n in names)
 
 
-def within_ttl(feature_ts: str, t: str, ttl: dt.timedelta) -> str:
-    """SQL: a row with ``feature_ts`` is still valid at time ``t`` (exactly ``ttl`` old is)."""
+def within_ttl(feature_ts: str, t: str, ttl: dt.timedelta, times: DataType) -> str:
+    """SQL: a row with ``feature_ts`` is still valid at time ``t`` (exactly ``ttl`` old is).
+
+    ``times`` is the type of both. ``timestamp`` values are instants: the age ``t -
+    feature_ts`` is an exact duration, in epoch microseconds, whatever the session time zone
+    (``t - INTERVAL '7' DAY`` would step over calendar days in it: 167 hours across a spring
+    daylight-saving change). ``timestamp_ntz`` values are local date-times, whose difference
+    involves no time zone: the interval is exact there. Either way ``feature_ts`` stands
+    alone on its side, so with a literal ``t`` the scan can push the filter down.
+    """
+    ttl = min(ttl, _LONGEST)
+    if isinstance(times, TimestampType):
+        return f"{feature_ts} >= timestamp_micros(unix_micros({t}) - {ttl // _MICROSECOND})"
     return f"{feature_ts} >= {t} - {interval(ttl)}"
 
 
 def interval(delta: dt.timedelta) -> str:
     """SQL day-time interval literal of ``delta`` (non-negative), exact to the microsecond."""
-    micros = delta // dt.timedelta(microseconds=1)
+    micros = delta // _MICROSECOND
     days, rest = divmod(micros, 86_400_000_000)
     hours, rest = divmod(rest, 3_600_000_000)
     minutes, rest = divmod(rest, 60_000_000)

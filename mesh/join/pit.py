@@ -91,7 +91,9 @@ def point_in_time_join(
        known at ``feature_ts``); rows equal on both are ordered by their feature values so
        the result is deterministic;
     4. if ``t - feature_ts > ttl`` the winner has expired and the features are null (a row
-       exactly ``ttl`` old is still valid);
+       exactly ``ttl`` old is still valid). With ``timestamp`` times the age is an exact
+       duration in any session time zone (a 7-day TTL is 168 hours, also across a
+       daylight-saving change); with ``timestamp_ntz`` times, the local date-times' difference;
     5. all features of ``F`` come from the winning row: a null feature in the winner stays
        null, it is never filled from an older row;
     6. no candidate, a null key or a null ``t`` give null features.
@@ -314,11 +316,12 @@ def _join_key_set(
         winners = {r.index: f"greatest({src(r.index)}, {prefix_of(r.index)})" for r in group}
 
     out = [f"{SPINE}.{ident(c)} AS {ident(c)}" for c in spine.columns]
+    time_type = spine.schema[spine_timestamp].dataType
     for r in group:
         winner = f"({winners[r.index]})"
         valid = f"{winner} IS NOT NULL AND {AVAIL} IS NOT NULL"
         if r.ttl is not None:
-            valid += f" AND {within_ttl(f'{winner}.ft', AVAIL, r.ttl)}"
+            valid += f" AND {within_ttl(f'{winner}.ft', AVAIL, r.ttl, time_type)}"
         out += [
             f"CASE WHEN {valid} THEN {winner}.v{j} END AS {ident(o)}"
             for j, o in enumerate(r.outputs)

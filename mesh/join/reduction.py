@@ -137,7 +137,8 @@ def reduce_source(
         # every later one; as a winner it gives nulls, and so does any row it would hide
         # (a lower winner has an older feature_ts). Dropping it changes no output.
         at_bucket = f"timestamp_micros(get({TIMES}, {_POS}))"
-        placed = placed.where(f"{_POS} IS NULL OR {within_ttl(f'{_WIN}.ft', at_bucket, r.ttl)}")
+        valid = within_ttl(f"{_WIN}.ft", at_bucket, r.ttl, TimestampType())
+        placed = placed.where(f"{_POS} IS NULL OR {valid}")
     # One long per (key, spine time) bucket: the sort before the aggregate is a radix sort
     # on it. A row of a crowded cell gets a group of its own (negative id): kept as is.
     group = f"coalesce({BASE} + {_POS}, -({_ID} + 1))"

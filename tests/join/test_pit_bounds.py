@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from chispa import assert_df_equality
@@ -111,6 +112,54 @@ def test_timestamp_ntz_bounds_do_not_depend_on_the_session_time_zone(spark):
         assert [r["x"] for r in out.collect()] == ["at"]
     finally:
         spark.conf.set("spark.sql.session.timeZone", previous)
+
+
+@pytest.mark.parametrize("strategy", ["sorted", "indexed"])
+def test_a_timestamp_ttl_is_an_exact_duration_across_a_daylight_saving_change(spark, strategy):
+    # New York moved its clocks forward on 2024-03-10: a week before noon on the 12th, by
+    # the calendar, is only 167 hours earlier. The TTL (7 days) is an age, t - feature_ts:
+    # exactly 168 hours, in any session time zone.
+    ny = ZoneInfo("America/New_York")
+    # Noon in New York; arithmetic on a UTC datetime is exact (on a New York one, Python
+    # would step over wall-clock days too).
+    t = dt.datetime(2024, 3, 12, 12, tzinfo=ny).astimezone(dt.UTC)
+    week = 7 * DAY
+    spine = spark.createDataFrame(
+        [(1, 1, t), (2, 2, t), (3, 3, t)], "id int, cid long, ts timestamp"
+    )
+    feats = spark.createDataFrame(
+        [
+            (1, t - week, "exactly a week old"),  # 11:00 on the 5th: 168 hours
+            (2, t - week - MICRO, "too old"),
+            (3, dt.datetime(2024, 3, 5, 11, 30, tzinfo=ny), "167.5 hours old"),
+        ],
+        "cid long, fts timestamp, x string",
+    )
+    source = FeatureSource(feats, "cid", "fts", ttl=week)
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        times = spine_range(spine, "ts")
+        assert times is not None
+        assert kept(spine, source, times) == ["167.5 hours old", "exactly a week old"]
+        out = point_in_time_join(spine, source, "ts", strategy=strategy, skew=False)
+        assert sorted((r["id"], r["x"]) for r in out.collect()) == [
+            (1, "exactly a week old"),
+            (2, None),
+            (3, "167.5 hours old"),
+        ]
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", previous)
+
+
+@pytest.mark.parametrize("time_type", ["timestamp", "timestamp_ntz"])
+def test_a_ttl_longer_than_any_timestamp_span_expires_nothing(spark, time_type):
+    spine, feats = frames(spark, time_type)
+    source = FeatureSource(feats, "cid", "fts", "cts", ttl=dt.timedelta.max)
+    out = point_in_time_join(spine, source, "ts", skew=False)
+    unlimited = point_in_time_join(spine, FeatureSource(feats, "cid", "fts", "cts"), "ts")
+    assert_df_equality(out, unlimited, ignore_row_order=True)
+    assert out.where("x IS NOT NULL").count() == 2
 
 
 @pytest.mark.parametrize("strategy", ["sorted", "indexed"])
