@@ -218,3 +218,41 @@ def test_the_cell_lookup_is_safe_for_a_row_after_the_last_spine_time(spark):
         for us in (-5, 0, 15, 29, 30, 10**15)
     }
     assert starts == {-5: 0, 0: 0, 15: 1, 29: 3, 30: None, 10**15: None}
+
+
+def test_crowded_rows_of_two_sources_never_share_a_group(spark, monkeypatch):
+    """A crowded cell's row is kept in a group of its own, never merged with another's.
+
+    With one slot and cells of three spine times, each source's only row falls in a crowded
+    cell, as the first row of its source's only partition: row ids numbered per source are
+    both 0, so an aggregate over both sources' rows by such ids would carry key 2's row as
+    key 1's.
+    """
+    from mesh.join import reduction, spine_index
+
+    monkeypatch.setattr(reduction, "SLOTS", 1)
+    monkeypatch.setattr(spine_index, "PER_CELL", 3)
+    day = dt.timedelta(days=1)
+    spine = spark.createDataFrame(
+        [
+            (i, cid, BASE + d * day)
+            for i, (cid, d) in enumerate((c, d) for c in (1, 2) for d in (1, 2, 3))
+        ],
+        "id int, cid long, ts timestamp",
+    )
+    a = spark.createDataFrame([(1, BASE + 2 * day, 1.0)], "cid long, fts timestamp, a double")
+    b = spark.createDataFrame([(2, BASE + 2 * day, 2.0)], "cid long, fts timestamp, b double")
+    sources = [
+        FeatureSource(a.coalesce(1), "cid", "fts"),
+        FeatureSource(b.coalesce(1), "cid", "fts"),
+    ]
+    expected, actual = both(spine, sources)
+    assert_df_equality(actual, expected, ignore_row_order=True)
+    assert sorted((r["cid"], r["ts"].day, r["a"], r["b"]) for r in actual.collect()) == [
+        (1, 2, None, None),
+        (1, 3, 1.0, None),
+        (1, 4, 1.0, None),
+        (2, 2, None, None),
+        (2, 3, None, 2.0),
+        (2, 4, None, 2.0),
+    ]

@@ -7,6 +7,7 @@ import re
 from functools import partial
 
 from mesh.join import FeatureSource, SkewConfig, layout, point_in_time_join
+from mesh.join.spine_index import SLOTS
 
 
 def plan_of(df) -> str:
@@ -131,7 +132,8 @@ def test_skew_plan_shuffles_big_data_once(spark):
 
 def test_indexed_plan_reduces_sources_before_any_shuffle(spark):
     spine, by_c, by_c2, *_ = frames(spark)
-    sources = [FeatureSource(by_c, "cid", "fts"), FeatureSource(by_c2, "cid", "fts")]
+    year = dt.timedelta(days=365)  # with a TTL, a filter reads the bucket too
+    sources = [FeatureSource(by_c, "cid", "fts", ttl=year), FeatureSource(by_c2, "cid", "fts")]
     result = point_in_time_join(spine, sources, "ts", skew=False, strategy="indexed")
     added = sorted(re.sub(r"#\d+L?", "", s) for s in shuffles_added(result))
     # Per source one exchange of its per-bucket partial aggregates; one for the sorted pass.
@@ -141,6 +143,9 @@ def test_indexed_plan_reduces_sources_before_any_shuffle(spark):
     # the partial aggregate sits below its exchange; no sort-merge join, no row explosion.
     assert plan.count("BroadcastHashJoin") == 2
     assert len(re.findall(r"partial_max\(__mesh_win", plan)) == 2
+    # The bucket search (a CASE over the cell's slots) runs once per source row: the
+    # optimizer inlined it into no filter, join condition or later projection.
+    assert plan.count("WHEN (__mesh_times") == 2 * SLOTS
     for operator in (
         "SortMergeJoin",
         "CartesianProduct",
