@@ -48,6 +48,7 @@ from mesh.join.columns import (
     src,
     within_ttl,
 )
+from mesh.join.estimate import estimated_rows
 from mesh.join.layout import presorted
 from mesh.join.reduction import (
     INDEX_MAX_ROWS,
@@ -63,6 +64,12 @@ from mesh.join.source import FeatureSource
 from mesh.join.spine_index import SpineIndex
 
 STRATEGIES = ("auto", "indexed", "sorted")
+
+# "auto" indexes a key set only when its sources' estimated rows are at least this many
+# times the spine's rows. Measured on Parquet sources (benchmarks/README_join.md, stop 17):
+# estimated 7.4x, the index 1.3x faster; 3.0x, both the same; 1.9x, the sorted pass 1-18%
+# faster (warm); 1.5x, 17-21%.
+INDEX_MIN_RATIO = 3
 
 
 def point_in_time_join(
@@ -122,7 +129,11 @@ def point_in_time_join(
     - ``"sorted"``: every source row is shuffled and sorted.
     - ``"auto"`` (default): ``"indexed"`` when the spine times are ``timestamp`` (not
       ``timestamp_ntz``) and the spine has at most ``index_max_rows`` rows with non-null
-      keys and time, else ``"sorted"`` (a larger spine is counted, never collected).
+      keys and time, and no more than a third of the key set's sources' rows as Spark's
+      plan statistics estimate them (file sizes for Parquet and Delta scans; a source
+      without an estimate, e.g. built from Python data, counts as large); else
+      ``"sorted"`` (such a spine is counted, never collected). The index costs in
+      proportion to the spine and saves in proportion to the sources.
 
     With either, a source is first filtered to the spine's time range ``[t_min, t_max]``:
     ``feature_ts <= t_max`` (and ``created_ts <= t_max`` or null, when it gates) and, with a
@@ -164,7 +175,10 @@ def point_in_time_join(
     for keys, group in groups.items():
         scan = None
         if strategy != "sorted":
-            scan = _spine_index(spine, keys, spine_timestamp, strategy, index_max_rows)
+            limit = index_max_rows
+            if strategy == "auto":
+                limit = _auto_index_limit([r.df for r in group], index_max_rows)
+            scan = _spine_index(spine, keys, spine_timestamp, strategy, limit)
         index = scan.index if scan is not None else None
         times = scan.times if scan is not None else whole_range()
         if times is not None:
@@ -187,6 +201,23 @@ def point_in_time_join(
     outputs = [o for r in resolved for o in r.outputs]
     spine_cols = [_keep_nullability(f.name, f.dataType, f.nullable) for f in spine.schema.fields]
     return result.selectExpr(*spine_cols, *[ident(o) for o in outputs])
+
+
+def _auto_index_limit(sources: Sequence[DataFrame], max_rows: int) -> int:
+    """Most spine rows ``"auto"`` indexes: ``max_rows``, and the sources' rows / the ratio.
+
+    The index costs in proportion to the spine (collected, broadcast, every bucket a row
+    of the sorted pass) and saves in proportion to the sources' rows it drops. A source
+    Spark has no estimate for (Python data, an RDD, Spark Connect) leaves ``max_rows``
+    alone, as before.
+    """
+    total = 0
+    for df in sources:
+        rows = estimated_rows(df)
+        if rows is None:
+            return max_rows
+        total += rows
+    return min(max_rows, total // INDEX_MIN_RATIO)
 
 
 def _spine_index(

@@ -11,6 +11,8 @@ from test_pit_skew import AUTO, skewed_frames
 
 from mesh.errors import JoinError
 from mesh.join import FeatureSource, SkewConfig, point_in_time_join
+from mesh.join.estimate import estimated_rows
+from mesh.join.pit import INDEX_MIN_RATIO
 from mesh.join.reduction import _US, _start
 from mesh.join.spine_index import STARTS, T_MIN, WIDTH
 
@@ -21,6 +23,10 @@ def both(spine, sources, skew=False, **kw):
     sorted_ = point_in_time_join(spine, sources, "ts", strategy="sorted", skew=False, **kw)
     indexed = point_in_time_join(spine, sources, "ts", strategy="indexed", skew=skew, **kw)
     return sorted_, indexed
+
+
+def _indexed_plan(df) -> bool:
+    return "partial_max(__mesh_win" in df._jdf.queryExecution().executedPlan().toString()
 
 
 @pytest.mark.parametrize("strict", [False, True])
@@ -73,12 +79,48 @@ def test_auto_uses_the_sorted_pass_above_the_index_limit(spark):
     spine, source = skewed_frames(spark)
     expected = point_in_time_join(spine, source, "ts", strategy="sorted", skew=False)
     auto = point_in_time_join(spine, source, "ts", skew=False, index_max_rows=10)
-    assert "partial_max(__mesh_win" not in auto._jdf.queryExecution().executedPlan().toString()
+    assert not _indexed_plan(auto)
     assert_df_equality(auto, expected, ignore_row_order=True)
 
 
-@pytest.mark.parametrize("limit", [10, 10_000])
-def test_a_spine_above_the_limit_is_counted_once_and_never_collected(spark, monkeypatch, limit):
+@pytest.mark.parametrize(
+    ("sizes", "indexed"), [((100,), False), ((300, 300), True), ((3000,), True)]
+)
+def test_auto_indexes_only_sources_with_several_times_the_spine_rows(
+    spark, tmp_path, sizes, indexed
+):
+    # 100 spine rows; the sources are Parquet files, estimated from their size (92 rows
+    # for 100, 200 for 300, 1517 for 3000): auto indexes from 3 x 100 estimated rows, summed
+    # over the key set's sources.
+    rng = random.Random(len(sizes))
+    spine = spark.createDataFrame(
+        [(i, rng.randrange(50), BASE + dt.timedelta(minutes=rng.randrange(10_000)))
+         for i in range(100)],
+        "id int, cid long, ts timestamp",
+    )  # fmt: skip
+    sources = []
+    for j, n in enumerate(sizes):
+        rows = [(rng.randrange(50), BASE + dt.timedelta(minutes=rng.randrange(10_000)),
+                 rng.random()) for _ in range(n)]  # fmt: skip
+        path = str(tmp_path / f"s{j}")
+        frame = spark.createDataFrame(rows, f"cid long, fts timestamp, x{j} double")
+        frame.coalesce(1).write.parquet(path)
+        sources.append(FeatureSource(spark.read.parquet(path), "cid", "fts"))
+    estimates = [estimated_rows(s.df) for s in sources]
+    assert all(e is not None for e in estimates)
+    assert (sum(estimates) >= INDEX_MIN_RATIO * 100) is indexed, estimates
+    auto = point_in_time_join(spine, sources, "ts", skew=False)
+    assert _indexed_plan(auto) is indexed
+    expected = point_in_time_join(spine, sources, "ts", strategy="sorted", skew=False)
+    assert_df_equality(auto, expected, ignore_row_order=True)
+    # The ratio is auto's alone: "indexed" indexes whatever the sources' size.
+    assert _indexed_plan(point_in_time_join(spine, sources, "ts", strategy="indexed"))
+
+
+@pytest.mark.parametrize(("limit", "strategy"), [(10, "auto"), (10_000, "indexed")])
+def test_a_spine_above_the_limit_is_counted_once_and_never_collected(
+    spark, monkeypatch, limit, strategy
+):
     # The spine is read from an RDD whose map counts the rows each job reads, and every
     # collect to the driver is recorded.
     spine, source = skewed_frames(spark)
@@ -101,7 +143,9 @@ def test_a_spine_above_the_limit_is_counted_once_and_never_collected(spark, monk
         return table
 
     monkeypatch.setattr(type(spine), "toArrow", recording)
-    out = point_in_time_join(spine, source, "ts", skew=False, index_max_rows=limit)
+    out = point_in_time_join(
+        spine, source, "ts", skew=False, index_max_rows=limit, strategy=strategy
+    )
     if limit < len(rows):
         # One count job gives the size and the time range; nothing reaches the driver.
         assert collected == [] and reads.value == len(rows)
