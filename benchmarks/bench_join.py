@@ -119,6 +119,21 @@ class Result:
     note: str = ""
 
 
+def timeline_spine(f1: DataFrame, f2: DataFrame) -> DataFrame:
+    """A global feature set's spine: every (key, time at which an input row is known)."""
+    parts = [
+        f.select("customer_id", F.greatest("feature_ts", "created_ts").alias("ts"))
+        for f in (f1, f2)
+    ]
+    times = parts[0].unionByName(parts[1]).dropna().distinct()
+    return times.select(
+        F.xxhash64("customer_id", "ts").alias("row_id"),
+        "customer_id",
+        "ts",
+        F.lit("l").alias("label"),
+    )
+
+
 def checksum_of(df: DataFrame) -> DataFrame:
     cols = [F.col(c) for c in [*SPINE_COLS, *FEATURES]]
     return df.agg(
@@ -397,6 +412,11 @@ def main() -> None:
         default=DAYS,
         help=f"days of feature history, the spine's {DAYS} last (longer: files in time order)",
     )
+    parser.add_argument(
+        "--timeline-spine",
+        action="store_true",
+        help="spine: every distinct (key, known time) of both tables, as a global feature set's",
+    )
     parser.add_argument("--shuffle-partitions", type=int, default=8)
     parser.add_argument("--driver-memory", default="6g")
     args = parser.parse_args()
@@ -434,6 +454,11 @@ def main() -> None:
 
     spine = spark.read.parquet(f"{data}/spine")
     f1, f2 = spark.read.parquet(f"{data}/f1"), spark.read.parquet(f"{data}/f2")
+    if args.timeline_spine:
+        if not os.path.exists(f"{data}/timeline/_SUCCESS"):
+            timeline_spine(f1, f2).write.mode("overwrite").parquet(f"{data}/timeline")
+        spine = spark.read.parquet(f"{data}/timeline")
+        print(f"timeline spine: {spine.count():,} rows")
     hot = f1.where("customer_id = 0").count() / args.feature_rows
     print(f"hot key share in f1: {hot:.1%}")
     memory = JvmMemory(spark)
