@@ -18,7 +18,6 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, LongType, StructField, StructType, TimestampType
-from pyspark.sql.window import Window
 
 from mesh.errors import JoinError
 from mesh.join.columns import AVAIL, BOUNDS, BUCKET, col, not_null
@@ -145,11 +144,12 @@ def find_hot_keys(
         # a null time are counted too, so this over-counts and can only find too many
         # candidates; the second pass below counts exactly and drops the false ones.
         keys_only = reduce(DataFrame.union, [p.select(*[col(k) for k in keys]) for p in parts])
+        per_key = sampled(keys_only.where(not_null(keys))).groupBy(*[col(k) for k in keys]).count()
+        # The sample's size, one row broadcast next to every key's count (the two branches
+        # share one shuffle): a window over no partition would move every key to one task.
+        sample_size = per_key.agg(F.sum("count").alias("__mesh_total"))
         counted = (
-            sampled(keys_only.where(not_null(keys)))
-            .groupBy(*[col(k) for k in keys])
-            .count()
-            .withColumn("__mesh_total", F.sum("count").over(Window.partitionBy()))
+            per_key.crossJoin(F.broadcast(sample_size))
             .where(F.col("count") >= threshold)
             .where(F.col("count") > F.col("__mesh_total") / partitions * config.partition_factor)
             .orderBy(F.col("count").desc())

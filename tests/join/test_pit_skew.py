@@ -89,6 +89,30 @@ def test_detection_finds_only_the_hot_key(spark):
     assert find_hot_keys(parts, ["cid"], cold) is None
 
 
+def test_detection_never_moves_every_key_to_one_task(spark, monkeypatch):
+    # The sample's total used to be a window over no partition: all keys in one task, and
+    # a warning from Spark ("No Partition Defined for Window operation") on every join.
+    spine, source = skewed_frames(spark)
+    parts = [
+        spine.select("cid", F.col("ts").alias(AVAIL)),
+        source.df.select("cid", F.col("fts").alias(AVAIL)),
+    ]
+    plans = []
+    frame = type(spine)  # the classic DataFrame, which defines collect
+    collect = frame.collect
+
+    def recording(df):
+        plans.append(df._jdf.queryExecution().executedPlan().toString())
+        return collect(df)
+
+    monkeypatch.setattr(frame, "collect", recording)
+    assert find_hot_keys(parts, ["cid"], AUTO) is not None
+    monkeypatch.undo()
+    assert plans and not any("Window" in plan for plan in plans)
+    # The per-key counts and their total share one shuffle of the sample.
+    assert "ReusedExchange" in plans[0]
+
+
 def test_keys_smaller_than_a_shuffle_partition_are_not_split(spark):
     # Key 1 holds ~80% of 600 rows; with 4 shuffle partitions the average partition holds 150
     # rows: a factor of 2 makes it hot (480 > 300), a factor of 4 does not (480 < 600).
