@@ -89,9 +89,9 @@ def test_auto_uses_the_sorted_pass_above_the_index_limit(spark):
 def test_auto_indexes_only_sources_with_several_times_the_spine_rows(
     spark, tmp_path, sizes, indexed
 ):
-    # 100 spine rows; the sources are Parquet files, estimated from their size (92 rows
-    # for 100, 200 for 300, 1517 for 3000): auto indexes from 3 x 100 estimated rows, summed
-    # over the key set's sources.
+    # 100 spine rows; the sources are Parquet files, estimated from their size (about 90
+    # rows for 100, 200 for 300, 1500 for 3000): auto indexes from 3 x 100 estimated rows,
+    # summed over the key set's sources.
     rng = random.Random(len(sizes))
     spine = spark.createDataFrame(
         [(i, rng.randrange(50), BASE + dt.timedelta(minutes=rng.randrange(10_000)))
