@@ -175,10 +175,8 @@ def point_in_time_join(
     for keys, group in groups.items():
         scan = None
         if strategy != "sorted":
-            limit = index_max_rows
-            if strategy == "auto":
-                limit = _auto_index_limit([r.df for r in group], index_max_rows)
-            scan = _spine_index(spine, keys, spine_timestamp, strategy, limit)
+            frames = [r.df for r in group]
+            scan = _spine_index(spine, keys, spine_timestamp, strategy, index_max_rows, frames)
         index = scan.index if scan is not None else None
         times = scan.times if scan is not None else whole_range()
         if times is not None:
@@ -226,8 +224,12 @@ def _spine_index(
     spine_timestamp: str,
     strategy: str,
     max_rows: int,
+    sources: Sequence[DataFrame],
 ) -> SpineScan | None:
-    """The key set's spine index and range; None for ``timestamp_ntz`` times (not scanned)."""
+    """The key set's spine index and range; None for ``timestamp_ntz`` times (not scanned).
+
+    ``"auto"`` indexes at most ``_auto_index_limit(sources, max_rows)`` rows.
+    """
     if not indexable(spine.schema, spine_timestamp):
         if strategy == "indexed":
             raise JoinError(
@@ -238,6 +240,8 @@ def _spine_index(
                 found=spine.schema[spine_timestamp].dataType.simpleString(),
             )
         return None
+    if strategy == "auto":
+        max_rows = _auto_index_limit(sources, max_rows)
     scan = collect_spine_index(spine, keys, spine_timestamp, max_rows)
     if scan.index is None and strategy == "indexed":
         raise JoinError(
