@@ -51,8 +51,8 @@ def presorted(
     hash-partitioned only if every input is, so when ``part`` is not, ``df``'s own plan
     (with the reduced sources, the larger one to plan) is not asked.
     """
-    known = part is None or _hash_partitioned_by(part, partition)
-    if not (known and _hash_partitioned_by(df, partition)):
+    known = part is None or hash_partitioned_by(part, partition)
+    if not (known and hash_partitioned_by(df, partition)):
         df = df.repartition(*[col(c) for c in partition])
     return df.sortWithinPartitions(F.expr(_order(df, keys, times)))
 
@@ -82,7 +82,7 @@ def _order(df: DataFrame, keys: Sequence[str], times: TimeRange | None) -> str:
     return f"shiftleft({key}, {TIME_BITS + 2}) | shiftleft({slot}, 2) | {TAG}"
 
 
-def _hash_partitioned_by(df: DataFrame, columns: Sequence[str]) -> bool:
+def hash_partitioned_by(df: DataFrame, columns: Sequence[str]) -> bool:
     """Whether Spark's physical plan already hash-partitions ``df`` by some of ``columns``.
 
     Then the window needs no shuffle, and none is added. Read from the JVM plan (classic
@@ -101,4 +101,4 @@ def _hash_partitioned_by(df: DataFrame, columns: Sequence[str]) -> bool:
     )
 
 
-__all__ = ["presorted"]
+__all__ = ["hash_partitioned_by", "presorted"]

@@ -116,7 +116,8 @@ def point_in_time_join(
     ``timestamp`` or ``timestamp_ntz``, the same type in spine and sources.
 
     Cost: per key set, one hash shuffle of the (growing) spine and of its sources and one
-    sort; no range join, no row explosion. ``strategy`` decides what is shuffled:
+    sort (none for inputs already hash-partitioned by the keys); no range join, no row
+    explosion. ``strategy`` decides what is shuffled:
 
     - ``"indexed"``: the spine's (keys, time) columns are counted and collected to the driver
       (two small jobs) into a per-key index of its distinct times; every source row is

@@ -6,7 +6,8 @@ source row is broadcast-joined to its key's lookup row where it is read, placed 
 bucket (the first spine time at which it becomes eligible) by a constant-time expression,
 and an aggregate keeps the greatest row per (key, bucket), map-side first, like any
 ``groupBy`` (a sort aggregate: Spark hash-aggregates fixed-width buffers only,
-``max(struct)`` is not one). Rows of keys the spine does not have, or known only after the
+``max(struct)`` is not one), or entirely where the rows are when the source is already
+hash-partitioned by its keys. Rows of keys the spine does not have, or known only after the
 key's last spine time, are dropped, and so are rows a source's TTL has expired at their
 bucket's spine time. The sorted pass then shuffles and sorts at most about one row per spine
 time and source instead of the whole history, and no key can be hot on the source side any
@@ -37,6 +38,7 @@ from mesh.join.columns import (
     row_struct,
     within_ttl,
 )
+from mesh.join.layout import hash_partitioned_by
 from mesh.join.resolve import ResolvedSource
 from mesh.join.spine_index import (
     BASE,
@@ -104,13 +106,20 @@ def reduce_source(
     ``lookup`` is ``index.lookup`` as a DataFrame (see ``lookup_frame``), shared by the
     sources of one key set. Built from SQL text: a handful of JVM calls per source.
     """
-    winner = row_struct(r.timestamp, r.created_timestamp, r.features, r.keys)
+    keys = [ident(k) for k in r.keys]
+    # A source already hash-partitioned by its keys (as a repartition or a bucketed scan
+    # leaves it) is aggregated where it is: grouped by the keys too, Spark needs no
+    # exchange, and the reduced rows keep that partitioning for the sorted pass. Otherwise
+    # by the group alone (the keys ride in the row struct): the sort before the aggregate
+    # is then a radix sort on one long.
+    kept = keys if hash_partitioned_by(r.df, r.keys) else []
+    winner = row_struct(r.timestamp, r.created_timestamp, r.features, () if kept else r.keys)
     # The sorted pass's availability; +1 µs for rows that must be known strictly before t.
     avail, tag = availability(r.timestamp, r.gate, strict)
     a = f"unix_micros({avail}) + CASE WHEN {tag} = {AFTER} THEN 1 ELSE 0 END"
 
     rows = r.df.where(not_null([*r.keys, r.timestamp])).selectExpr(
-        *[ident(k) for k in r.keys], f"{a} AS {_US}", f"{winner} AS {_WIN}"
+        *keys, f"{a} AS {_US}", f"{winner} AS {_WIN}"
     )
     renamed = lookup.selectExpr(
         *[f"{ident(k)} AS __mesh_lk{j}" for j, k in enumerate(r.keys)],
@@ -125,11 +134,16 @@ def reduce_source(
     placed = (
         rows.join(F.broadcast(renamed), F.expr(same_key), "inner")
         .where(f"{_US} <= {T_MAX}")
-        .selectExpr(_WIN, _US, BASE, TIMES, f"{_start()} AS {_START}")
+        .selectExpr(*kept, _WIN, _US, BASE, TIMES, f"{_start()} AS {_START}")
         # The id is nondeterministic, so the optimizer keeps this projection below the
         # filter: the search runs once per row, not once more inside the filter.
         .selectExpr(
-            _WIN, BASE, TIMES, f"{_bucket()} AS {_POS}", f"monotonically_increasing_id() AS {_ID}"
+            *kept,
+            _WIN,
+            BASE,
+            TIMES,
+            f"{_bucket()} AS {_POS}",
+            f"monotonically_increasing_id() AS {_ID}",
         )
     )
     if r.ttl is not None:
@@ -139,15 +153,16 @@ def reduce_source(
         at_bucket = f"timestamp_micros(get({TIMES}, {_POS}))"
         valid = within_ttl(f"{_WIN}.ft", at_bucket, r.ttl, TimestampType())
         placed = placed.where(f"{_POS} IS NULL OR {valid}")
-    # One long per (key, spine time) bucket: the sort before the aggregate is a radix sort
-    # on it. A row of a crowded cell gets a group of its own (negative id): kept as is.
+    # One long per (key, spine time) bucket. A row of a crowded cell gets a group of its own
+    # (negative id): kept as is.
     group = f"coalesce({BASE} + {_POS}, -({_ID} + 1))"
     best = (
-        placed.selectExpr(f"{group} AS {_GROUP}", _WIN)
-        .groupBy(_GROUP)
+        placed.selectExpr(f"{group} AS {_GROUP}", *kept, _WIN)
+        .groupBy(_GROUP, *kept)
         .agg(F.expr(f"max({_WIN}) AS {_WIN}"))
     )
-    columns = [f"{_WIN}.k{j} AS {ident(k)}" for j, k in enumerate(r.keys)]
+    # The grouping keys themselves, when grouped by them: their partitioning stays known.
+    columns = list(kept) or [f"{_WIN}.k{j} AS {ident(k)}" for j, k in enumerate(r.keys)]
     columns.append(f"{_WIN}.ft AS {ident(r.timestamp)}")
     if r.created_timestamp is not None:
         columns.append(f"{_WIN}.ct AS {ident(r.created_timestamp)}")

@@ -6,6 +6,8 @@ import datetime as dt
 import re
 from functools import partial
 
+import pytest
+
 from mesh.join import FeatureSource, SkewConfig, layout, point_in_time_join
 from mesh.join.spine_index import SLOTS
 
@@ -68,19 +70,34 @@ def test_one_shuffle_per_key_set(spark):
     assert "Join" not in plan_of(result)
 
 
-def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark):
+@pytest.mark.parametrize("strategy", ["sorted", "indexed"])
+def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark, strategy):
     spine, by_c, *_ = frames(spark)
     result = point_in_time_join(
         spine.repartition(4, "cid"),
-        FeatureSource(by_c.repartition(4, "cid"), "cid", "fts"),
+        FeatureSource(by_c.repartition(4, "cid"), "cid", "fts", ttl=dt.timedelta(days=30)),
         "ts",
         skew=False,
-        strategy="sorted",
+        strategy=strategy,
     )
     assert shuffles_added(result) == []
     assert plan_of(result).count("REPARTITION_BY_NUM") == 2
     # The pre-sort still runs, on the partitions as they are.
     assert re.search(r"Sort \[\(\(shiftleft\(\(xxhash64\(cid#\d+L, 42\)", plan_of(result))
+    assert [tuple(r) for r in result.collect()] == [(1, 10, dt.datetime(2024, 1, 5), 1.0)]
+
+
+def test_indexed_source_partitioned_by_its_keys_is_reduced_where_it_is(spark):
+    """Its per-bucket aggregate needs no exchange; only the sorted pass shuffles."""
+    spine, by_c, by_c2, *_ = frames(spark)
+    sources = [
+        FeatureSource(by_c.repartition(3, "cid"), "cid", "fts"),
+        FeatureSource(by_c2, "cid", "fts"),
+    ]
+    result = point_in_time_join(spine, sources, "ts", skew=False, strategy="indexed")
+    added = sorted(re.sub(r"#\d+L?", "", s) for s in shuffles_added(result))
+    assert added == ["__mesh_group, 4", "cid, 4"]
+    assert [tuple(r) for r in result.collect()] == [(1, 10, dt.datetime(2024, 1, 5), 1.0, 2.0)]
 
 
 def test_rows_are_presorted_by_one_long_before_the_windows_sort(spark):
@@ -229,13 +246,13 @@ def test_the_union_is_planned_for_its_partitioning_only_when_the_spine_part_is_p
     """A union is hash-partitioned only if every input is: the spine's small plan decides first."""
     spine, by_c, *_ = frames(spark)
     asked = []
-    check = layout._hash_partitioned_by
+    check = layout.hash_partitioned_by
 
     def spy(df, columns):
         asked.append("union" if "__mesh_src0" in df.columns else "spine part")
         return check(df, columns)
 
-    monkeypatch.setattr(layout, "_hash_partitioned_by", spy)
+    monkeypatch.setattr(layout, "hash_partitioned_by", spy)
     for strategy in ("indexed", "sorted"):
         for partitioned, expected in ((False, ["spine part"]), (True, ["spine part", "union"])):
             asked.clear()

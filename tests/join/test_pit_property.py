@@ -112,12 +112,13 @@ _PHASES = (
     ttl_a=st.one_of(st.none(), st.integers(0, 4)),
     ttl_b=st.one_of(st.none(), st.integers(0, 4)),
     skew=st.sampled_from(sorted(SKEWS)),
-    strategy=st.sampled_from(["sorted", "indexed", "indexed-crowded"]),
+    strategy=st.sampled_from(["sorted", "indexed", "indexed-crowded", "indexed-partitioned"]),
 )
 # The time-range pruning's edges, always run: rows at exactly the spine's last time, and
 # one exactly `ttl` old at its first (random draws rarely hit both at the default count).
 @example(**_EDGES, strategy="sorted")
 @example(**_EDGES, strategy="indexed")
+@example(**_EDGES, strategy="indexed-partitioned")
 def test_engine_matches_oracle(spark, spine, a, b, strict, exclude, ttl_a, ttl_b, skew, strategy):
     ttl_a_delta = None if ttl_a is None else dt.timedelta(hours=ttl_a)
     ttl_b_delta = None if ttl_b is None else dt.timedelta(hours=ttl_b)
@@ -127,6 +128,11 @@ def test_engine_matches_oracle(spark, spine, a, b, strict, exclude, ttl_a, ttl_b
     # "indexed-crowded": cells of ~3 spine times and 1 slot, so many source rows fall in
     # crowded cells and stay unreduced next to reduced ones.
     crowded = strategy == "indexed-crowded"
+    # "indexed-partitioned": inputs already hash-partitioned by their keys, so each source's
+    # per-bucket aggregate runs where the rows are (grouped by the keys too).
+    if strategy == "indexed-partitioned":
+        spine_df, a_df = spine_df.repartition(3, "cid"), a_df.repartition(3, "cid")
+        b_df = b_df.repartition(2, "cid", "mid")
     slots, per_cell = reduction.SLOTS, spine_index.PER_CELL
     reduction.SLOTS, spine_index.PER_CELL = (1, 3) if crowded else (slots, per_cell)
     try:
