@@ -291,7 +291,12 @@ def _union_parts(
 
     A part has only its own struct column; ``_union`` fills the others with typed nulls.
     """
-    key_cols = [ident(k) for k in keys]
+    # Keys re-aliased: a table's columns carry its name as qualifier, its bucketed scan's
+    # partitioning does not, and Spark's union maps its inputs' partitionings through
+    # exact attribute equality. An alias's attribute is the same in the output and in the
+    # partitioning projected through it, so a union of inputs bucketed (or repartitioned)
+    # by the keys stays known as partitioned by them.
+    key_cols = [f"{ident(k)} AS {ident(k)}" for k in keys]
     spine_part = spine.selectExpr(
         *key_cols,
         f"{ident(spine_timestamp)} AS {AVAIL}",

@@ -87,6 +87,27 @@ def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark, strat
     assert [tuple(r) for r in result.collect()] == [(1, 10, dt.datetime(2024, 1, 5), 1.0)]
 
 
+@pytest.mark.parametrize("strategy", ["sorted", "indexed"])
+def test_no_shuffle_over_tables_bucketed_by_the_keys(spark, strategy):
+    """A bucketed scan's partitioning is known to the union too (it names its keys unqualified)."""
+    spine, by_c, *_ = frames(spark)
+    for name, df in (("mesh_spine_b", spine), ("mesh_source_b", by_c)):
+        df.write.bucketBy(4, "cid").mode("overwrite").saveAsTable(name)
+    try:
+        result = point_in_time_join(
+            spark.table("mesh_spine_b"),
+            FeatureSource(spark.table("mesh_source_b"), "cid", "fts"),
+            "ts",
+            skew=False,
+            strategy=strategy,
+        )
+        assert "Exchange hashpartitioning" not in plan_of(result)
+        assert [tuple(r) for r in result.collect()] == [(1, 10, dt.datetime(2024, 1, 5), 1.0)]
+    finally:
+        for name in ("mesh_spine_b", "mesh_source_b"):
+            spark.sql(f"DROP TABLE IF EXISTS {name}")
+
+
 def test_indexed_source_partitioned_by_its_keys_is_reduced_where_it_is(spark):
     """Its per-bucket aggregate needs no exchange; only the sorted pass shuffles."""
     spine, by_c, by_c2, *_ = frames(spark)
