@@ -9,7 +9,8 @@ Used wherever the delta-spark jars are not on the classpath. A write goes in thr
 3. :func:`mesh.storage.commit.commit_files` writes one log entry with all add/remove actions.
 
 Any failure before the log entry exists (Spark job error, commit conflict, interrupt) deletes
-the staged directory, so the table stays at its previous version. Time travel resolves the file
+the staged directory (after the failed job's tasks have ended: ``mesh.storage.settle``), so the
+table stays at its previous version. Time travel resolves the file
 list of a version with delta-rs and lets Spark read exactly those files with the table schema.
 """
 
@@ -43,6 +44,7 @@ from mesh.storage.base import (
 )
 from mesh.storage.commit import RangeGuard, RemovedFile, StagedFile, filesystem_for
 from mesh.storage.schema import align, require_time_column, table_schema_of
+from mesh.storage.settle import run_settled
 from mesh.storage.stats import file_stats
 
 if TYPE_CHECKING:
@@ -296,7 +298,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             writer = frame.write.mode("errorifexists").option("compression", "snappy")
             # No _SUCCESS marker: the Delta log, not the directory, says what was written.
             writer = writer.option("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
-            writer.parquet(target)
+            run_settled(self.spark, lambda: writer.parquet(target))
         filesystem, root = filesystem_for(self.path)
         selector = pafs.FileSelector(f"{root.rstrip('/')}/{relative_dir}", recursive=False)
         infos = [
