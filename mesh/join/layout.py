@@ -85,8 +85,9 @@ def _order(df: DataFrame, keys: Sequence[str], times: TimeRange | None) -> str:
 def hash_partitioned_by(df: DataFrame, columns: Sequence[str]) -> bool:
     """Whether Spark's physical plan already hash-partitions ``df`` by some of ``columns``.
 
-    Then the window needs no shuffle, and none is added. Read from the JVM plan (classic
-    PySpark); without one (Spark Connect) the answer is no: at worst one more shuffle.
+    Then an operator grouping by ``columns`` (the window, a source's per-bucket aggregate)
+    needs no shuffle, and none is added. Read from the JVM plan (classic PySpark); without
+    one (Spark Connect) the answer is no: at worst one more shuffle.
     """
     jdf = getattr(df, "_jdf", None)
     if jdf is None:
