@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,15 @@ def run_settled(spark: SparkSession, write: Callable[[], Any]) -> Any:
     try:
         return write()
     except BaseException:
-        settle(context, tag)
+        try:
+            settle(context, tag)
+        except Exception as problem:  # the write's own error is the one to raise
+            warnings.warn(
+                f"a failed write's tasks could not be waited for ({problem}); its staging "
+                "directory is cleaned up anyway",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         raise
     finally:
         context.removeJobTag(tag)

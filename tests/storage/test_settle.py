@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType
 
+from mesh.storage import settle as settle_mod
 from mesh.storage.settle import run_settled
 
 
@@ -33,4 +34,20 @@ def test_a_failed_write_returns_when_its_other_tasks_have_ended(spark, tmp_path)
 
 def test_a_successful_write_returns_its_result_and_removes_its_tag(spark):
     assert run_settled(spark, spark.range(3).count) == 3
+    assert not set(spark.sparkContext.getJobTags())
+
+
+def test_the_writes_own_error_is_raised_if_waiting_fails(spark, monkeypatch):
+    def broken_settle(context, tag, timeout=0.0):
+        raise RuntimeError("status tracker unavailable")
+
+    def failing_write():
+        raise ValueError("write failed")
+
+    monkeypatch.setattr(settle_mod, "settle", broken_settle)
+    with (
+        pytest.warns(RuntimeWarning, match="status tracker unavailable"),
+        pytest.raises(ValueError, match="write failed"),
+    ):
+        run_settled(spark, failing_write)
     assert not set(spark.sparkContext.getJobTags())
