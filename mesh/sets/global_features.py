@@ -3,21 +3,26 @@
 Build steps:
 
 1. pin every input reference to a Delta version of its feature table (as training sets do);
-2. timeline: the distinct ``(keys, availability time)`` over all inputs' rows, where the
-   availability time of a row is ``greatest(feature_ts, created_ts)`` -- the moment its value
-   could be known (just ``feature_ts`` for an input that admits late data);
+2. timeline: the distinct ``(keys, time)`` at which any input's value changes: the
+   availability time of each input row, ``greatest(feature_ts, created_ts)`` -- the moment its
+   value could be known (just ``feature_ts`` for an input that admits late data) -- and, for
+   an input with a TTL, the first moment each row is expired (``feature_ts + ttl + 1 µs``);
 3. point-in-time join every input onto the timeline (inputs' TTLs apply), name each input
-   column by its alias, evaluate the expressions;
+   column by its alias, evaluate the expressions; a time that is only an expiry and leaves
+   every output as it was is dropped (it would change nothing, and would look like a newer
+   value to the global set's own TTL);
 4. write the result as the global set's feature table (``features/<domain>/<name>/v<major>``,
    same schema contract, ``created_ts = feature_ts``) in one commit whose ``CommitInfo``
    records the Delta version of every input and ``definition_hash = data_hash()``.
 
-So the value stamped ``t`` uses exactly what every input held at ``t``: late input rows
-create a new value at their arrival time and never rewrite the past.
+So the value stamped ``t`` uses exactly what every input held at ``t``, and holds until the
+next row of the same keys: late input rows create a new value at their arrival time and
+never rewrite the past, and an input's expiry gives a new value when it happens.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Sequence
@@ -43,6 +48,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from mesh.catalog.access import Identity
+
+
+_EXPIRY = "__expiry_only"  # a timeline time that is only some input row's expiry
+_LONGEST_EXPIRY = dt.timedelta(days=365 * 1000)
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ def compute_global_features(
     their declared types. One row per distinct (keys, availability time) of the inputs.
     """
     from pyspark.errors import AnalysisException
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from mesh.join import point_in_time_join
@@ -100,20 +110,37 @@ def compute_global_features(
     keys = mesh.entity(global_set.entity).key_columns
     columns = _alias_columns(global_set, inputs, keys)
     sources = load_sources(spark, mesh, inputs)
-    timeline = None
+    parts = []
     for pin, source in zip(inputs, sources, strict=True):
         available = (
             F.greatest(F.col(FEATURE_TS), F.col(CREATED_TS))
             if pin.exclude_late_data
             else F.col(FEATURE_TS)
         )
-        part = source.df.select(*keys, available.alias(FEATURE_TS))
-        timeline = part if timeline is None else timeline.unionByName(part)
-    assert timeline is not None  # a global set has at least one input
-    timeline = timeline.dropna().distinct()
+        parts.append(
+            source.df.select(*keys, available.alias(FEATURE_TS), F.lit(False).alias(_EXPIRY))
+        )
+        ttl_us = _ttl_micros(pin.ttl_seconds)
+        if ttl_us is not None:
+            # The first instant the row is expired: its age then exceeds the TTL by 1 µs
+            # (the join keeps a row exactly ``ttl`` old). Only where it was known before.
+            expires = F.timestamp_micros(F.unix_micros(F.col(FEATURE_TS)) + F.lit(ttl_us + 1))
+            parts.append(
+                source.df.where(expires > available).select(
+                    *keys, expires.alias(FEATURE_TS), F.lit(True).alias(_EXPIRY)
+                )
+            )
+    timeline = parts[0]  # a global set has at least one input
+    for part in parts[1:]:
+        timeline = timeline.unionByName(part)
+    # A time that is both an availability and an expiry is kept whatever it gives.
+    timeline = timeline.dropna().groupBy(*keys, FEATURE_TS).agg(F.min(_EXPIRY).alias(_EXPIRY))
     joined = point_in_time_join(timeline, sources, spine_timestamp=FEATURE_TS)
     named = joined.select(
-        *keys, FEATURE_TS, *[F.col(column).alias(alias) for alias, column in columns.items()]
+        *keys,
+        FEATURE_TS,
+        _EXPIRY,
+        *[F.col(column).alias(alias) for alias, column in columns.items()],
     )
     outputs = []
     for feature in global_set.features:
@@ -131,7 +158,27 @@ def compute_global_features(
                 aliases=list(columns),
             ) from exc
         outputs.append(F.expr(feature.expr).cast(feature.type).alias(feature.name))
-    return named.select(*keys, FEATURE_TS, F.col(FEATURE_TS).alias(CREATED_TS), *outputs)
+    rows = named.select(*keys, FEATURE_TS, _EXPIRY, *outputs)
+    names = [feature.name for feature in global_set.features]
+    if len(parts) > len(inputs):  # some input has a TTL: drop expiries that change nothing
+        values = F.struct(*names)
+        previous = F.lag(values).over(Window.partitionBy(*keys).orderBy(FEATURE_TS))
+        unchanged = F.col(_EXPIRY) & previous.eqNullSafe(values)
+        rows = rows.withColumn(_EXPIRY, unchanged).where(~F.col(_EXPIRY))
+    return rows.select(*keys, FEATURE_TS, F.col(FEATURE_TS).alias(CREATED_TS), *names)
+
+
+def _ttl_micros(ttl_seconds: float | None) -> int | None:
+    """An input's TTL in microseconds, as the join applies it; None: no expiry to add.
+
+    TTLs longer than ``_LONGEST_EXPIRY`` never expire a row within Spark's timestamps.
+    """
+    if ttl_seconds is None:
+        return None
+    ttl = dt.timedelta(seconds=ttl_seconds)
+    if ttl > _LONGEST_EXPIRY:
+        return None
+    return ttl // dt.timedelta(microseconds=1)
 
 
 def build_global_feature_set(

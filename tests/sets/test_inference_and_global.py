@@ -3,6 +3,8 @@ version pins and reference errors."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from chispa import assert_df_equality
 from sets_data import SPEND_SCHEMA, jan
@@ -60,14 +62,20 @@ def test_global_values_use_inputs_as_of_each_time(wh) -> None:
         "customer_id bigint, feature_ts timestamp, created_ts timestamp, ratio double, big boolean"
     )
     # ratio = spend / (tickets + 1); the Jan 5 spend row (60.0) only counts from Jan 8.
+    # Spend has a 10-day TTL: a row's expiry is a new value when it changes the outputs
+    # (customer 1's Jan 5 row, customer 2's Jan 2 row), not when a newer row hides it (the
+    # Jan 1 and Jan 3 rows of customer 1, expiring Jan 11 and 13).
+    expired = timedelta(days=10, microseconds=1)
     expected = [
         (1, jan(1), jan(1), 10.0, False),
         (1, jan(2), jan(2), 5.0, False),
         (1, jan(3), jan(3), 15.0, True),
         (1, jan(6), jan(6), 10.0, True),
         (1, jan(8), jan(8), 20.0, True),
+        (1, jan(5) + expired, jan(5) + expired, None, None),
         (2, jan(1), jan(1), None, None),
         (2, jan(2), jan(2), 4.0, False),
+        (2, jan(2) + expired, jan(2) + expired, None, None),
     ]
     assert_df_equality(
         table.read(),
