@@ -5,6 +5,7 @@ Delta version of every input, and asks the catalog's access control before readi
 """
 
 from mesh.sets.errors import (
+    InputChangedError,
     InputNotBuiltError,
     ManifestError,
     SetBuildError,
@@ -30,6 +31,7 @@ from mesh.sets.training import (
 
 __all__ = [
     "GlobalBuildResult",
+    "InputChangedError",
     "InputNotBuiltError",
     "InputPin",
     "LineageEdge",

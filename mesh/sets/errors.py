@@ -29,5 +29,9 @@ class SpineChangedError(SpineError):
     """The spine differs from the fingerprint pinned in a manifest; a rebuild would differ."""
 
 
+class InputChangedError(SetBuildError):
+    """A pinned feature table no longer holds the pinned commit; a rebuild would differ."""
+
+
 class ManifestError(SetBuildError):
     """A training-set manifest is missing, unreadable or not a manifest."""

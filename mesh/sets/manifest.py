@@ -34,6 +34,7 @@ class InputPin(StrictModel):
     semantic_version: str
     delta_version: int
     definition_hash: str | None = None
+    run_id: str | None = None  # the run that wrote the pinned commit (None: older manifests)
     table: str
     keys: tuple[str, ...]
     features: dict[str, str]

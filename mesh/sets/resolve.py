@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
 from mesh.sets.errors import (
+    InputChangedError,
     InputNotBuiltError,
     SetBuildError,
     UnknownReferenceError,
@@ -217,12 +218,58 @@ def _pin(
         semantic_version=str(info.extra["semantic_version"]),
         delta_version=record.version,
         definition_hash=info.definition_hash,
+        run_id=info.run_id,
         table=location,
         keys=tuple(entity.key_columns),
         features={f: f for f in features},
         ttl_seconds=definition.ttl.total_seconds() if definition.ttl else None,
         exclude_late_data=exclude_late_data and late,
     )
+
+
+def verify_inputs(spark: SparkSession, mesh: MeshDefinition, pins: Iterable[InputPin]) -> None:
+    """Raise ``InputChangedError`` unless every pinned Delta version is still the pinned commit.
+
+    The commit at ``delta_version`` must exist and carry the pinned semantic version,
+    definition hash and run id (those a manifest recorded): a table deleted and written
+    again has a version of the same number with other rows.
+    """
+    from mesh.storage import open_table
+
+    for pin in pins:
+        table = open_table(spark, in_warehouse(mesh, pin.table))
+        record = None
+        if table.exists():
+            record = next((r for r in table.history() if r.version == pin.delta_version), None)
+        expected = {
+            "semantic_version": pin.semantic_version,
+            "definition_hash": pin.definition_hash,
+            "run_id": pin.run_id,
+        }
+        info = record.info if record is not None else None
+        found = {
+            "semantic_version": str(info.extra.get("semantic_version")) if info else None,
+            "definition_hash": info.definition_hash if info else None,
+            "run_id": info.run_id if info else None,
+        }
+        changed = [k for k, v in expected.items() if v is not None and found[k] != v]
+        if record is None or changed:
+            what = (
+                f"has no version {pin.delta_version}"
+                if record is None
+                else f"version {pin.delta_version}: {', '.join(changed)} differ"
+            )
+            raise InputChangedError(
+                f"Feature set {pin.feature_set}: {table.path} {what} (the manifest pinned "
+                f"{expected}; found {found}); a rebuild would not reproduce the training set. "
+                "Restore the table the manifest pinned, or build a new training set instead.",
+                feature_set=pin.feature_set,
+                path=table.path,
+                delta_version=pin.delta_version,
+                changed=changed or ["delta_version"],
+                expected=expected,
+                found=found,
+            )
 
 
 def find_commit(table: DeltaFeatureTable, feature_set: str, pin: str | None) -> CommitRecord:

@@ -23,7 +23,13 @@ from mesh.definitions.base import fingerprint
 from mesh.sets.access import authorize
 from mesh.sets.errors import SpineError, UnknownReferenceError
 from mesh.sets.manifest import InputPin, Manifest, OutputPin, read_manifest, write_manifest
-from mesh.sets.resolve import access_requests, in_warehouse, load_sources, resolve_inputs
+from mesh.sets.resolve import (
+    access_requests,
+    in_warehouse,
+    load_sources,
+    resolve_inputs,
+    verify_inputs,
+)
 from mesh.sets.spine import pin_spine, read_spine, verify_spine
 
 if TYPE_CHECKING:
@@ -158,6 +164,7 @@ def rebuild_training_set(
         f"training set {pinned.training_set} (rebuild)",
         identity,
     )
+    verify_inputs(spark, mesh, pinned.inputs)
     if pinned.engine_version != engine_version():
         warnings.warn(
             f"Rebuilding {pinned.training_set} with engine {engine_version()}; it was built "

@@ -59,6 +59,7 @@ class Warehouse:
         schema: str,
         semantic_version: str = "1.0.0",
         append: bool = False,
+        run_id: str | None = None,
     ) -> int:
         """One commit to the feature table of ``set_name``, tagged like a compute job's."""
         from mesh.sets import feature_table_location
@@ -68,7 +69,7 @@ class Warehouse:
         major = int(semantic_version.split(".")[0])
         path = self.root / feature_table_location(fs.domain, fs.name, major)
         commit = CommitInfo(
-            run_id=f"test-{set_name}-{semantic_version}",
+            run_id=run_id or f"test-{set_name}-{semantic_version}",
             operation="compute",
             definition_hash=fs.data_hash(),
             extra={"feature_set": set_name, "semantic_version": semantic_version},

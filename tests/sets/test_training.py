@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from sets_data import SPEND_SCHEMA, SPINE, jan
+from sets_data import SPEND_SCHEMA, SPEND_V1, SPINE, jan
 
 from mesh.errors import AccessDeniedError
 from mesh.sets import (
+    InputChangedError,
     SpineChangedError,
     UnknownReferenceError,
     build_training_set,
@@ -102,6 +104,24 @@ def test_rebuild_after_newer_version_gives_identical_rows(wh) -> None:
     )
     assert rebuilt.manifest.rebuilt_from == original.manifest.run_id
     assert rebuilt.manifest.inputs == original.manifest.inputs
+
+
+def test_rebuild_refuses_a_pinned_table_written_again(wh) -> None:
+    original = build_training_set(wh.spark, wh.mesh, "risk.train")
+    spend = wh.root / "features/payments/spend/v1"
+    # Deleted and written again: a version 0 again, same semantic version and definition.
+    shutil.rmtree(spend)
+    other = [(1, jan(1), jan(1), 999.0, 99), *SPEND_V1[1:]]
+    wh.write_features("payments.spend", other, SPEND_SCHEMA, run_id="another-run")
+    with pytest.raises(InputChangedError) as err:
+        rebuild_training_set(wh.spark, wh.mesh, original.manifest)
+    assert err.value.params["feature_set"] == "payments.spend"
+    assert err.value.params["changed"] == ["run_id"]
+    # Gone altogether.
+    shutil.rmtree(spend)
+    with pytest.raises(InputChangedError) as gone:
+        rebuild_training_set(wh.spark, wh.mesh, original.manifest)
+    assert gone.value.params["found"]["run_id"] is None
 
 
 @pytest.mark.slow
