@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -120,10 +121,46 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         table = self._table(version)
         self._check_readable(table)
         schema = _spark_schema(table)
+        partitions = list(table.metadata().partition_columns)
+        if partitions:
+            return self._read_partitioned(table, schema, partitions)
         files = [_spark_uri(uri) for uri in table.file_uris()]
         if not files:
             return self.spark.createDataFrame([], schema)
         return self.spark.read.schema(schema).parquet(*files)
+
+    def _read_partitioned(
+        self, table: DeltaTable, schema: StructType, partitions: list[str]
+    ) -> DataFrame:
+        """A partitioned table's rows: the partition values live in the log, not the files.
+
+        The files of each distinct partition value are read together and given the values as
+        literals (one scan per partition value, unioned).
+        """
+        actions = pa.table(table.get_add_actions(flatten=True))
+        if actions.num_rows == 0:
+            return self.spark.createDataFrame([], schema)
+        root = self.path.rstrip("/")
+        paths = [_absolute(root, path) for path in actions.column("path").to_pylist()]
+        values = zip(
+            *[actions.column(f"partition.{c}").to_pylist() for c in partitions], strict=True
+        )
+        groups: dict[tuple[object, ...], list[str]] = {}
+        for path, value in zip(paths, values, strict=True):
+            groups.setdefault(value, []).append(_spark_uri(path))
+        data_schema = StructType([f for f in schema.fields if f.name not in partitions])
+        types = {f.name: f.dataType for f in schema.fields}
+        frames = []
+        for value, files in groups.items():
+            literals = {c: F.lit(v).cast(types[c]) for c, v in zip(partitions, value, strict=True)}
+            frame = self.spark.read.schema(data_schema).parquet(*files)
+            frames.append(
+                frame.select(*[literals.get(f.name, F.col(f.name)).alias(f.name) for f in schema])
+            )
+        result = frames[0]
+        for frame in frames[1:]:
+            result = result.unionByName(frame)
+        return result
 
     def _version_at(self, timestamp: datetime) -> int:
         wanted_ms = epoch_micros(timestamp) // 1000
@@ -141,6 +178,10 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
 
     def _check_readable(self, table: DeltaTable) -> None:
         features = set(table.protocol().reader_features or [])
+        # Column mapping enabled through reader version 2 (no reader features) is still on.
+        mapping = table.metadata().configuration.get("delta.columnMapping.mode", "none")
+        if mapping not in (None, "none"):
+            features.add("columnMapping")
         unsupported = sorted(features & _UNSUPPORTED_READER_FEATURES)
         if unsupported:
             raise StorageError(
@@ -148,6 +189,19 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
                 "backend cannot apply; read it with the native backend (delta-spark jars).",
                 path=self.path,
                 features=unsupported,
+            )
+
+    def _check_writable(self, table: DeltaTable) -> None:
+        """Appends and range replacements write unpartitioned files with plain column names."""
+        self._check_readable(table)
+        partitions = list(table.metadata().partition_columns)
+        if partitions:
+            raise StorageError(
+                f"Delta table {self.path} is partitioned by {partitions}; the embedded backend "
+                "writes unpartitioned tables only. Write it with the native backend (delta-spark "
+                "jars), or to an unpartitioned table.",
+                path=self.path,
+                partition_columns=partitions,
             )
 
     # -- writing -------------------------------------------------------------------------
@@ -182,6 +236,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         if not self.exists():
             return self._write(df, commit, table_schema_of(df), None, time_column)
         table = self._table()
+        self._check_writable(table)
         frame, schema = align(df, _spark_schema(table), path=self.path, merge_schema=merge_schema)
         if len(schema) != len(_spark_schema(table)):
             # A widened schema needs a metadata commit first; delta-rs appends cannot carry one.
@@ -221,6 +276,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             schema = table_schema_of(df)
             return self._write(checked, commit, schema, None, time_column, guard=guard)
         table = self._table()
+        self._check_writable(table)
         schema = _spark_schema(table)
         frame, _ = align(checked, schema, path=self.path, merge_schema=False)
         inside, straddling = _plan_range(table, time_column, start_us, end_us)
@@ -354,6 +410,13 @@ def _parquet_write_conf(spark: SparkSession) -> Iterator[None]:
 def _spark_schema(table: DeltaTable) -> StructType:
     # The Delta schema JSON is Spark's StructType JSON (the protocol borrowed it).
     return StructType.fromJson(json.loads(table.schema().to_json()))
+
+
+def _absolute(root: str, path: str) -> str:
+    """A log path (relative and percent-encoded, or an absolute URI) as a file location."""
+    if "://" in path or path.startswith("/"):
+        return path
+    return f"{root}/{unquote(path)}"
 
 
 def _spark_uri(uri: str) -> str:
