@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from mesh.definitions.base import StrictModel
 from mesh.sets.errors import ManifestError
+from mesh.storage.commit import filesystem_for
 
 MANIFEST_FORMAT: Literal["mesh.training-manifest/1"] = "mesh.training-manifest/1"
 MANIFEST_FILE = "_manifest.json"
@@ -93,17 +94,20 @@ def write_manifest(manifest: Manifest, table_path: str) -> str:
     """Write the manifest into the training table's folder; return the ``_manifest.json`` path."""
     root = table_path.rstrip("/")
     text = manifest.to_json().encode()
-    filesystem, base = _filesystem(root)
+    filesystem, base = filesystem_for(root)
     filesystem.create_dir(f"{base}/{MANIFEST_DIR}", recursive=True)
     for name in (f"{MANIFEST_DIR}/{manifest.output.delta_version}.json", MANIFEST_FILE):
-        with filesystem.open_output_stream(f"{base}/{name}") as out:
+        # Written aside, then moved over: a reader never sees half a manifest.
+        partial = f"{base}/{name}.{manifest.run_id}.partial"
+        with filesystem.open_output_stream(partial) as out:
             out.write(text)
+        filesystem.move(partial, f"{base}/{name}")
     return f"{root}/{MANIFEST_FILE}"
 
 
 def read_manifest(path: str) -> Manifest:
     """Load a manifest from a JSON file, or from a training table folder (its newest build)."""
-    filesystem, base = _filesystem(path.rstrip("/"))
+    filesystem, base = filesystem_for(path.rstrip("/"))
     info = filesystem.get_file_info(base)
     if info.type == pafs.FileType.Directory:
         base = f"{base}/{MANIFEST_FILE}"
@@ -125,10 +129,3 @@ def read_manifest(path: str) -> Manifest:
             "the file the build wrote, unmodified.",
             path=path,
         ) from exc
-
-
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in uri and not uri.startswith("file://"):
-        filesystem, path = pafs.FileSystem.from_uri(uri)
-        return filesystem, path
-    return pafs.LocalFileSystem(), uri.removeprefix("file://")

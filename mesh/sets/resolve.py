@@ -303,14 +303,14 @@ def find_commit(table: DeltaFeatureTable, feature_set: str, pin: str | None) -> 
 def _existing_majors(mesh: MeshDefinition, definition: AnyFeatureSet) -> list[int]:
     from pyarrow import fs as pafs
 
+    from mesh.errors import StorageError
+    from mesh.storage.commit import filesystem_for
+
     root = in_warehouse(mesh, f"features/{definition.domain}/{definition.name}")
     try:
-        if "://" in root:
-            filesystem, base = pafs.FileSystem.from_uri(root)
-        else:
-            filesystem, base = pafs.LocalFileSystem(), root
+        filesystem, base = filesystem_for(root)
         entries = filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-    except (OSError, ValueError):  # listing is only for the message; never hide the real error
+    except (OSError, ValueError, StorageError):  # only for the message; never hide the real one
         return []
     return sorted(
         int(m.group(1)) for e in entries if (m := _MAJOR_DIR.match(e.base_name)) is not None

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
 from deltalake import DeltaTable, Schema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import (
@@ -69,12 +70,30 @@ class RangeGuard:
     end_us: int
 
 
+def arrow_location(uri: str) -> str:
+    """``uri`` as pyarrow's filesystems name it: Hadoop's ``s3a://``/``s3n://`` are ``s3://``;
+    ``dbfs:/x`` is the driver's FUSE mount ``/dbfs/x`` (Databricks); ``file://`` is dropped."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and scheme.lower() in ("s3a", "s3n"):
+        return f"s3://{rest}"
+    if uri.startswith("dbfs:/"):
+        return "/dbfs/" + uri.removeprefix("dbfs:").lstrip("/")
+    return uri.removeprefix("file://")
+
+
 def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
     """A pyarrow filesystem and the path inside it for a local path or a URI."""
-    if "://" in uri and not uri.startswith("file://"):
-        filesystem, path = pafs.FileSystem.from_uri(uri)
-        return filesystem, path
-    return pafs.LocalFileSystem(), uri.removeprefix("file://")
+    location = arrow_location(uri)
+    if "://" not in location:
+        return pafs.LocalFileSystem(), location
+    try:
+        return pafs.FileSystem.from_uri(location)
+    except pa.ArrowInvalid as exc:
+        raise StorageError(
+            f"{uri}: no filesystem for this scheme ({exc}); use a local path, file://, dbfs:/ or "
+            "a URI pyarrow opens (s3:// or s3a://, gs://, abfs://, hdfs://).",
+            path=uri,
+        ) from exc
 
 
 def read_commit(uri: str, version: int) -> list[dict[str, Any]]:
