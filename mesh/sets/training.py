@@ -116,7 +116,7 @@ def build_training_set(
         columns=_output_columns(spine_df.columns, inputs),
         output=OutputPin(path=location, delta_version=version, row_count=spine_pin.row_count),
     )
-    return _finish(mesh, manifest)
+    return _finish(spark, mesh, manifest, spec, identity)
 
 
 def rebuild_training_set(
@@ -199,7 +199,7 @@ def rebuild_training_set(
             "rebuilt_from": pinned.run_id,
         }
     )
-    return _finish(mesh, manifest)
+    return _finish(spark, mesh, manifest, mesh.training_sets.get(pinned.training_set), identity)
 
 
 def engine_version() -> str:
@@ -277,9 +277,39 @@ def _join_and_write(
     return open_table(spark, in_warehouse(mesh, location)).create(joined, commit, overwrite=True)
 
 
-def _finish(mesh: MeshDefinition, manifest: Manifest) -> TrainingSetResult:
+def _finish(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    manifest: Manifest,
+    spec: TrainingSet | None,
+    identity: str | None,
+) -> TrainingSetResult:
+    """Write the manifest beside the table, then record it and its lineage in the catalog.
+
+    A rebuild of a training set no longer defined is recorded nowhere (with a warning): the
+    catalog files training sets under their definition's domain.
+    """
+    from mesh.catalog.access import current_identity
+    from mesh.catalog.lineage import record_training_set
+
     absolute = in_warehouse(mesh, manifest.output.path)
     path = write_manifest(manifest, absolute)
+    if spec is None:
+        warnings.warn(
+            f"Training set {manifest.training_set} is not defined under conf/ any more: this "
+            "build is not recorded in the catalog (its manifest is beside the table).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    else:
+        record_training_set(
+            spark,
+            mesh,
+            spec,
+            manifest.model_dump(mode="json"),
+            table_path=absolute,
+            recorder=str(current_identity(mesh.standards, identity)),
+        )
     return TrainingSetResult(
         path=absolute,
         delta_version=manifest.output.delta_version,

@@ -11,6 +11,8 @@ import pytest
 from chispa import assert_df_equality
 from sets_data import SPEND_SCHEMA, SPEND_V1, SPINE, jan
 
+from mesh.catalog.lineage import lineage
+from mesh.catalog.tables import Catalog
 from mesh.errors import AccessDeniedError
 from mesh.sets import (
     InputChangedError,
@@ -104,6 +106,15 @@ def test_rebuild_after_newer_version_gives_identical_rows(wh) -> None:
     )
     assert rebuilt.manifest.rebuilt_from == original.manifest.run_id
     assert rebuilt.manifest.inputs == original.manifest.inputs
+    # Every build and rebuild is recorded in the catalog: its manifest and lineage.
+    recorded = Catalog(wh.spark, wh.mesh.warehouse).rows("manifests")
+    runs = sorted(json.loads(r["manifest_json"])["run_id"] for r in recorded)
+    assert runs == sorted(m.manifest.run_id for m in (original, fresh, rebuilt))
+    assert {r["recorder"] for r in recorded} == {"alice@risk"}
+    assert {str(e) for e in lineage(wh.spark, wh.mesh, "risk.train", "upstream")} >= {
+        "feature_set:payments.spend -> training_set:risk.train",
+        "feature_set:support.tickets -> training_set:risk.train",
+    }
 
 
 def test_rebuild_refuses_a_pinned_table_written_again(wh) -> None:
