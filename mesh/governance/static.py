@@ -28,8 +28,9 @@ def validate_definitions(
     words, clash with key columns), required metadata, declared domain, registered entity
     and key types against the source, allowed feature types (aggregation output types
     derived from the source column type), aggregation input types, PII tag on every
-    feature, PII in public sets, PII lineage of global features, visibility and
-    ``allowed_domains``, duplicate feature names, references (sources, columns, inputs,
+    feature, PII in public sets, PII lineage of global features (at least the inputs'
+    class), visibility and ``allowed_domains``, global sets no more visible than their
+    inputs, duplicate feature names, references (sources, columns, inputs,
     training-set features, timestamp columns), quality overrides naming real features,
     and cycles among global feature sets.
     """

@@ -46,6 +46,19 @@ class Collector:
     def effective_visibility(self, fs: AnyFeatureSet) -> str:
         return fs.metadata.visibility or self.std.access.default_visibility
 
+    def audience(self, fs: AnyFeatureSet) -> frozenset[str] | None:
+        """The domains visibility lets read ``fs`` (``None``: every domain).
+
+        Mirrors ``mesh.catalog.access.decide``: the owning domain always reads;
+        ``allowed_domains`` counts only for ``internal``. PII grants are not part of it.
+        """
+        visibility = self.effective_visibility(fs)
+        if visibility == "public":
+            return None
+        if visibility == "internal":
+            return frozenset({fs.domain, *fs.metadata.allowed_domains})
+        return frozenset({fs.domain})
+
     def keys(self, entity: str) -> list[str]:
         found = self.std.entities.get(entity)
         return found.key_columns if found else []

@@ -1,5 +1,16 @@
 """Static rules across definitions: entities and key types, sources and columns, feature
-types, global-set inputs and PII lineage, cycles, training-set references."""
+types, global-set inputs, their visibility and PII lineage, cycles, training-set references.
+
+A global set republishes what it reads, so it may be no easier to read than its inputs:
+
+* ``visibility.input``: every domain that may read the global set (owning domain, plus
+  ``allowed_domains`` when ``internal``, or everyone when ``public``, exactly as
+  ``mesh.catalog.access.decide`` rules) may read each input too;
+* ``pii.lineage``: a global feature's PII class is at least the highest class of the inputs
+  its expression uses (``none`` < ``pii`` < ``sensitive``). An input counts as used when its
+  alias appears in any letter case (Spark resolves column names case-insensitively) or the
+  expression expands ``*`` (``hash(*)``, ``struct(*)``: every input).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +24,10 @@ from mesh.definitions.source import DataProduct
 from mesh.definitions.training import TrainingSet
 from mesh.governance.static_sets import SetRules
 
+# Classes from least to most protected (``sensitive`` may not even be public).
+_PII_ORDER = ("none", "pii", "sensitive")
+# ``*`` as a whole function argument (``hash(*)``, ``struct(*)``) or the whole expression.
+_STAR = re.compile(r"(^|[(,])\s*\*\s*($|[),])")
 NUMERIC = re.compile(r"^(tinyint|smallint|int|bigint|float|double|decimal\(\d+,\s*\d+\))$")
 # Aggregations whose input must be numeric; the others accept any comparable column.
 _NUMERIC_INPUT = {"sum", "mean", "stddev"}
@@ -226,36 +241,78 @@ class ReferenceRules(SetRules):
                 f"global set's entity {gs.entity!r}; combine features of one entity",
                 field,
             )
+            self.input_visibility(name, gs, alias, target)
             resolved[alias] = target
         self.pii_lineage(name, gs, resolved)
+
+    def input_visibility(
+        self, name: str, gs: GlobalFeatureSet, alias: str, target: AnyFeatureSet
+    ) -> None:
+        mine, theirs = self.audience(gs), self.audience(target)
+        ok = theirs is None or (mine is not None and mine <= theirs)
+        field = f"inputs.{alias}"
+        source = target.qualified_name
+        message = ""
+        if theirs is not None and not ok:
+            gained = (
+                f"domains other than {', '.join(sorted(theirs))}"
+                if mine is None
+                else ", ".join(sorted(mine - theirs))
+            )
+            others = sorted(theirs - {gs.domain})
+            if gs.domain not in theirs:
+                fix = f"its own domain {gs.domain} may not read {source} either"
+            elif others:
+                fix = f"set visibility: internal with allowed_domains within [{', '.join(others)}]"
+            else:
+                fix = "set visibility: private"
+            message = (
+                f"{name} ({field}): {name} is readable by {_readers(mine)} but its input "
+                f"{source} ({self.effective_visibility(target)}) only by {_readers(theirs)}, "
+                f"so {gained} would read {source} through it; {fix}, or ask the "
+                f"{target.domain} team to open {source} to them"
+            )
+        self.add(
+            "visibility.input",
+            name,
+            alias,
+            ok,
+            _audience_value(mine),
+            _audience_value(theirs),
+            message,
+            field,
+        )
 
     def pii_lineage(
         self, name: str, gs: GlobalFeatureSet, resolved: dict[str, AnyFeatureSet]
     ) -> None:
-        # A global feature computed from PII inputs must keep a PII class, or the
+        # A global feature must keep the strongest PII class it reads, or the
         # classification would be laundered away by one SQL expression.
         refs = gs.input_refs()
         for i, feature in enumerate(gs.features):
             sources = []
+            needed = 0
             for alias, target in resolved.items():
-                if not re.search(rf"\b{re.escape(alias)}\b", feature.expr):
+                if not _reads(feature.expr, alias):
                     continue
                 pii = _input_pii(target, refs[alias])
-                if pii in ("pii", "sensitive"):
+                if pii in _PII_ORDER[1:]:
                     sources.append(f"{alias}={refs[alias]} ({pii})")
+                    needed = max(needed, _PII_ORDER.index(pii))
             if not sources:
                 continue
-            ok = feature.pii in ("pii", "sensitive")
+            accepted = list(_PII_ORDER[needed:])
             self.add(
                 "pii.lineage",
                 name,
                 feature.name,
-                ok,
+                feature.pii in accepted,
                 feature.pii,
-                "pii or sensitive",
-                f"{name}: feature {feature.name!r} is computed from PII inputs "
-                f"({', '.join(sources)}) but is classified {feature.pii!r}; classify it "
-                "`pii` or `sensitive`",
+                accepted,
+                f"{name}: feature {feature.name!r} is computed from {_PII_ORDER[needed]} inputs "
+                f"({', '.join(sources)}) but is classified {feature.pii!r}; a global feature "
+                f"is at least as protected as its inputs ({' < '.join(_PII_ORDER)}): classify "
+                f"it {' or '.join(f'`{c}`' for c in accepted)}",
                 f"features[{i}].pii",
             )
 
@@ -298,6 +355,21 @@ class ReferenceRules(SetRules):
                 ),
                 f"features[{i}]",
             )
+
+
+def _reads(expr: str, alias: str) -> bool:
+    """Whether a global feature's expression may read the input named ``alias``."""
+    if _STAR.search(expr):
+        return True
+    return re.search(rf"\b{re.escape(alias)}\b", expr, re.IGNORECASE) is not None
+
+
+def _readers(audience: frozenset[str] | None) -> str:
+    return "every domain" if audience is None else f"domains {', '.join(sorted(audience))}"
+
+
+def _audience_value(audience: frozenset[str] | None) -> str | list[str]:
+    return "public" if audience is None else sorted(audience)
 
 
 def _input_pii(target: AnyFeatureSet, ref: FeatureRef) -> str | None:

@@ -291,7 +291,7 @@ def _lineage(
     for alias, ref in spec.input_refs().items():
         pin = next(p for p in inputs if p.feature_set == ref.set_name and p.pin == ref.version)
         # A token match is enough here: aliases are identifiers and expressions are short.
-        token = re.compile(rf"(?<![\w.]){re.escape(alias)}(?!\w)")
+        token = re.compile(rf"(?<![\w.]){re.escape(alias)}(?!\w)", re.IGNORECASE)
         users = tuple(f.name for f in spec.features if token.search(f.expr))
         edges.append(
             LineageEdge(

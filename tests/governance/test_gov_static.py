@@ -78,7 +78,11 @@ def cycle(mesh: MeshDefinition) -> None:
             "features": [
                 {"kind": "expression", "name": "y", "expr": "r", "type": "double", "pii": "none"}
             ],
-            "metadata": {"owner": "risk-team@example.com", "description": "loop"},
+            "metadata": {
+                "owner": "risk-team@example.com",
+                "description": "loop",
+                "allowed_domains": ["payments"],  # as open as customer_risk, which reads it
+            },
         },
     )
     edit_set(mesh, RISK, lambda d: d["inputs"].__setitem__("back", "risk.loop.y"))
@@ -95,6 +99,30 @@ def pii_laundering(d: dict[str, Any]) -> None:
             "type": "double",
         }
     )
+
+
+def global_feature(name: str, expr: str) -> dict[str, Any]:
+    return {"kind": "expression", "name": name, "expr": expr, "type": "double", "pii": "none"}
+
+
+def birth_input_as(alias: str, expr: str, name: str) -> Callable[[dict[str, Any]], None]:
+    """The risk set reads birth_year (pii) as ``alias`` into a feature classed none."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["inputs"][alias] = "customers.profile.birth_year"
+        d["features"].append(global_feature(name, expr))
+
+    return change
+
+
+def velocity_input(alias: str, **metadata: Any) -> Callable[[dict[str, Any]], None]:
+    """The risk set reads tx_events (internal to payments and risk) with other metadata."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["inputs"][alias] = "payments.tx_events.tx_count_1h"
+        d["metadata"].update(metadata)
+
+    return change
 
 
 def quality(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -275,7 +303,43 @@ CASES: list[tuple[str, Callable[[MeshDefinition], None], str, str, str | None, A
         RISK,
         "spend_by_age",
         "none",
-        "pii or sensitive",
+        ["pii", "sensitive"],
+    ),
+    (
+        "pii input alias written in another letter case",
+        on_set(RISK, birth_input_as("BORN", "spend_30d / (2025 - born)", "spend_by_born")),
+        "pii.lineage",
+        RISK,
+        "spend_by_born",
+        "none",
+        ["pii", "sensitive"],
+    ),
+    (
+        "pii input read through a star expansion",
+        on_set(RISK, birth_input_as("born", "hash(*)", "row_hash")),
+        "pii.lineage",
+        RISK,
+        "row_hash",
+        "none",
+        ["pii", "sensitive"],
+    ),
+    (
+        "public global set reads an internal input",
+        on_set(RISK, velocity_input("velocity", visibility="public", allowed_domains=[])),
+        "visibility.input",
+        RISK,
+        "velocity",
+        "public",
+        ["payments", "risk"],
+    ),
+    (
+        "global set allows a domain its input does not",
+        on_set(RISK, velocity_input("tx_1h", allowed_domains=["payments", "support"])),
+        "visibility.input",
+        RISK,
+        "tx_1h",
+        ["payments", "risk", "support"],
+        ["payments", "risk"],
     ),
     (
         "allowed_domains on a public set",
