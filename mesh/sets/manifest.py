@@ -21,6 +21,7 @@ from mesh.storage.commit import filesystem_for
 MANIFEST_FORMAT: Literal["mesh.training-manifest/1"] = "mesh.training-manifest/1"
 MANIFEST_FILE = "_manifest.json"
 MANIFEST_DIR = "_manifests"
+BUILD_OPERATION = "training_build"  # the training table commits of builds and rebuilds
 
 
 class InputPin(StrictModel):
@@ -109,7 +110,9 @@ def read_manifest(path: str) -> Manifest:
     """Load a manifest from a JSON file, or from a training table folder (its newest build)."""
     filesystem, base = filesystem_for(path.rstrip("/"))
     info = filesystem.get_file_info(base)
-    if info.type == pafs.FileType.Directory:
+    folder = info.type == pafs.FileType.Directory
+    if folder:
+        table = path.rstrip("/")
         base = f"{base}/{MANIFEST_FILE}"
         info = filesystem.get_file_info(base)
     if info.type != pafs.FileType.File:
@@ -121,7 +124,7 @@ def read_manifest(path: str) -> Manifest:
     with filesystem.open_input_stream(base) as stream:
         text = stream.read().decode("utf-8")
     try:
-        return Manifest.model_validate(json.loads(text))
+        manifest = Manifest.model_validate(json.loads(text))
     except (ValueError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
         raise ManifestError(
@@ -129,3 +132,44 @@ def read_manifest(path: str) -> Manifest:
             "the file the build wrote, unmodified.",
             path=path,
         ) from exc
+    if folder:
+        unlisted = _builds_after(table, manifest.output.delta_version)
+        if unlisted:
+            # A build committed after the one the manifest describes, and its manifest was
+            # never written (it failed after the commit): "the newest build" is not this one.
+            raise ManifestError(
+                f"Manifest {path}: {MANIFEST_FILE} describes Delta version "
+                f"{manifest.output.delta_version} but build(s) at version(s) {unlisted} came "
+                f"later with no manifest; pass {MANIFEST_DIR}/<version>.json of the build you "
+                "mean, or build again.",
+                path=path,
+                manifest_version=manifest.output.delta_version,
+                later_builds=unlisted,
+            )
+    return manifest
+
+
+def _builds_after(table: str, version: int) -> list[int]:
+    """Versions after ``version`` of the training table ``table`` that are mesh builds.
+
+    Other commits (an ``OPTIMIZE``, say) change no rows a manifest describes.
+    """
+    from mesh.storage.base import CommitInfo
+    from mesh.storage.commit import read_commit
+
+    filesystem, root = filesystem_for(table)
+    selector = pafs.FileSelector(f"{root}/_delta_log", allow_not_found=True)
+    later = sorted(
+        int(entry.base_name[:-5])
+        for entry in filesystem.get_file_info(selector)
+        if entry.base_name.endswith(".json")
+        and entry.base_name[:-5].isdigit()
+        and int(entry.base_name[:-5]) > version
+    )
+    builds = []
+    for number in later:
+        for action in read_commit(table, number):
+            info = CommitInfo.from_json(action.get("commitInfo", {}).get("userMetadata"))
+            if info is not None and info.operation == BUILD_OPERATION:
+                builds.append(number)
+    return builds

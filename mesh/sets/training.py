@@ -22,7 +22,14 @@ from mesh.definitions import MeshDefinition, Spine, TrainingSet
 from mesh.definitions.base import fingerprint
 from mesh.sets.access import authorize
 from mesh.sets.errors import SpineError, UnknownReferenceError
-from mesh.sets.manifest import InputPin, Manifest, OutputPin, read_manifest, write_manifest
+from mesh.sets.manifest import (
+    BUILD_OPERATION,
+    InputPin,
+    Manifest,
+    OutputPin,
+    read_manifest,
+    write_manifest,
+)
 from mesh.sets.resolve import (
     access_requests,
     in_warehouse,
@@ -269,7 +276,7 @@ def _join_and_write(
     sources = {pin.table: pin.delta_version for pin in inputs}
     commit = CommitInfo(
         run_id=run_id,
-        operation="training_build",
+        operation=BUILD_OPERATION,
         definition_hash=definition_hash,
         source_versions=sources,
         extra={"training_set": name, "spine_version": spine_version},

@@ -16,6 +16,7 @@ from mesh.catalog.tables import Catalog
 from mesh.errors import AccessDeniedError
 from mesh.sets import (
     InputChangedError,
+    ManifestError,
     SpineChangedError,
     UnknownReferenceError,
     build_training_set,
@@ -133,6 +134,24 @@ def test_rebuild_refuses_a_pinned_table_written_again(wh) -> None:
     with pytest.raises(InputChangedError) as gone:
         rebuild_training_set(wh.spark, wh.mesh, original.manifest)
     assert gone.value.params["found"]["run_id"] is None
+
+
+def test_folder_with_a_build_missing_its_manifest_is_refused(wh, monkeypatch) -> None:
+    original = build_training_set(wh.spark, wh.mesh, "risk.train")
+
+    def fail(*_args: object) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("mesh.sets.training.write_manifest", fail)
+    with pytest.raises(OSError):
+        build_training_set(wh.spark, wh.mesh, "risk.train")  # committed, no manifest
+    monkeypatch.undo()
+    with pytest.raises(ManifestError) as err:
+        read_manifest(original.path)
+    assert err.value.params["later_builds"] == [original.delta_version + 1]
+    # The build that has one is still named by its own file.
+    kept = Path(original.path) / "_manifests" / f"{original.delta_version}.json"
+    assert read_manifest(str(kept)) == original.manifest
 
 
 @pytest.mark.slow
