@@ -89,7 +89,11 @@ def _global_frame(
 
     inputs = resolve_inputs(spark, mesh, list(fs.inputs.values()))
     authorize_read(
-        spark, mesh, who, access_requests(mesh, inputs), f"global feature set {fs.qualified_name}"
+        spark,
+        mesh,
+        who,
+        access_requests(spark, mesh, inputs),
+        f"global feature set {fs.qualified_name}",
     )
     df = compute_global_features(spark, mesh, fs, inputs)
     return df, {pin.table: pin.delta_version for pin in inputs}

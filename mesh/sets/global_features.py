@@ -203,7 +203,7 @@ def build_global_feature_set(
     authorize(
         spark,
         mesh,
-        access_requests(mesh, inputs),
+        access_requests(spark, mesh, inputs),
         f"global feature set {spec.qualified_name}",
         identity,
     )

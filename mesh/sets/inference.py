@@ -65,7 +65,7 @@ def build_inference_set(
             missing=missing,
             available=given_columns,
         )
-    authorize(spark, mesh, access_requests(mesh, inputs), "inference set", identity)
+    authorize(spark, mesh, access_requests(spark, mesh, inputs), "inference set", identity)
     frame = _frame(spark, mesh, inputs, entities) if rows_given else entities
     spine = frame.withColumn(AS_OF_COLUMN, F.timestamp_micros(F.lit(epoch_micros(when))))  # type: ignore[union-attr]
     sources = load_sources(spark, mesh, inputs)

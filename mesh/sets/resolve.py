@@ -79,17 +79,51 @@ def resolve_inputs(
     Raises ``UnknownReferenceError``, ``InputNotBuiltError`` or ``VersionPinError``.
     """
     groups: dict[tuple[str, str | None], list[str]] = {}
+    definitions: dict[tuple[str, str | None], AnyFeatureSet] = {}
     for raw in references:
         ref = _parse(raw)
-        definition = _definition(mesh, ref)
+        key = (ref.set_name, ref.version)
+        if key not in definitions:
+            definitions[key] = definition_for(spark, mesh, _current(mesh, ref), ref.version)
+        definition = _check_feature(definitions[key], ref)
         names = definition.output_names() if ref.feature == "*" else [ref.feature]
-        selected = groups.setdefault((ref.set_name, ref.version), [])
+        selected = groups.setdefault(key, [])
         selected.extend(n for n in names if n not in selected)
     pins = []
     for (set_name, pin), features in groups.items():
-        definition = mesh.any_set(set_name)
+        definition = definitions[(set_name, pin)]
         pins.append(_pin(spark, mesh, definition, pin, features, exclude_late_data))
     return _assign_columns(pins, set(taken))
+
+
+def definition_for(
+    spark: SparkSession, mesh: MeshDefinition, current: AnyFeatureSet, pin: str | None
+) -> AnyFeatureSet:
+    """The definition a reference pinned to ``pin`` reads with: TTL, late-data rule, features.
+
+    The current definition (``conf/``) for its own major version. An older (or other) major
+    was published under its own definition, which the catalog keeps with every version:
+    that one is used, and without it the reference is refused (``VersionPinError``) rather
+    than read with the current TTL and features.
+    """
+    from mesh.definitions.base import parse_semver
+
+    if pin is None or int(pin.split(".")[0]) == parse_semver(current.version)[0]:
+        return current
+    from mesh.catalog.search import latest_version
+
+    record = latest_version(spark, mesh, current.qualified_name, pin)
+    if record is None:
+        raise VersionPinError(
+            f"Feature set {current.qualified_name}@{pin}: conf/ defines version "
+            f"{current.version}, and the catalog has no published version matching @{pin} to "
+            "take that major's definition (TTL, late-data rule, features) from; publish it, or "
+            f"pin major {parse_semver(current.version)[0]}.",
+            feature_set=current.qualified_name,
+            pin=pin,
+            available=[current.version],
+        )
+    return type(current).model_validate_json(record.definition_json)
 
 
 def load_sources(
@@ -142,10 +176,23 @@ def load_sources(
 
 
 def access_requests(
-    mesh: MeshDefinition, inputs: Sequence[InputPin]
+    spark: SparkSession, mesh: MeshDefinition, inputs: Sequence[InputPin]
 ) -> list[tuple[AnyFeatureSet, list[str]]]:
-    """(definition, feature names) for every input, as the access check expects them."""
-    return [(mesh.any_set(pin.feature_set), list(pin.features)) for pin in inputs]
+    """(definition, feature names) for every input, as the access check expects them.
+
+    The definition is the one of the pinned version's major: the current one, or the one
+    the catalog published with that version (a manifest read after a newer major removed a
+    feature); the current one when the catalog has none.
+    """
+    requests = []
+    for pin in inputs:
+        current = mesh.any_set(pin.feature_set)
+        try:
+            definition = definition_for(spark, mesh, current, pin.semantic_version)
+        except VersionPinError:
+            definition = current
+        requests.append((definition, list(pin.features)))
+    return requests
 
 
 def _parse(raw: str | FeatureRef) -> FeatureRef:
@@ -157,7 +204,7 @@ def _parse(raw: str | FeatureRef) -> FeatureRef:
         raise UnknownReferenceError(str(exc), reference=raw) from None
 
 
-def _definition(mesh: MeshDefinition, ref: FeatureRef) -> AnyFeatureSet:
+def _current(mesh: MeshDefinition, ref: FeatureRef) -> AnyFeatureSet:
     known = mesh.all_sets()
     definition = known.get(ref.set_name)
     if definition is None:
@@ -169,6 +216,10 @@ def _definition(mesh: MeshDefinition, ref: FeatureRef) -> AnyFeatureSet:
             feature_set=ref.set_name,
             available=sorted(known),
         )
+    return definition
+
+
+def _check_feature(definition: AnyFeatureSet, ref: FeatureRef) -> AnyFeatureSet:
     outputs = definition.output_names()
     if ref.feature != "*" and ref.feature not in outputs:
         raise UnknownReferenceError(

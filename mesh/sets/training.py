@@ -92,7 +92,11 @@ def build_training_set(
     )
     _check_spine_keys(spec.spine, spine_df, inputs)
     authorize(
-        spark, mesh, access_requests(mesh, inputs), f"training set {spec.qualified_name}", identity
+        spark,
+        mesh,
+        access_requests(spark, mesh, inputs),
+        f"training set {spec.qualified_name}",
+        identity,
     )
     spine_pin = pin_spine(spec.spine, spine_df, spine_version)
     run = run_id or uuid.uuid4().hex
@@ -167,7 +171,7 @@ def rebuild_training_set(
     authorize(
         spark,
         mesh,
-        access_requests(mesh, pinned.inputs),
+        access_requests(spark, mesh, pinned.inputs),
         f"training set {pinned.training_set} (rebuild)",
         identity,
     )

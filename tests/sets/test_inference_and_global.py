@@ -3,6 +3,7 @@ version pins and reference errors."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -174,3 +175,54 @@ def test_defined_but_not_computed(wh) -> None:
     with pytest.raises(InputNotBuiltError) as err:
         resolve_inputs(wh.spark, wh.mesh, ["support.unbuilt.tickets"])
     assert (err.value.params["feature_set"], err.value.params["majors"]) == ("support.unbuilt", [])
+
+
+def _publish_record(wh, name: str, semantic_version: str, delta_version: int) -> None:
+    """The catalog's version row of a publish (what `mesh publish` records, minimal)."""
+    from mesh.catalog.tables import Catalog
+    from mesh.storage import CommitInfo
+
+    definition = wh.mesh.any_set(name)
+    row = {
+        "publish_id": f"p-{semantic_version}",
+        "name": name,
+        "domain": definition.domain,
+        "semantic_version": semantic_version,
+        "major": int(semantic_version.split(".")[0]),
+        "delta_version": delta_version,
+        "table_path": "features/payments/spend/v1",
+        "data_hash": definition.data_hash(),
+        "metadata_hash": definition.metadata_hash(),
+        "definition_json": definition.model_dump_json(),
+        "bump": "major",
+        "reasons": [],
+        "range_start": jan(1),
+        "range_end": jan(10),
+        "row_count": 4,
+        "published_at": jan(10),
+        "publisher": "etl@payments",
+        "run_id": "r1",
+    }
+    commit = CommitInfo(run_id="r1", operation="catalog_publish")
+    Catalog(wh.spark, wh.mesh.warehouse).append("versions", [row], commit)
+
+
+def test_older_major_is_read_with_its_published_definition(wh) -> None:
+    # conf/ moves on to 2.0.0: a 1-day TTL, tx_count removed. The v1 table is untouched.
+    old = wh.mesh.feature_sets["payments.spend"]
+    new = old.model_copy(
+        update={"version": "2.0.0", "ttl": timedelta(days=1), "features": old.features[:1]}
+    )
+    moved = dataclasses.replace(
+        wh.mesh, feature_sets={**wh.mesh.feature_sets, old.qualified_name: new}
+    )
+    refs = ["payments.spend@1.amount", "payments.spend@1.tx_count"]
+    with pytest.raises(VersionPinError) as err:  # v1's definition is nowhere to be found
+        resolve_inputs(wh.spark, moved, refs)
+    assert err.value.params["pin"] == "1"
+
+    _publish_record(wh, "payments.spend", "1.0.0", 0)
+    (pin,) = resolve_inputs(wh.spark, moved, refs)
+    assert (pin.semantic_version, pin.ttl_seconds) == ("1.0.0", 10 * 86400.0)
+    got = build_inference_set(wh.spark, moved, refs, [{"customer_id": 1}], as_of=jan(5, 12)).first()
+    assert (got["amount"], got["tx_count"]) == (30.0, 3)  # 2.5 days old: within v1's 10 days
