@@ -10,8 +10,12 @@ version, takes the rows of the added (and removed) files and recomputes the affe
 * row-level features: the changed rows' event times.
 
 The range is clipped to what the feature table covered or the data now reaches (a refresh does
-not compute decaying values into the future). One commit per feature set, as for compute. Then
-global feature sets that read a refreshed set are rebuilt, in ``MeshDefinition.build_order()``.
+not compute decaying values into the future). When the data now reaches past the last run's
+``range_end``, the range runs from (at the latest) that end to where the data reaches: a run
+writes values only up to just after its last data, so the grid points of a quiet period before
+the new rows, and of older rows still in their windows, were never written, and a full
+recompute has them. One commit per feature set, as for compute. Then global feature sets that
+read a refreshed set are rebuilt, in ``MeshDefinition.build_order()``.
 """
 
 from __future__ import annotations
@@ -159,8 +163,15 @@ def refresh_feature_set(
     else:
         start_us, end_us = first_us, last_event_us + 1
     covered = data_range(spark, mesh, fs, src)
-    limit = max(x for x in (covered[1] if covered else None, info.range_end) if x is not None)
-    start, end = _from_us(start_us), min(_from_us(end_us), _aware(limit))
+    reach = _aware(covered[1]) if covered else None
+    last_end = _aware(info.range_end) if info.range_end else None
+    limit = max(x for x in (reach, last_end) if x is not None)
+    start, end = _from_us(start_us), min(_from_us(end_us), limit)
+    if reach is not None and last_end is not None and reach > last_end:
+        # A run stops just after its last data, so nothing after ``last_end`` was written, but
+        # the data now reaches further: values between (quiet days, old rows still in their
+        # windows) exist in a full recompute and must be computed too.
+        start, end = min(start, last_end), reach
     if start >= end:
         return RunResult(
             fs.qualified_name,

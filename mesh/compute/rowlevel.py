@@ -1,16 +1,18 @@
 """Row-level features: SQL expressions over one source row, or columns taken as they are.
 
 Every source row becomes one feature row: ``feature_ts`` is its event time (when the value
-became true) and ``created_ts`` its availability (arrival time when the source records it and
-the feature set excludes late data, else the event time). A correction (same event time, later
-arrival) is a new row with a later ``created_ts``; point-in-time joins pick it only from then.
+became true) and ``created_ts`` its arrival (the later of arrival and event time when the source
+records arrival, else the event time), whether or not the feature set excludes late data. A
+correction (same event time, later arrival) is a new row with a later ``created_ts``; joins that
+exclude late data pick it only from then, the others prefer it at every time (ties on
+``feature_ts`` go to the greatest ``created_ts``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mesh.compute.sources import AV_US, E_US
+from mesh.compute.sources import AR_US, E_US
 from mesh.compute.windowed import CREATED_TS, FEATURE_TS
 from mesh.definitions import ColumnFeature, ExpressionFeature, FeatureSet
 from mesh.errors import ComputeError
@@ -42,7 +44,9 @@ def compute_row_features(
     out = rows.select(
         *keys,
         F.timestamp_micros(F.col(E_US)).alias(FEATURE_TS),
-        F.timestamp_micros(F.col(AV_US)).alias(CREATED_TS),
+        # Arrival, not availability: with late data admitted availability is the event time,
+        # and a correction would collide with the row it corrects.
+        F.timestamp_micros(F.greatest(F.col(E_US), F.col(AR_US))).alias(CREATED_TS),
         F.struct(*values).alias("_v"),
     )
     deduped = out.groupBy(*keys, FEATURE_TS, CREATED_TS).agg(F.max("_v").alias("_v"))

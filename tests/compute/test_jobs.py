@@ -16,9 +16,10 @@ from mesh.compute import (
     compute_targets,
     feature_rows,
     feature_table_path,
+    refresh_feature_set,
     refresh_targets,
 )
-from mesh.definitions import load_mesh
+from mesh.definitions import AggregationFeature, load_mesh
 from mesh.errors import ComputeError
 from mesh.storage import CommitInfo, open_table
 
@@ -207,6 +208,83 @@ def test_refresh_refuses_a_changed_definition(spark: Any, computed: Any) -> None
         mesh.feature_sets[fs.qualified_name] = fs
     assert info.value.params["recorded_hash"] == fs.data_hash()
     assert info.value.params["current_hash"] == changed.data_hash()
+
+
+@pytest.fixture
+def quiet_mesh(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A warehouse of its own with transactions on days 0-2 only."""
+    monkeypatch.setenv("MESH_WAREHOUSE", str(tmp_path))
+    tx = [r for day in range(3) for r in _transactions(day, 100 * day)]
+    _seed(spark, f"{tmp_path}/products/payments/transactions", tx, TX)
+    return load_mesh(CONF)
+
+
+def _append_transactions(spark: Any, mesh: Any, rows: list[tuple[Any, ...]]) -> None:
+    source = open_table(spark, f"{mesh.warehouse}/products/payments/transactions")
+    source.append(spark.createDataFrame(rows, TX), CommitInfo(run_id="more", operation="seed"))
+
+
+def _assert_table_is_a_full_recompute(spark: Any, mesh: Any, fs: Any) -> None:
+    assert_df_equality(
+        open_table(spark, feature_table_path(mesh, fs)).read(),
+        feature_rows(spark, mesh, fs),  # default range: all source data, as `mesh compute`
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_column_order=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["payments.customer_spend", "payments.tx_events", "payments.tx_amounts"]
+)
+def test_refresh_after_quiet_days_equals_a_full_recompute(
+    spark: Any, quiet_mesh: Any, name: str
+) -> None:
+    # No transactions on days 3 and 4. The compute stops just after the data (its last grid
+    # point is 2024-03-05), so the snapshot at 2024-03-06, where days 0-2 are still in the
+    # 7d/30d windows, was never written; day 5's rows first reach 2024-03-07.
+    fs = quiet_mesh.feature_sets[name]
+    computed = compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    _append_transactions(spark, quiet_mesh, _transactions(5, 500))
+    result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert (result.operation, result.delta_version) == ("refresh", 1)
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
+    if fs.accuracy == "snapshot":
+        assert result.start == computed.end == D0 + timedelta(days=5)
+        table = open_table(spark, feature_table_path(quiet_mesh, fs)).read()
+        quiet = table.where("feature_ts = '2024-03-06'").orderBy("customer_id").collect()
+        assert [(r.customer_id, r.tx_count_1d, r.tx_count_7d) for r in quiet] == [
+            (1, 0, 6),
+            (2, 0, 3),
+            (3, 0, 3),
+        ]
+
+
+def test_refresh_of_a_late_row_after_quiet_days_equals_a_full_recompute(
+    spark: Any, quiet_mesh: Any
+) -> None:
+    # 1d/3d windows. The late row (event day 1, arriving day 7) counts in no value, but it moves
+    # the end of the full range to 2024-03-10: a full recompute now also writes 2024-03-06, where
+    # day 2's rows are still in the 3d window, though the row's own reach ends before that.
+    count = AggregationFeature.model_validate(
+        {
+            "kind": "aggregation",
+            "name": "tx_count",
+            "function": "count",
+            "windows": ["1d", "3d"],
+            "pii": "none",
+            "description": "Transactions",
+        }
+    )
+    base = quiet_mesh.feature_sets["payments.customer_spend"]
+    fs = base.model_copy(update={"name": "short_counts", "features": (count,)})
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    late = (900, 1, 10, _t(1, 12), _t(7, 12), 1.0, "EUR", "online", False)
+    _append_transactions(spark, quiet_mesh, [late])
+    result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert result.delta_version == 1, result.note
+    assert feature_rows(spark, quiet_mesh, fs).where("feature_ts = '2024-03-06'").count() == 3
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
 
 
 def test_unknown_target_is_a_one_line_cli_error(warehouse: str, capsys: Any) -> None:

@@ -74,7 +74,13 @@ def test_event_accuracy_gives_one_row_per_instant_including_ties(spark: Any) -> 
     assert [(r.feature_ts, r.s_1h) for r in rows] == [(_naive(at(1)), 3.0), (_naive(at(2)), 4.0)]
 
 
-def test_row_level_correction_is_a_new_row_known_from_its_arrival(spark: Any) -> None:
+@pytest.mark.parametrize("exclude_late_data", [True, False])
+def test_row_level_correction_is_a_new_row_known_from_its_arrival(
+    spark: Any, exclude_late_data: bool
+) -> None:
+    # Admitting late data changes which values a point in time may use, not what the rows
+    # are: the correction (to a value that loses a max() against the original) still arrives
+    # later, so it is its own row, not a duplicate of the original reduced by value.
     src = source_df(
         spark,
         [
@@ -88,6 +94,7 @@ def test_row_level_correction_is_a_new_row_known_from_its_arrival(spark: Any) ->
             {"kind": "column", "name": "ch", "type": "string"},
         ],
         accuracy="event",
+        exclude_late_data=exclude_late_data,
     )
     got = feature_frame(src, fs, product(), KEYS, T0, at(days=1))
     schema = "cid bigint, feature_ts timestamp, created_ts timestamp, neg double, ch string"
@@ -99,6 +106,24 @@ def test_row_level_correction_is_a_new_row_known_from_its_arrival(spark: Any) ->
         schema,
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("has_arrival", [True, False])
+def test_row_level_created_ts_is_never_before_the_event(spark: Any, has_arrival: bool) -> None:
+    # An arrival stamped before the event (clock skew) or missing reads as the event time.
+    src = source_df(
+        spark, [{"cid": 1, "e": at(2), "a": at(1), "x": 1.0}, {"cid": 2, "e": at(2), "x": 2.0}]
+    )
+    fs = feature_set(
+        [{"kind": "expression", "name": "neg", "expr": "-x", "type": "double"}],
+        accuracy="event",
+        exclude_late_data=False,
+    )
+    rows = feature_frame(src, fs, product(has_arrival), KEYS, T0, at(days=1)).collect()
+    assert sorted((r.cid, r.feature_ts, r.created_ts) for r in rows) == [
+        (1, _naive(at(2)), _naive(at(2))),
+        (2, _naive(at(2)), _naive(at(2))),
+    ]
 
 
 @pytest.mark.parametrize("accuracy", ["snapshot", "event"])
