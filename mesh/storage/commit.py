@@ -167,7 +167,7 @@ def commit_files(
     actions += add_actions
     removed_paths = {r.path for r in removes}
     checked = read_version
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         table = DeltaTable(uri)
         snapshot = table.version()
         if snapshot > checked:
@@ -177,7 +177,13 @@ def commit_files(
         try:
             table.create_write_transaction(actions, "append", schema, commit_properties=props)
         except CommitFailedError:
-            continue  # someone committed snapshot + 1 meanwhile: re-check and rebase
+            # Someone committed snapshot + 1 meanwhile -- or this very commit did, and only
+            # the answer was lost (object stores): then it must not be committed again.
+            landed = find_committed_version(uri, txn_id, after=snapshot)
+            if landed is not None:
+                return landed
+            time.sleep(min(0.01 * (attempt + 1), 0.2))  # re-check and rebase, a little later
+            continue
         except DeltaError as exc:
             raise StorageError(f"Delta table {uri}: commit failed ({exc}).", path=uri) from exc
         return snapshot + 1

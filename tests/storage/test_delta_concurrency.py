@@ -104,3 +104,28 @@ def test_replace_range_conflict_through_spark_path(spark, tmp_path, monkeypatch)
     assert exc.value.params["conflicting_version"] == 1
     assert table.latest_version() == 1
     assert sorted(r[3] for r in rows_of(table.read())) == ["outside", "rival"]
+
+
+def test_a_commit_that_landed_but_reported_failure_is_not_committed_again(
+    spark, tmp_path, monkeypatch
+):
+    """An object store may lose the answer to a put that succeeded: the retry must see it."""
+    from deltalake.exceptions import CommitFailedError
+
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    table.create(frame(spark, [(1, ts(1), 1.0, "a")]), commit("run-1"))
+    real = DeltaTable.create_write_transaction
+    calls = []
+
+    def lost_answer(self, *args, **kwargs):
+        calls.append(1)
+        real(self, *args, **kwargs)
+        if len(calls) == 1:
+            raise CommitFailedError("lost response")
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", lost_answer)
+    version = table.append(frame(spark, [(2, ts(2), 2.0, "b")]), commit("run-2"))
+    assert (version, len(calls)) == (1, 1)
+    assert DeltaTable(path).version() == 1
+    assert sorted(r[0] for r in rows_of(table.read())) == [1, 2]
