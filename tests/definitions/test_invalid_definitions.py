@@ -351,6 +351,13 @@ CASES = [
         "not valid YAML: expected ',' or ']'",
     ),
     Case(
+        "duplicate-yaml-key",
+        sub(TICKETS, "name: ticket_stats", "name: ticket_stats\nname: ticket_stats_again"),
+        TICKETS,
+        "line 3, column 1",
+        "not valid YAML: found duplicate key 'name'",
+    ),
+    Case(
         "document-not-a-mapping",
         write("domains/support/list.yaml", "- a\n- b\n"),
         "domains/support/list.yaml",
