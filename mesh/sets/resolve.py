@@ -75,7 +75,8 @@ def resolve_inputs(
 
     References to the same feature set with the same pin are read together (one join input).
     Output columns are the feature names; a name that repeats across inputs or clashes with
-    ``taken`` (e.g. spine columns) becomes ``<domain>__<feature_set>__<feature>``.
+    ``taken`` (e.g. spine columns) becomes ``<domain>__<feature_set>__<feature>``, and
+    ``<domain>__<feature_set>__v<pin>__<feature>`` for a set read at several pins (``v1_0``).
     Raises ``UnknownReferenceError``, ``InputNotBuiltError`` or ``VersionPinError``.
     """
     groups: dict[tuple[str, str | None], list[str]] = {}
@@ -370,17 +371,23 @@ def _existing_majors(mesh: MeshDefinition, definition: AnyFeatureSet) -> list[in
 
 def _assign_columns(pins: list[InputPin], taken: set[str]) -> list[InputPin]:
     counts: dict[str, int] = {}
+    pinned_twice: dict[str, int] = {}
     for pin in pins:
+        pinned_twice[pin.feature_set] = pinned_twice.get(pin.feature_set, 0) + 1
         for feature in pin.features:
             counts[feature] = counts.get(feature, 0) + 1
     result = []
     used = set(taken)
     for pin in pins:
         mapping = {}
+        prefix = pin.feature_set.replace(".", "__")
+        if pinned_twice[pin.feature_set] > 1 and pin.pin is not None:
+            # One set read at several pins: each pin's columns say which (``__v1_0__``).
+            prefix = f"{prefix}__v{pin.pin.replace('.', '_')}"
         for feature in pin.features:
             out = feature
             if counts[feature] > 1 or feature in taken:
-                out = f"{pin.feature_set.replace('.', '__')}__{feature}"
+                out = f"{prefix}__{feature}"
             if out in used:
                 raise SetBuildError(
                     f"Feature {pin.feature_set}.{feature}: output column {out!r} is already "

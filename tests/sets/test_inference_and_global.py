@@ -226,3 +226,22 @@ def test_older_major_is_read_with_its_published_definition(wh) -> None:
     assert (pin.semantic_version, pin.ttl_seconds) == ("1.0.0", 10 * 86400.0)
     got = build_inference_set(wh.spark, moved, refs, [{"customer_id": 1}], as_of=jan(5, 12)).first()
     assert (got["amount"], got["tx_count"]) == (30.0, 3)  # 2.5 days old: within v1's 10 days
+
+
+def test_one_feature_at_two_pins_gets_two_columns(wh) -> None:
+    wh.write_features(
+        "payments.spend", [(1, jan(9), jan(9), 1.0, 1)], SPEND_SCHEMA, "1.1.0", append=True
+    )
+    refs = ["payments.spend@1.0.amount", "payments.spend@1.1.amount", "payments.spend.tx_count"]
+    pins = resolve_inputs(wh.spark, wh.mesh, refs)
+    assert [(p.pin, p.delta_version, p.features) for p in pins] == [
+        ("1.0", 0, {"amount": "payments__spend__v1_0__amount"}),
+        ("1.1", 1, {"amount": "payments__spend__v1_1__amount"}),
+        (None, 1, {"tx_count": "tx_count"}),
+    ]
+    got = build_inference_set(wh.spark, wh.mesh, refs, [{"customer_id": 1}], as_of=jan(10))
+    row = got.first()
+    assert (row["payments__spend__v1_0__amount"], row["payments__spend__v1_1__amount"]) == (
+        60.0,
+        1.0,
+    )
