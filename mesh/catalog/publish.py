@@ -205,7 +205,10 @@ def publish_definition(
         [decision.check_version(previous.semantic_version, fs.version)]
     )
     report.raise_if_failed("publish")
-    stats = statistics_of(spark, mesh, previous)
+    from mesh.governance.statistics import protected_columns, redact
+
+    # Stored before a feature was classified pii/sensitive, its values must not be carried on.
+    stats = redact(statistics_of(spark, mesh, previous), protected_columns(fs))
     record = _VersionRow(
         publish_id=uuid.uuid4().hex,
         fs=fs,
@@ -247,7 +250,7 @@ def _govern(
     from mesh.governance.data_checks import run_data_checks
     from mesh.governance.results import GovernanceReport
     from mesh.governance.static import validate_definitions
-    from mesh.governance.statistics import compute_statistics
+    from mesh.governance.statistics import compute_statistics, protected_columns
 
     report = validate_definitions(mesh, subjects=[fs.qualified_name])
     decision = compare(json.loads(previous.definition_json) if previous else None, fs)
@@ -266,7 +269,7 @@ def _govern(
         previous_stats=previous_stats or None,
         as_of=as_of,
     )
-    stats = compute_statistics(frame, fs.output_names())
+    stats = compute_statistics(frame, fs.output_names(), protected=protected_columns(fs))
     return report, decision, stats
 
 

@@ -175,7 +175,12 @@ def _haystack(entry: CatalogEntry) -> str:
 
 
 def show(spark: SparkSession, mesh: MeshDefinition, name: str) -> dict[str, Any]:
-    """Entry, versions, latest statistics and latest check results of one feature set."""
+    """Entry, versions, latest statistics and latest check results of one feature set.
+
+    Anyone may call this, so the statistics show no values of a text feature the entry
+    classes ``pii`` or ``sensitive``, even when a publish stored them."""
+    from mesh.governance.statistics import PERSONAL_PII, redact, stats_to_dict
+
     entry = next((e for e in entries(spark, mesh) if e.name == name), None)
     if entry is None:
         raise CatalogError(
@@ -186,10 +191,11 @@ def show(spark: SparkSession, mesh: MeshDefinition, name: str) -> dict[str, Any]
     history = versions(spark, mesh, name)
     latest = history[0]
     checks = Catalog(spark, mesh.warehouse).rows("checks", publish_id=latest.publish_id)
+    personal = [f["name"] for f in entry.features if f.get("pii") in PERSONAL_PII]
     return {
         "entry": entry.to_dict(),
         "versions": [v.to_dict() for v in history],
-        "statistics": statistics_of(spark, mesh, latest, as_dicts=True),
+        "statistics": stats_to_dict(redact(statistics_of(spark, mesh, latest), personal)),
         "checks": [json.loads(c["record_json"]) for c in checks],
     }
 

@@ -19,7 +19,7 @@ from mesh.governance.data_checks import run_data_checks
 from mesh.governance.report import render_html
 from mesh.governance.results import GovernanceReport
 from mesh.governance.static import validate_definitions
-from mesh.governance.statistics import FeatureStats, compute_statistics
+from mesh.governance.statistics import FeatureStats, compute_statistics, protected_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -81,5 +81,7 @@ def evaluate_publish(
     data = run_data_checks(
         df, fs, mesh.standards, key_columns=keys, previous_stats=previous_stats, as_of=as_of
     )
-    stats = compute_statistics(df, [c for c in fs.output_names() if c in df.columns])
+    stats = compute_statistics(
+        df, [c for c in fs.output_names() if c in df.columns], protected=protected_columns(fs)
+    )
     return PublishEvaluation(name, version, static + contract + data, decision, stats)

@@ -170,6 +170,8 @@ def _card(s: FeatureStats) -> str:
 
 def _svg(s: FeatureStats) -> str:
     hist = s.histogram
+    if s.redacted:
+        return '<p class="msg">values withheld: personal data (pii or sensitive)</p>'
     if hist is None or not any(hist.buckets):
         return '<p class="msg">no histogram (no non-null values or unsupported type)</p>'
     if hist.kind == "top_k":

@@ -6,13 +6,17 @@ mean, stddev, approx distinct, approx quantiles) and one grouped pass for every 
 (fixed-width bins for numbers and times, top-k values for strings and booleans). NaN counts
 as null (a missing value to a model). Times are measured in seconds since the epoch (UTC)
 and shown as ISO text.
+
+Statistics are stored in the catalog and shown in reports without an access check, so the
+values of a text column classified ``pii`` or ``sensitive`` (``protected``) are never
+collected: such a column keeps its counts, nulls and distinct count only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,15 +26,21 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import DataType
 
+    from mesh.definitions.mesh import AnyFeatureSet
+
 Kind = Literal["numeric", "temporal", "categorical", "other"]
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+PERSONAL_PII = ("pii", "sensitive")  # the classes mesh.catalog.access guards with grants
 
 
 @dataclass(frozen=True)
 class Histogram:
     """``bins``: ``counts[i]`` values in ``[edges[i], edges[i+1])`` (last bin closed);
-    ``top_k``: ``counts[i]`` rows equal to ``values[i]``, ``other`` non-null rows besides."""
+    ``top_k``: ``counts[i]`` rows equal to ``values[i]``, ``other`` non-null rows besides.
+
+    A single bin (a constant column: edges ``(v, v)``) is three buckets for drift: below,
+    within and above it, so that values leaving it are seen (see ``bucket_column``)."""
 
     kind: Literal["bins", "top_k"]
     counts: tuple[int, ...]
@@ -41,13 +51,18 @@ class Histogram:
     @property
     def buckets(self) -> list[int]:
         """Counts of every bucket, ``other`` last for top-k (the base of PSI)."""
-        return [*self.counts, self.other] if self.kind == "top_k" else list(self.counts)
+        if self.kind == "top_k":
+            return [*self.counts, self.other]
+        if len(self.counts) == 1:
+            return [0, self.counts[0], 0]
+        return list(self.counts)
 
 
 @dataclass(frozen=True)
 class FeatureStats:
     """Statistics of one column. ``min``/``max`` are numbers, or ISO text for times;
-    ``mean``/``stddev``/``quantiles`` only for numbers; ``distinct`` is approximate."""
+    ``mean``/``stddev``/``quantiles`` only for numbers; ``distinct`` is approximate.
+    ``redacted``: a text column of personal data, whose values (top-k) are not kept."""
 
     name: str
     type: str
@@ -61,6 +76,7 @@ class FeatureStats:
     distinct: int | None = None
     quantiles: dict[str, float] = field(default_factory=dict)
     histogram: Histogram | None = None
+    redacted: bool = False
 
     @property
     def null_rate(self) -> float:
@@ -88,6 +104,24 @@ class FeatureStats:
         return cls(**values)
 
 
+def protected_columns(fs: AnyFeatureSet) -> list[str]:
+    """Output columns of ``fs`` classified ``pii`` or ``sensitive`` (``protected`` below)."""
+    return [o for f in fs.features if f.pii in PERSONAL_PII for o in f.output_names()]
+
+
+def redact(
+    stats: Mapping[str, FeatureStats], protected: Collection[str]
+) -> dict[str, FeatureStats]:
+    """``stats`` without the values of the ``protected`` text columns (e.g. statistics stored
+    before a feature was classified ``pii``): their top-k histogram is dropped."""
+    return {
+        name: replace(s, histogram=None, redacted=True)
+        if name in protected and s.type == "string"
+        else s
+        for name, s in stats.items()
+    }
+
+
 def stats_to_dict(stats: Mapping[str, FeatureStats]) -> dict[str, dict[str, Any]]:
     """All columns' statistics as one JSON-able dict."""
     return {name: s.to_dict() for name, s in stats.items()}
@@ -106,6 +140,7 @@ def compute_statistics(
     top_k: int = 10,
     quantiles: Sequence[float] = QUANTILES,
     accuracy: int = 10000,
+    protected: Collection[str] = (),
 ) -> dict[str, FeatureStats]:
     """Statistics of ``columns`` (default: every column) of ``df`` in two Spark jobs.
 
@@ -114,8 +149,14 @@ def compute_statistics(
     max; timestamps/dates get min/max and bins over epoch seconds; strings and booleans get
     the ``top_k`` most frequent values (ties by value) and the count of the rest. Every
     column gets row count, null count and an approximate distinct count.
+
+    ``protected`` names the columns holding personal data (``protected_columns(fs)``): a
+    text column among them gets no histogram (no value of it is collected) and
+    ``redacted=True``; numbers, times and booleans keep theirs (aggregates or the type's
+    own values).
     """
     from pyspark.sql import functions as F
+    from pyspark.sql import types as T
 
     names = list(columns) if columns is not None else list(df.columns)
     missing = [c for c in names if c not in df.columns]
@@ -128,6 +169,7 @@ def compute_statistics(
     types = {f.name: f.dataType for f in df.schema.fields}
     kinds = {c: column_kind(types[c]) for c in names}
     values = {c: value_column(c, types[c]) for c in names}
+    hidden = {c for c in names if c in protected and isinstance(types[c], T.StringType)}
     probs = [float(q) for q in quantiles]
 
     aggs = [F.count(F.lit(1)).alias("__n")]
@@ -146,11 +188,13 @@ def compute_statistics(
     total = int(row["__n"])
 
     ranges = {
-        c: (row[f"lo{i}"], row[f"hi{i}"])
+        c: (float(row[f"lo{i}"]), float(row[f"hi{i}"]))
         for i, c in enumerate(names)
         if kinds[c] in ("numeric", "temporal") and row[f"lo{i}"] is not None
     }
-    hist_counts = _bucket_counts(df, names, kinds, values, ranges, bins, top_k)
+    edges_of = {c: bin_edges(low, high, bins) for c, (low, high) in ranges.items()}
+    categories = [c for c in names if kinds[c] == "categorical" and c not in hidden]
+    hist_counts = _bucket_counts(df, values, edges_of, categories, top_k)
 
     result: dict[str, FeatureStats] = {}
     for i, c in enumerate(names):
@@ -158,11 +202,16 @@ def compute_statistics(
         non_null = int(row[f"nn{i}"])
         stats: dict[str, Any] = {"distinct": int(row[f"d{i}"])}
         if c in ranges:
-            low, high = (float(x) for x in ranges[c])
-            edges = bin_edges(low, high, bins)
+            low, high = ranges[c]
+            edges = edges_of[c]
             counts = hist_counts.get(c, {})
             stats["histogram"] = Histogram(
-                "bins", tuple(counts.get(str(b), 0) for b in range(len(edges) - 1)), edges
+                "bins",
+                # One bin holds every non-null value (they all lie within [min, max]).
+                (non_null,)
+                if len(edges) == 2
+                else tuple(counts.get(str(b), 0) for b in range(len(edges) - 1)),
+                edges,
             )
             stats["min"], stats["max"] = (
                 (low, high) if kind == "numeric" else (_iso(low, types[c]), _iso(high, types[c]))
@@ -173,7 +222,9 @@ def compute_statistics(
             stats["quantiles"] = {
                 _qname(q): float(x) for q, x in zip(probs, row[f"q{i}"] or [], strict=False)
             }
-        if kind == "categorical":
+        if c in hidden:
+            stats["redacted"] = True
+        elif kind == "categorical":
             ranked = sorted(hist_counts.get(c, {}).items(), key=lambda kv: (-kv[1], kv[0]))
             top = ranked[:top_k]
             stats["histogram"] = Histogram(
@@ -232,7 +283,8 @@ def bucket_column(value: Column, histogram: Histogram) -> Column:
     """Bucket index of each value under ``histogram`` (null for nulls).
 
     Bins: values below the first edge fall in the first bin and above the last edge in the
-    last one (a new version may leave the old range). Top-k: index of the value, or
+    last one (a new version may leave the old range). A single bin (constant baseline): 0
+    below it, 1 within it, 2 above it (``Histogram.buckets``). Top-k: index of the value, or
     ``len(values)`` (the ``other`` bucket)."""
     from pyspark.sql import functions as F
 
@@ -245,7 +297,9 @@ def bucket_column(value: Column, histogram: Histogram) -> Column:
     n = len(edges) - 1
     low, high = edges[0], edges[-1]
     if n <= 1 or high <= low:
-        return F.when(value.isNull(), F.lit(None)).otherwise(F.lit(0))
+        # Clamping into one bin would hide any shift (PSI 0 whatever the new values).
+        side = F.when(value < F.lit(low), F.lit(0)).when(value > F.lit(high), F.lit(2))
+        return F.when(value.isNull(), F.lit(None)).otherwise(side.otherwise(F.lit(1)))
     raw = F.floor((value - F.lit(low)) / F.lit((high - low) / n)).cast("int")
     # greatest/least skip nulls, so a null value must stay null explicitly.
     return F.when(value.isNull(), F.lit(None)).otherwise(
@@ -263,34 +317,29 @@ def bin_edges(low: float, high: float, bins: int) -> tuple[float, ...]:
 
 def _bucket_counts(
     df: DataFrame,
-    names: list[str],
-    kinds: dict[str, Kind],
     values: dict[str, Column],
-    ranges: dict[str, tuple[Any, Any]],
-    bins: int,
+    edges_of: dict[str, tuple[float, ...]],
+    categories: list[str],
     top_k: int,
 ) -> dict[str, dict[str, int]]:
-    """One grouped job: (column, bucket) -> count for every histogram column."""
+    """One grouped job: (column, bucket) -> count for every histogram of several bins and
+    the top ``top_k`` values of every column in ``categories``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    numeric = [c for c, edges in edges_of.items() if len(edges) > 2]
     entries = []
-    for c in names:
-        if c in ranges:
-            hist = Histogram("bins", (), bin_edges(float(ranges[c][0]), float(ranges[c][1]), bins))
-            bucket = bucket_column(values[c], hist).cast("string")
-        elif kinds[c] == "categorical":
-            bucket = values[c]
-        else:
-            continue
+    for c in numeric:
+        bucket = bucket_column(values[c], Histogram("bins", (), edges_of[c])).cast("string")
         entries.append(F.struct(F.lit(c).alias("k"), bucket.alias("b")))
+    for c in categories:
+        entries.append(F.struct(F.lit(c).alias("k"), values[c].alias("b")))
     if not entries:
         return {}
     long = df.select(F.explode(F.array(*entries)).alias("e")).select("e.k", "e.b")
     counted = long.where(F.col("b").isNotNull()).groupBy("k", "b").count()
     # Keep every bin but only the top k categories per column: the rest is `other`.
     rank = F.row_number().over(Window.partitionBy("k").orderBy(F.desc("count"), F.asc("b")))
-    numeric = [c for c in names if c in ranges]
     keep = rank <= top_k
     if numeric:
         keep = F.col("k").isin(numeric) | keep

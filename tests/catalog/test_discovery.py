@@ -211,3 +211,37 @@ def test_private_sets_are_hidden_from_other_domains_in_search(spark: Any, world:
     owner = [e.name for e in search(spark, world, identity=Identity("cus", "customers"))]
     assert "customers.profile" not in outsider and "payments.tx_amounts" in outsider
     assert "customers.profile" in owner
+
+
+def test_show_keeps_no_values_of_personal_text_features(
+    spark: Any,
+    mesh: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mesh.catalog.tables import Catalog
+    from mesh.governance import statistics
+
+    # A publish that stored the values (as before they were withheld at publish).
+    monkeypatch.setattr(statistics, "protected_columns", lambda fs: [])
+    fs = mesh.feature_sets["customers.profile"]
+    features = [
+        f.model_copy(update={"pii": "pii"}) if f.name == "country" else f for f in fs.features
+    ]
+    personal = fs.model_copy(update={"features": features})
+    df = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, personal, df, start=START, end=END, identity="etl@customers", as_of=END
+    )
+    (row,) = Catalog(spark, mesh.warehouse).rows("statistics", feature="country")
+    assert '"NL"' in row["stats_json"]
+
+    shown = show(spark, mesh, "customers.profile")["statistics"]
+    assert (shown["country"]["histogram"], shown["country"]["redacted"]) == (None, True)
+    assert (shown["country"]["count"], shown["country"]["distinct"]) == (12, 3)
+    assert shown["segment"]["histogram"]["values"] == ["a", "b"]  # a `none` feature
+    monkeypatch.setenv("MESH_WAREHOUSE", mesh.warehouse)
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    assert main(["--conf", conf, "catalog", "show", "customers.profile"]) == 0
+    out = capsys.readouterr().out
+    assert '"NL"' not in out and '"DE"' not in out and json.loads(out)["statistics"]["segment"]

@@ -261,3 +261,34 @@ def test_concurrent_publishes_all_land(spark: Any, tmp_path: Path) -> None:
         "customers.profile",
         "payments.tx_amounts",
     ]
+
+
+def test_statistics_keep_no_values_of_personal_text_features(spark: Any, mesh: Any) -> None:
+    fs = mesh.feature_sets["customers.profile"]
+    df = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END)
+
+    def classified(version: str) -> Any:
+        features = [
+            f.model_copy(update={"pii": "pii"}) if f.name == "country" else f for f in fs.features
+        ]
+        return fs.model_copy(update={"features": features, "version": version})
+
+    def stored(version: str) -> dict[str, str]:
+        rows = Catalog(spark, mesh.warehouse).rows("statistics", semantic_version=version)
+        return {r["feature"]: r["stats_json"] for r in rows}
+
+    assert '"NL"' in stored("1.0.0")["country"]  # a `none` feature keeps its top values
+    # Reclassified (metadata only): the statistics carried over lose the values.
+    out = publish_definition(spark, mesh, classified("1.0.1"), identity=CUSTOMERS)
+    # A full publish computes no values of it (a description change makes it a patch).
+    meta = fs.metadata.model_copy(update={"description": "Profile (country is pii)"})
+    documented = classified("1.0.2").model_copy(update={"metadata": meta})
+    republished = publish_feature_set(
+        spark, mesh, documented, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+    )
+    for version, report in (("1.0.1", out.report_path), ("1.0.2", republished.report_path)):
+        country = json.loads(stored(version)["country"])
+        assert (country["histogram"], country["redacted"], country["count"]) == (None, True, 12)
+        assert json.loads(stored(version)["segment"])["histogram"]["values"] == ["a", "b"]
+        assert "values withheld: personal data" in Path(report).read_text()

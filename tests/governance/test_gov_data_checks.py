@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -17,7 +18,13 @@ from pyspark.sql.types import (
 )
 
 from mesh.definitions import FeatureSet, Standards
-from mesh.governance import compute_statistics, population_stability_index, run_data_checks
+from mesh.governance import (
+    compute_statistics,
+    population_stability_index,
+    run_data_checks,
+    stats_from_dict,
+    stats_to_dict,
+)
 
 SCHEMA = StructType(
     [
@@ -311,6 +318,39 @@ def test_drift_psi_against_previous_statistics(spark) -> None:
     # tx_count_1d did not move: same values, PSI 0
     (same,) = report.find("data.drift_psi", "tx_count_1d")
     assert same.passed and same.measured == pytest.approx(0.0)
+
+
+def test_drift_against_a_constant_baseline(spark) -> None:
+    def frame(values: list[float]) -> Any:
+        rows = [(i, DAY, DAY, 1, v) for i, v in enumerate(values)]
+        return spark.createDataFrame(rows, SCHEMA)
+
+    stats = compute_statistics(frame([5.0] * 40), ["amount_sum_1d"])
+    baseline = stats_from_dict(json.loads(json.dumps(stats_to_dict(stats))))  # as stored
+    hist = baseline["amount_sum_1d"].histogram
+    assert hist is not None and (hist.edges, hist.counts) == ((5.0, 5.0), (40,))
+    assert hist.buckets == [0, 40, 0]  # below, at, above 5.0
+    cases = [
+        ([5.0] * 40, [0, 40, 0]),
+        ([100000.0 + i for i in range(40)], [0, 0, 40]),
+        ([-1.0] * 40, [40, 0, 0]),
+        ([5.0] * 30 + [6.0] * 10, [0, 30, 10]),
+    ]
+    for values, actual in cases:
+        report = run_data_checks(
+            frame(values),
+            spend({}),
+            STANDARDS,
+            key_columns=["customer_id"],
+            previous_stats=baseline,
+            as_of=DAY,
+        )
+        (result,) = report.find("data.drift_psi", "amount_sum_1d")
+        psi = population_stability_index([0, 40, 0], actual)
+        assert result.measured == pytest.approx(psi)
+        assert result.passed == (psi <= 0.25)
+    assert population_stability_index([0, 40, 0], [0, 0, 40]) > 10
+    assert population_stability_index([0, 40, 0], [0, 40, 0]) == 0.0
 
 
 def test_drift_on_categories(spark) -> None:

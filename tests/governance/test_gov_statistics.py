@@ -20,9 +20,17 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from mesh.definitions import FeatureSet
 from mesh.errors import MeshError
-from mesh.governance import FeatureStats, compute_statistics, stats_from_dict, stats_to_dict
-from mesh.governance.statistics import bin_edges
+from mesh.governance import (
+    FeatureStats,
+    GovernanceReport,
+    compute_statistics,
+    render_html,
+    stats_from_dict,
+    stats_to_dict,
+)
+from mesh.governance.statistics import bin_edges, protected_columns, redact
 
 SCHEMA = StructType(
     [
@@ -123,6 +131,51 @@ def test_constant_and_empty_columns(spark) -> None:
     assert (constant.histogram.edges, constant.histogram.counts) == ((7.0, 7.0), (3,))
     assert constant.stddev == 0.0
     assert (empty.nulls, empty.null_rate, empty.min, empty.histogram) == (3, 1.0, None, None)
+
+
+def test_personal_text_columns_keep_no_values(spark) -> None:
+    fs = FeatureSet.model_validate(
+        {
+            "name": "contact",
+            "domain": "customers",
+            "entity": "customer",
+            "source": "profiles",
+            "features": [
+                {"kind": "column", "name": "email", "type": "string", "pii": "pii"},
+                {"kind": "column", "name": "note", "type": "string", "pii": "sensitive"},
+                {"kind": "column", "name": "birth_year", "type": "int", "pii": "pii"},
+                {"kind": "column", "name": "channel", "type": "string", "pii": "none"},
+            ],
+        }
+    )
+    rows = [
+        ("alice@example.com", "owes rent", 1980, "card"),
+        ("bob@example.com", "owes rent", 1990, "card"),
+        ("bob@example.com", None, None, "wallet"),
+    ]
+    df = spark.createDataFrame(rows, "email string, note string, birth_year int, channel string")
+    assert protected_columns(fs) == ["email", "note", "birth_year"]
+    stats = compute_statistics(df, fs.output_names(), protected=protected_columns(fs))
+
+    email, note = stats["email"], stats["note"]
+    assert (email.count, email.nulls, email.distinct, email.redacted) == (3, 0, 2, True)
+    assert (note.nulls, note.distinct, note.redacted) == (1, 1, True)
+    assert (email.histogram, email.min, email.max, note.histogram) == (None, None, None, None)
+    stored = json.dumps(stats_to_dict(stats))
+    html = render_html("customers.contact", "1.0.0", stats, GovernanceReport([]))
+    for raw in ("alice@example.com", "bob@example.com", "owes rent"):
+        assert raw not in stored and raw not in html
+    assert "values withheld: personal data" in html
+    assert stats_from_dict(json.loads(stored)) == stats
+    # Numbers keep their aggregates; a `none` text column keeps its values.
+    assert (stats["birth_year"].min, stats["birth_year"].max) == (1980.0, 1990.0)
+    channel = stats["channel"]
+    assert channel.histogram is not None and not channel.redacted
+    assert channel.histogram.values == ("card", "wallet")
+    # Statistics stored before a column was classified lose its values too.
+    plain = compute_statistics(df)
+    assert plain["email"].histogram is not None
+    assert redact(plain, ["email", "birth_year"]) == {**plain, "email": stats["email"]}
 
 
 def test_unknown_column_is_an_error(spark) -> None:
