@@ -115,6 +115,12 @@ def definition_for(
 
     record = latest_version(spark, mesh, current.qualified_name, pin)
     if record is None:
+        from mesh.storage import open_table
+
+        major = int(pin.split(".")[0])
+        location = feature_table_location(current.domain, current.name, major)
+        if not open_table(spark, in_warehouse(mesh, location)).exists():
+            return current  # nothing to read with it: ``_pin`` says the major was never built
         raise VersionPinError(
             f"Feature set {current.qualified_name}@{pin}: conf/ defines version "
             f"{current.version}, and the catalog has no published version matching @{pin} to "
