@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 
 _EXPIRY = "__expiry_only"  # a timeline time that is only some input row's expiry
-_LONGEST_EXPIRY = dt.timedelta(days=365 * 1000)
+_LONGEST_TTL = dt.timedelta(microseconds=1 << 62)  # as the join clamps it: no overflow
+_LAST_MICROS = 253_402_300_799_999_999  # 9999-12-31 23:59:59.999999 UTC, Spark's last time
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def compute_global_features(
 
     Columns: the entity keys, ``feature_ts`` (availability time), ``created_ts`` (equal to
     ``feature_ts``: the value is known as soon as its inputs are), then the features cast to
-    their declared types. One row per distinct (keys, availability time) of the inputs.
+    their declared types. One row per distinct (keys, availability time) of the inputs, and
+    per input row's expiry that changes an output.
     """
     from pyspark.errors import AnalysisException
     from pyspark.sql import Window
@@ -124,9 +126,10 @@ def compute_global_features(
         if ttl_us is not None:
             # The first instant the row is expired: its age then exceeds the TTL by 1 µs
             # (the join keeps a row exactly ``ttl`` old). Only where it was known before.
-            expires = F.timestamp_micros(F.unix_micros(F.col(FEATURE_TS)) + F.lit(ttl_us + 1))
+            expiry_us = F.unix_micros(F.col(FEATURE_TS)) + F.lit(ttl_us + 1)
+            expires = F.timestamp_micros(expiry_us)
             parts.append(
-                source.df.where(expires > available).select(
+                source.df.where((expiry_us <= F.lit(_LAST_MICROS)) & (expires > available)).select(
                     *keys, expires.alias(FEATURE_TS), F.lit(True).alias(_EXPIRY)
                 )
             )
@@ -169,15 +172,10 @@ def compute_global_features(
 
 
 def _ttl_micros(ttl_seconds: float | None) -> int | None:
-    """An input's TTL in microseconds, as the join applies it; None: no expiry to add.
-
-    TTLs longer than ``_LONGEST_EXPIRY`` never expire a row within Spark's timestamps.
-    """
+    """An input's TTL in microseconds, as the join applies it; None: no TTL, no expiry."""
     if ttl_seconds is None:
         return None
-    ttl = dt.timedelta(seconds=ttl_seconds)
-    if ttl > _LONGEST_EXPIRY:
-        return None
+    ttl = min(dt.timedelta(seconds=ttl_seconds), _LONGEST_TTL)
     return ttl // dt.timedelta(microseconds=1)
 
 
