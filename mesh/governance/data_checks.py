@@ -9,6 +9,9 @@ an Expand, so the data is read once instead of twice).
 Thresholds come from the feature set's ``quality`` when set, else ``standards.quality``:
 
 * ``data.schema``      every key, ``feature_ts`` and feature column is present;
+* ``data.types``       each key column has its entity's registered type, and each feature
+  that declares a ``type`` has that type (aggregations' types follow their source columns
+  and are checked statically);
 * ``data.row_count``   rows >= ``min_rows`` (and always > 0);
 * ``data.key_nulls``   null share of each key column, ``feature_ts`` and ``created_ts``
   <= ``max_key_null_rate`` (0 by default);
@@ -114,9 +117,22 @@ def run_data_checks(
             f"column {column!r} is missing from the data (columns: {', '.join(df.columns)}); "
             "the feature table must hold the entity keys, feature_ts and every feature",
         )
+    types = {f.name: f.dataType for f in df.schema.fields}
+    for column, declared in _declared_types(fs, standards, key_columns).items():
+        if column not in columns:
+            continue
+        actual = types[column].simpleString()
+        add(
+            "data.types",
+            column,
+            actual == declared,
+            actual,
+            declared,
+            f"column {column!r} is {actual}, declared {declared}; cast it (the feature table "
+            "keeps the declared types, and joins on keys need the registered ones)",
+        )
     features = [f for f in fs.output_names() if f in columns]
     ids = [c for c in id_columns if c in columns]
-    types = {f.name: f.dataType for f in df.schema.fields}
     values = {f: value_column(f, types[f]) for f in features}
     baselines: dict[str, Histogram] = {}
     for f in features:
@@ -297,3 +313,25 @@ def _freshness(
         f"older than freshness={limit}; run the job for the recent range, or relax "
         "quality.freshness",
     )
+
+
+def _declared_types(
+    fs: AnyFeatureSet, standards: Standards, key_columns: Sequence[str]
+) -> dict[str, str]:
+    """Column -> the Spark type it must have (``simpleString`` form): keys and typed features."""
+    from mesh.definitions.base import normalise_type
+
+    def spark_form(name: str) -> str:
+        return str(normalise_type(name)).replace(" ", "")
+
+    declared = {}
+    entity = standards.entities.get(fs.entity)
+    for key in key_columns:
+        if entity is not None and key in entity.keys:
+            declared[key] = spark_form(entity.keys[key])
+    for feature in fs.features:
+        kind_type = getattr(feature, "type", None)
+        if kind_type:
+            for name in feature.output_names():
+                declared[name] = spark_form(kind_type)
+    return declared

@@ -403,3 +403,56 @@ def test_two_spark_jobs(spark) -> None:
     jobs = tracker.getJobIdsForGroup(group)
     # one aggregate pass reads the data once (its shuffles are stages, not jobs)
     assert len(jobs) == 1, jobs
+
+
+def test_types_of_keys_and_typed_features(spark) -> None:
+    standards = Standards.model_validate(
+        {
+            "quality": {"min_rows": 1, "max_null_rate": 0.5},
+            "entities": {"customer": {"keys": {"customer_id": "bigint"}}},
+        }
+    )
+    typed = spend().model_copy(
+        update={
+            "features": (
+                *spend().features,
+                *FeatureSet.model_validate(
+                    {
+                        "name": "x",
+                        "domain": "payments",
+                        "entity": "customer",
+                        "source": "transactions",
+                        "features": [
+                            {
+                                "kind": "expression",
+                                "name": "share",
+                                "expr": "1",
+                                "type": "decimal(10, 2)",
+                                "pii": "none",
+                            }
+                        ],
+                    }
+                ).features,
+            )
+        }
+    )
+    base = spark.createDataFrame(good_rows(), SCHEMA)
+    right = base.selectExpr("*", "CAST(0.5 AS DECIMAL(10,2)) AS share")
+    report = run_data_checks(right, typed, standards, key_columns=["customer_id"])
+    assert [(r.feature, r.passed) for r in report.results if r.check == "data.types"] == [
+        ("customer_id", True),
+        ("share", True),
+    ]
+    wrong = base.selectExpr(
+        "CAST(customer_id AS STRING) AS customer_id",
+        "feature_ts",
+        "created_ts",
+        "tx_count_1d",
+        "amount_sum_1d",
+        "CAST(0.5 AS DOUBLE) AS share",
+    )
+    report = run_data_checks(wrong, typed, standards, key_columns=["customer_id"])
+    assert [(r.check, r.feature, r.measured, r.threshold) for r in report.failed] == [
+        ("data.types", "customer_id", "string", "bigint"),
+        ("data.types", "share", "double", "decimal(10,2)"),
+    ]
