@@ -35,7 +35,8 @@ def publish_range(
 
     A domain feature set is computed by ``mesh.compute``; a global feature set from its
     inputs' published tables (the caller must be allowed to read them: checked and
-    audited). Without ``start``/``end`` a global set is published over its whole history.
+    audited). Without ``start``/``end`` a global set is published over its whole history;
+    with them, its rows in ``[start, end)`` (computed over the whole history, then cut).
     """
     fs = mesh.any_set(name)
     who = current_identity(mesh.standards, identity)
@@ -50,9 +51,15 @@ def publish_range(
                 feature_set=name,
             )
         df, sources = _compute(spark, mesh, fs, start, end), {}
-    if start is None or end is None:
-        from pyspark.sql import functions as F
+    from pyspark.sql import functions as F
 
+    if fs.kind == "global_feature_set" and (start is not None or end is not None):
+        # Computed over the whole history; only the asked range is checked and replaced.
+        if start is not None:
+            df = df.where(F.col("feature_ts") >= F.lit(start))
+        if end is not None:
+            df = df.where(F.col("feature_ts") < F.lit(end))
+    if start is None or end is None:
         low, high = df.agg(F.min("feature_ts"), F.max("feature_ts")).collect()[0]
         if low is None:
             raise CatalogError(f"publish {name}: the computed frame is empty", feature_set=name)

@@ -245,3 +245,13 @@ def test_one_feature_at_two_pins_gets_two_columns(wh) -> None:
         60.0,
         1.0,
     )
+
+
+def test_publish_a_global_set_over_a_range(wh) -> None:
+    from mesh.catalog.run import publish_range
+
+    result = publish_range(wh.spark, wh.mesh, "risk.combo", start=jan(2), end=jan(7))
+    rows = open_table(wh.spark, result.table_path).read()
+    times = sorted(r["feature_ts"] for r in rows.select("feature_ts").collect())
+    assert times[0] >= jan(2).replace(tzinfo=None) and times[-1] < jan(7).replace(tzinfo=None)
+    assert len(times) == 4  # customer 1 on Jan 2, 3 and 6, customer 2 on Jan 2 (see above)
