@@ -14,6 +14,7 @@ from mesh.definitions.base import (
     check_type,
     fingerprint,
     format_duration,
+    normalise_type,
     parse_semver,
 )
 from mesh.definitions.standards import Visibility
@@ -71,6 +72,12 @@ class AggregationFeature(_FeatureBase):
     def output_type(self, input_type: str | None) -> str | None:
         return self.type or _AGG_TYPES[self.function] or input_type
 
+    def data_payload(self) -> dict[str, object]:
+        payload = super().data_payload()
+        if self.type is not None and normalise_type(self.type) == _AGG_TYPES[self.function]:
+            payload["type"] = None  # spelled out, the function's own type changes nothing
+        return payload
+
 
 class ExpressionFeature(_FeatureBase):
     """A row-level SQL expression over one source row, e.g. ``amount * fx_rate``."""
@@ -103,6 +110,11 @@ class ColumnFeature(_FeatureBase):
     @property
     def source_column(self) -> str:
         return self.column or self.name
+
+    def data_payload(self) -> dict[str, object]:
+        payload = super().data_payload()
+        payload["column"] = None if self.source_column == self.name else self.column
+        return payload
 
     def output_names(self) -> list[str]:
         return [self.name]
@@ -183,13 +195,21 @@ class FeatureSet(StrictModel):
     def output_names(self) -> list[str]:
         return [name for f in self.features for name in f.output_names()]
 
+    @property
+    def local_source(self) -> str:
+        """The source as its own domain names it (``payments.transactions`` -> ``transactions``)."""
+        return self.source.removeprefix(f"{self.domain}.")
+
     def data_hash(self) -> str:
         """Changes when anything that changes values changes (sources, exprs, windows, keys)."""
+        # Spelling that reads the same data hashes the same: the source with or without its
+        # own domain, and an event set's interval (used by snapshot sets only) left out.
+        interval = self.interval if self.accuracy == "snapshot" else timedelta(days=1)
         return fingerprint({
             "entity": self.entity,
-            "source": self.source,
+            "source": self.local_source,
             "accuracy": self.accuracy,
-            "interval": format_duration(self.interval),
+            "interval": format_duration(interval),
             "ttl": format_duration(self.ttl) if self.ttl else None,
             "exclude_late_data": self.exclude_late_data,
             "features": [f.data_payload() for f in self.features],

@@ -272,11 +272,13 @@ def _set_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
             )
         )
     if isinstance(prev, FeatureSet) and isinstance(cur, FeatureSet):
-        if prev.source != cur.source:
+        if prev.local_source != cur.local_source:
             changes.append(
                 Change("source_changed", None, f"source {prev.source} -> {cur.source}", True)
             )
         fields: tuple[str, ...] = _TIME_FIELDS
+        if prev.accuracy == cur.accuracy == "event":  # the interval is the snapshot grid's
+            fields = tuple(f for f in fields if f != "interval")
     else:
         fields = ("ttl",)
     if isinstance(prev, GlobalFeatureSet) and isinstance(cur, GlobalFeatureSet):

@@ -386,3 +386,25 @@ def test_defaults_come_from_the_definitions() -> None:
     decision = compare(old, new)
     assert decision.bump == "patch"
     assert decision.check_version().passed  # 1.0.0 -> 1.0.1
+
+
+@pytest.mark.parametrize(
+    ("subject", "change"),
+    [
+        ("customers.profile", set_feature("country", column="country")),
+        ("payments.tx_events", set_feature("tx_count", type="bigint")),
+        (SPEND, lambda d: d.__setitem__("source", "payments.transactions")),
+        ("payments.tx_events", lambda d: d.__setitem__("interval", "1h")),
+    ],
+    ids=[
+        "column-named-as-itself",
+        "count-typed-bigint",
+        "source-with-its-domain",
+        "event-interval",
+    ],
+)
+def test_spelling_the_same_definition_changes_nothing(subject, change) -> None:
+    old, new = edited(subject, change)
+    assert new != old  # the definition did change, as written
+    assert new.data_hash() == old.data_hash()
+    assert compare(old, new).bump in {"none", "patch"}, compare(old, new).summary()
