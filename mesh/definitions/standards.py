@@ -64,7 +64,7 @@ class Standards(StrictModel):
     domains: dict[str, Domain] = Field(default_factory=dict)
     entities: dict[str, Entity] = Field(default_factory=dict)
     naming: NamingRules = NamingRules()
-    required_metadata: tuple[Literal["owner", "description", "tags"], ...] = (
+    required_metadata: tuple[Literal["owner", "description", "tags", "visibility"], ...] = (
         "owner",
         "description",
     )

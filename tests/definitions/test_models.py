@@ -146,3 +146,10 @@ def test_models_are_frozen() -> None:
     fs = _spend()
     with pytest.raises(ValidationError):
         fs.name = "other"  # type: ignore[misc]
+
+
+def test_visibility_can_be_required_metadata() -> None:
+    from mesh.definitions import Standards
+
+    standards = Standards.model_validate({"required_metadata": ["owner", "visibility"]})
+    assert standards.required_metadata == ("owner", "visibility")

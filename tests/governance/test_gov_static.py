@@ -48,6 +48,11 @@ def require_tags(mesh: MeshDefinition) -> None:
     edit_set(mesh, RISK, set_meta("tags", []))
 
 
+def require_visibility(mesh: MeshDefinition) -> None:
+    set_standards(mesh, required_metadata=("owner", "description", "visibility"))
+    edit_set(mesh, TX_EVENTS, set_meta("visibility", None))  # the default (internal) applies
+
+
 def duplicate_tickets(d: dict[str, Any]) -> None:
     d["features"].append(
         {
@@ -215,6 +220,15 @@ CASES: list[tuple[str, Callable[[MeshDefinition], None], str, str, str | None, A
         "description",
     ),
     ("tags required and missing", require_tags, "metadata.required", RISK, None, None, "tags"),
+    (
+        "visibility required and missing",
+        require_visibility,
+        "metadata.required",
+        TX_EVENTS,
+        None,
+        None,
+        "visibility",
+    ),
     (
         "domain not declared",
         on_set(TX_AMOUNTS, lambda d: d.update(domain="mkt", source="payments.transactions")),
