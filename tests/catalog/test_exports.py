@@ -5,6 +5,7 @@ Regenerate the golden files with ``MESH_UPDATE_GOLDEN=1``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
@@ -236,3 +237,23 @@ def test_odcs_contracts_validate_with_the_standards_own_schema_and_model() -> No
     del doc["kind"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
+
+
+def test_odcs_states_the_sets_own_thresholds() -> None:
+    data = _input()
+    quality = {"max_null_rate": {"birth_year": 0.95}, "ranges": {"birth_year": [1900, 2020]}}
+    data.versions["customers.profile"] = dataclasses.replace(
+        data.versions["customers.profile"], definition_json=json.dumps({"quality": quality})
+    )
+    doc = contract(data, "customers.profile")
+    schema = json.loads(
+        resources.files("open_data_contract_standard").joinpath("schema.json").read_text()
+    )
+    jsonschema.validate(doc, schema)
+    props = {p["name"]: p for p in doc["schema"][0]["properties"]}
+    rules = props["birth_year"]["quality"]
+    assert [r.get("mustBeLessOrEqualTo", r.get("mustBe")) for r in rules] == [0.95, 0]
+    assert "birth_year < 1900 OR birth_year > 2020" in rules[1]["query"]
+    spend = contract(data, "payments.spend")["schema"][0]["properties"]
+    (amount,) = [p for p in spend if p["name"] == "amount_sum_7d"]
+    assert amount["quality"] == [dict(amount["quality"][0], mustBeLessOrEqualTo=0.6)]  # default

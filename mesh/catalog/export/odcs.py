@@ -8,6 +8,7 @@ feature) as executable SQL checks.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -81,8 +82,13 @@ def contract(data: ExportInput, name: str) -> dict[str, Any]:
             "description": "When the value could first be known",
         }
     )
-    max_null = data.quality.get("max_null_rate")
+    default_max_null = data.quality.get("max_null_rate")
+    # The set's own thresholds, as published (its definition at that version), win.
+    published = json.loads(version.definition_json) if version else {}
+    overrides = published.get("quality") or {}
     for feature in entry.features:
+        max_null = (overrides.get("max_null_rate") or {}).get(feature["name"], default_max_null)
+        bounds = (overrides.get("ranges") or {}).get(feature["name"])
         spark_type = str(feature.get("type"))
         prop: dict[str, Any] = {
             "name": feature["name"],
@@ -92,8 +98,9 @@ def contract(data: ExportInput, name: str) -> dict[str, Any]:
             "classification": feature["pii"] if feature["pii"] != "none" else "public",
             "tags": list(feature.get("tags") or []),
         }
+        rules: list[dict[str, Any]] = []
         if max_null is not None:
-            prop["quality"] = [
+            rules.append(
                 {
                     "type": "sql",
                     "description": f"null rate at most {max_null}",
@@ -101,7 +108,20 @@ def contract(data: ExportInput, name: str) -> dict[str, Any]:
                     f"ELSE 0.0 END) FROM {table}",
                     "mustBeLessOrEqualTo": max_null,
                 }
-            ]
+            )
+        if bounds is not None:
+            low, high = bounds
+            rules.append(
+                {
+                    "type": "sql",
+                    "description": f"values within [{low}, {high}]",
+                    "query": f"SELECT COUNT(*) FROM {table} WHERE {feature['name']} < {low} "
+                    f"OR {feature['name']} > {high}",
+                    "mustBe": 0,
+                }
+            )
+        if rules:
+            prop["quality"] = rules
         properties.append(prop)
     doc: dict[str, Any] = {
         "apiVersion": API_VERSION,
