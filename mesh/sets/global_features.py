@@ -197,7 +197,9 @@ def build_global_feature_set(
     from mesh.storage import CommitInfo, open_table
 
     spec = _spec(mesh, global_set)
-    inputs = resolve_inputs(spark, mesh, list(spec.inputs.values()))
+    # A pipeline step: the inputs' newest commits (``mesh publish`` of a global set reads
+    # the published ones).
+    inputs = resolve_inputs(spark, mesh, list(spec.inputs.values()), published=False)
     authorize(
         spark,
         mesh,

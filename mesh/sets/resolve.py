@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,7 @@ def resolve_inputs(
     *,
     exclude_late_data: bool = True,
     taken: Iterable[str] = (),
+    published: bool = True,
 ) -> list[InputPin]:
     """Pin every referenced feature set to a Delta version of its feature table.
 
@@ -78,6 +80,11 @@ def resolve_inputs(
     ``taken`` (e.g. spine columns) becomes ``<domain>__<feature_set>__<feature>``, and
     ``<domain>__<feature_set>__v<pin>__<feature>`` for a set read at several pins (``v1_0``).
     Raises ``UnknownReferenceError``, ``InputNotBuiltError`` or ``VersionPinError``.
+
+    ``published``: read each set at its newest *published* version matching the pin (the
+    feature-table commit its catalog version row names), as consumers do; a set never
+    published is read at its newest commit, with a warning. ``False``: the newest commit
+    matching the pin, as a producer's pipeline does (``mesh global build``, ``refresh``).
     """
     groups: dict[tuple[str, str | None], list[str]] = {}
     definitions: dict[tuple[str, str | None], AnyFeatureSet] = {}
@@ -93,7 +100,7 @@ def resolve_inputs(
     pins = []
     for (set_name, pin), features in groups.items():
         definition = definitions[(set_name, pin)]
-        pins.append(_pin(spark, mesh, definition, pin, features, exclude_late_data))
+        pins.append(_pin(spark, mesh, definition, pin, features, exclude_late_data, published))
     return _assign_columns(pins, set(taken))
 
 
@@ -247,6 +254,7 @@ def _pin(
     pin: str | None,
     features: list[str],
     exclude_late_data: bool,
+    published: bool,
 ) -> InputPin:
     from mesh.storage import open_table
 
@@ -265,9 +273,13 @@ def _pin(
             path=table.path,
             majors=majors,
         )
-    record = find_commit(table, name, pin)
+    record = (
+        _published_commit(spark, mesh, table, name, major, pin)
+        if published
+        else find_commit(table, name, pin)
+    )
     info = record.info
-    assert info is not None  # find_commit only returns mesh commits
+    assert info is not None  # only mesh commits are returned
     entity = mesh.entity(definition.entity)
     late = definition.exclude_late_data if isinstance(definition, FeatureSet) else True
     return InputPin(
@@ -283,6 +295,59 @@ def _pin(
         ttl_seconds=definition.ttl.total_seconds() if definition.ttl else None,
         exclude_late_data=exclude_late_data and late,
     )
+
+
+def _published_commit(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    table: DeltaFeatureTable,
+    name: str,
+    major: int,
+    pin: str | None,
+) -> CommitRecord:
+    """The commit of the newest published version of ``name`` (this major) matching ``pin``.
+
+    A publish lands with its catalog version row, which names the feature-table commit that
+    passed governance; later commits (``mesh compute``, ``refresh``, ``global build``) are not
+    read until published. A set never published in this major is read at its newest commit,
+    with a ``RuntimeWarning``: nothing has checked it.
+    """
+    from mesh.catalog.search import versions
+
+    published = [v for v in versions(spark, mesh, name) if v.major == major]
+    if not published:
+        warnings.warn(
+            f"Feature set {name} has no published version of major {major}: reading its "
+            "newest commit, which no governance check has passed (publish it to read what "
+            "passed).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return find_commit(table, name, pin)
+    matching = [v for v in published if pin_matches(pin, v.semantic_version)]
+    if not matching:
+        raise VersionPinError(
+            f"Feature set {name}@{pin}: no published version matches (published: "
+            f"{', '.join(v.semantic_version for v in published)}); pin one of those or publish "
+            "the version you need.",
+            feature_set=name,
+            pin=pin,
+            available=[v.semantic_version for v in published],
+            path=table.path,
+        )
+    wanted = matching[0].delta_version
+    record = next((r for r in table.history() if r.version == wanted), None)
+    if record is None or record.info is None:
+        raise VersionPinError(
+            f"Feature set {name}: the catalog's published version {matching[0].semantic_version} "
+            f"is Delta version {wanted} of {table.path}, which the table does not hold (or not "
+            "as a mesh commit); restore the table or publish again.",
+            feature_set=name,
+            pin=pin,
+            available=[v.semantic_version for v in published],
+            path=table.path,
+        )
+    return record
 
 
 def verify_inputs(spark: SparkSession, mesh: MeshDefinition, pins: Iterable[InputPin]) -> None:

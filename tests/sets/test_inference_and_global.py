@@ -255,3 +255,24 @@ def test_publish_a_global_set_over_a_range(wh) -> None:
     times = sorted(r["feature_ts"] for r in rows.select("feature_ts").collect())
     assert times[0] >= jan(2).replace(tzinfo=None) and times[-1] < jan(7).replace(tzinfo=None)
     assert len(times) == 4  # customer 1 on Jan 2, 3 and 6, customer 2 on Jan 2 (see above)
+
+
+def test_consumers_read_the_published_version(wh) -> None:
+    _publish_record(wh, "payments.spend", "1.0.0", 0)
+    # A later commit that no publish checked (a compute run): same version, other values.
+    wh.write_features("payments.spend", [(1, jan(9), jan(9), 999.0, 9)], SPEND_SCHEMA, append=True)
+    (pin,) = resolve_inputs(wh.spark, wh.mesh, ["payments.spend.amount"])
+    assert (pin.delta_version, pin.semantic_version) == (0, "1.0.0")
+    got = build_inference_set(
+        wh.spark, wh.mesh, ["payments.spend.amount"], [{"customer_id": 1}], as_of=jan(10)
+    )
+    assert got.first()["amount"] == 60.0
+    # A producer's pipeline (global build, refresh) reads the newest commit.
+    (newest,) = resolve_inputs(wh.spark, wh.mesh, ["payments.spend.amount"], published=False)
+    assert newest.delta_version == 1
+    with pytest.raises(VersionPinError) as err:  # only published versions count now
+        resolve_inputs(wh.spark, wh.mesh, ["payments.spend@1.1.amount"])
+    assert err.value.params["available"] == ["1.0.0"]
+    # A set never published is read at its newest commit, with a warning.
+    with pytest.warns(RuntimeWarning, match="no published version"):
+        resolve_inputs(wh.spark, wh.mesh, ["support.tickets.tickets"])
