@@ -269,7 +269,9 @@ def _govern(
         previous_stats=previous_stats or None,
         as_of=as_of,
     )
-    stats = compute_statistics(frame, fs.output_names(), protected=protected_columns(fs))
+    # A missing column is the report's data.schema failure, not an error of its own here.
+    present = [c for c in fs.output_names() if c in frame.columns]
+    stats = compute_statistics(frame, present, protected=protected_columns(fs))
     return report, decision, stats
 
 

@@ -117,6 +117,20 @@ def test_refused_publish_leaves_catalog_and_feature_table_exactly_as_they_were(
     assert not Path(mesh.warehouse, "_catalog/reports/customers.profile/1.0.1.html").exists()
 
 
+def test_missing_feature_column_is_reported_by_governance(spark: Any, first: Any) -> None:
+    mesh, _ = first
+    fs = mesh.feature_sets["customers.profile"]
+    df = frame(spark, profile_rows(), PROFILE_SCHEMA).drop("credit_limit")
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+        )
+    failed = info.value.report.failed
+    assert [(r.check, r.feature, r.measured) for r in failed] == [
+        ("data.schema", "credit_limit", "missing")
+    ]
+
+
 def test_breaking_change_without_a_major_version_is_refused(spark: Any, first: Any) -> None:
     mesh, result = first
     fs = mesh.feature_sets["customers.profile"]
