@@ -7,6 +7,7 @@ their ``publish_id`` has a ``versions`` row (the publish's commit point).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -100,7 +101,18 @@ class CatalogEntry:
 def versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
     """Every published version of ``name`` (``domain.set``), newest first."""
     rows = Catalog(spark, mesh.warehouse).rows("versions", name=name)
-    records = [VersionRecord.from_row(r) for r in rows]
+    return _newest_first(VersionRecord.from_row(r) for r in rows)
+
+
+def versions_by_name(spark: SparkSession, mesh: MeshDefinition) -> dict[str, list[VersionRecord]]:
+    """Every published version of every set, newest first per name: one read of the catalog."""
+    found: dict[str, list[VersionRecord]] = {}
+    for row in Catalog(spark, mesh.warehouse).rows("versions"):
+        found.setdefault(row["name"], []).append(VersionRecord.from_row(row))
+    return {name: _newest_first(records) for name, records in found.items()}
+
+
+def _newest_first(records: Iterable[VersionRecord]) -> list[VersionRecord]:
     return sorted(records, key=lambda r: r.published_at, reverse=True)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
@@ -28,6 +28,7 @@ from mesh.sets.manifest import InputPin
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from mesh.catalog.search import VersionRecord
     from mesh.definitions import AnyFeatureSet
     from mesh.join import FeatureSource
     from mesh.storage import CommitRecord, DeltaFeatureTable
@@ -86,13 +87,18 @@ def resolve_inputs(
     published is read at its newest commit, with a warning. ``False``: the newest commit
     matching the pin, as a producer's pipeline does (``mesh global build``, ``refresh``).
     """
+    refs = [_parse(raw) for raw in references]
+    # The catalog's versions, read once for every reference (one small Spark job), and only
+    # when something asks for them: published reads, or pins.
+    catalog = _catalog(spark, mesh) if published or any(r.version for r in refs) else {}
     groups: dict[tuple[str, str | None], list[str]] = {}
     definitions: dict[tuple[str, str | None], AnyFeatureSet] = {}
-    for raw in references:
-        ref = _parse(raw)
+    for ref in refs:
         key = (ref.set_name, ref.version)
         if key not in definitions:
-            definitions[key] = definition_for(spark, mesh, _current(mesh, ref), ref.version)
+            definitions[key] = definition_for(
+                spark, mesh, _current(mesh, ref), ref.version, catalog
+            )
         definition = _check_feature(definitions[key], ref)
         names = definition.output_names() if ref.feature == "*" else [ref.feature]
         selected = groups.setdefault(key, [])
@@ -100,44 +106,61 @@ def resolve_inputs(
     pins = []
     for (set_name, pin), features in groups.items():
         definition = definitions[(set_name, pin)]
-        pins.append(_pin(spark, mesh, definition, pin, features, exclude_late_data, published))
+        published_in = catalog.get(set_name, []) if published else None
+        pins.append(_pin(spark, mesh, definition, pin, features, exclude_late_data, published_in))
     return _assign_columns(pins, set(taken))
 
 
+def _catalog(spark: SparkSession, mesh: MeshDefinition) -> dict[str, list[VersionRecord]]:
+    from mesh.catalog.search import versions_by_name
+
+    return versions_by_name(spark, mesh)
+
+
 def definition_for(
-    spark: SparkSession, mesh: MeshDefinition, current: AnyFeatureSet, pin: str | None
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    current: AnyFeatureSet,
+    pin: str | None,
+    catalog: Mapping[str, Sequence[VersionRecord]],
 ) -> AnyFeatureSet:
     """The definition a reference pinned to ``pin`` reads with: TTL, late-data rule, features.
 
     The current definition (``conf/``) for its own major version. An older (or other) major
     was published under its own definition, which the catalog keeps with every version:
     that one is used, and without it the reference is refused (``VersionPinError``) rather
-    than read with the current TTL and features.
+    than read with the current TTL and features. ``catalog``: published versions by set name,
+    newest first (``mesh.catalog.search.versions_by_name``).
     """
-    from mesh.definitions.base import parse_semver
-
-    if pin is None or int(pin.split(".")[0]) == parse_semver(current.version)[0]:
+    if pin is None or not _other_major(current, pin):
         return current
-    from mesh.catalog.search import latest_version
-
-    record = latest_version(spark, mesh, current.qualified_name, pin)
+    published = catalog.get(current.qualified_name, [])
+    record = next((v for v in published if pin_matches(pin, v.semantic_version)), None)
     if record is None:
         from mesh.storage import open_table
 
-        major = int(pin.split(".")[0])
-        location = feature_table_location(current.domain, current.name, major)
+        location = feature_table_location(current.domain, current.name, _major(pin))
         if not open_table(spark, in_warehouse(mesh, location)).exists():
             return current  # nothing to read with it: ``_pin`` says the major was never built
         raise VersionPinError(
             f"Feature set {current.qualified_name}@{pin}: conf/ defines version "
             f"{current.version}, and the catalog has no published version matching @{pin} to "
             "take that major's definition (TTL, late-data rule, features) from; publish it, or "
-            f"pin major {parse_semver(current.version)[0]}.",
+            f"pin major {_major(current.version)}.",
             feature_set=current.qualified_name,
             pin=pin,
             available=[current.version],
         )
     return type(current).model_validate_json(record.definition_json)
+
+
+def _major(version: str) -> int:
+    return int(version.split(".")[0])
+
+
+def _other_major(current: AnyFeatureSet, pin: str) -> bool:
+    """``pin`` names another major version than ``conf/`` defines for ``current``."""
+    return _major(pin) != _major(current.version)
 
 
 def load_sources(
@@ -198,11 +221,13 @@ def access_requests(
     the catalog published with that version (a manifest read after a newer major removed a
     feature); the current one when the catalog has none.
     """
+    currents = [mesh.any_set(pin.feature_set) for pin in inputs]
+    older = any(_other_major(c, p.semantic_version) for c, p in zip(currents, inputs, strict=True))
+    catalog = _catalog(spark, mesh) if older else {}
     requests = []
-    for pin in inputs:
-        current = mesh.any_set(pin.feature_set)
+    for pin, current in zip(inputs, currents, strict=True):
         try:
-            definition = definition_for(spark, mesh, current, pin.semantic_version)
+            definition = definition_for(spark, mesh, current, pin.semantic_version, catalog)
         except VersionPinError:
             definition = current
         requests.append((definition, list(pin.features)))
@@ -254,11 +279,11 @@ def _pin(
     pin: str | None,
     features: list[str],
     exclude_late_data: bool,
-    published: bool,
+    published: Sequence[VersionRecord] | None,
 ) -> InputPin:
     from mesh.storage import open_table
 
-    major = int((pin or definition.version).split(".")[0])
+    major = _major(pin or definition.version)
     location = feature_table_location(definition.domain, definition.name, major)
     table = open_table(spark, in_warehouse(mesh, location))
     name = definition.qualified_name
@@ -274,9 +299,9 @@ def _pin(
             majors=majors,
         )
     record = (
-        _published_commit(spark, mesh, table, name, major, pin)
-        if published
-        else find_commit(table, name, pin)
+        find_commit(table, name, pin)
+        if published is None
+        else _published_commit(table, name, major, pin, published)
     )
     info = record.info
     assert info is not None  # only mesh commits are returned
@@ -298,12 +323,11 @@ def _pin(
 
 
 def _published_commit(
-    spark: SparkSession,
-    mesh: MeshDefinition,
     table: DeltaFeatureTable,
     name: str,
     major: int,
     pin: str | None,
+    versions: Sequence[VersionRecord],
 ) -> CommitRecord:
     """The commit of the newest published version of ``name`` (this major) matching ``pin``.
 
@@ -312,9 +336,7 @@ def _published_commit(
     read until published. A set never published in this major is read at its newest commit,
     with a ``RuntimeWarning``: nothing has checked it.
     """
-    from mesh.catalog.search import versions
-
-    published = [v for v in versions(spark, mesh, name) if v.major == major]
+    published = [v for v in versions if v.major == major]
     if not published:
         warnings.warn(
             f"Feature set {name} has no published version of major {major}: reading its "
@@ -336,7 +358,7 @@ def _published_commit(
             path=table.path,
         )
     wanted = matching[0].delta_version
-    record = next((r for r in table.history() if r.version == wanted), None)
+    record = commit_at(table, wanted)
     if record is None or record.info is None:
         raise VersionPinError(
             f"Feature set {name}: the catalog's published version {matching[0].semantic_version} "
@@ -361,9 +383,7 @@ def verify_inputs(spark: SparkSession, mesh: MeshDefinition, pins: Iterable[Inpu
 
     for pin in pins:
         table = open_table(spark, in_warehouse(mesh, pin.table))
-        record = None
-        if table.exists():
-            record = next((r for r in table.history() if r.version == pin.delta_version), None)
+        record = commit_at(table, pin.delta_version) if table.exists() else None
         expected = {
             "semantic_version": pin.semantic_version,
             "definition_hash": pin.definition_hash,
@@ -393,6 +413,11 @@ def verify_inputs(spark: SparkSession, mesh: MeshDefinition, pins: Iterable[Inpu
                 expected=expected,
                 found=found,
             )
+
+
+def commit_at(table: DeltaFeatureTable, version: int) -> CommitRecord | None:
+    """The commit of ``table`` at Delta version ``version``, if its history holds one."""
+    return next((r for r in table.history() if r.version == version), None)
 
 
 def find_commit(table: DeltaFeatureTable, feature_set: str, pin: str | None) -> CommitRecord:
