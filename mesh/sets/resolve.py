@@ -346,28 +346,26 @@ def _published_commit(
             stacklevel=4,
         )
         return find_commit(table, name, pin)
+    available = [v.semantic_version for v in published]
+
+    def refused(message: str) -> VersionPinError:
+        return VersionPinError(
+            message, feature_set=name, pin=pin, available=available, path=table.path
+        )
+
     matching = [v for v in published if pin_matches(pin, v.semantic_version)]
     if not matching:
-        raise VersionPinError(
+        raise refused(
             f"Feature set {name}@{pin}: no published version matches (published: "
-            f"{', '.join(v.semantic_version for v in published)}); pin one of those or publish "
-            "the version you need.",
-            feature_set=name,
-            pin=pin,
-            available=[v.semantic_version for v in published],
-            path=table.path,
+            f"{', '.join(available)}); pin one of those or publish the version you need."
         )
     wanted = matching[0].delta_version
     record = commit_at(table, wanted)
     if record is None or record.info is None:
-        raise VersionPinError(
+        raise refused(
             f"Feature set {name}: the catalog's published version {matching[0].semantic_version} "
             f"is Delta version {wanted} of {table.path}, which the table does not hold (or not "
-            "as a mesh commit); restore the table or publish again.",
-            feature_set=name,
-            pin=pin,
-            available=[v.semantic_version for v in published],
-            path=table.path,
+            "as a mesh commit); restore the table or publish again."
         )
     return record
 
