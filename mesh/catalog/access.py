@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mesh.definitions import AnyFeatureSet, MeshDefinition, Standards
+from mesh.definitions.feature_set import PROTECTED_PII
 from mesh.errors import AccessDeniedError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-PROTECTED_PII = ("pii", "sensitive")
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,8 @@ def show(spark: SparkSession, mesh: MeshDefinition, name: str) -> dict[str, Any]
 
     Anyone may call this, so the statistics show no values of a text feature the entry
     classes ``pii`` or ``sensitive``, even when a publish stored them."""
-    from mesh.governance.statistics import PERSONAL_PII, redact, stats_to_dict
+    from mesh.definitions.feature_set import PROTECTED_PII
+    from mesh.governance.statistics import redact, stats_to_dict
 
     entry = next((e for e in entries(spark, mesh) if e.name == name), None)
     if entry is None:
@@ -203,7 +204,7 @@ def show(spark: SparkSession, mesh: MeshDefinition, name: str) -> dict[str, Any]
     history = versions(spark, mesh, name)
     latest = history[0]
     checks = Catalog(spark, mesh.warehouse).rows("checks", publish_id=latest.publish_id)
-    personal = [f["name"] for f in entry.features if f.get("pii") in PERSONAL_PII]
+    personal = [f["name"] for f in entry.features if f.get("pii") in PROTECTED_PII]
     return {
         "entry": entry.to_dict(),
         "versions": [v.to_dict() for v in history],

@@ -20,6 +20,8 @@ from mesh.definitions.base import (
 from mesh.definitions.standards import Visibility
 
 PiiClass = Literal["none", "pii", "sensitive"]
+PII_ORDER: tuple[PiiClass, ...] = ("none", "pii", "sensitive")  # least to most protected
+PROTECTED_PII = PII_ORDER[1:]  # personal data: reads need a grant, values stay out of the catalog
 AggFunction = Literal["count", "sum", "mean", "min", "max", "stddev", "last", "approx_distinct"]
 
 # Data-changing output type of each aggregation, given the input column type.

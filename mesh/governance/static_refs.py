@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import re
 
-from mesh.definitions.feature_set import AggregationFeature, FeatureSet
+from mesh.definitions.feature_set import (
+    PII_ORDER,
+    PROTECTED_PII,
+    AggregationFeature,
+    FeatureSet,
+)
 from mesh.definitions.global_set import GlobalFeatureSet
 from mesh.definitions.mesh import AnyFeatureSet
 from mesh.definitions.references import FeatureRef
@@ -24,8 +29,6 @@ from mesh.definitions.source import DataProduct
 from mesh.definitions.training import TrainingSet
 from mesh.governance.static_sets import SetRules
 
-# Classes from least to most protected (``sensitive`` may not even be public).
-_PII_ORDER = ("none", "pii", "sensitive")
 # ``*`` as a whole function argument (``hash(*)``, ``struct(*)``) or the whole expression.
 _STAR = re.compile(r"(^|[(,])\s*\*\s*($|[),])")
 NUMERIC = re.compile(r"^(tinyint|smallint|int|bigint|float|double|decimal\(\d+,\s*\d+\))$")
@@ -296,12 +299,12 @@ class ReferenceRules(SetRules):
                 if not _reads(feature.expr, alias):
                     continue
                 pii = _input_pii(target, refs[alias])
-                if pii in _PII_ORDER[1:]:
+                if pii in PROTECTED_PII:
                     sources.append(f"{alias}={refs[alias]} ({pii})")
-                    needed = max(needed, _PII_ORDER.index(pii))
+                    needed = max(needed, PII_ORDER.index(pii))
             if not sources:
                 continue
-            accepted = list(_PII_ORDER[needed:])
+            accepted = list(PII_ORDER[needed:])
             self.add(
                 "pii.lineage",
                 name,
@@ -309,9 +312,9 @@ class ReferenceRules(SetRules):
                 feature.pii in accepted,
                 feature.pii,
                 accepted,
-                f"{name}: feature {feature.name!r} is computed from {_PII_ORDER[needed]} inputs "
+                f"{name}: feature {feature.name!r} is computed from {PII_ORDER[needed]} inputs "
                 f"({', '.join(sources)}) but is classified {feature.pii!r}; a global feature "
-                f"is at least as protected as its inputs ({' < '.join(_PII_ORDER)}): classify "
+                f"is at least as protected as its inputs ({' < '.join(PII_ORDER)}): classify "
                 f"it {' or '.join(f'`{c}`' for c in accepted)}",
                 f"features[{i}].pii",
             )

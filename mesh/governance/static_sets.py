@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from mesh.definitions.feature_set import PROTECTED_PII
 from mesh.definitions.mesh import AnyFeatureSet
 from mesh.governance.static_collector import Collector
 
@@ -178,7 +179,7 @@ class SetRules(Collector):
                 "`pii: none | pii | sensitive`",
                 where,
             )
-            if public and feature.pii in ("pii", "sensitive"):
+            if public and feature.pii in PROTECTED_PII:
                 sensitive = feature.pii == "sensitive"
                 self.add(
                     "pii.public",

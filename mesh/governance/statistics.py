@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+from mesh.definitions.feature_set import PROTECTED_PII
 from mesh.errors import MeshError
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 Kind = Literal["numeric", "temporal", "categorical", "other"]
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-PERSONAL_PII = ("pii", "sensitive")  # the classes mesh.catalog.access guards with grants
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class FeatureStats:
 
 def protected_columns(fs: AnyFeatureSet) -> list[str]:
     """Output columns of ``fs`` classified ``pii`` or ``sensitive`` (``protected`` below)."""
-    return [o for f in fs.features if f.pii in PERSONAL_PII for o in f.output_names()]
+    return [o for f in fs.features if f.pii in PROTECTED_PII for o in f.output_names()]
 
 
 def redact(

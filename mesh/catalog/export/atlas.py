@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mesh.catalog.export import ExportInput, dumps
+from mesh.definitions.feature_set import PROTECTED_PII
 
 SET_TYPE, FEATURE_TYPE = "mesh_feature_set", "mesh_feature"
 PRODUCT_TYPE, PROCESS_TYPE = "mesh_data_product", "mesh_feature_build"
@@ -172,7 +173,7 @@ def entities(data: ExportInput) -> dict[str, Any]:
         for feature in entry.features:
             classes = (
                 [{"typeName": feature["pii"].upper()}]
-                if feature["pii"] in ("pii", "sensitive")
+                if feature["pii"] in PROTECTED_PII
                 else []
             )
             add(
