@@ -343,9 +343,9 @@ def _join_key_set(
         f"OVER (PARTITION BY {by} ORDER BY {AVAIL} ASC NULLS FIRST, {TAG} "
         "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
-    carried = [SPINE, AVAIL, TAG]
+    carried = [SPINE, AVAIL, TAG, *[ident(k) for k in keys]]
     if hot is not None:
-        carried += [*[ident(k) for k in keys], BUCKET]
+        carried.append(BUCKET)
     ran = union.selectExpr(
         *carried, *[f"max({src(r.index)}) {running} AS {src(r.index)}" for r in group]
     ).where(f"{TAG} = {AT_SPINE}")
@@ -356,7 +356,17 @@ def _join_key_set(
         # max is associative: max(earlier buckets, this bucket so far) is the global answer.
         winners = {r.index: f"greatest({src(r.index)}, {prefix_of(r.index)})" for r in group}
 
-    out = [f"{SPINE}.{ident(c)} AS {ident(c)}" for c in spine.columns]
+    # A key column comes from the union's own key, which holds the spine row's key: the
+    # attribute the sorted pass is partitioned by, so a groupBy or window by the keys on the
+    # result needs no shuffle (one taken from the struct is a new attribute to Spark). Only
+    # where the union kept the spine's type (a source's wider key type widens the union's).
+    union_types = {f.name: f.dataType for f in union.schema.fields}
+    out = [
+        ident(c)
+        if c in keys and union_types[c] == spine.schema[c].dataType
+        else f"{SPINE}.{ident(c)} AS {ident(c)}"
+        for c in spine.columns
+    ]
     time_type = spine.schema[spine_timestamp].dataType
     for r in group:
         winner = f"({winners[r.index]})"

@@ -88,6 +88,21 @@ def test_no_shuffle_when_inputs_are_already_partitioned_by_the_keys(spark, strat
 
 
 @pytest.mark.parametrize("strategy", ["sorted", "indexed"])
+def test_result_stays_partitioned_by_the_keys(spark, strategy):
+    spine, by_c, *_ = frames(spark)
+    result = point_in_time_join(
+        spine, FeatureSource(by_c, "cid", "fts"), "ts", skew=False, strategy=strategy
+    )
+    # A groupBy (or window) by the keys on the result reuses the join's partitioning.
+    grouped = result.groupBy("cid").agg({"c": "max", "*": "count"})
+    unnumbered = partial(re.sub, r"#\d+L?", "")
+    assert sorted(map(unnumbered, shuffles_added(grouped))) == sorted(
+        map(unnumbered, shuffles_added(result))
+    )
+    assert [tuple(r) for r in grouped.collect()] == [(1, 1.0, 1)]
+
+
+@pytest.mark.parametrize("strategy", ["sorted", "indexed"])
 def test_no_shuffle_over_tables_bucketed_by_the_keys(spark, strategy):
     """A bucketed scan's partitioning is known to the union too (it names its keys unqualified)."""
     spine, by_c, *_ = frames(spark)
