@@ -30,6 +30,7 @@ def publish_range(
     end: datetime | None = None,
     identity: Identity | str | None = None,
     run_id: str | None = None,
+    as_of: datetime | None = None,
 ) -> PublishResult:
     """Compute ``name`` over ``[start, end)`` and publish it (see ``publish_feature_set``).
 
@@ -37,6 +38,8 @@ def publish_range(
     inputs' published tables (the caller must be allowed to read them: checked and
     audited). Without ``start``/``end`` a global set is published over its whole history;
     with them, its rows in ``[start, end)`` (computed over the whole history, then cut).
+    A global set's inputs are read at their published versions; an input never published is
+    refused (``NotPublishedError``). ``as_of`` is the "now" of the freshness check.
     """
     fs = mesh.any_set(name)
     who = current_identity(mesh.standards, identity)
@@ -67,7 +70,7 @@ def publish_range(
         end = end or high + timedelta(microseconds=1)
     commit = CommitInfo(run_id=run, operation="publish", source_versions=sources)
     return publish_feature_set(
-        spark, mesh, fs, df, start=start, end=end, commit=commit, identity=who
+        spark, mesh, fs, df, start=start, end=end, commit=commit, identity=who, as_of=as_of
     )
 
 

@@ -19,6 +19,7 @@ def register(sub: Any) -> None:
     build.add_argument("name", help="training set, domain.name (conf/training/*.yaml)")
     build.add_argument("--output", help="table location (default: the spec's location)")
     _common(build)
+    _unpublished(build)
     build.set_defaults(func=_training_build)
     rebuild = tsub.add_parser("rebuild", help="rebuild a training set from its manifest")
     rebuild.add_argument("manifest", help="_manifest.json file or the training table folder")
@@ -41,6 +42,7 @@ def register(sub: Any) -> None:
     inference.add_argument("--output", help="write the result as a Delta table here")
     inference.add_argument("--limit", type=int, default=20, help="rows to print (default 20)")
     _common(inference, run_id=False)
+    _unpublished(inference)
     inference.set_defaults(func=_inference)
 
     global_ = sub.add_parser("global", help="global feature sets")
@@ -59,6 +61,15 @@ def _common(parser: argparse.ArgumentParser, run_id: bool = True) -> None:
         parser.add_argument("--run-id", help="run id recorded in the commit (default: random)")
 
 
+def _unpublished(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-unpublished",
+        action="store_true",
+        help="read feature sets never published at their newest commit (with a warning) "
+        "instead of refusing them; for development",
+    )
+
+
 def _context(args: argparse.Namespace) -> tuple[Any, Any]:
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
@@ -72,7 +83,13 @@ def _training_build(args: argparse.Namespace) -> int:
 
     spark, mesh = _context(args)
     result = build_training_set(
-        spark, mesh, args.name, output=args.output, identity=args.identity, run_id=args.run_id
+        spark,
+        mesh,
+        args.name,
+        output=args.output,
+        identity=args.identity,
+        run_id=args.run_id,
+        allow_unpublished=args.allow_unpublished,
     )
     print(
         f"training set {result.manifest.training_set}: {result.row_count} rows -> "
@@ -110,7 +127,13 @@ def _inference(args: argparse.Namespace) -> int:
     else:
         entities = open_table(spark, args.entities).read()
     df = build_inference_set(
-        spark, mesh, args.features, entities, as_of=as_of, identity=args.identity
+        spark,
+        mesh,
+        args.features,
+        entities,
+        as_of=as_of,
+        identity=args.identity,
+        allow_unpublished=args.allow_unpublished,
     )
     if args.output:
         commit = CommitInfo(

@@ -6,7 +6,8 @@ Steps, in order, each a small function of a shared context:
 2. ``compute``   - every domain feature set over the generated range (``mesh.compute``);
 3. ``publish``   - each computed feature set through governance into the catalog
    (``mesh.catalog.publish.publish_feature_set``, which writes the feature table);
-4. ``global``    - every global feature set from the published inputs (``mesh.sets``);
+4. ``global``    - every global feature set from the published inputs, published in turn
+   (``mesh.catalog.run.publish_range``);
 5. ``training``  - every training set with its manifest (``mesh.sets.training``);
 6. ``summary``   - per table produced: path, Delta version, row count, sample rows.
 
@@ -185,18 +186,26 @@ def _publish(ctx: DemoContext) -> tuple[str, str]:
 
 
 def _global_sets(ctx: DemoContext) -> tuple[str, str]:
-    build = _library("mesh.sets.global_features", "build_global_feature_set")
-    if build is None:
-        return "skipped", "mesh.sets.global_features is not available in this build"
+    # Published like a domain set (governance, feature-table commit, catalog record), so the
+    # training step reads it: consumers read published versions only.
+    publish = _library("mesh.catalog.run", "publish_range")
+    if publish is None:
+        return "skipped", "mesh.catalog.run is not available in this build"
     if not ctx.published:
         return "skipped", "no published domain feature sets to combine"
     built = []
     for name in ctx.mesh.build_order():
         if name in ctx.mesh.global_sets:
             gs = ctx.mesh.global_sets[name]
-            result = build(ctx.spark, ctx.mesh, gs, identity=f"demo@{gs.domain}")
-            ctx.tables[f"global feature table {name}"] = result.path
-            built.append(f"{name} ({result.row_count} rows)")
+            result = publish(
+                ctx.spark,
+                ctx.mesh,
+                name,
+                identity=f"demo@{gs.domain}",
+                as_of=ctx.config.arrival_end,
+            )
+            ctx.tables[f"global feature table {name}"] = result.table_path
+            built.append(f"{name} {result.semantic_version} ({result.row_count} rows)")
     return "done", ", ".join(built) or "no global feature sets defined"
 
 

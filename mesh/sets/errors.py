@@ -17,6 +17,10 @@ class VersionPinError(SetBuildError):
     """No commit of a feature table carries a semantic version matching the reference's pin."""
 
 
+class NotPublishedError(SetBuildError):
+    """A consumer read a feature set that has no published version (no governance check passed)."""
+
+
 class InputNotBuiltError(SetBuildError):
     """The feature table a reference points at has not been computed (no Delta table)."""
 

@@ -28,6 +28,7 @@ def build_inference_set(
     as_of: datetime | None = None,
     identity: str | Identity | None = None,
     strict: bool = False,
+    allow_unpublished: bool = False,
 ) -> DataFrame:
     """The latest value of every referenced feature for each entity row, as known at ``as_of``.
 
@@ -36,7 +37,9 @@ def build_inference_set(
     now, UTC; naive datetimes are UTC). So TTLs apply (an expired value is null), rows not yet
     created at ``as_of`` are excluded, and references may pin versions (``@1.2``). Output: the
     entity columns unchanged, ``as_of_ts``, then one column per feature; one row per entity
-    row. The read is access-checked and audited first.
+    row. The read is access-checked and audited first. Features are read at their sets'
+    newest published versions; a set never published is refused (``NotPublishedError``)
+    unless ``allow_unpublished`` (read with a warning).
     """
     from pyspark.sql import functions as F
 
@@ -53,7 +56,13 @@ def build_inference_set(
             argument="entities",
             column=AS_OF_COLUMN,
         )
-    inputs = resolve_inputs(spark, mesh, features, taken=[*given_columns, AS_OF_COLUMN])
+    inputs = resolve_inputs(
+        spark,
+        mesh,
+        features,
+        taken=[*given_columns, AS_OF_COLUMN],
+        allow_unpublished=allow_unpublished,
+    )
     keys = [k for pin in inputs for k in pin.keys]
     missing = sorted({k for k in keys if k not in given_columns})
     if missing:

@@ -19,6 +19,7 @@ from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
 from mesh.sets.errors import (
     InputChangedError,
     InputNotBuiltError,
+    NotPublishedError,
     SetBuildError,
     UnknownReferenceError,
     VersionPinError,
@@ -73,6 +74,7 @@ def resolve_inputs(
     exclude_late_data: bool = True,
     taken: Iterable[str] = (),
     published: bool = True,
+    allow_unpublished: bool = False,
 ) -> list[InputPin]:
     """Pin every referenced feature set to a Delta version of its feature table.
 
@@ -80,12 +82,17 @@ def resolve_inputs(
     Output columns are the feature names; a name that repeats across inputs or clashes with
     ``taken`` (e.g. spine columns) becomes ``<domain>__<feature_set>__<feature>``, and
     ``<domain>__<feature_set>__v<pin>__<feature>`` for a set read at several pins (``v1_0``).
-    Raises ``UnknownReferenceError``, ``InputNotBuiltError`` or ``VersionPinError``.
+    Raises ``UnknownReferenceError``, ``InputNotBuiltError``, ``VersionPinError`` or
+    ``NotPublishedError``.
 
     ``published``: read each set at its newest *published* version matching the pin (the
-    feature-table commit its catalog version row names), as consumers do; a set never
-    published is read at its newest commit, with a warning. ``False``: the newest commit
-    matching the pin, as a producer's pipeline does (``mesh global build``, ``refresh``).
+    feature-table commit its catalog version row names), as consumers do. A set with no
+    published version of the pinned major is refused (``NotPublishedError``: no governance
+    check has passed it), unless ``allow_unpublished``, which reads its newest commit with a
+    ``RuntimeWarning`` (development against data not yet published). ``False``: the newest
+    commit matching the pin, as a producer's pipeline does (``mesh global build``,
+    ``refresh``); a pin that only a metadata-only (patch) publish carries, such as ``@1.0.1``,
+    resolves to the commit that publish named.
     """
     refs = [_parse(raw) for raw in references]
     # The catalog's versions, read once for every reference (one small Spark job), and only
@@ -106,8 +113,19 @@ def resolve_inputs(
     pins = []
     for (set_name, pin), features in groups.items():
         definition = definitions[(set_name, pin)]
-        published_in = catalog.get(set_name, []) if published else None
-        pins.append(_pin(spark, mesh, definition, pin, features, exclude_late_data, published_in))
+        pins.append(
+            _pin(
+                spark,
+                mesh,
+                definition,
+                pin,
+                features,
+                exclude_late_data,
+                catalog.get(set_name, []),
+                published=published,
+                allow_unpublished=allow_unpublished,
+            )
+        )
     return _assign_columns(pins, set(taken))
 
 
@@ -279,7 +297,10 @@ def _pin(
     pin: str | None,
     features: list[str],
     exclude_late_data: bool,
-    published: Sequence[VersionRecord] | None,
+    versions: Sequence[VersionRecord],
+    *,
+    published: bool,
+    allow_unpublished: bool,
 ) -> InputPin:
     from mesh.storage import open_table
 
@@ -298,11 +319,10 @@ def _pin(
             path=table.path,
             majors=majors,
         )
-    record = (
-        find_commit(table, name, pin)
-        if published is None
-        else _published_commit(table, name, major, pin, published)
-    )
+    if published:
+        record = _published_commit(table, name, major, pin, versions, allow_unpublished)
+    else:
+        record = _newest_commit(table, name, major, pin, versions)
     info = record.info
     assert info is not None  # only mesh commits are returned
     entity = mesh.entity(definition.entity)
@@ -322,22 +342,59 @@ def _pin(
     )
 
 
-def _published_commit(
+def _newest_commit(
     table: DeltaFeatureTable,
     name: str,
     major: int,
     pin: str | None,
     versions: Sequence[VersionRecord],
 ) -> CommitRecord:
+    """The newest commit of ``table`` whose semantic version matches ``pin`` (a producer's read).
+
+    A metadata-only (patch) publish writes no feature-table commit: its catalog version row
+    names the commit it describes, so a pin that only such a version matches (``@1.0.1``
+    before anything was computed as 1.0.1) resolves to that commit.
+    """
+    try:
+        return find_commit(table, name, pin)
+    except VersionPinError:
+        described = [
+            v for v in versions if v.major == major and pin_matches(pin, v.semantic_version)
+        ]
+        record = commit_at(table, described[0].delta_version) if described else None
+        if record is None or record.info is None:
+            raise
+        return record
+
+
+def _published_commit(
+    table: DeltaFeatureTable,
+    name: str,
+    major: int,
+    pin: str | None,
+    versions: Sequence[VersionRecord],
+    allow_unpublished: bool,
+) -> CommitRecord:
     """The commit of the newest published version of ``name`` (this major) matching ``pin``.
 
     A publish lands with its catalog version row, which names the feature-table commit that
     passed governance; later commits (``mesh compute``, ``refresh``, ``global build``) are not
-    read until published. A set never published in this major is read at its newest commit,
-    with a ``RuntimeWarning``: nothing has checked it.
+    read until published. A set never published in this major is refused, or, with
+    ``allow_unpublished``, read at its newest commit with a ``RuntimeWarning``.
     """
     published = [v for v in versions if v.major == major]
     if not published:
+        if not allow_unpublished:
+            raise NotPublishedError(
+                f"Feature set {name} has no published version of major {major}: its feature "
+                f"table {table.path} holds only commits that no governance check has passed "
+                f"(compute, refresh, global build). Publish it (`mesh publish {name}`), or, "
+                "to develop against it anyway, pass allow_unpublished=True "
+                "(`--allow-unpublished`).",
+                feature_set=name,
+                major=major,
+                path=table.path,
+            )
         warnings.warn(
             f"Feature set {name} has no published version of major {major}: reading its "
             "newest commit, which no governance check has passed (publish it to read what "

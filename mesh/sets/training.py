@@ -67,6 +67,7 @@ def build_training_set(
     output: str | None = None,
     identity: str | None = None,
     run_id: str | None = None,
+    allow_unpublished: bool = False,
 ) -> TrainingSetResult:
     """Build a training set and its manifest.
 
@@ -80,6 +81,8 @@ def build_training_set(
     ``training_set`` is a spec or the qualified name of one in ``mesh``; ``output`` overrides
     its location. The caller must be allowed to read every feature (``identity`` defaults to
     the standards' identity variable). Each build is one new commit of the training table.
+    Features are read at their sets' newest published versions; a set never published is
+    refused (``NotPublishedError``) unless ``allow_unpublished`` (read with a warning).
     """
     spec = _spec(mesh, training_set)
     spine_df, spine_version = read_spine(spark, mesh, spec.spine)
@@ -89,6 +92,7 @@ def build_training_set(
         spec.features,
         exclude_late_data=spec.exclude_late_data,
         taken=spine_df.columns,
+        allow_unpublished=allow_unpublished,
     )
     _check_spine_keys(spec.spine, spine_df, inputs)
     authorize(

@@ -60,8 +60,10 @@ class Warehouse:
         semantic_version: str = "1.0.0",
         append: bool = False,
         run_id: str | None = None,
+        publish: bool = True,
     ) -> int:
-        """One commit to the feature table of ``set_name``, tagged like a compute job's."""
+        """One commit to the feature table of ``set_name``, tagged like a compute job's, and
+        (``publish``) the catalog's version row naming it, as ``mesh publish`` records it."""
         from mesh.sets import feature_table_location
         from mesh.storage import CommitInfo, open_table
 
@@ -77,8 +79,43 @@ class Warehouse:
         table = open_table(self.spark, str(path))
         df = self.spark.createDataFrame(rows, schema)
         if append:
-            return table.append(df, commit)
-        return table.create(df, commit, time_column="feature_ts")
+            version = table.append(df, commit)
+        else:
+            version = table.create(df, commit, time_column="feature_ts")
+        if publish:
+            self.publish_record(set_name, semantic_version, version)
+        return version
+
+    def publish_record(self, name: str, semantic_version: str, delta_version: int) -> None:
+        """The catalog's version row of a publish (what `mesh publish` records, minimal)."""
+        from mesh.catalog.tables import Catalog
+        from mesh.sets import feature_table_location
+        from mesh.storage import CommitInfo
+
+        definition = self.mesh.any_set(name)
+        major = int(semantic_version.split(".")[0])
+        row = {
+            "publish_id": f"p-{name}-{semantic_version}-{delta_version}",
+            "name": name,
+            "domain": definition.domain,
+            "semantic_version": semantic_version,
+            "major": major,
+            "delta_version": delta_version,
+            "table_path": feature_table_location(definition.domain, definition.name, major),
+            "data_hash": definition.data_hash(),
+            "metadata_hash": definition.metadata_hash(),
+            "definition_json": definition.model_dump_json(),
+            "bump": "major",
+            "reasons": [],
+            "range_start": jan(1),
+            "range_end": jan(10),
+            "row_count": 4,
+            "published_at": datetime.now(timezone.utc),  # newest first, as publishes land
+            "publisher": f"etl@{definition.domain}",
+            "run_id": "r1",
+        }
+        commit = CommitInfo(run_id="r1", operation="catalog_publish")
+        Catalog(self.spark, str(self.root)).append("versions", [row], commit)
 
     def write_spine(
         self, rows: list[tuple], location: str = "products/risk/labels", fmt: str = "delta"

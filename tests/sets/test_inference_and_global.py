@@ -4,6 +4,7 @@ version pins and reference errors."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from sets_data import SPEND_SCHEMA, jan
 from mesh.errors import AccessDeniedError
 from mesh.sets import (
     InputNotBuiltError,
+    NotPublishedError,
     SetBuildError,
     UnknownReferenceError,
     VersionPinError,
@@ -108,7 +110,9 @@ def test_global_values_use_inputs_as_of_each_time(wh) -> None:
 
 @pytest.mark.slow
 def test_global_output_is_readable_as_an_input(wh) -> None:
-    build_global_feature_set(wh.spark, wh.mesh, "risk.combo")
+    from mesh.catalog.run import publish_range
+
+    publish_range(wh.spark, wh.mesh, "risk.combo", identity="etl@risk")
     got = build_inference_set(
         wh.spark, wh.mesh, ["risk.combo.ratio"], [{"customer_id": 1}], as_of=jan(7)
     )
@@ -177,36 +181,6 @@ def test_defined_but_not_computed(wh) -> None:
     assert (err.value.params["feature_set"], err.value.params["majors"]) == ("support.unbuilt", [])
 
 
-def _publish_record(wh, name: str, semantic_version: str, delta_version: int) -> None:
-    """The catalog's version row of a publish (what `mesh publish` records, minimal)."""
-    from mesh.catalog.tables import Catalog
-    from mesh.storage import CommitInfo
-
-    definition = wh.mesh.any_set(name)
-    row = {
-        "publish_id": f"p-{semantic_version}",
-        "name": name,
-        "domain": definition.domain,
-        "semantic_version": semantic_version,
-        "major": int(semantic_version.split(".")[0]),
-        "delta_version": delta_version,
-        "table_path": "features/payments/spend/v1",
-        "data_hash": definition.data_hash(),
-        "metadata_hash": definition.metadata_hash(),
-        "definition_json": definition.model_dump_json(),
-        "bump": "major",
-        "reasons": [],
-        "range_start": jan(1),
-        "range_end": jan(10),
-        "row_count": 4,
-        "published_at": jan(10),
-        "publisher": "etl@payments",
-        "run_id": "r1",
-    }
-    commit = CommitInfo(run_id="r1", operation="catalog_publish")
-    Catalog(wh.spark, wh.mesh.warehouse).append("versions", [row], commit)
-
-
 def test_older_major_is_read_with_its_published_definition(wh) -> None:
     # conf/ moves on to 2.0.0: a 1-day TTL, tx_count removed. The v1 table is untouched.
     old = wh.mesh.feature_sets["payments.spend"]
@@ -217,15 +191,14 @@ def test_older_major_is_read_with_its_published_definition(wh) -> None:
         wh.mesh, feature_sets={**wh.mesh.feature_sets, old.qualified_name: new}
     )
     refs = ["payments.spend@1.amount", "payments.spend@1.tx_count"]
-    with pytest.raises(VersionPinError) as err:  # v1's definition is nowhere to be found
-        resolve_inputs(wh.spark, moved, refs)
-    assert err.value.params["pin"] == "1"
-
-    _publish_record(wh, "payments.spend", "1.0.0", 0)
     (pin,) = resolve_inputs(wh.spark, moved, refs)
     assert (pin.semantic_version, pin.ttl_seconds) == ("1.0.0", 10 * 86400.0)
     got = build_inference_set(wh.spark, moved, refs, [{"customer_id": 1}], as_of=jan(5, 12)).first()
     assert (got["amount"], got["tx_count"]) == (30.0, 3)  # 2.5 days old: within v1's 10 days
+    shutil.rmtree(wh.root / "_catalog")  # no catalog: v1's definition is nowhere to be found
+    with pytest.raises(VersionPinError) as err:
+        resolve_inputs(wh.spark, moved, refs, published=False)
+    assert err.value.params["pin"] == "1"
 
 
 def test_one_feature_at_two_pins_gets_two_columns(wh) -> None:
@@ -258,9 +231,10 @@ def test_publish_a_global_set_over_a_range(wh) -> None:
 
 
 def test_consumers_read_the_published_version(wh) -> None:
-    _publish_record(wh, "payments.spend", "1.0.0", 0)
     # A later commit that no publish checked (a compute run): same version, other values.
-    wh.write_features("payments.spend", [(1, jan(9), jan(9), 999.0, 9)], SPEND_SCHEMA, append=True)
+    wh.write_features(
+        "payments.spend", [(1, jan(9), jan(9), 999.0, 9)], SPEND_SCHEMA, append=True, publish=False
+    )
     (pin,) = resolve_inputs(wh.spark, wh.mesh, ["payments.spend.amount"])
     assert (pin.delta_version, pin.semantic_version) == (0, "1.0.0")
     got = build_inference_set(
@@ -273,6 +247,36 @@ def test_consumers_read_the_published_version(wh) -> None:
     with pytest.raises(VersionPinError) as err:  # only published versions count now
         resolve_inputs(wh.spark, wh.mesh, ["payments.spend@1.1.amount"])
     assert err.value.params["available"] == ["1.0.0"]
-    # A set never published is read at its newest commit, with a warning.
+
+
+def test_a_set_never_published_is_refused_unless_allowed(wh) -> None:
+    build_global_feature_set(wh.spark, wh.mesh, "risk.combo")  # computed, not published
+    with pytest.raises(NotPublishedError) as err:
+        build_inference_set(wh.spark, wh.mesh, ["risk.combo.ratio"], [{"customer_id": 1}])
+    assert (err.value.params["feature_set"], err.value.params["major"]) == ("risk.combo", 1)
     with pytest.warns(RuntimeWarning, match="no published version"):
-        resolve_inputs(wh.spark, wh.mesh, ["support.tickets.tickets"])
+        got = build_inference_set(
+            wh.spark,
+            wh.mesh,
+            ["risk.combo.ratio"],
+            [{"customer_id": 1}],
+            as_of=jan(7),
+            allow_unpublished=True,
+        )
+    assert got.first()["ratio"] == 10.0
+
+
+def test_a_patch_version_can_be_pinned(wh) -> None:
+    # A metadata-only publish (1.0.1) writes no feature-table commit: its version row names
+    # the commit of 1.0.0, which consumers and producers read for @1.0.1.
+    wh.write_features(
+        "payments.spend", [(1, jan(9), jan(9), 1.0, 1)], SPEND_SCHEMA, append=True, publish=False
+    )
+    wh.publish_record("payments.spend", "1.0.1", 0)
+    for published in (True, False):
+        (pin,) = resolve_inputs(
+            wh.spark, wh.mesh, ["payments.spend@1.0.1.amount"], published=published
+        )
+        assert (pin.pin, pin.delta_version, pin.semantic_version) == ("1.0.1", 0, "1.0.0")
+    with pytest.raises(VersionPinError):  # a version nothing carries is still refused
+        resolve_inputs(wh.spark, wh.mesh, ["payments.spend@1.0.2.amount"], published=False)
