@@ -36,8 +36,10 @@ def log_changes(path: str, since: int, until: int) -> LogChanges:
     from mesh.storage.commit import filesystem_for
 
     filesystem, root = filesystem_for(path)
-    added: set[str] = set()
-    removed: set[str] = set()
+    # Net count of every (file, deletion vector) pair over the span: +1 added, -1 removed. A
+    # DELETE with deletion vectors removes a file and adds the same file with a vector in one
+    # commit, so the file name alone would cancel out and hide the deleted rows.
+    net: dict[tuple[str, tuple[object, ...] | None], int] = {}
     for version in range(since + 1, until + 1):
         entry = f"{root.rstrip('/')}/_delta_log/{version:020d}.json"
         try:
@@ -55,13 +57,15 @@ def log_changes(path: str, since: int, until: int) -> LogChanges:
             if not line.strip():
                 continue
             action = json.loads(line)
-            if "add" in action:
-                added.add(_name(action["add"]["path"]))
-            elif "remove" in action:
-                removed.add(_name(action["remove"]["path"]))
-    # A file added and removed again inside the span never held visible rows.
-    both = added & removed
-    return LogChanges(since, until, frozenset(added - both), frozenset(removed - both))
+            for kind, step in (("add", 1), ("remove", -1)):
+                if kind in action:
+                    key = (_name(action[kind]["path"]), _vector(action[kind]))
+                    net[key] = net.get(key, 0) + step
+    # A file added and removed again inside the span never held visible rows; one removed and
+    # added again with the same deletion vector holds the same rows.
+    added = frozenset(name for (name, _), count in net.items() if count > 0)
+    removed = frozenset(name for (name, _), count in net.items() if count < 0)
+    return LogChanges(since, until, added, removed)
 
 
 def changed_rows(table: DeltaFeatureTable, changes: LogChanges) -> DataFrame | None:
@@ -84,6 +88,14 @@ def _rows_in(df: DataFrame, names: frozenset[str]) -> DataFrame:
 
     file_name = F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1)
     return df.where(file_name.isin(sorted(names)))
+
+
+def _vector(action: dict[str, object]) -> tuple[object, ...] | None:
+    """Identity of a file action's deletion vector (``None`` without one)."""
+    vector = action.get("deletionVector")
+    if not isinstance(vector, dict):
+        return None
+    return (vector.get("storageType"), vector.get("pathOrInlineDv"), vector.get("offset"))
 
 
 def _name(path: str) -> str:

@@ -7,6 +7,8 @@ started with ``--packages io.delta:delta-spark_2.13:<ver>``). Each operation is 
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,27 @@ def _conflict_types() -> tuple[type[BaseException], ...]:
         MetadataChangedException,
         ProtocolChangedException,
     )
+
+
+# Commits searched for a write's own before the whole history: other writers' commits that
+# land between the save and the search.
+_RECENT = 32
+_TXN_KEY = "txn_id"
+
+
+def _tagged(commit: CommitInfo, txn_id: str) -> str:
+    """``commit``'s userMetadata JSON plus the write's nonce (``from_json`` ignores it)."""
+    payload = json.loads(commit.to_json())
+    payload[_TXN_KEY] = txn_id
+    return json.dumps(payload, sort_keys=True)
+
+
+def _txn_of(user_metadata: str | None) -> str | None:
+    try:
+        payload = json.loads(user_metadata or "")
+    except ValueError:
+        return None
+    return payload.get(_TXN_KEY) if isinstance(payload, dict) else None
 
 
 class NativeDeltaTable(DeltaFeatureTable):
@@ -124,15 +147,33 @@ class NativeDeltaTable(DeltaFeatureTable):
         return frame
 
     def _save(self, writer: DataFrameWriter, commit: CommitInfo) -> int:
+        # The save does not say which version it committed, and the table's latest version
+        # can already be another writer's: the commit is found by a nonce in its metadata.
+        txn_id = uuid.uuid4().hex
         try:
-            writer.option("userMetadata", commit.to_json()).save(self.path)
+            writer.option("userMetadata", _tagged(commit, txn_id)).save(self.path)
         except _conflict_types() as exc:
             raise CommitConflictError(
                 f"Delta table {self.path}: a concurrent commit conflicts with this run "
                 f"({type(exc).__name__}); nothing was committed. Re-run it.",
                 path=self.path,
             ) from exc
-        return self.latest_version()
+        return self._committed_version(txn_id)
+
+    def _committed_version(self, txn_id: str) -> int:
+        """The version whose userMetadata carries ``txn_id`` (newest commits searched first)."""
+        delta = self._delta()
+        for history in (delta.history(_RECENT), delta.history()):
+            for row in history.select("version", "userMetadata").collect():
+                if _txn_of(row["userMetadata"]) == txn_id:
+                    return int(row["version"])
+        raise StorageError(
+            f"Delta table {self.path}: the write succeeded but no commit in the table's history "
+            f"carries its transaction id {txn_id}; check the table's history before writing "
+            "again (a concurrent VACUUM or log cleanup may have removed it).",
+            path=self.path,
+            txn_id=txn_id,
+        )
 
     @staticmethod
     def _cluster(df: DataFrame, time_column: str | None) -> DataFrame:
