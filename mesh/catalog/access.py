@@ -10,12 +10,16 @@ Rules, checked for every requested feature of every requested set:
   ``domain.set.feature`` (one feature; the output name or the feature's base name) or
   ``domain.set`` (every feature of the set). Grants never widen visibility.
 
+Visibility alone also decides who sees a set in the catalog (search, show, versions,
+lineage): the catalog shows no values of protected features, so it needs no grant.
+
 The caller's identity is ``user@domain`` (or just ``domain``) taken from the environment
 variable named by ``access.identity_env`` (``MESH_IDENTITY`` by default) unless given.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +31,8 @@ from mesh.errors import AccessDeniedError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from mesh.catalog.search import CatalogEntry
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,44 @@ def _base_name(fs: AnyFeatureSet, output: str) -> str:
     return output
 
 
+def visibility_denial(
+    identity: Identity,
+    name: str,
+    domain: str,
+    visibility: str,
+    allowed_domains: Sequence[str],
+) -> Decision | None:
+    """Why ``identity`` may not see set ``name`` of ``domain``; ``None`` when it may.
+
+    The visibility rules of the module doc, without the PII grants: they decide who may
+    read a set's features and who may see the set in the catalog. The decision's
+    ``feature`` is empty (it is about the whole set).
+    """
+    if identity.domain == domain or visibility == "public":
+        return None
+    if visibility == "private":
+        return Decision(
+            name,
+            "",
+            False,
+            f"{name} is private to domain {domain}",
+            missing_grant=f"visibility of {name} (private)",
+            hint=f"ask the {domain} team to make it internal with "
+            f"allowed_domains: [{identity.domain}]",
+        )
+    if identity.domain in allowed_domains:
+        return None
+    allowed = ", ".join([domain, *allowed_domains])
+    return Decision(
+        name,
+        "",
+        False,
+        f"{name} is internal to {allowed}",
+        missing_grant=f"{name} metadata.allowed_domains: {identity.domain}",
+        hint=f"ask the {domain} team to add {identity.domain} to metadata.allowed_domains",
+    )
+
+
 def decide(
     mesh: MeshDefinition, identity: Identity, fs: AnyFeatureSet, features: Sequence[str]
 ) -> list[Decision]:
@@ -127,33 +171,9 @@ def decide(
     if identity.domain == fs.domain:
         return [Decision(name, f, True, "owning domain") for f in wanted]
     visibility = visibility_of(mesh, fs)
-    if visibility == "private":
-        return [
-            Decision(
-                name,
-                f,
-                False,
-                f"{name} is private to domain {fs.domain}",
-                missing_grant=f"visibility of {name} (private)",
-                hint=f"ask the {fs.domain} team to make it internal with "
-                f"allowed_domains: [{identity.domain}]",
-            )
-            for f in wanted
-        ]
-    if visibility == "internal" and identity.domain not in fs.metadata.allowed_domains:
-        allowed = ", ".join([fs.domain, *fs.metadata.allowed_domains])
-        return [
-            Decision(
-                name,
-                f,
-                False,
-                f"{name} is internal to {allowed}",
-                missing_grant=f"{name} metadata.allowed_domains: {identity.domain}",
-                hint=f"ask the {fs.domain} team to add {identity.domain} to "
-                "metadata.allowed_domains",
-            )
-            for f in wanted
-        ]
+    denial = visibility_denial(identity, name, fs.domain, visibility, fs.metadata.allowed_domains)
+    if denial is not None:
+        return [dataclasses.replace(denial, feature=f) for f in wanted]
     grants = set(mesh.standards.access.grants.get(identity.domain, ()))
     out = []
     for output in wanted:
@@ -212,6 +232,57 @@ def authorize_read(
         feature=first.feature,
         missing_grant=first.missing_grant,
         denials=[(d.feature_set, d.feature, d.missing_grant) for d in denied],
+    )
+
+
+def metadata_denial(
+    mesh: MeshDefinition, identity: Identity, entry: CatalogEntry
+) -> Decision | None:
+    """Why ``identity`` may not see ``entry`` in the catalog; ``None`` when it may.
+
+    Checked against the visibility the set was published with and, when ``conf`` still
+    defines the set, the one defined now: a tighter definition not yet published must not
+    leave the set listed more widely than reads of it are allowed.
+    """
+    rules = [(entry.domain, entry.visibility, entry.allowed_domains)]
+    fs = mesh.all_sets().get(entry.name)
+    if fs is not None:
+        rules.append((fs.domain, visibility_of(mesh, fs), list(fs.metadata.allowed_domains)))
+    for domain, visibility, allowed in rules:
+        denial = visibility_denial(identity, entry.name, domain, visibility, allowed)
+        if denial is not None:
+            return denial
+    return None
+
+
+def authorize_metadata(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    identity: Identity,
+    entry: CatalogEntry,
+    purpose: str,
+) -> None:
+    """Allow ``identity`` to see the catalog metadata of ``entry``, or refuse and audit it.
+
+    The set's visibility decides (see ``metadata_denial``); PII grants do not, since the
+    catalog shows no values of protected features. A refusal is written to the audit
+    table (action ``metadata``) before ``AccessDeniedError`` (params ``identity``,
+    ``feature_set``, ``feature`` None, ``missing_grant``) is raised; allowed lookups are
+    not audited, as they read no feature values.
+    """
+    from mesh.catalog.audit import record_metadata_denial
+
+    denial = metadata_denial(mesh, identity, entry)
+    if denial is None:
+        return
+    record_metadata_denial(spark, mesh, identity, denial, purpose)
+    raise AccessDeniedError(
+        f"access denied: {identity} may not see {entry.name} in the catalog ({purpose}): "
+        f"{denial.reason}; missing grant: {denial.missing_grant}; {denial.hint}",
+        identity=str(identity),
+        feature_set=entry.name,
+        feature=None,
+        missing_grant=denial.missing_grant,
     )
 
 

@@ -1,4 +1,8 @@
-"""The audit log: every read decision (allowed or denied) as rows of ``_catalog/audit``."""
+"""The audit log: every read decision (allowed or denied) and every refused catalog lookup.
+
+Rows of ``_catalog/audit``; ``action`` is ``read`` for feature reads, ``metadata`` for a
+catalog lookup of a set the caller may not see.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,40 @@ def record_reads(
         extra={"identity": str(identity), "purpose": purpose},
     )
     Catalog(spark, mesh.warehouse).append("audit", rows, commit)
+
+
+def record_metadata_denial(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    identity: Identity,
+    denial: Decision,
+    purpose: str,
+) -> None:
+    """Append the audit row of a refused catalog lookup (``show``, ``versions``, ``lineage``).
+
+    Action ``metadata`` tells it apart from feature reads; no features are named, the whole
+    set was refused. A failure to write it propagates, as for reads.
+    """
+    row = {
+        "event_id": uuid.uuid4().hex,
+        "at": utc_now(),
+        "user": identity.user,
+        "domain": identity.domain,
+        "action": "metadata",
+        "purpose": purpose,
+        "feature_set": denial.feature_set,
+        "features": [],
+        "decision": "denied",
+        "denied_features": [],
+        "missing_grants": [denial.missing_grant] if denial.missing_grant else [],
+        "reason": denial.reason,
+    }
+    commit = CommitInfo(
+        run_id=uuid.uuid4().hex,
+        operation="catalog_audit",
+        extra={"identity": str(identity), "purpose": purpose},
+    )
+    Catalog(spark, mesh.warehouse).append("audit", [row], commit)
 
 
 def audit_log(

@@ -19,9 +19,12 @@ from mesh.storage import CommitInfo
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from mesh.catalog.access import Identity
     from mesh.definitions import AnyFeatureSet, MeshDefinition, TrainingSet
 
 Direction = Literal["upstream", "downstream", "both"]
+# Node kinds that are feature sets, whose visibility decides who sees them in lineage.
+SET_KINDS = ("feature_set", "global_feature_set")
 
 
 @dataclass(frozen=True)
@@ -137,13 +140,33 @@ def lineage(
     name: str,
     direction: Direction = "both",
     depth: int | None = None,
+    *,
+    identity: Identity | str | None = None,
 ) -> list[Edge]:
     """Edges reachable from ``name`` (``domain.set`` or a full node ``kind:domain.set``).
 
     ``upstream`` follows edges backwards (what ``name`` is built from), ``downstream``
     forwards (what is built from ``name``); ``depth`` limits the hops (``None``: all).
+
+    Answers a caller (``identity``, else the identity variable; none is refused): lineage
+    of a published set the caller may not see is refused with ``AccessDeniedError`` and
+    audited, and edges to or from such sets are left out (nor followed).
     """
-    all_edges = edges(spark, mesh)
+    from mesh.catalog.access import authorize_metadata, current_identity, metadata_denial
+    from mesh.catalog.search import entries
+
+    who = current_identity(mesh.standards, identity)
+    published = {e.name: e for e in entries(spark, mesh)}
+    start_entry = published.get(name.split(":", 1)[-1])
+    if start_entry is not None and (":" not in name or name.split(":", 1)[0] in SET_KINDS):
+        authorize_metadata(spark, mesh, who, start_entry, "catalog lineage")
+    hidden = {
+        node(kind, entry.name)
+        for entry in published.values()
+        if metadata_denial(mesh, who, entry) is not None
+        for kind in SET_KINDS
+    }
+    all_edges = [e for e in edges(spark, mesh) if not {e.source, e.target} & hidden]
     start = {e.source for e in all_edges} | {e.target for e in all_edges}
     seeds = {n for n in start if n == name or n.split(":", 1)[1] == name}
     picked: set[Edge] = set()

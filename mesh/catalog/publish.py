@@ -11,12 +11,19 @@ Order of a publish, and why:
 3. the frame replaces ``[start, end)`` of the feature table
    ``<warehouse>/features/<domain>/<name>/v<major>`` in one Delta commit (``feature_ts``);
 4. the catalog rows are appended: feature set, statistics, check results, lineage, the
-   HTML report, and last the ``versions`` row, the publish's commit point (rows of the other
-   tables are only visible through it);
+   publish's own HTML report (``reports/<set>/<version>/<publish_id>.html``), and last the
+   ``versions`` row, the publish's commit point (rows of the other tables are only visible
+   through it; the report is deleted if that row does not land). Then the report is copied
+   to the version's stable page ``reports/<set>/<version>.html``, so a later publish of the
+   same version replaces that page but never an earlier publish's report;
 5. if step 4 fails, the feature-table commit is undone by a compensating commit that puts
    back the range's previous rows (carrying the previous commit's metadata, so readers that
    pick "the newest commit of semantic version X" land on restored content); a table this
    publish created is removed. The error is raised again.
+
+A publish refused in step 2 keeps only its report, under
+``reports/<set>/<version>/refused/<publish_id>.html`` (named in the error): it records no
+version and replaces no page of a landed publish.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mesh.catalog import reports
 from mesh.catalog.access import Identity, authorize_publish, current_identity
 from mesh.catalog.lineage import lineage_rows
 from mesh.catalog.search import VersionRecord, latest_version, statistics_of
@@ -93,18 +101,19 @@ def publish_feature_set(
     Raises ``AccessDeniedError`` when ``identity`` does not act for ``fs.domain``,
     ``GovernanceError`` (``error.report`` names every failing check, feature, measured value
     and threshold) when governance refuses, ``StorageError`` when the feature-table commit
-    fails; in all three cases nothing was written.
+    fails; in all three cases nothing was written but a refusal's own HTML report
+    (``error.params["report_path"]``).
     """
     who = current_identity(mesh.standards, identity)
     authorize_publish(who, fs)
     catalog = Catalog(spark, mesh.warehouse)
     previous = latest_version(spark, mesh, fs.qualified_name)
+    publish_id = uuid.uuid4().hex
     frame = df.persist()
     try:
         report, decision, stats = _govern(spark, mesh, fs, frame, previous, as_of)
-        report.raise_if_failed("publish")
+        reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
         row_count = frame.count()
-        publish_id = uuid.uuid4().hex
         path = feature_table_path(mesh, fs)
         table = open_table(spark, path, backend=mesh.standards.storage.backend)
         existed = table.exists()
@@ -149,6 +158,7 @@ def publish_feature_set(
     except BaseException as exc:
         _undo(table, existed, before, delta_version, start, end, exc)
         raise
+    reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
         name=fs.qualified_name,
         semantic_version=fs.version,
@@ -175,8 +185,9 @@ def publish_definition(
 
     The new version points at the same feature-table Delta version as the last published
     one; statistics are carried over. Refused with ``GovernanceError`` when static or
-    contract checks fail, and with ``CatalogError`` when nothing was published before or
-    the data hash changed (that needs a full publish with computed data).
+    contract checks fail (its report kept as for ``publish_feature_set``), and with
+    ``CatalogError`` when nothing was published before or the data hash changed (that needs
+    a full publish with computed data).
     """
     who = current_identity(mesh.standards, identity)
     authorize_publish(who, fs)
@@ -199,18 +210,19 @@ def publish_definition(
     from mesh.governance.contract import compare
     from mesh.governance.results import GovernanceReport
     from mesh.governance.static import validate_definitions
+    from mesh.governance.statistics import protected_columns, redact
 
     decision = compare(json.loads(previous.definition_json), fs)
     report = validate_definitions(mesh, subjects=[fs.qualified_name]) + GovernanceReport(
         [decision.check_version(previous.semantic_version, fs.version)]
     )
-    report.raise_if_failed("publish")
-    from mesh.governance.statistics import protected_columns, redact
-
     # Stored before a feature was classified pii/sensitive, its values must not be carried on.
     stats = redact(statistics_of(spark, mesh, previous), protected_columns(fs))
+    catalog = Catalog(spark, mesh.warehouse)
+    publish_id = uuid.uuid4().hex
+    reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
     record = _VersionRow(
-        publish_id=uuid.uuid4().hex,
+        publish_id=publish_id,
         fs=fs,
         delta_version=previous.delta_version,
         table_path=previous.table_path,
@@ -222,8 +234,8 @@ def publish_definition(
         publisher=str(who),
         run_id=uuid.uuid4().hex,
     )
-    catalog = Catalog(spark, mesh.warehouse)
     report_path = _record(spark, mesh, catalog, record, None, stats, report)
+    reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
         name=fs.qualified_name,
         semantic_version=fs.version,
@@ -370,8 +382,19 @@ def _record(
         commit,
     )
     catalog.append("lineage", lineage_rows(mesh, fs, row.publish_id, now), commit)
-    report_path = catalog.report_path(name, version)
-    _write_text(report_path, render_html(name, version, stats, report))
+    report_path = catalog.report_path(name, version, row.publish_id)
+    try:
+        reports.write_text(report_path, render_html(name, version, stats, report))
+        _append_version(catalog, row, now, commit)
+    except BaseException:
+        # No versions row: the report of a publish that did not land must not stay visible.
+        reports.delete_file(report_path)
+        raise
+    return report_path
+
+
+def _append_version(catalog: Catalog, row: _VersionRow, now: datetime, commit: CommitInfo) -> None:
+    fs, name, version = row.fs, row.fs.qualified_name, row.fs.version
     catalog.append(
         "versions",
         [
@@ -398,7 +421,6 @@ def _record(
         ],
         commit,
     )
-    return report_path
 
 
 def _stats_dict(value: Any) -> Any:
@@ -427,14 +449,6 @@ def _features(mesh: MeshDefinition, fs: AnyFeatureSet, schema: Any) -> list[dict
                 }
             )
     return out
-
-
-def _write_text(path: str, text: str) -> None:
-    filesystem, inner = filesystem_for(path)
-    parent = inner.rsplit("/", 1)[0]
-    filesystem.create_dir(parent, recursive=True)
-    with filesystem.open_output_stream(inner) as handle:
-        handle.write(text.encode("utf-8"))
 
 
 def _undo(

@@ -2,6 +2,12 @@
 
 Only landed publishes are visible: rows of ``feature_sets`` and ``statistics`` count when
 their ``publish_id`` has a ``versions`` row (the publish's commit point).
+
+``search``, ``show`` and ``versions`` answer a caller (``identity``, else the variable named
+by ``access.identity_env``; none is refused like a read): a set the caller may not see by
+its visibility is left out of a search, and ``show``/``versions`` of it are refused and
+audited. ``entries``, ``recorded_versions`` and ``latest_version`` are the engine's own
+unchecked reads (publish, reference resolution, exports).
 """
 
 from __future__ import annotations
@@ -98,8 +104,30 @@ class CatalogEntry:
         return out
 
 
-def versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
-    """Every published version of ``name`` (``domain.set``), newest first."""
+def versions(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    name: str,
+    *,
+    identity: Identity | str | None = None,
+) -> list[VersionRecord]:
+    """Every published version of ``name`` (``domain.set``), newest first, for a caller.
+
+    Raises ``AccessDeniedError`` (audited) when the caller may not see the set, and when no
+    identity is given or set. A set that was never published has no versions.
+    """
+    from mesh.catalog.access import authorize_metadata, current_identity
+
+    who = current_identity(mesh.standards, identity)
+    entry = _entry(spark, mesh, name)
+    if entry is None:
+        return []
+    authorize_metadata(spark, mesh, who, entry, "catalog versions")
+    return recorded_versions(spark, mesh, name)
+
+
+def recorded_versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
+    """Every published version of ``name``, newest first; no access check (engine use)."""
     rows = Catalog(spark, mesh.warehouse).rows("versions", name=name)
     return _newest_first(VersionRecord.from_row(r) for r in rows)
 
@@ -120,7 +148,7 @@ def latest_version(
     spark: SparkSession, mesh: MeshDefinition, name: str, pin: str | None = None
 ) -> VersionRecord | None:
     """The newest published version of ``name``, optionally within ``pin`` (``1``, ``1.2``…)."""
-    for record in versions(spark, mesh, name):
+    for record in recorded_versions(spark, mesh, name):
         if pin is None or record.semantic_version.split(".")[: len(pin.split("."))] == pin.split(
             "."
         ):
@@ -142,6 +170,10 @@ def entries(spark: SparkSession, mesh: MeshDefinition) -> list[CatalogEntry]:
     return [CatalogEntry.from_row(latest[n]) for n in sorted(latest)]
 
 
+def _entry(spark: SparkSession, mesh: MeshDefinition, name: str) -> CatalogEntry | None:
+    return next((e for e in entries(spark, mesh) if e.name == name), None)
+
+
 def search(
     spark: SparkSession,
     mesh: MeshDefinition,
@@ -151,15 +183,20 @@ def search(
     entity: str | None = None,
     owner: str | None = None,
     tag: str | None = None,
-    identity: Identity | None = None,
+    identity: Identity | str | None = None,
 ) -> list[CatalogEntry]:
-    """Published feature sets matching every given filter, sorted by name.
+    """Published feature sets the caller may see matching every given filter, by name.
 
     ``text`` matches (case-insensitively) the name, description, tags and the names and
     descriptions of the features; ``owner`` is a substring of the owner; ``tag`` matches a
-    set tag or a feature tag exactly. With ``identity``, private sets of other domains are
-    left out (they are not discoverable outside their domain).
+    set tag or a feature tag exactly. Sets the caller (``identity``, else the identity
+    variable) may not see by their visibility are left out: private sets of other domains,
+    internal sets that do not name the caller's domain. Without an identity the search is
+    refused (``AccessDeniedError``), like a read.
     """
+    from mesh.catalog.access import current_identity, metadata_denial
+
+    who = current_identity(mesh.standards, identity)
     found = []
     for entry in entries(spark, mesh):
         if domain and entry.domain != domain:
@@ -171,7 +208,7 @@ def search(
         feature_tags = {t for f in entry.features for t in f.get("tags", [])}
         if tag and tag not in entry.tags and tag not in feature_tags:
             continue
-        if identity and entry.visibility == "private" and entry.domain != identity.domain:
+        if metadata_denial(mesh, who, entry) is not None:
             continue
         if text and text.lower() not in _haystack(entry):
             continue
@@ -186,22 +223,36 @@ def _haystack(entry: CatalogEntry) -> str:
     return " ".join(parts).lower()
 
 
-def show(spark: SparkSession, mesh: MeshDefinition, name: str) -> dict[str, Any]:
+def show(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    name: str,
+    *,
+    identity: Identity | str | None = None,
+) -> dict[str, Any]:
     """Entry, versions, latest statistics and latest check results of one feature set.
 
-    Anyone may call this, so the statistics show no values of a text feature the entry
-    classes ``pii`` or ``sensitive``, even when a publish stored them."""
+    The caller (``identity``, else the identity variable) must be allowed to see the set by
+    its visibility; otherwise ``AccessDeniedError`` names who, the set and the missing
+    grant, and the refusal is audited. Seeing a set grants no PII features, so the
+    statistics show no values of a text feature the entry classes ``pii`` or
+    ``sensitive``, even when a publish stored them. ``CatalogError`` when ``name`` was
+    never published.
+    """
+    from mesh.catalog.access import authorize_metadata, current_identity
     from mesh.definitions.feature_set import PROTECTED_PII
     from mesh.governance.statistics import redact, stats_to_dict
 
-    entry = next((e for e in entries(spark, mesh) if e.name == name), None)
+    who = current_identity(mesh.standards, identity)
+    entry = _entry(spark, mesh, name)
     if entry is None:
         raise CatalogError(
             f"feature set {name!r} is not in the catalog; publish it with `mesh publish {name}` "
             "or list published sets with `mesh catalog search`",
             feature_set=name,
         )
-    history = versions(spark, mesh, name)
+    authorize_metadata(spark, mesh, who, entry, "catalog show")
+    history = recorded_versions(spark, mesh, name)
     latest = history[0]
     checks = Catalog(spark, mesh.warehouse).rows("checks", publish_id=latest.publish_id)
     personal = [f["name"] for f in entry.features if f.get("pii") in PROTECTED_PII]

@@ -151,8 +151,18 @@ class Catalog:
     def path(self, table: str) -> str:
         return f"{self.warehouse}/{CATALOG_DIR}/{table}"
 
-    def report_path(self, name: str, version: str) -> str:
-        return f"{self.warehouse}/{CATALOG_DIR}/reports/{name}/{version}.html"
+    def report_path(self, name: str, version: str, publish_id: str | None = None) -> str:
+        """HTML report of one publish (``publish_id``) of a version, never overwritten.
+
+        Without ``publish_id``: the version's stable page, a copy of the report of its
+        newest landed publish.
+        """
+        base = f"{self.warehouse}/{CATALOG_DIR}/reports/{name}/{version}"
+        return f"{base}/{publish_id}.html" if publish_id else f"{base}.html"
+
+    def refusal_report_path(self, name: str, version: str, attempt_id: str) -> str:
+        """HTML report of a publish that governance refused (no version was recorded)."""
+        return f"{self.warehouse}/{CATALOG_DIR}/reports/{name}/{version}/refused/{attempt_id}.html"
 
     def _check(self, table: str) -> None:
         if table not in SCHEMAS:

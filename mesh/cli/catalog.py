@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
     search.add_argument("text", nargs="?", help="words in names, descriptions and tags")
     for option in ("domain", "entity", "owner", "tag"):
         search.add_argument(f"--{option}")
-    search.add_argument("--identity", help="hide private sets of other domains for this caller")
+    _identity(search)
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(func=_search)
     for action, text in (
@@ -41,11 +41,13 @@ def register(sub: Any) -> None:
         parser = csub.add_parser(action, help=text)
         parser.add_argument("name", help="feature set, domain.name")
         parser.add_argument("--json", action="store_true", help="print JSON")
+        _identity(parser)
         parser.set_defaults(func=_show if action == "show" else _versions)
     lineage = csub.add_parser("lineage", help="lineage edges of a feature set")
     lineage.add_argument("name", help="domain.name (or kind:domain.name)")
     lineage.add_argument("--direction", choices=("upstream", "downstream", "both"), default="both")
     lineage.add_argument("--depth", type=int, help="hops to follow (default: all)")
+    _identity(lineage)
     lineage.set_defaults(func=_lineage)
     export = csub.add_parser("export", help="export to Atlas/Purview, OpenLineage, DataHub, ODCS")
     export.add_argument("format", choices=("atlas", "openlineage", "datahub", "odcs", "all"))
@@ -60,6 +62,13 @@ def register(sub: Any) -> None:
     audit.add_argument("--decision", choices=("allowed", "denied"))
     audit.add_argument("--limit", type=int, default=50)
     audit.set_defaults(func=_audit)
+
+
+def _identity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--identity",
+        help="caller as user@domain (default: MESH_IDENTITY); sets it may not see are hidden",
+    )
 
 
 def _context(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -114,7 +123,6 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from mesh.catalog.access import Identity
     from mesh.catalog.search import search
 
     spark, mesh = _context(args)
@@ -126,7 +134,7 @@ def _search(args: argparse.Namespace) -> int:
         entity=args.entity,
         owner=args.owner,
         tag=args.tag,
-        identity=Identity.parse(args.identity) if args.identity else None,
+        identity=args.identity,
     )
     if args.json:
         print(json.dumps([e.to_dict() for e in found], indent=2, default=str))
@@ -144,7 +152,7 @@ def _show(args: argparse.Namespace) -> int:
     from mesh.catalog.search import show
 
     spark, mesh = _context(args)
-    print(json.dumps(show(spark, mesh, args.name), indent=2, default=str))
+    print(json.dumps(show(spark, mesh, args.name, identity=args.identity), indent=2, default=str))
     return 0
 
 
@@ -152,7 +160,7 @@ def _versions(args: argparse.Namespace) -> int:
     from mesh.catalog.search import versions
 
     spark, mesh = _context(args)
-    found = versions(spark, mesh, args.name)
+    found = versions(spark, mesh, args.name, identity=args.identity)
     if args.json:
         print(json.dumps([v.to_dict() for v in found], indent=2, default=str))
         return 0
@@ -169,7 +177,7 @@ def _lineage(args: argparse.Namespace) -> int:
     from mesh.catalog.lineage import lineage
 
     spark, mesh = _context(args)
-    for edge in lineage(spark, mesh, args.name, args.direction, args.depth):
+    for edge in lineage(spark, mesh, args.name, args.direction, args.depth, identity=args.identity):
         print(edge)
     return 0
 

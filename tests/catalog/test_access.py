@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime, timezone
+
 import pytest
 
 from mesh.catalog.access import (
@@ -10,8 +13,10 @@ from mesh.catalog.access import (
     authorize_read,
     current_identity,
     decide,
+    metadata_denial,
 )
 from mesh.catalog.audit import audit_log
+from mesh.catalog.search import CatalogEntry
 from mesh.catalog.tables import Catalog
 from mesh.definitions import MeshDefinition
 from mesh.errors import AccessDeniedError
@@ -106,6 +111,42 @@ def test_only_the_owning_domain_publishes(mesh: MeshDefinition) -> None:
         authorize_publish(Identity("eve", "risk"), fs)
     assert info.value.params["feature_set"] == "customers.profile"
     assert info.value.params["identity"] == "eve@risk"
+
+
+def test_catalog_metadata_follows_the_stricter_of_published_and_defined_visibility(
+    mesh: MeshDefinition,
+) -> None:
+    published = CatalogEntry(
+        name="customers.profile",
+        domain="customers",
+        kind="feature_set",
+        entity="customer",
+        owner=None,
+        description=None,
+        tags=[],
+        visibility="public",
+        allowed_domains=[],
+        sources=[],
+        features=[],
+        semantic_version="1.0.0",
+        published_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    )
+    bob = Identity("bob", "support")
+    assert metadata_denial(mesh, bob, published) is None
+    # Made private in conf, not yet republished: hidden already, as reads are refused.
+    mesh.feature_sets["customers.profile"] = _private(mesh, "customers.profile")
+    denial = metadata_denial(mesh, bob, published)
+    assert denial is not None
+    assert denial.missing_grant == "visibility of customers.profile (private)"
+    assert metadata_denial(mesh, Identity("etl", "customers"), published) is None
+    # A set conf no longer defines: the visibility it was published with decides.
+    gone = dataclasses.replace(
+        published, name="customers.gone", visibility="internal", allowed_domains=["support"]
+    )
+    assert metadata_denial(mesh, bob, gone) is None
+    denial = metadata_denial(mesh, Identity("eve", "risk"), gone)
+    assert denial is not None
+    assert denial.missing_grant == "customers.gone metadata.allowed_domains: risk"
 
 
 def test_denied_reads_raise_and_every_read_is_audited(spark, mesh: MeshDefinition) -> None:

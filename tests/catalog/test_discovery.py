@@ -19,18 +19,22 @@ from conftest import (
 )
 
 from mesh.catalog.access import Identity
+from mesh.catalog.audit import audit_log
 from mesh.catalog.duplicates import definition_duplicates, value_duplicates
 from mesh.catalog.export import export_catalog
 from mesh.catalog.lineage import lineage, record_training_set
 from mesh.catalog.publish import publish_definition, publish_feature_set
 from mesh.catalog.search import search, show, versions
 from mesh.cli import main
-from mesh.errors import CatalogError
+from mesh.errors import AccessDeniedError, CatalogError
 
 RISK_SCHEMA = (
     "customer_id bigint, feature_ts timestamp, created_ts timestamp, "
     "spend_per_ticket double, limit_utilisation double, unhappy_spender boolean"
 )
+# risk.customer_risk is internal to risk and payments; the other two sets are public.
+ANN = "ann@risk"
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +85,10 @@ def world(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     return mesh
 
 
-def test_search_by_text_domain_entity_owner_and_tag(spark: Any, world: Any) -> None:
+def test_search_by_text_domain_entity_owner_and_tag(
+    spark: Any, world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESH_IDENTITY", ANN)
     names = lambda found: [e.name for e in found]  # noqa: E731
     assert names(search(spark, world)) == [
         "customers.profile",
@@ -98,31 +105,36 @@ def test_search_by_text_domain_entity_owner_and_tag(spark: Any, world: Any) -> N
 
 
 def test_show_and_versions(spark: Any, world: Any) -> None:
-    shown = show(spark, world, "payments.tx_amounts")
+    shown = show(spark, world, "payments.tx_amounts", identity=ANN)
     assert shown["entry"]["visibility"] == "public"
     assert [v["semantic_version"] for v in shown["versions"]] == ["1.0.0"]
     assert set(shown["statistics"]) == {"signed_amount", "is_online"}
     assert shown["checks"] and {c["subject"] for c in shown["checks"]} == {"payments.tx_amounts"}
-    assert [v.bump for v in versions(spark, world, "risk.customer_risk")] == ["initial"]
+    assert [v.bump for v in versions(spark, world, "risk.customer_risk", identity=ANN)] == [
+        "initial"
+    ]
     with pytest.raises(CatalogError) as info:
-        show(spark, world, "payments.nope")
+        show(spark, world, "payments.nope", identity=ANN)
     assert info.value.params["feature_set"] == "payments.nope"
 
 
 def test_lineage_upstream_and_downstream(spark: Any, world: Any) -> None:
-    up = [str(e) for e in lineage(spark, world, "risk.customer_risk", "upstream", depth=1)]
+    up = [
+        str(e)
+        for e in lineage(spark, world, "risk.customer_risk", "upstream", depth=1, identity=ANN)
+    ]
     assert up == [
         "feature_set:customers.profile -> global_feature_set:risk.customer_risk",
         "feature_set:payments.customer_spend -> global_feature_set:risk.customer_risk",
         "feature_set:support.ticket_stats -> global_feature_set:risk.customer_risk",
     ]
-    down = [str(e) for e in lineage(spark, world, "customers.profile", "downstream")]
+    down = [str(e) for e in lineage(spark, world, "customers.profile", "downstream", identity=ANN)]
     assert down == [
         "feature_set:customers.profile -> global_feature_set:risk.customer_risk",
         "feature_set:customers.profile -> training_set:risk.churn",
         "global_feature_set:risk.customer_risk -> training_set:risk.churn",
     ]
-    full_up = lineage(spark, world, "risk.churn", "upstream")
+    full_up = lineage(spark, world, "risk.churn", "upstream", identity=ANN)
     assert "data_product:customers.customer_profiles" in {e.source for e in full_up}
 
 
@@ -171,7 +183,8 @@ def test_cli_catalog_commands(
     spark: Any, world: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MESH_WAREHOUSE", world.warehouse)
-    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    monkeypatch.setenv("MESH_IDENTITY", ANN)
+    conf = CONF
     assert main(["--conf", conf, "catalog", "search", "--tag", "profile"]) == 0
     assert "customers.profile" in capsys.readouterr().out
     assert main(["--conf", conf, "catalog", "versions", "payments.tx_amounts", "--json"]) == 0
@@ -195,6 +208,74 @@ def test_cli_catalog_commands(
     assert "-> training_set:risk.churn" in capsys.readouterr().out
     assert main(["--conf", conf, "catalog", "show", "payments.nope"]) == 1
     assert "not in the catalog" in capsys.readouterr().err
+
+
+def test_search_leaves_out_sets_the_caller_may_not_see(spark: Any, world: Any) -> None:
+    def names(who: str) -> list[str]:
+        return [e.name for e in search(spark, world, identity=who)]
+
+    assert names("bob@support") == ["customers.profile", "payments.tx_amounts"]
+    everything = ["customers.profile", "payments.tx_amounts", "risk.customer_risk"]
+    assert names("pat@payments") == everything  # named in allowed_domains
+    assert names(ANN) == everything  # the owning domain
+
+
+def test_show_versions_and_lineage_of_a_hidden_set_are_denied_and_audited(
+    spark: Any, world: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bob = "bob@support"
+    calls = {
+        "catalog show": lambda: show(spark, world, "risk.customer_risk", identity=bob),
+        "catalog versions": lambda: versions(spark, world, "risk.customer_risk", identity=bob),
+        "catalog lineage": lambda: lineage(spark, world, "risk.customer_risk", identity=bob),
+    }
+    for call in calls.values():
+        with pytest.raises(AccessDeniedError) as info:
+            call()
+        assert info.value.params == {
+            "identity": bob,
+            "feature_set": "risk.customer_risk",
+            "feature": None,
+            "missing_grant": "risk.customer_risk metadata.allowed_domains: support",
+        }
+    denied = audit_log(spark, world, feature_set="risk.customer_risk", decision="denied")
+    assert sorted((r["user"], r["domain"], r["action"], r["purpose"]) for r in denied) == [
+        ("bob", "support", "metadata", purpose) for purpose in sorted(calls)
+    ]
+    assert {tuple(r["missing_grants"]) for r in denied} == {
+        ("risk.customer_risk metadata.allowed_domains: support",)
+    }
+    # Lineage of a set bob may see leaves the hidden set out and does not walk through it.
+    down = lineage(spark, world, "customers.profile", "downstream", identity=bob)
+    assert [str(e) for e in down] == ["feature_set:customers.profile -> training_set:risk.churn"]
+    monkeypatch.setenv("MESH_WAREHOUSE", world.warehouse)
+    show_risk = ["--conf", CONF, "catalog", "show", "risk.customer_risk"]
+    assert main([*show_risk, "--identity", bob]) == 1
+    assert "access denied: bob@support may not see risk.customer_risk" in capsys.readouterr().err
+    assert main([*show_risk, "--identity", "pat@payments"]) == 0
+    assert json.loads(capsys.readouterr().out)["entry"]["name"] == "risk.customer_risk"
+
+
+def test_catalog_lookups_need_an_identity(
+    spark: Any, world: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MESH_IDENTITY", raising=False)
+    calls = [
+        lambda: search(spark, world),
+        lambda: show(spark, world, "payments.tx_amounts"),
+        lambda: versions(spark, world, "payments.tx_amounts"),
+        lambda: lineage(spark, world, "payments.tx_amounts"),
+    ]
+    for call in calls:
+        with pytest.raises(AccessDeniedError) as info:
+            call()
+        assert (info.value.params["identity"], info.value.params["missing_grant"]) == (
+            None,
+            "MESH_IDENTITY",
+        )
+    monkeypatch.setenv("MESH_WAREHOUSE", world.warehouse)
+    assert main(["--conf", CONF, "catalog", "search"]) == 1
+    assert "no caller identity: MESH_IDENTITY is not set" in capsys.readouterr().err
 
 
 def test_private_sets_are_hidden_from_other_domains_in_search(spark: Any, world: Any) -> None:
@@ -236,12 +317,11 @@ def test_show_keeps_no_values_of_personal_text_features(
     (row,) = Catalog(spark, mesh.warehouse).rows("statistics", feature="country")
     assert '"NL"' in row["stats_json"]
 
-    shown = show(spark, mesh, "customers.profile")["statistics"]
+    shown = show(spark, mesh, "customers.profile", identity="bob@support")["statistics"]
     assert (shown["country"]["histogram"], shown["country"]["redacted"]) == (None, True)
     assert (shown["country"]["count"], shown["country"]["distinct"]) == (12, 3)
     assert shown["segment"]["histogram"]["values"] == ["a", "b"]  # a `none` feature
     monkeypatch.setenv("MESH_WAREHOUSE", mesh.warehouse)
-    conf = str(Path(__file__).resolve().parents[2] / "conf")
-    assert main(["--conf", conf, "catalog", "show", "customers.profile"]) == 0
+    assert main(["--conf", CONF, "catalog", "show", "customers.profile"]) == 0
     out = capsys.readouterr().out
     assert '"NL"' not in out and '"DE"' not in out and json.loads(out)["statistics"]["segment"]

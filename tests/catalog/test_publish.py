@@ -21,7 +21,7 @@ from conftest import (
     profile_rows,
 )
 
-from mesh.catalog import publish as publish_module
+from mesh.catalog import reports as reports_module
 from mesh.catalog.publish import feature_table_path, publish_definition, publish_feature_set
 from mesh.catalog.search import entries, latest_version, versions
 from mesh.catalog.tables import SCHEMAS, Catalog
@@ -85,8 +85,11 @@ def test_publish_records_version_statistics_checks_lineage_and_report(
     assert checks and all(c["passed"] for c in checks if c["check"].startswith("data."))
     edges = [(r["from_kind"], r["from_name"], r["to_name"]) for r in catalog.rows("lineage")]
     assert edges == [("data_product", "customers.customer_profiles", "customers.profile")]
-    assert Path(result.report_path).is_file()
-    assert result.report_path.endswith("_catalog/reports/customers.profile/1.0.0.html")
+    assert result.report_path.endswith(
+        f"_catalog/reports/customers.profile/1.0.0/{result.publish_id}.html"
+    )
+    page = Path(mesh.warehouse, "_catalog/reports/customers.profile/1.0.0.html")
+    assert page.read_text() == Path(result.report_path).read_text()
 
 
 def test_refused_publish_leaves_catalog_and_feature_table_exactly_as_they_were(
@@ -98,6 +101,8 @@ def test_refused_publish_leaves_catalog_and_feature_table_exactly_as_they_were(
     rows[0] = (None, *rows[0][1:])  # a null key
     rows[1] = (*rows[1][:6], None)  # plus one null credit limit: fine alone
     before = _state(spark, mesh, [result.table_path])
+    page = Path(mesh.warehouse, "_catalog/reports/customers.profile/1.0.0.html")
+    page_before = page.read_text()
     with pytest.raises(GovernanceError) as info:
         publish_feature_set(
             spark,
@@ -114,7 +119,13 @@ def test_refused_publish_leaves_catalog_and_feature_table_exactly_as_they_were(
     assert failed[0].feature == "customer_id" and failed[0].measured == pytest.approx(1 / 12)
     assert info.value.params["failed"] == ["data.key_nulls"]
     assert _state(spark, mesh, [result.table_path]) == before
-    assert not Path(mesh.warehouse, "_catalog/reports/customers.profile/1.0.1.html").exists()
+    # The refusal keeps its own report, apart from the landed version's page.
+    refused = Path(info.value.params["report_path"])
+    assert refused.parent == page.with_suffix("") / "refused"
+    assert "blocked" in refused.read_text() and "data.key_nulls" in refused.read_text()
+    assert f"Report: {refused}" in str(info.value).splitlines()[0]
+    assert page.read_text() == page_before
+    assert [p.name for p in page.with_suffix("").glob("*.html")] == [Path(result.report_path).name]
 
 
 def test_missing_feature_column_is_reported_by_governance(spark: Any, first: Any) -> None:
@@ -170,6 +181,8 @@ def test_catalog_failure_after_the_table_commit_restores_the_table(
     table = open_table(spark, result.table_path)
     rows_before = sorted(map(repr, table.read().collect()))
     versions_before = versions(spark, mesh, "customers.profile")
+    page = Path(mesh.warehouse, "_catalog/reports/customers.profile/1.0.0.html")
+    page_before = page.read_text()
     original = Catalog.append
 
     def failing(self: Catalog, name: str, rows: Any, commit: Any) -> int:
@@ -191,6 +204,9 @@ def test_catalog_failure_after_the_table_commit_restores_the_table(
     assert versions(spark, mesh, "customers.profile") == versions_before
     # The rows written before the failure are orphans: not visible through the catalog.
     assert [e.semantic_version for e in entries(spark, mesh)] == ["1.0.0"]
+    # Nor is its report: the version's page and the publish reports are those of before.
+    assert page.read_text() == page_before
+    assert [p.name for p in page.with_suffix("").glob("*.html")] == [Path(result.report_path).name]
 
 
 def test_metadata_only_change_is_a_patch_on_the_same_delta_version(spark: Any, first: Any) -> None:
@@ -218,7 +234,7 @@ def test_failed_first_publish_removes_the_table_it_created(
     def failing(*args: Any, **kwargs: Any) -> str:
         raise OSError("injected: report storage unavailable")
 
-    monkeypatch.setattr(publish_module, "_write_text", failing)
+    monkeypatch.setattr(reports_module, "write_text", failing)
     with pytest.raises(OSError, match="injected"):
         publish_feature_set(
             spark,
@@ -232,6 +248,26 @@ def test_failed_first_publish_removes_the_table_it_created(
         )
     assert not os.path.exists(feature_table_path(mesh, fs))
     assert Catalog(spark, mesh.warehouse).version("versions") is None
+
+
+def test_republishing_a_version_keeps_the_report_of_every_publish(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs = mesh.feature_sets["customers.profile"]
+    page = Path(mesh.warehouse, "_catalog/reports/customers.profile/1.0.0.html")
+
+    def publish(shift: int) -> Any:
+        df = frame(spark, profile_rows(shift=shift), PROFILE_SCHEMA)
+        return publish_feature_set(
+            spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+        )
+
+    one = publish(0)
+    one_html = Path(one.report_path).read_text()
+    two = publish(3)  # same version 1.0.0, other credit limits
+    assert one.report_path != two.report_path
+    assert Path(one.report_path).read_text() == one_html
+    assert page.read_text() == Path(two.report_path).read_text() != one_html
 
 
 def test_concurrent_publishes_all_land(spark: Any, tmp_path: Path) -> None:
