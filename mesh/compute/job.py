@@ -5,6 +5,9 @@ in chunks, stages every chunk as Parquet under ``<warehouse>/_staging/<run id>/`
 line per chunk: rows, elapsed, ETA), then replaces exactly ``[start, end)`` of the feature table
 with all staged rows in a single ``replace_range`` commit and removes the staging folder. A
 failed or interrupted run commits nothing. Re-running a range gives the same table content.
+
+A minor version that adds features writes into its major version's table: the commit adds the
+new columns (``mesh.compute.widening``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from mesh.compute.build import feature_frame
 from mesh.compute.sources import AV_US, E_US, SourceRead, in_warehouse, on_time_line, read_source
+from mesh.compute.widening import added_columns
 from mesh.compute.windowed import FEATURE_TS, position_unit_us, window_positions
 from mesh.definitions import FeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
@@ -134,6 +138,11 @@ def compute_feature_set(
     the range for long backfills; the run still makes exactly one commit, whose ``CommitInfo``
     records the run id, ``fs.data_hash()``, the range, the source's Delta version and, in
     ``extra``: feature set, semantic version, rows written and per-chunk row counts.
+
+    The feature table is the one of ``fs``'s major version; columns a minor version added are
+    added to it in the same commit (rows outside the range read them as null). ``ComputeError``
+    before anything is computed when the table has a column ``fs`` no longer computes or
+    computes with another type (that needs a new major version).
     """
     from mesh.storage import CommitInfo, open_table
 
@@ -169,6 +178,9 @@ def compute_feature_set(
             end=end,
         )
     key_types = dict(mesh.entity(fs.entity).keys)
+    table = open_table(spark, path, backend=mesh.standards.storage.backend)
+    table_schema = table.schema() if table.exists() else None
+    added: list[str] = []
     staging = in_warehouse(mesh, f"_staging/{run_id}/{fs.domain}.{fs.name}")
     pieces = split_range(start, end, chunk)
     chunk_rows: list[dict[str, Any]] = []
@@ -176,6 +188,8 @@ def compute_feature_set(
     try:
         for i, (lo, hi) in enumerate(pieces, start=1):
             frame = feature_frame(src.df, fs, src.product, key_types, lo, hi)
+            if i == 1 and table_schema is not None:  # refuse before computing anything
+                added = added_columns(fs, path, table_schema, frame.schema)
             target = f"{staging}/chunk={i:05d}"
             frame.write.mode("overwrite").parquet(target)
             rows = spark.read.parquet(target).count()
@@ -205,11 +219,18 @@ def compute_feature_set(
                 "rows_written": total,
                 "chunks": chunk_rows,
                 "source": src.product.qualified_name,
+                **({"added_columns": added} if added else {}),
                 **(extra or {}),
             },
         )
-        table = open_table(spark, path, backend=mesh.standards.storage.backend)
-        version = table.replace_range(staged, commit, time_column=FEATURE_TS, start=start, end=end)
+        version = table.replace_range(
+            staged,
+            commit,
+            time_column=FEATURE_TS,
+            start=start,
+            end=end,
+            merge_schema=bool(added),
+        )
     finally:
         _remove(in_warehouse(mesh, f"_staging/{run_id}"))
     return RunResult(
