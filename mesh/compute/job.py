@@ -7,7 +7,9 @@ with all staged rows in a single ``replace_range`` commit and removes the stagin
 failed or interrupted run commits nothing. Re-running a range gives the same table content.
 
 A minor version that adds features writes into its major version's table: the commit adds the
-new columns (``mesh.compute.widening``).
+new columns (``mesh.compute.widening``). A run over the whole source range records
+``extra["synced"]``: after it, the whole table is what a full compute from the recorded source
+versions writes, so ``mesh refresh`` can start from it (``mesh.compute.refresh``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 Progress = Callable[[str], None]
+# Commit ``extra`` key: after this commit the whole table is what a full compute from the
+# commit's recorded source versions writes (a run over all source data, or a refresh).
+SYNCED = "synced"
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,8 @@ def compute_feature_set(
     The feature table is the one of ``fs``'s major version; columns a minor version added are
     added to it in the same commit (rows outside the range read them as null). ``ComputeError``
     before anything is computed when the table has a column ``fs`` no longer computes or
-    computes with another type (that needs a new major version).
+    computes with another type (that needs a new major version). A run without ``start`` and
+    ``end`` records ``extra["synced"] = True`` (see the module doc).
     """
     from mesh.storage import CommitInfo, open_table
 
@@ -151,6 +157,8 @@ def compute_feature_set(
     src = source or read_source(spark, mesh, fs)
     path = feature_table_path(mesh, fs)
     versions = {src.product.qualified_name: src.version} if src.version is not None else {}
+    # Only a run over all source data leaves the whole table in step with ``versions``.
+    marks = {SYNCED: True} if start is None and end is None else {}
     if start is None or end is None:
         bounds = data_range(spark, mesh, fs, src)
         if bounds is None:
@@ -220,6 +228,7 @@ def compute_feature_set(
                 "chunks": chunk_rows,
                 "source": src.product.qualified_name,
                 **({"added_columns": added} if added else {}),
+                **marks,
                 **(extra or {}),
             },
         )

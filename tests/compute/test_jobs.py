@@ -383,3 +383,61 @@ def test_a_removed_feature_is_not_written_into_the_major_table(spark: Any, quiet
     assert refused.value.params["removed"] == ["tx_count_1d", "tx_count_7d", "tx_count_30d"]
     assert refused.value.params["expected_version"] == "2.0.0"
     assert open_table(spark, feature_table_path(quiet_mesh, base)).latest_version() == 0
+
+
+def test_refresh_after_a_minor_version_equals_a_full_recompute(spark: Any, quiet_mesh: Any) -> None:
+    base = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, base, progress=None)
+    _append_transactions(spark, quiet_mesh, _transactions(3, 300))
+    minor = _with_version(base, "1.1.0", (*base.features, REFUNDS))
+    result = refresh_feature_set(spark, quiet_mesh, minor, progress=None)
+    assert result.delta_version == 1, result.note
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, minor)
+    # The refreshed minor version is the baseline now: new data is refreshed as usual.
+    _append_transactions(spark, quiet_mesh, _transactions(4, 400))
+    again = refresh_feature_set(spark, quiet_mesh, minor, progress=None)
+    assert (again.operation, again.delta_version) == ("refresh", 2), again.note
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, minor)
+
+
+def test_refresh_after_a_partial_range_run_equals_a_full_recompute(
+    spark: Any, quiet_mesh: Any
+) -> None:
+    fs = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    # A correction on day 1 lands, then a run over day 4 only reads the new source version:
+    # the correction's values (days 1-31) are not in the table.
+    _append_transactions(
+        spark, quiet_mesh, [(901, 1, 10, _t(1, 13), _t(1, 13), 50.0, "EUR", "online", False)]
+    )
+    partial = compute_feature_set(
+        spark,
+        quiet_mesh,
+        fs,
+        start=D0 + timedelta(days=4),
+        end=D0 + timedelta(days=5),
+        progress=None,
+    )
+    assert partial.source_versions == {"payments.transactions": 1}
+    result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert (result.operation, result.delta_version) == ("refresh", 2), result.note
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
+    # The refresh read everything since the full run; nothing is left for the next one.
+    again = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert again.delta_version is None and "unchanged" in again.note
+
+
+def test_a_run_whose_range_covers_all_source_data_is_a_refresh_baseline(
+    spark: Any, quiet_mesh: Any
+) -> None:
+    # Runs with an explicit range carry no mark (publish commits neither): refresh checks the
+    # range against the data of the source version the run read.
+    fs = quiet_mesh.feature_sets["payments.customer_spend"]
+    # [D0, D0 + 5d) is exactly the range of all source data (see the quiet days test).
+    compute_feature_set(spark, quiet_mesh, fs, start=D0, end=D0 + timedelta(days=5), progress=None)
+    info = open_table(spark, feature_table_path(quiet_mesh, fs)).history()[0].info
+    assert info is not None and "synced" not in info.extra
+    _append_transactions(spark, quiet_mesh, _transactions(3, 300))
+    result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert (result.operation, result.delta_version) == ("refresh", 1), result.note
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
