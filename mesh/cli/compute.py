@@ -23,10 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     refresh = subparsers.add_parser(
         "refresh",
-        help="recompute only what changed in the sources since the last run",
+        help="recompute only what changed in the sources since the last full run",
         description="Refresh feature sets: read each source's Delta changes since the version "
-        "the last run recorded, recompute the affected range, then rebuild global sets that "
-        "read them.",
+        "recorded by the last run that left the whole table in step with its source (a compute "
+        "over all data, or a refresh; not a --start/--end run), recompute the affected range, "
+        "then rebuild global sets that read them.",
     )
     _targets(refresh)
     _chunk(refresh)

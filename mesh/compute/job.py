@@ -5,6 +5,11 @@ in chunks, stages every chunk as Parquet under ``<warehouse>/_staging/<run id>/`
 line per chunk: rows, elapsed, ETA), then replaces exactly ``[start, end)`` of the feature table
 with all staged rows in a single ``replace_range`` commit and removes the staging folder. A
 failed or interrupted run commits nothing. Re-running a range gives the same table content.
+
+A minor version that adds features writes into its major version's table: the commit adds the
+new columns (``mesh.compute.widening``). A run over the whole source range records
+``extra["synced"]``: after it, the whole table is what a full compute from the recorded source
+versions writes, so ``mesh refresh`` can start from it (``mesh.compute.refresh``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mesh.compute.build import feature_frame
 from mesh.compute.sources import AV_US, E_US, SourceRead, in_warehouse, on_time_line, read_source
+from mesh.compute.widening import added_columns
 from mesh.compute.windowed import FEATURE_TS, position_unit_us, window_positions
 from mesh.definitions import FeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
@@ -29,6 +35,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 Progress = Callable[[str], None]
+# Commit ``extra`` key: after this commit the whole table is what a full compute from the
+# commit's recorded source versions writes (a run over all source data, or a refresh).
+SYNCED = "synced"
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,12 @@ def compute_feature_set(
     the range for long backfills; the run still makes exactly one commit, whose ``CommitInfo``
     records the run id, ``fs.data_hash()``, the range, the source's Delta version and, in
     ``extra``: feature set, semantic version, rows written and per-chunk row counts.
+
+    The feature table is the one of ``fs``'s major version; columns a minor version added are
+    added to it in the same commit (rows outside the range read them as null). ``ComputeError``
+    before anything is computed when the table has a column ``fs`` no longer computes or
+    computes with another type (that needs a new major version). A run without ``start`` and
+    ``end`` records ``extra["synced"] = True`` (see the module doc).
     """
     from mesh.storage import CommitInfo, open_table
 
@@ -142,6 +157,8 @@ def compute_feature_set(
     src = source or read_source(spark, mesh, fs)
     path = feature_table_path(mesh, fs)
     versions = {src.product.qualified_name: src.version} if src.version is not None else {}
+    # Only a run over all source data leaves the whole table in step with ``versions``.
+    marks = {SYNCED: True} if start is None and end is None else {}
     if start is None or end is None:
         bounds = data_range(spark, mesh, fs, src)
         if bounds is None:
@@ -169,6 +186,9 @@ def compute_feature_set(
             end=end,
         )
     key_types = dict(mesh.entity(fs.entity).keys)
+    table = open_table(spark, path, backend=mesh.standards.storage.backend)
+    table_schema = table.schema() if table.exists() else None
+    added: list[str] = []
     staging = in_warehouse(mesh, f"_staging/{run_id}/{fs.domain}.{fs.name}")
     pieces = split_range(start, end, chunk)
     chunk_rows: list[dict[str, Any]] = []
@@ -176,6 +196,8 @@ def compute_feature_set(
     try:
         for i, (lo, hi) in enumerate(pieces, start=1):
             frame = feature_frame(src.df, fs, src.product, key_types, lo, hi)
+            if i == 1 and table_schema is not None:  # refuse before computing anything
+                added = added_columns(fs, path, table_schema, frame.schema)
             target = f"{staging}/chunk={i:05d}"
             frame.write.mode("overwrite").parquet(target)
             rows = spark.read.parquet(target).count()
@@ -205,11 +227,19 @@ def compute_feature_set(
                 "rows_written": total,
                 "chunks": chunk_rows,
                 "source": src.product.qualified_name,
+                **({"added_columns": added} if added else {}),
+                **marks,
                 **(extra or {}),
             },
         )
-        table = open_table(spark, path, backend=mesh.standards.storage.backend)
-        version = table.replace_range(staged, commit, time_column=FEATURE_TS, start=start, end=end)
+        version = table.replace_range(
+            staged,
+            commit,
+            time_column=FEATURE_TS,
+            start=start,
+            end=end,
+            merge_schema=bool(added),
+        )
     finally:
         _remove(in_warehouse(mesh, f"_staging/{run_id}"))
     return RunResult(

@@ -1,8 +1,14 @@
-"""Refresh runs: recompute only what changed in the sources since the last run.
+"""Refresh runs: recompute only what changed in the sources since the baseline run.
 
-For each feature set, the last mesh commit of its feature table (``compute`` or ``refresh``)
-records the Delta version of the source it read. A refresh reads the source's log after that
-version, takes the rows of the added (and removed) files and recomputes the affected range:
+A refresh starts from a **baseline**: the newest run after which the whole feature table was
+what a full compute from the source version it recorded writes. That is a run marked
+``synced`` (a compute over all source data, or a refresh), or, for runs without the mark
+(publish commits, tables written before it existed), a compute or publish whose range covers
+all data of the source version it recorded. A run over part of the history (``--start/--end``)
+is never the baseline: the rest of the table may be older than the source version it read.
+The refresh reads the source's log after the baseline's version (or after an older version a
+later run read, if any), takes the rows of the added (and removed) files and recomputes the
+affected range:
 
 * aggregations: from the first availability time of a changed row (nothing before it can
   change: values never use rows before they are available) to its event time plus the longest
@@ -10,12 +16,16 @@ version, takes the rows of the added (and removed) files and recomputes the affe
 * row-level features: the changed rows' event times.
 
 The range is clipped to what the feature table covered or the data now reaches (a refresh does
-not compute decaying values into the future). When the data now reaches past the last run's
+not compute decaying values into the future). When the data now reaches past the baseline's
 ``range_end``, the range runs from (at the latest) that end to where the data reaches: a run
 writes values only up to just after its last data, so the grid points of a quiet period before
 the new rows, and of older rows still in their windows, were never written, and a full
-recompute has them. One commit per feature set, as for compute. Then global feature sets that
-read a refreshed set are rebuilt, in ``MeshDefinition.build_order()``.
+recompute has them. Rows that later runs wrote from newer source versions are recomputed where
+the changes reach them, so the result equals a full recompute. One commit per feature set, as
+for compute, marked ``synced``: the next refresh starts from it. Without a baseline the whole
+range is computed; so it is when the definition changed together with its semantic version (a
+minor version that adds a feature: every row gets the new column). Then global feature sets
+that read a refreshed set are rebuilt, in ``MeshDefinition.build_order()``.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from mesh.compute.changes import changed_rows, log_changes
 from mesh.compute.job import (
+    SYNCED,
     Progress,
     RunResult,
     _from_us,
@@ -41,32 +52,57 @@ from mesh.errors import ComputeError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from mesh.compute.sources import SourceRead
     from mesh.definitions import FeatureSet, MeshDefinition
-    from mesh.storage import CommitRecord
+    from mesh.storage import CommitInfo, CommitRecord
 
 RUN_OPERATIONS = ("compute", "refresh")
 
 
-def last_run(path: str, spark: SparkSession, backend: str) -> CommitRecord | None:
-    """The newest run commit of a feature table (None when there is none).
+def refresh_baseline(
+    spark: SparkSession, mesh: MeshDefinition, fs: FeatureSet, src: SourceRead, path: str
+) -> tuple[CommitRecord | None, list[CommitRecord]]:
+    """The baseline run of the feature table at ``path`` and the runs committed after it.
 
     Runs are ``compute``/``refresh`` commits, and ``publish`` commits that wrote computed rows
     and recorded the source versions they were computed from (``publish_feature_set`` with
-    a ``commit``); a publish without source versions is skipped.
+    a ``commit``); a publish without source versions is skipped. The later runs are newest
+    first; the baseline is ``None`` when no run qualifies (see the module doc).
     """
     from mesh.storage import open_table
 
-    table = open_table(spark, path, backend=backend)
+    table = open_table(spark, path, backend=mesh.standards.storage.backend)
+    later: list[CommitRecord] = []
     if not table.exists():
-        return None
+        return None, later
     for record in table.history():  # newest first
         info = record.info
         if info is None:
             continue
         published_run = info.operation == "publish" and bool(info.source_versions)
-        if info.operation in RUN_OPERATIONS or published_run:
-            return record
-    return None
+        if info.operation not in RUN_OPERATIONS and not published_run:
+            continue
+        if _is_baseline(spark, mesh, fs, src, info):
+            return record, later
+        later.append(record)
+    return None, later
+
+
+def _is_baseline(
+    spark: SparkSession, mesh: MeshDefinition, fs: FeatureSet, src: SourceRead, info: CommitInfo
+) -> bool:
+    if SYNCED in info.extra:
+        return info.extra[SYNCED] is True
+    if info.operation == "refresh":
+        return False  # written before the mark: it may have started from a partial run
+    version = info.source_versions.get(src.product.qualified_name)
+    if version is None or info.range_start is None or info.range_end is None:
+        return False
+    # An unmarked run is a baseline when its range covers all data of the version it read.
+    bounds = data_range(spark, mesh, fs, read_source(spark, mesh, fs, version=int(version)))
+    return bounds is None or (
+        _aware(info.range_start) <= bounds[0] and _aware(info.range_end) >= bounds[1]
+    )
 
 
 def refresh_feature_set(
@@ -78,13 +114,16 @@ def refresh_feature_set(
     run_id: str | None = None,
     progress: Progress | None = print,
 ) -> RunResult:
-    """Recompute the range of ``name`` affected by source changes since its last run.
+    """Recompute the range of ``name`` affected by source changes since its baseline run.
 
-    A feature table without a previous run is computed in full (``operation == "compute"``,
-    said in ``note``). Nothing is committed when the source did not change or its changes
-    reach no value. ``ComputeError`` when the definition's data hash differs from the last
-    run's (values would mix two definitions: bump the version or recompute the full range)
-    or when the source is Parquet (no versions to compare).
+    The changes are those since the baseline (see the module doc). A feature table without a
+    baseline is computed in full (``operation == "compute"``, said in ``note``), and so is one
+    whose runs since the baseline used another definition of another semantic version (a
+    minor version that adds features). Nothing is committed when the source did not change or
+    its changes reach no value. ``ComputeError`` when a run since the baseline used another
+    definition under the same semantic version (values would mix two definitions: bump the
+    version or recompute the full range) or when the source is Parquet (no versions to
+    compare).
     """
     from pyspark.sql import functions as F
 
@@ -94,23 +133,41 @@ def refresh_feature_set(
     run_id = run_id or new_run_id()
     path = feature_table_path(mesh, fs)
     backend = mesh.standards.storage.backend
-    previous = last_run(path, spark, backend)
+    src = read_source(spark, mesh, fs)
+    previous, later = refresh_baseline(spark, mesh, fs, src, path)
+
+    def full(note: str) -> RunResult:
+        result = compute_feature_set(
+            spark, mesh, fs, chunk=chunk, run_id=run_id, progress=progress, source=src
+        )
+        return _noted(result, note)
+
     if previous is None or previous.info is None:
-        result = compute_feature_set(spark, mesh, fs, chunk=chunk, run_id=run_id, progress=progress)
-        return _noted(result, "no previous run: computed the full range")
+        if later:
+            return full("no run since covered all source data: computed the full range")
+        return full("no previous run: computed the full range")
     info = previous.info
-    if info.definition_hash != fs.data_hash():
+    runs = [r.info for r in (previous, *later) if r.info is not None]
+    stale = [r for r in runs if r.definition_hash != fs.data_hash()]
+    same_version = [r for r in stale if r.extra.get("semantic_version") == fs.version]
+    if same_version:
+        old = same_version[0]
         raise ComputeError(
-            f"Feature set `{fs.qualified_name}`: its definition changed since the last run "
-            f"(data hash {info.definition_hash} at table version {previous.version}, now "
-            f"{fs.data_hash()}); bump the major version for a new table, or run `mesh compute "
-            f"{fs.qualified_name}` over the full range.",
+            f"Feature set `{fs.qualified_name}`: its definition changed since a run of the same "
+            f"version {fs.version} (data hash {old.definition_hash} in run {old.run_id}, now "
+            f"{fs.data_hash()}); bump the version (minor when it only adds features, major "
+            f"otherwise), or run `mesh compute {fs.qualified_name}` over the full range.",
             feature_set=fs.qualified_name,
-            recorded_hash=info.definition_hash,
+            recorded_hash=old.definition_hash,
             current_hash=fs.data_hash(),
         )
-    src = read_source(spark, mesh, fs)
-    recorded = info.source_versions.get(src.product.qualified_name)
+    if stale:
+        # Another version of the definition wrote the table: every row needs this one's values
+        # (a minor version's new columns are null in all of them).
+        before = ", ".join(sorted({str(r.extra.get("semantic_version")) for r in stale}))
+        return full(f"definition changed from {before} to {fs.version}: computed the full range")
+    versions_read = [r.source_versions.get(src.product.qualified_name) for r in runs]
+    recorded = versions_read[0]
     if src.version is None or recorded is None:
         raise ComputeError(
             f"Feature set `{fs.qualified_name}`: source {src.product.qualified_name} has no "
@@ -119,6 +176,9 @@ def refresh_feature_set(
             feature_set=fs.qualified_name,
             source=src.product.qualified_name,
         )
+    # A run committed after the baseline may have read an older version (it started first):
+    # its rows are as old as that version.
+    recorded = min(int(v) for v in versions_read if v is not None)
     versions = {src.product.qualified_name: src.version}
     if src.version == recorded:
         return RunResult(
@@ -199,6 +259,7 @@ def refresh_feature_set(
         extra={
             "refreshed_from_source_version": int(recorded),
             "changed_files": len(changes.added) + len(changes.removed),
+            SYNCED: True,
         },
     )
     return result

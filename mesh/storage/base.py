@@ -186,8 +186,8 @@ class DeltaFeatureTable(ABC):
         """Add the rows of ``df`` in one commit (creating the table if absent); return the version.
 
         The frame's columns must match the table's (any order). With ``merge_schema=True``
-        new columns are added to the table (earlier rows read them as null). Concurrent
-        appends never conflict with each other.
+        new columns are added to the table in the same commit (earlier rows read them as
+        null). Concurrent appends never conflict with each other.
         """
 
     @abstractmethod
@@ -199,6 +199,7 @@ class DeltaFeatureTable(ABC):
         time_column: str,
         start: datetime,
         end: datetime,
+        merge_schema: bool = False,
     ) -> int:
         """Replace rows with ``start <= time_column < end`` by the rows of ``df`` in one commit.
 
@@ -208,6 +209,9 @@ class DeltaFeatureTable(ABC):
         same replacement twice gives the same content. A concurrent writer that changed rows
         in the same range first makes this call fail with ``CommitConflictError``. Naive
         datetimes are taken as UTC. Creates the table if absent.
+
+        With ``merge_schema=True`` the frame's new columns are added to the table in the same
+        commit (the kept rows read them as null); a type change is still refused.
         """
 
     @abstractmethod

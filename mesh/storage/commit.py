@@ -14,6 +14,10 @@ commits itself and decides:
   hold rows in the guarded range -> conflict (committing would leave duplicates);
 * anything else (plain appends elsewhere) -> rebase on the new snapshot and try again.
 
+A transaction that widens the schema (``widen``) is an overwrite commit: delta-rs writes a new
+schema only in a commit that also removes every live file, so the caller rewrites the rows the
+table keeps, and any winner is a conflict (its files would be removed without being rewritten).
+
 A conflict raises ``CommitConflictError``; nothing of the transaction is visible then.
 """
 
@@ -129,12 +133,16 @@ def commit_files(
     txn_id: str,
     guard: RangeGuard | None = None,
     overwrite: bool = False,
+    widen: bool = False,
 ) -> int:
     """Commit ``adds`` and ``removes`` as one Delta transaction; return the new version.
 
     ``read_version`` is the snapshot the caller planned against (``None`` when the table did not
     exist then: the first commit creates it). ``overwrite`` replaces the whole table content and
-    schema (last writer wins). Raises ``CommitConflictError`` as described in the module doc.
+    schema (last writer wins). ``widen`` commits ``schema_json`` (the table's columns plus new
+    ones) together with ``adds``, replacing every file of ``read_version``: ``adds`` must hold
+    all the rows the table keeps and ``removes`` must be empty. Raises ``CommitConflictError``
+    as described in the module doc.
     """
     schema = _delta_schema(uri, schema_json)
     metadata: dict[str, Any] = {"userMetadata": commit.to_json(), "mesh.txnId": txn_id}
@@ -160,6 +168,12 @@ def commit_files(
             found = find_committed_version(uri, txn_id, after=-1)
             return found if found is not None else DeltaTable(uri).version()
 
+    if widen and removes:
+        raise StorageError(
+            f"Delta table {uri}: a schema-widening commit replaces every live file; pass the "
+            "kept rows as adds instead of removes.",
+            path=uri,
+        )
     now_ms = int(time.time() * 1000)
     actions: list[AddAction | RemoveAction] = [
         RemoveAction(r.path, True, now_ms, r.size) for r in removes
@@ -172,10 +186,22 @@ def commit_files(
         snapshot = table.version()
         if snapshot > checked:
             winners = range(checked + 1, snapshot + 1)
+            if widen:
+                raise CommitConflictError(
+                    f"Delta table {uri}: a concurrent commit (version {checked + 1}) landed "
+                    "while this run adds columns to the table, which rewrites every row; "
+                    "nothing of this run was committed. Re-run it on the new version.",
+                    path=uri,
+                    conflicting_version=checked + 1,
+                    reason="committed while the schema was widened",
+                )
             _check_winners(uri, winners, schema_json, removed_paths, guard)
             checked = snapshot
+        # Overwrite without partition filters removes every file of ``snapshot``, which is
+        # ``read_version`` here: exactly the files whose rows the caller rewrote into ``adds``.
+        mode = "overwrite" if widen else "append"
         try:
-            table.create_write_transaction(actions, "append", schema, commit_properties=props)
+            table.create_write_transaction(actions, mode, schema, commit_properties=props)
         except CommitFailedError:
             # Someone committed snapshot + 1 meanwhile -- or this very commit did, and only
             # the answer was lost (object stores): then it must not be committed again.

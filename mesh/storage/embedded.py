@@ -237,11 +237,13 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             return self._write(df, commit, table_schema_of(df), None, time_column)
         table = self._table()
         self._check_writable(table)
-        frame, schema = align(df, _spark_schema(table), path=self.path, merge_schema=merge_schema)
-        if len(schema) != len(_spark_schema(table)):
-            # A widened schema needs a metadata commit first; delta-rs appends cannot carry one.
-            _add_columns(table, schema, commit)
-            table = self._table()
+        current = _spark_schema(table)
+        frame, schema = align(df, current, path=self.path, merge_schema=merge_schema)
+        if len(schema) != len(current):
+            kept = [_widened(self._live_rows(table, current), schema)]
+            return self._write(
+                frame, commit, schema, table.version(), time_column, kept=kept, widen=True
+            )
         return self._write(frame, commit, schema, table.version(), time_column)
 
     def replace_range(
@@ -252,6 +254,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         time_column: str,
         start: datetime,
         end: datetime,
+        merge_schema: bool = False,
     ) -> int:
         start_us, end_us = epoch_micros(start), epoch_micros(end)
         if start_us >= end_us:
@@ -277,18 +280,27 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             return self._write(checked, commit, schema, None, time_column, guard=guard)
         table = self._table()
         self._check_writable(table)
-        schema = _spark_schema(table)
-        frame, _ = align(checked, schema, path=self.path, merge_schema=False)
+        current = _spark_schema(table)
+        frame, schema = align(checked, current, path=self.path, merge_schema=merge_schema)
+        if len(schema) != len(current):
+            outside = _widened(self._live_rows(table, current).where(~in_range), schema)
+            return self._write(
+                frame,
+                commit,
+                schema,
+                table.version(),
+                time_column,
+                kept=_split_at(outside, time_column, start_us),
+                guard=guard,
+                widen=True,
+            )
         inside, straddling = _plan_range(table, time_column, start_us, end_us)
         kept: list[DataFrame] = []
         if straddling:
             root = self.path.rstrip("/")
             files = [_spark_uri(f"{root}/{f.path}") for f in straddling]
             outside = self.spark.read.schema(schema).parquet(*files).where(~in_range)
-            # Rows before and after the range go to separate files so that none of the
-            # rewritten files straddles the range again on the next run.
-            before = F.col(time_column) < F.timestamp_micros(F.lit(start_us))
-            kept = [outside.where(before), outside.where(~F.coalesce(before, F.lit(False)))]
+            kept = _split_at(outside, time_column, start_us)
         return self._write(
             frame,
             commit,
@@ -312,7 +324,14 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         removes: Sequence[RemovedFile] = (),
         kept: Sequence[DataFrame] = (),
         guard: RangeGuard | None = None,
+        widen: bool = False,
     ) -> int:
+        """Stage ``df`` (and ``kept``) and commit them with ``removes`` as one transaction.
+
+        ``widen``: ``schema`` adds columns to the table's. delta-rs writes a new schema only in
+        a commit that replaces every live file, so ``kept`` must then hold every row the table
+        keeps (``removes`` is implied: all live files).
+        """
         txn_id = uuid.uuid4().hex
         staging = f"data/{txn_id}"
         try:
@@ -329,6 +348,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
                 txn_id=txn_id,
                 guard=guard,
                 overwrite=overwrite,
+                widen=widen,
             )
         except BaseException as exc:
             landed = _safe_find(self.path, txn_id, -1 if read_version is None else read_version)
@@ -378,6 +398,13 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
                 )
             )
         return staged
+
+    def _live_rows(self, table: DeltaTable, schema: StructType) -> DataFrame:
+        """Every row of the snapshot ``table`` (the files it references, read as ``schema``)."""
+        files = [_spark_uri(uri) for uri in table.file_uris()]
+        if not files:
+            return self.spark.createDataFrame([], schema)
+        return self.spark.read.schema(schema).parquet(*files)
 
     def _discard(self, relative_dir: str) -> None:
         filesystem, root = filesystem_for(self.path)
@@ -475,15 +502,22 @@ def _plan_range(
     return inside, straddling
 
 
-def _add_columns(table: DeltaTable, schema: StructType, commit: CommitInfo) -> None:
-    from deltalake import Field
+def _widened(df: DataFrame, schema: StructType) -> DataFrame:
+    """``df`` with the columns of ``schema`` it lacks, as typed nulls, in ``schema``'s order."""
+    present = set(df.columns)
+    return df.select(
+        *[
+            F.col(f.name) if f.name in present else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in schema
+        ]
+    )
 
-    current = set(_spark_schema(table).names)
-    fields = [Field.from_json(json.dumps(f.jsonValue())) for f in schema if f.name not in current]
-    from deltalake.transaction import CommitProperties
 
-    meta = {"userMetadata": commit.to_json(), **commit.top_level_keys()}
-    table.alter.add_columns(fields, commit_properties=CommitProperties(custom_metadata=meta))
+def _split_at(rows: DataFrame, time_column: str, start_us: int) -> list[DataFrame]:
+    # Rows before and after a replaced range go to separate files so that none of the
+    # rewritten files straddles the range again on the next run.
+    before = F.col(time_column) < F.timestamp_micros(F.lit(start_us))
+    return [rows.where(before), rows.where(~F.coalesce(before, F.lit(False)))]
 
 
 def _safe_find(path: str, txn_id: str, after: int) -> int | None:

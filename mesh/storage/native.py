@@ -223,6 +223,7 @@ class NativeDeltaTable(DeltaFeatureTable):
         time_column: str,
         start: datetime,
         end: datetime,
+        merge_schema: bool = False,
     ) -> int:
         require_time_column(df.schema, time_column, path=self.path)
         if epoch_micros(start) >= epoch_micros(end):
@@ -246,7 +247,7 @@ class NativeDeltaTable(DeltaFeatureTable):
                     column=time_column,
                 )
             return self.create(df, commit, time_column=time_column)
-        frame, _ = align(df, self.schema(), path=self.path, merge_schema=False)
+        frame, _ = align(df, self.schema(), path=self.path, merge_schema=merge_schema)
         # Epoch micros keep the predicate exact and independent of the session time zone.
         predicate = (
             f"`{time_column}` >= timestamp_micros({epoch_micros(start)}) AND "
@@ -254,4 +255,9 @@ class NativeDeltaTable(DeltaFeatureTable):
         )
         # delta-spark checks that every written row satisfies replaceWhere (constraint check).
         writer = self._cluster(frame, time_column).write.format("delta").mode("overwrite")
-        return self._save(writer.option("replaceWhere", predicate), commit)
+        writer = writer.option("replaceWhere", predicate)
+        if merge_schema:
+            # New columns join the table's schema in this same commit (older rows read null);
+            # align() has already refused type changes, which mergeSchema could not apply.
+            writer = writer.option("mergeSchema", "true")
+        return self._save(writer, commit)

@@ -316,3 +316,128 @@ def test_cli_computes_a_feature_set(spark: Any, warehouse: str, capsys: Any) -> 
 def test_bad_chunk_is_refused(warehouse: str, capsys: Any) -> None:
     assert main(["refresh", "--conf", str(CONF), "--chunk", "weekly"]) == 1
     assert "--chunk: 'weekly' is not a duration" in capsys.readouterr().err
+
+
+def _with_version(fs: Any, version: str, features: tuple[Any, ...]) -> Any:
+    return fs.model_copy(update={"version": version, "features": features})
+
+
+REFUNDS = AggregationFeature.model_validate(
+    {
+        "kind": "aggregation",
+        "name": "refund_amount",
+        "function": "sum",
+        "column": "amount",
+        "filter": "is_refund",
+        "windows": ["7d"],
+        "pii": "none",
+        "description": "Refunded amount",
+    }
+)
+
+
+def test_a_minor_version_widens_the_table_in_the_same_commit(spark: Any, quiet_mesh: Any) -> None:
+    base = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, base, progress=None)
+    minor = _with_version(base, "1.1.0", (*base.features, REFUNDS))
+    assert feature_table_path(quiet_mesh, minor) == feature_table_path(quiet_mesh, base)
+    # Only part of the history: the other rows read the new feature as null.
+    result = compute_feature_set(
+        spark,
+        quiet_mesh,
+        minor,
+        start=D0 + timedelta(days=2),
+        end=D0 + timedelta(days=4),
+        progress=None,
+    )
+    table = open_table(spark, feature_table_path(quiet_mesh, minor))
+    assert result.delta_version == 1 and [h.version for h in table.history()] == [1, 0]
+    assert table.schema().names == [*table.read(version=0).columns, "refund_amount_7d"]
+    stored = table.read()
+    inside = "feature_ts >= '2024-03-03' AND feature_ts < '2024-03-05'"
+    assert stored.where(f"NOT ({inside}) AND refund_amount_7d IS NOT NULL").count() == 0
+    assert stored.where("refund_amount_7d IS NOT NULL").count() > 0
+    assert_df_equality(
+        stored.where(inside),
+        feature_rows(spark, quiet_mesh, minor).where(inside),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert_df_equality(
+        stored.where(f"NOT ({inside})").drop("refund_amount_7d"),
+        table.read(version=0).where(f"NOT ({inside})"),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    # The whole history of the minor version: a full recompute.
+    compute_feature_set(spark, quiet_mesh, minor, progress=None)
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, minor)
+
+
+def test_a_removed_feature_is_not_written_into_the_major_table(spark: Any, quiet_mesh: Any) -> None:
+    base = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, base, progress=None)
+    fewer = _with_version(base, "1.1.0", (*base.features[1:], REFUNDS))
+    with pytest.raises(ComputeError) as refused:
+        compute_feature_set(spark, quiet_mesh, fewer, progress=None)
+    assert refused.value.params["removed"] == ["tx_count_1d", "tx_count_7d", "tx_count_30d"]
+    assert refused.value.params["expected_version"] == "2.0.0"
+    assert open_table(spark, feature_table_path(quiet_mesh, base)).latest_version() == 0
+
+
+def test_refresh_after_a_minor_version_equals_a_full_recompute(spark: Any, quiet_mesh: Any) -> None:
+    base = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, base, progress=None)
+    _append_transactions(spark, quiet_mesh, _transactions(3, 300))
+    minor = _with_version(base, "1.1.0", (*base.features, REFUNDS))
+    result = refresh_feature_set(spark, quiet_mesh, minor, progress=None)
+    assert result.delta_version == 1, result.note
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, minor)
+    # The refreshed minor version is the baseline now: new data is refreshed as usual.
+    _append_transactions(spark, quiet_mesh, _transactions(4, 400))
+    again = refresh_feature_set(spark, quiet_mesh, minor, progress=None)
+    assert (again.operation, again.delta_version) == ("refresh", 2), again.note
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, minor)
+
+
+def test_refresh_after_a_partial_range_run_equals_a_full_recompute(
+    spark: Any, quiet_mesh: Any
+) -> None:
+    fs = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    # A correction on day 1 lands, then a run over day 4 only reads the new source version:
+    # the correction's values (days 1-31) are not in the table.
+    _append_transactions(
+        spark, quiet_mesh, [(901, 1, 10, _t(1, 13), _t(1, 13), 50.0, "EUR", "online", False)]
+    )
+    partial = compute_feature_set(
+        spark,
+        quiet_mesh,
+        fs,
+        start=D0 + timedelta(days=4),
+        end=D0 + timedelta(days=5),
+        progress=None,
+    )
+    assert partial.source_versions == {"payments.transactions": 1}
+    result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert (result.operation, result.delta_version) == ("refresh", 2), result.note
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
+    # The refresh read everything since the full run; nothing is left for the next one.
+    again = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert again.delta_version is None and "unchanged" in again.note
+
+
+def test_a_run_whose_range_covers_all_source_data_is_a_refresh_baseline(
+    spark: Any, quiet_mesh: Any
+) -> None:
+    # Runs with an explicit range carry no mark (publish commits neither): refresh checks the
+    # range against the data of the source version the run read.
+    fs = quiet_mesh.feature_sets["payments.customer_spend"]
+    # [D0, D0 + 5d) is exactly the range of all source data (see the quiet days test).
+    compute_feature_set(spark, quiet_mesh, fs, start=D0, end=D0 + timedelta(days=5), progress=None)
+    info = open_table(spark, feature_table_path(quiet_mesh, fs)).history()[0].info
+    assert info is not None and "synced" not in info.extra
+    _append_transactions(spark, quiet_mesh, _transactions(3, 300))
+    result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert (result.operation, result.delta_version) == ("refresh", 1), result.note
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)

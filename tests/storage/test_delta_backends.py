@@ -62,3 +62,26 @@ def test_native_backend_round_trip(spark, tmp_path):
     assert rows_of(table.read()) == [(2, ts(1, 5), 2.0, "b")]
     assert rows_of(table.read(version=0)) == [(1, ts(1), 1.0, "a")]
     assert table.history()[-1].info == info
+
+
+@pytest.mark.native
+def test_native_replace_range_merges_new_columns(spark, tmp_path):
+    if not native_delta_enabled(spark):
+        pytest.skip(
+            "native backend needs the Delta Lake jars (start Spark with "
+            "--packages io.delta:delta-spark_2.13:<ver> and the Delta extension)"
+        )
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="native")
+    table.create(frame(spark, [(1, ts(1), 1.0, "a"), (2, ts(2), 2.0, "b")]), commit("r0"))
+    wider = frame(spark, [(3, ts(2, 5), 3.0, "c")]).selectExpr("*", "id * 10 AS score")
+    version = table.replace_range(
+        wider,
+        commit("r1", "replace_range"),
+        time_column="feature_ts",
+        start=ts(2),
+        end=ts(3),
+        merge_schema=True,
+    )
+    assert version == table.latest_version() == 1
+    assert rows_of(table.read()) == [(1, ts(1), 1.0, "a", None), (3, ts(2, 5), 3.0, "c", 30)]

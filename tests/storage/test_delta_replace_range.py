@@ -86,3 +86,81 @@ def test_replace_range_creates_missing_table_and_checks_arguments(spark, tmp_pat
             frame(spark, rows), commit("r1"), time_column="name", start=ts(1), end=ts(2)
         )
     assert wrong_type.value.params["found"] == "string"
+
+
+def test_replace_range_with_merge_schema_adds_columns_in_the_same_commit(spark, tmp_path):
+    import json
+
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    base = [(1, ts(1), 1.0, "a"), (2, ts(2), 2.0, "b"), (3, ts(4), 3.0, "c"), (4, None, 4.0, "d")]
+    table.create(frame(spark, base).coalesce(1), commit("r0", "create"))
+    table.append(frame(spark, [(5, ts(5), 5.0, "e")]), commit("r1"))
+    wider = frame(spark, [(6, ts(3), 6.0, "f")]).selectExpr("*", "id * 10 AS score")
+
+    with pytest.raises(StorageError) as refused:
+        table.replace_range(wider, commit("r2"), time_column="feature_ts", start=ts(2), end=ts(4))
+    assert refused.value.params["extra"] == ["score"] and table.latest_version() == 1
+
+    version = table.replace_range(
+        wider,
+        commit("r3", "replace_range"),
+        time_column="feature_ts",
+        start=ts(2),
+        end=ts(4),
+        merge_schema=True,
+    )
+    assert version == table.latest_version() == 2
+    log = (tmp_path / "t" / "_delta_log" / f"{2:020d}.json").read_text()
+    actions = [json.loads(line) for line in log.splitlines()]
+    [meta] = [a["metaData"] for a in actions if "metaData" in a]
+    assert [f["name"] for f in json.loads(meta["schemaString"])["fields"]] == [
+        *SCHEMA.names,
+        "score",
+    ]
+    assert any("add" in a for a in actions)
+    kept = [(1, ts(1), 1.0, "a"), (3, ts(4), 3.0, "c"), (4, None, 4.0, "d"), (5, ts(5), 5.0, "e")]
+    expected = sorted([*[(*r, None) for r in kept], (6, ts(3), 6.0, "f", 60)], key=repr)
+    assert rows_of(table.read()) == expected
+    assert arrow_rows(DeltaTable(path).to_pyarrow_table(), table.schema().names) == expected
+    assert rows_of(table.read(version=1)) == sorted([*base, (5, ts(5), 5.0, "e")], key=repr)
+
+    retyped = wider.selectExpr("id", "feature_ts", "value", "name", "CAST(score AS string) score")
+    with pytest.raises(StorageError) as changed:
+        table.replace_range(
+            retyped,
+            commit("r4"),
+            time_column="feature_ts",
+            start=ts(2),
+            end=ts(4),
+            merge_schema=True,
+        )
+    assert changed.value.params["changed"][0].startswith("score ")
+    assert table.latest_version() == 2
+
+
+def test_a_widening_commit_conflicts_with_any_concurrent_commit(spark, tmp_path):
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    from mesh.errors import CommitConflictError
+    from mesh.storage import CommitInfo
+    from mesh.storage.commit import commit_files
+
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    table.create(frame(spark, [(1, ts(1), 1.0, "a")]), commit("r0", "create"))
+    table.append(frame(spark, [(2, ts(9), 2.0, "b")]), commit("r1"))  # lands after the plan
+    wider = StructType([*SCHEMA.fields, StructField("score", LongType())])
+    with pytest.raises(CommitConflictError) as conflict:
+        commit_files(
+            path,
+            read_version=0,
+            adds=[],
+            removes=[],
+            schema_json=wider.json(),
+            commit=CommitInfo(run_id="r2", operation="append"),
+            txn_id="t2",
+            widen=True,
+        )
+    assert conflict.value.params["conflicting_version"] == 1
+    assert table.latest_version() == 1 and table.schema() == SCHEMA
