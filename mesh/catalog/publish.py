@@ -40,6 +40,7 @@ from mesh.catalog.access import Identity, authorize_publish, current_identity
 from mesh.catalog.lineage import lineage_rows
 from mesh.catalog.search import VersionRecord, latest_version, statistics_of
 from mesh.catalog.tables import Catalog, utc_now
+from mesh.compute.widening import added_columns
 from mesh.definitions import AggregationFeature
 from mesh.definitions.base import parse_semver
 from mesh.errors import CatalogError, MeshError
@@ -135,8 +136,12 @@ def publish_feature_set(
                 "publisher": str(who),
             },
         )
+        # A minor version that adds features writes into its major's table: the new columns
+        # join the table's schema in this commit (governance has refused removals and type
+        # changes without a new major; ``added_columns`` refuses them again, by schema).
+        widened = existed and bool(added_columns(fs, table.path, table.schema(), frame.schema))
         delta_version = table.replace_range(
-            frame, info, time_column=FEATURE_TS, start=start, end=end
+            frame, info, time_column=FEATURE_TS, start=start, end=end, merge_schema=widened
         )
     finally:
         frame.unpersist()
@@ -156,7 +161,7 @@ def publish_feature_set(
     try:
         report_path = _record(spark, mesh, catalog, record, frame.schema, stats, report)
     except BaseException as exc:
-        _undo(table, existed, before, delta_version, start, end, exc)
+        _undo(table, existed, before, delta_version, start, end, exc, widened=widened)
         raise
     reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
@@ -459,8 +464,14 @@ def _undo(
     start: datetime,
     end: datetime,
     cause: BaseException,
+    *,
+    widened: bool = False,
 ) -> None:
-    """Put the feature table's content back as it was before commit ``written``."""
+    """Put the feature table's content back as it was before commit ``written``.
+
+    A commit that widened the schema is undone by writing the whole earlier version back
+    (its schema too): a range replacement cannot remove columns.
+    """
     try:
         if not existed and table.latest_version() == written:
             filesystem, inner = filesystem_for(table.path)
@@ -480,6 +491,9 @@ def _undo(
         )
         from pyspark.sql import functions as F
 
+        if widened and before is not None:
+            table.create(table.read(version=before), info, time_column=FEATURE_TS, overwrite=True)
+            return
         if before is None:
             restored = table.read(version=written).limit(0)
         else:

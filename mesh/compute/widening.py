@@ -17,10 +17,10 @@ from mesh.errors import ComputeError
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-    from mesh.definitions import FeatureSet
+    from mesh.definitions import AnyFeatureSet
 
 
-def added_columns(fs: FeatureSet, path: str, table: StructType, frame: StructType) -> list[str]:
+def added_columns(fs: AnyFeatureSet, path: str, table: StructType, frame: StructType) -> list[str]:
     """Columns of ``frame`` (a run's rows) that the feature table at ``path`` does not have yet.
 
     ``ComputeError`` when the change is not pure widening: a table column missing from the

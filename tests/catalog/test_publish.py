@@ -342,3 +342,64 @@ def test_statistics_keep_no_values_of_personal_text_features(spark: Any, mesh: A
         assert (country["histogram"], country["redacted"], country["count"]) == (None, True, 12)
         assert json.loads(stored(version)["segment"])["histogram"]["values"] == ["a", "b"]
         assert "values withheld: personal data" in Path(report).read_text()
+
+
+def test_a_minor_version_that_adds_a_feature_widens_its_table(
+    spark: Any, mesh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyspark.sql import functions as F
+
+    fs = mesh.feature_sets["customers.profile"]
+    first = publish_feature_set(
+        spark,
+        mesh,
+        fs,
+        frame(spark, profile_rows(), PROFILE_SCHEMA),
+        start=START,
+        end=END,
+        identity=CUSTOMERS,
+        as_of=END,
+    )
+    extra = fs.features[0].model_copy(
+        update={"name": "home_country", "column": "country", "description": "Home country"}
+    )
+    # Half the rows drift far from the whole (a test artefact, not what is tested here).
+    quality = fs.quality.model_copy(update={"max_psi": 100.0})
+    wider = fs.model_copy(
+        update={"features": (*fs.features, extra), "version": "1.1.0", "quality": quality}
+    )
+    later = START + timedelta(days=5)
+    rows = (
+        frame(spark, profile_rows(), PROFILE_SCHEMA)
+        .where(F.col("feature_ts") >= later)
+        .withColumn("home_country", F.col("country"))
+    )
+    table = open_table(spark, first.table_path)
+    state = (table.schema(), sorted(map(repr, table.read().collect())))
+    original = Catalog.append
+
+    def failing(self: Catalog, name: str, rows: Any, commit: Any) -> int:
+        if name == "versions":
+            raise OSError("injected: catalog storage unavailable")
+        return original(self, name, rows, commit)
+
+    with monkeypatch.context() as patch:  # the catalog fails after the widening commit
+        patch.setattr(Catalog, "append", failing)
+        with pytest.raises(OSError, match="injected"):
+            publish_feature_set(
+                spark, mesh, wider, rows, start=later, end=END, identity=CUSTOMERS, as_of=END
+            )
+    assert (table.schema(), sorted(map(repr, table.read().collect()))) == state
+
+    out = publish_feature_set(
+        spark, mesh, wider, rows, start=later, end=END, identity=CUSTOMERS, as_of=END
+    )
+    assert (out.bump, out.semantic_version, out.table_path) == ("minor", "1.1.0", first.table_path)
+    got = open_table(spark, out.table_path).read(version=out.delta_version)
+    assert got.count() == 12 and "home_country" in got.columns
+    before = got.where(F.col("feature_ts") < later)
+    assert before.count() == before.where(F.col("home_country").isNull()).count() > 0
+    in_range = got.where(F.col("feature_ts") >= later)
+    assert in_range.where(F.col("home_country").isNull()).count() == 0
+    # The versions before the widening still read with their own columns.
+    assert "home_country" not in table.read(version=out.delta_version - 1).columns
