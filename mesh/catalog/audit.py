@@ -99,8 +99,20 @@ def audit_log(
     *,
     feature_set: str | None = None,
     decision: str | None = None,
+    identity: Identity | str | None = None,
 ) -> list[dict[str, Any]]:
-    """Audit rows, newest first, optionally of one feature set and/or one decision."""
+    """Audit rows, newest first, optionally of one feature set and/or one decision.
+
+    The caller (``identity``, else the identity variable; none is refused) sees the rows of
+    its own domain's reads and the reads of its domain's feature sets, not other domains'.
+    """
+    from mesh.catalog.access import current_identity
+
+    who = current_identity(mesh.standards, identity)
     filters = {k: v for k, v in (("feature_set", feature_set), ("decision", decision)) if v}
-    rows = Catalog(spark, mesh.warehouse).rows("audit", **filters)
+    rows = [
+        r
+        for r in Catalog(spark, mesh.warehouse).rows("audit", **filters)
+        if who.domain in (r["domain"], str(r["feature_set"] or "").split(".", 1)[0])
+    ]
     return sorted(rows, key=lambda r: r["at"], reverse=True)

@@ -20,6 +20,7 @@ from mesh.definitions import AggregationFeature, FeatureSet, format_duration
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from mesh.catalog.access import Identity
     from mesh.definitions import MeshDefinition
 
 NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
@@ -63,10 +64,21 @@ def _signatures(mesh: MeshDefinition, fs: FeatureSet) -> dict[str, tuple[Any, ..
     return out
 
 
-def definition_duplicates(mesh: MeshDefinition) -> list[Duplicate]:
-    """Outputs of different feature sets with identical data definitions (no Spark needed)."""
+def definition_duplicates(
+    mesh: MeshDefinition, identity: Identity | None = None
+) -> list[Duplicate]:
+    """Outputs of different feature sets with identical data definitions (no Spark needed).
+
+    With ``identity``, only sets it may see by their visibility are compared.
+    """
+    from mesh.catalog.access import visibility_denial, visibility_of
+
     seen: dict[tuple[Any, ...], list[str]] = {}
     for name, fs in sorted(mesh.feature_sets.items()):
+        if identity is not None and visibility_denial(
+            identity, name, fs.domain, visibility_of(mesh, fs), fs.metadata.allowed_domains
+        ):
+            continue
         for output, signature in _signatures(mesh, fs).items():
             seen.setdefault(signature, []).append(f"{name}.{output}")
     found = []
@@ -96,23 +108,40 @@ def value_duplicates(
     *,
     threshold: float = 0.99,
     min_overlap: int = 10,
+    identity: Identity | None = None,
 ) -> list[Duplicate]:
     """Column pairs of published sets on the same entity whose latest values nearly agree.
 
-    Reads each set's feature table at its latest published Delta version.
+    Reads each set's feature table at its latest published Delta version. With
+    ``identity``, only the features it may read are compared: sets it may see, and PII
+    features only with their grant (the read decision of ``mesh.catalog.access.decide``).
     """
     from pyspark.sql import functions as F
 
+    from mesh.catalog.access import decide, metadata_denial
     from mesh.catalog.search import entries, latest_version
     from mesh.storage import open_table
 
     tables: dict[str, tuple[str, DataFrame, dict[str, str]]] = {}
     for entry in entries(spark, mesh):
+        readable: set[str] | None = None
+        if identity is not None:
+            if metadata_denial(mesh, identity, entry) is not None:
+                continue
+            fs = mesh.all_sets().get(entry.name)
+            # A set conf no longer defines has no PII classes to decide by: left out.
+            readable = (
+                {d.feature for d in decide(mesh, identity, fs, []) if d.allowed} if fs else set()
+            )
         record = latest_version(spark, mesh, entry.name)
         if record is None:
             continue
         df = open_table(spark, record.table_path).read(version=record.delta_version)
-        kinds = {f["name"]: str(f.get("type")) for f in entry.features if f["name"] in df.columns}
+        kinds = {
+            f["name"]: str(f.get("type"))
+            for f in entry.features
+            if f["name"] in df.columns and (readable is None or f["name"] in readable)
+        }
         tables[entry.name] = (entry.entity, df, kinds)
     found: list[Duplicate] = []
     for (left, (entity, ldf, lk)), (right, (entity2, rdf, rk)) in combinations(
@@ -172,8 +201,16 @@ def find_duplicates(
     *,
     threshold: float = 0.99,
     min_overlap: int = 10,
+    identity: Identity | str | None = None,
 ) -> list[Duplicate]:
-    """Definition duplicates (from conf) followed by value duplicates (from the catalog)."""
-    return definition_duplicates(mesh) + value_duplicates(
-        spark, mesh, threshold=threshold, min_overlap=min_overlap
+    """Definition duplicates (from conf) followed by value duplicates (from the catalog).
+
+    Only among what the caller (``identity``, else the identity variable; none is refused)
+    may see, and, for values, read.
+    """
+    from mesh.catalog.access import current_identity
+
+    who = current_identity(mesh.standards, identity)
+    return definition_duplicates(mesh, who) + value_duplicates(
+        spark, mesh, threshold=threshold, min_overlap=min_overlap, identity=who
     )

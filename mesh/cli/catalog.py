@@ -52,15 +52,18 @@ def register(sub: Any) -> None:
     export = csub.add_parser("export", help="export to Atlas/Purview, OpenLineage, DataHub, ODCS")
     export.add_argument("format", choices=("atlas", "openlineage", "datahub", "odcs", "all"))
     export.add_argument("--out", default="catalog-export", help="output folder")
+    _identity(export)
     export.set_defaults(func=_export)
     dups = csub.add_parser("duplicates", help="likely duplicate features across sets")
     dups.add_argument("--threshold", type=float, default=0.99)
     dups.add_argument("--min-overlap", type=int, default=10)
+    _identity(dups)
     dups.set_defaults(func=_duplicates)
     audit = csub.add_parser("audit", help="read audit log, newest first")
     audit.add_argument("--feature-set")
     audit.add_argument("--decision", choices=("allowed", "denied"))
     audit.add_argument("--limit", type=int, default=50)
+    _identity(audit)
     audit.set_defaults(func=_audit)
 
 
@@ -187,7 +190,7 @@ def _export(args: argparse.Namespace) -> int:
 
     spark, mesh = _context(args)
     for fmt in FORMATS if args.format == "all" else (args.format,):
-        for path in export_catalog(spark, mesh, fmt, args.out):
+        for path in export_catalog(spark, mesh, fmt, args.out, identity=args.identity):
             print(path)
     return 0
 
@@ -196,7 +199,13 @@ def _duplicates(args: argparse.Namespace) -> int:
     from mesh.catalog.duplicates import find_duplicates
 
     spark, mesh = _context(args)
-    found = find_duplicates(spark, mesh, threshold=args.threshold, min_overlap=args.min_overlap)
+    found = find_duplicates(
+        spark,
+        mesh,
+        threshold=args.threshold,
+        min_overlap=args.min_overlap,
+        identity=args.identity,
+    )
     for dup in found:
         print(dup)
     print(f"{len(found)} likely duplicate(s)")
@@ -207,9 +216,14 @@ def _audit(args: argparse.Namespace) -> int:
     from mesh.catalog.audit import audit_log
 
     spark, mesh = _context(args)
-    for row in audit_log(spark, mesh, feature_set=args.feature_set, decision=args.decision)[
-        : args.limit
-    ]:
+    rows = audit_log(
+        spark,
+        mesh,
+        feature_set=args.feature_set,
+        decision=args.decision,
+        identity=args.identity,
+    )
+    for row in rows[: args.limit]:
         print(
             f"{row['at']:%Y-%m-%d %H:%M:%S} {row['user']}@{row['domain']} {row['decision']:7} "
             f"{row['feature_set']} [{', '.join(row['features'])}] {row['purpose']}"

@@ -175,7 +175,11 @@ def test_denied_reads_raise_and_every_read_is_audited(spark, mesh: MeshDefinitio
         "visibility of payments.tx_amounts (private)",
     ) in params["denials"]
     assert "bob@support may not read customers.profile.birth_year" in str(info.value)
-    rows = audit_log(spark, mesh)
+    rows = audit_log(spark, mesh, identity="bob@support")  # the reader's domain sees its reads
+    # The owning domain sees the reads of its own sets; another domain sees none of them.
+    owners = audit_log(spark, mesh, identity="etl@customers")
+    assert {r["feature_set"] for r in owners} == {"customers.profile"} and len(owners) == 2
+    assert audit_log(spark, mesh, identity="eve@risk") == []
     got = sorted(
         (
             r["purpose"],

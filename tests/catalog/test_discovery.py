@@ -139,10 +139,10 @@ def test_lineage_upstream_and_downstream(spark: Any, world: Any) -> None:
 
 
 def test_export_from_the_catalog_writes_every_format(
-    spark: Any, world: Any, tmp_path: Path
+    spark: Any, world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for fmt in ("atlas", "openlineage", "datahub", "odcs"):
-        paths = export_catalog(spark, world, fmt, tmp_path)
+        paths = export_catalog(spark, world, fmt, tmp_path, identity=ANN)
         assert paths and all(p.stat().st_size > 0 for p in paths)
     events = json.loads((tmp_path / "openlineage/events.json").read_text())
     assert len(events) == 4  # three publishes and one training set
@@ -151,6 +151,20 @@ def test_export_from_the_catalog_writes_every_format(
         "payments.tx_amounts.odcs.yaml",
         "risk.customer_risk.odcs.yaml",
     ]
+    # bob@support may not see risk.customer_risk: neither it nor the training set reading it.
+    bob = tmp_path / "bob"
+    for fmt in ("openlineage", "odcs", "atlas"):
+        export_catalog(spark, world, fmt, bob, identity="bob@support")
+    events = json.loads((bob / "openlineage/events.json").read_text())
+    assert len(events) == 2
+    assert sorted(p.name for p in (bob / "odcs").iterdir()) == [
+        "customers.profile.odcs.yaml",
+        "payments.tx_amounts.odcs.yaml",
+    ]
+    assert "customer_risk" not in (bob / "atlas" / "entities.json").read_text()
+    monkeypatch.delenv("MESH_IDENTITY", raising=False)
+    with pytest.raises(AccessDeniedError):  # exports are never anonymous
+        export_catalog(spark, world, "odcs", bob)
 
 
 def test_value_duplicates_are_flagged_and_distinct_features_are_not(spark: Any, world: Any) -> None:
@@ -162,6 +176,12 @@ def test_value_duplicates_are_flagged_and_distinct_features_are_not(spark: Any, 
         "equality_rate",
     ) in pairs
     assert not any("credit_limit" in d.left or "credit_limit" in d.right for d in found)
+    # Compared only among the features the caller may read: bob@support may not see the
+    # risk set (internal to risk and payments).
+    hidden = value_duplicates(
+        spark, world, threshold=0.99, min_overlap=5, identity=Identity("bob", "support")
+    )
+    assert not any("customer_risk" in d.left or "customer_risk" in d.right for d in hidden)
 
 
 def test_definition_duplicates_across_domains(world: Any) -> None:
@@ -238,7 +258,9 @@ def test_show_versions_and_lineage_of_a_hidden_set_are_denied_and_audited(
             "feature": None,
             "missing_grant": "risk.customer_risk metadata.allowed_domains: support",
         }
-    denied = audit_log(spark, world, feature_set="risk.customer_risk", decision="denied")
+    denied = audit_log(
+        spark, world, feature_set="risk.customer_risk", decision="denied", identity=ANN
+    )
     assert sorted((r["user"], r["domain"], r["action"], r["purpose"]) for r in denied) == [
         ("bob", "support", "metadata", purpose) for purpose in sorted(calls)
     ]

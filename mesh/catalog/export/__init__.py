@@ -24,11 +24,14 @@ from mesh.errors import CatalogError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from mesh.catalog.access import Identity
     from mesh.catalog.lineage import Edge
     from mesh.catalog.search import CatalogEntry, VersionRecord
     from mesh.definitions import MeshDefinition
 
 FORMATS = ("atlas", "openlineage", "datahub", "odcs")
+# Lineage node kinds of a feature set (``kind:domain.name``).
+_SET_KINDS = ("feature_set", "global_feature_set")
 
 
 @dataclass(frozen=True)
@@ -48,24 +51,42 @@ class ExportInput:
     trainings: list[tuple[str, datetime, dict[str, Any]]] = field(default_factory=list)
 
 
-def collect(spark: SparkSession, mesh: MeshDefinition) -> ExportInput:
-    """Read what every export needs from the catalog tables."""
-    from mesh.catalog.lineage import edges
+def collect(
+    spark: SparkSession, mesh: MeshDefinition, identity: Identity | str | None = None
+) -> ExportInput:
+    """Read what every export needs from the catalog tables, as the caller may see it.
+
+    Sets the caller (``identity``, else the identity variable; none is refused) may not see
+    are left out, with the lineage edges and recorded training sets that name them, like
+    ``mesh catalog search`` leaves them out.
+    """
+    from mesh.catalog.access import current_identity, metadata_denial
+    from mesh.catalog.lineage import edges, node
     from mesh.catalog.search import entries, latest_version
     from mesh.catalog.tables import Catalog
 
-    found = entries(spark, mesh)
+    who = current_identity(mesh.standards, identity)
+    every = entries(spark, mesh)
+    found = [e for e in every if metadata_denial(mesh, who, e) is None]
+    hidden = {e.name for e in every} - {e.name for e in found}
+    hidden_nodes = {node(kind, name) for name in hidden for kind in _SET_KINDS}
     latest = {e.name: latest_version(spark, mesh, e.name) for e in found}
     trainings = [
-        (r["name"], r["recorded_at"], json.loads(r["manifest_json"]))
+        (r["name"], r["recorded_at"], manifest)
         for r in Catalog(spark, mesh.warehouse).rows("manifests")
+        for manifest in [json.loads(r["manifest_json"])]
+        if not hidden & {i.get("feature_set") for i in manifest.get("inputs", [])}
     ]
     std = mesh.standards
     return ExportInput(
         mesh_name=std.name,
         entries=found,
         versions={k: v for k, v in latest.items() if v is not None},
-        edges=edges(spark, mesh),
+        edges=[
+            e
+            for e in edges(spark, mesh)
+            if e.source not in hidden_nodes and e.target not in hidden_nodes
+        ],
         keys={name: dict(entity.keys) for name, entity in std.entities.items()},
         quality={"min_rows": std.quality.min_rows, "max_null_rate": std.quality.max_null_rate},
         trainings=sorted(trainings, key=lambda t: (t[0], t[1])),
@@ -92,10 +113,18 @@ def render(data: ExportInput, fmt: str) -> dict[str, str]:
 
 
 def export_catalog(
-    spark: SparkSession, mesh: MeshDefinition, fmt: str, out_dir: str | Path
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    fmt: str,
+    out_dir: str | Path,
+    *,
+    identity: Identity | str | None = None,
 ) -> list[Path]:
-    """Write the files of ``fmt`` (one of ``FORMATS``) under ``out_dir``; return their paths."""
-    files = render(collect(spark, mesh), fmt)
+    """Write the files of ``fmt`` (one of ``FORMATS``) under ``out_dir``; return their paths.
+
+    The export holds what ``identity`` may see in the catalog (see :func:`collect`).
+    """
+    files = render(collect(spark, mesh, identity), fmt)
     root = Path(out_dir)
     written = []
     for name, text in sorted(files.items()):
