@@ -248,6 +248,7 @@ def _govern(
 ) -> tuple[GovernanceReport, Any, dict[str, Any]]:
     from mesh.governance.contract import compare
     from mesh.governance.data_checks import run_data_checks
+    from mesh.governance.data_types import source_columns
     from mesh.governance.results import GovernanceReport
     from mesh.governance.static import validate_definitions
     from mesh.governance.statistics import compute_statistics, protected_columns
@@ -266,6 +267,7 @@ def _govern(
         fs,
         mesh.standards,
         key_columns=mesh.entity(fs.entity).key_columns,
+        source_columns=source_columns(mesh, fs),
         previous_stats=previous_stats or None,
         as_of=as_of,
     )

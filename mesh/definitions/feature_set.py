@@ -29,6 +29,10 @@ _AGG_TYPES: dict[str, str | None] = {
     "count": "bigint", "approx_distinct": "bigint", "mean": "double", "stddev": "double",
     "sum": None, "min": None, "max": None, "last": None,
 }
+# Spark sums integers as bigint and floating point as double (both engines sum with F.sum).
+_SUM_TYPES = {t: "bigint" for t in ("tinyint", "smallint", "int", "bigint")} | {
+    "float": "double", "double": "double",
+}
 
 
 class _FeatureBase(StrictModel):
@@ -71,8 +75,24 @@ class AggregationFeature(_FeatureBase):
     def output_names(self) -> list[str]:
         return [f"{self.name}_{format_duration(w)}" for w in self.windows]
 
+    def result_type(self, input_type: str | None) -> str | None:
+        """The Spark type the engine produces over a source column of ``input_type``.
+
+        The declared ``type:`` is not applied here (the engine casts to it afterwards).
+        ``None`` when it cannot be known: the input type is unknown (for functions whose
+        type follows it), or a ``sum``/``mean`` of a decimal, whose precision Spark widens
+        with every sum of the window.
+        """
+        decimal = input_type is not None and input_type.startswith("decimal")
+        if decimal and self.function in ("sum", "mean"):
+            return None
+        if self.function == "sum":
+            return _SUM_TYPES.get(input_type or "", input_type)
+        return _AGG_TYPES[self.function] or input_type
+
     def output_type(self, input_type: str | None) -> str | None:
-        return self.type or _AGG_TYPES[self.function] or input_type
+        """The declared type, else the engine's (``result_type``), else the input's."""
+        return self.type or self.result_type(input_type) or _AGG_TYPES[self.function] or input_type
 
     def data_payload(self) -> dict[str, object]:
         payload = super().data_payload()

@@ -16,6 +16,7 @@ from mesh.definitions.feature_set import FeatureSet
 from mesh.definitions.mesh import AnyFeatureSet, MeshDefinition
 from mesh.governance.contract import ContractDecision, compare
 from mesh.governance.data_checks import run_data_checks
+from mesh.governance.data_types import source_columns
 from mesh.governance.report import render_html
 from mesh.governance.results import GovernanceReport
 from mesh.governance.static import validate_definitions
@@ -79,7 +80,13 @@ def evaluate_publish(
     entity = mesh.standards.entities.get(fs.entity)
     keys = entity.key_columns if entity else []
     data = run_data_checks(
-        df, fs, mesh.standards, key_columns=keys, previous_stats=previous_stats, as_of=as_of
+        df,
+        fs,
+        mesh.standards,
+        key_columns=keys,
+        source_columns=source_columns(mesh, fs),
+        previous_stats=previous_stats,
+        as_of=as_of,
     )
     stats = compute_statistics(
         df, [c for c in fs.output_names() if c in df.columns], protected=protected_columns(fs)

@@ -131,6 +131,38 @@ def test_missing_feature_column_is_reported_by_governance(spark: Any, first: Any
     ]
 
 
+def test_aggregation_of_another_type_than_its_source_gives_is_refused(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs = mesh.feature_sets["support.ticket_events"]
+    rows = [
+        (i + 1, START + timedelta(hours=i), START + timedelta(hours=i), 1, 1, float(i % 3), "web")
+        for i in range(6)
+    ]
+    # max over the int column `priority` is an int; this frame holds doubles.
+    schema = (
+        "customer_id bigint, feature_ts timestamp, created_ts timestamp, "
+        "recent_tickets_1h bigint, recent_tickets_1d bigint, max_priority_1d double, "
+        "last_channel_7d string"
+    )
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark,
+            mesh,
+            fs,
+            frame(spark, rows, schema),
+            start=START,
+            end=END,
+            identity="etl@support",
+            as_of=END,
+        )
+    failed = info.value.report.failed
+    assert [(r.check, r.feature, r.measured, r.threshold) for r in failed] == [
+        ("data.aggregation_type", "max_priority_1d", "double", "int")
+    ]
+    assert not open_table(spark, feature_table_path(mesh, fs)).exists()
+
+
 def test_breaking_change_without_a_major_version_is_refused(spark: Any, first: Any) -> None:
     mesh, result = first
     fs = mesh.feature_sets["customers.profile"]
