@@ -34,6 +34,7 @@ from mesh.catalog.search import VersionRecord, latest_version, statistics_of
 from mesh.catalog.tables import Catalog, utc_now
 from mesh.definitions import AggregationFeature
 from mesh.definitions.base import parse_semver
+from mesh.definitions.binding import published_definition
 from mesh.errors import CatalogError, MeshError
 from mesh.storage import CommitInfo, open_table
 from mesh.storage.commit import filesystem_for
@@ -113,7 +114,7 @@ def publish_feature_set(
         info = dataclasses.replace(
             base,
             operation="publish",
-            definition_hash=fs.data_hash(),
+            definition_hash=mesh.data_hash(fs),
             range_start=start,
             range_end=end,
             extra={
@@ -187,22 +188,25 @@ def publish_definition(
             "version. Run `mesh publish` with computed data first.",
             feature_set=fs.qualified_name,
         )
-    if previous.data_hash != fs.data_hash():
+    # A hash recorded by an earlier engine (without the binding) still matches an unchanged
+    # definition; the contract decision then warns that the binding was not recorded.
+    if mesh.match_data_hash(fs, previous.data_hash) is None:
+        current = mesh.data_hash(fs)
         raise CatalogError(
             f"{fs.qualified_name}: the data definition changed since {previous.semantic_version} "
-            f"(data hash {previous.data_hash} -> {fs.data_hash()}); a metadata-only publish "
+            f"(data hash {previous.data_hash} -> {current}); a metadata-only publish "
             "cannot carry it. Run a full `mesh publish` over the data.",
             feature_set=fs.qualified_name,
             previous=previous.data_hash,
-            current=fs.data_hash(),
+            current=current,
         )
     from mesh.governance.contract import compare
     from mesh.governance.results import GovernanceReport
     from mesh.governance.static import validate_definitions
 
-    decision = compare(json.loads(previous.definition_json), fs)
+    decision = compare(json.loads(previous.definition_json), fs, binding=mesh.binding(fs))
     report = validate_definitions(mesh, subjects=[fs.qualified_name]) + GovernanceReport(
-        [decision.check_version(previous.semantic_version, fs.version)]
+        [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]
     )
     report.raise_if_failed("publish")
     from mesh.governance.statistics import protected_columns, redact
@@ -247,6 +251,7 @@ def _govern(
     as_of: datetime | None,
 ) -> tuple[GovernanceReport, Any, dict[str, Any]]:
     from mesh.governance.contract import compare
+    from mesh.governance.contract_binding import current_binding
     from mesh.governance.data_checks import run_data_checks
     from mesh.governance.data_types import source_columns
     from mesh.governance.results import GovernanceReport
@@ -254,10 +259,14 @@ def _govern(
     from mesh.governance.statistics import compute_statistics, protected_columns
 
     report = validate_definitions(mesh, subjects=[fs.qualified_name])
-    decision = compare(json.loads(previous.definition_json) if previous else None, fs)
+    decision = compare(
+        json.loads(previous.definition_json) if previous else None,
+        fs,
+        binding=current_binding(mesh, fs),
+    )
     if previous is not None:
         report = report + GovernanceReport(
-            [decision.check_version(previous.semantic_version, fs.version)]
+            [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]
         )
     # Drift is measured within one major only: a new major changes values on purpose.
     same_major = previous is not None and previous.major == parse_semver(fs.version)[0]
@@ -385,9 +394,9 @@ def _record(
                 "major": parse_semver(version)[0],
                 "delta_version": row.delta_version,
                 "table_path": row.table_path,
-                "data_hash": fs.data_hash(),
+                "data_hash": mesh.data_hash(fs),
                 "metadata_hash": fs.metadata_hash(),
-                "definition_json": fs.model_dump_json(),
+                "definition_json": json.dumps(published_definition(fs, mesh.binding(fs))),
                 "bump": row.bump,
                 "reasons": row.reasons,
                 "range_start": row.start,

@@ -85,30 +85,60 @@ def refresh_feature_set(
     reach no value. ``ComputeError`` when the definition's data hash differs from the last
     run's (values would mix two definitions: bump the version or recompute the full range)
     or when the source is Parquet (no versions to compare).
+    A hash an earlier engine recorded (``legacy_data_hash``) is accepted for an unchanged
+    definition, and ``note`` says that the binding was taken as unchanged.
     """
-    from pyspark.sql import functions as F
-
-    from mesh.storage import open_table
-
     fs = feature_set(mesh, name)
     run_id = run_id or new_run_id()
     path = feature_table_path(mesh, fs)
-    backend = mesh.standards.storage.backend
-    previous = last_run(path, spark, backend)
+    previous = last_run(path, spark, mesh.standards.storage.backend)
     if previous is None or previous.info is None:
         result = compute_feature_set(spark, mesh, fs, chunk=chunk, run_id=run_id, progress=progress)
         return _noted(result, "no previous run: computed the full range")
     info = previous.info
-    if info.definition_hash != fs.data_hash():
+    match = mesh.match_data_hash(fs, info.definition_hash)
+    if match is None:
+        current = mesh.data_hash(fs)
         raise ComputeError(
             f"Feature set `{fs.qualified_name}`: its definition changed since the last run "
             f"(data hash {info.definition_hash} at table version {previous.version}, now "
-            f"{fs.data_hash()}); bump the major version for a new table, or run `mesh compute "
+            f"{current}); bump the major version for a new table, or run `mesh compute "
             f"{fs.qualified_name}` over the full range.",
             feature_set=fs.qualified_name,
             recorded_hash=info.definition_hash,
-            current_hash=fs.data_hash(),
+            current_hash=current,
         )
+    result = _refresh_since(spark, mesh, fs, previous, run_id, path, chunk, progress)
+    if match == "legacy":
+        # The last run's engine hashed the set's own fields only: its data product's
+        # location, timestamp columns and entity keys then were not recorded, so they are
+        # taken as unchanged. Say so; the next commit records the full hash.
+        note = (
+            "the last run recorded a data hash without the data product's location, "
+            "timestamp columns and entity keys (earlier engine); they are taken as unchanged"
+        )
+        return _noted(result, f"{result.note}; {note}" if result.note else note)
+    return result
+
+
+def _refresh_since(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    fs: FeatureSet,
+    previous: CommitRecord,
+    run_id: str,
+    path: str,
+    chunk: timedelta | None,
+    progress: Progress | None,
+) -> RunResult:
+    """The refresh of ``fs`` after its last run ``previous`` (whose data hash matched)."""
+    from pyspark.sql import functions as F
+
+    from mesh.storage import open_table
+
+    info = previous.info
+    assert info is not None  # last_run returns mesh commits only
+    backend = mesh.standards.storage.backend
     src = read_source(spark, mesh, fs)
     recorded = info.source_versions.get(src.product.qualified_name)
     if src.version is None or recorded is None:

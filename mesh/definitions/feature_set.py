@@ -17,6 +17,7 @@ from mesh.definitions.base import (
     normalise_type,
     parse_semver,
 )
+from mesh.definitions.binding import Binding
 from mesh.definitions.standards import Visibility
 
 PiiClass = Literal["none", "pii", "sensitive"]
@@ -222,12 +223,25 @@ class FeatureSet(StrictModel):
         """The source as its own domain names it (``payments.transactions`` -> ``transactions``)."""
         return self.source.removeprefix(f"{self.domain}.")
 
-    def data_hash(self) -> str:
-        """Changes when anything that changes values changes (sources, exprs, windows, keys)."""
+    def data_hash(self, binding: Binding) -> str:
+        """Changes when anything that changes values changes: this set's source, entity,
+        timestamp semantics and features, and its ``binding`` (the entity's keys, the data
+        product's location and timestamp columns; ``MeshDefinition.binding``)."""
+        return fingerprint({**self._data_payload(), "binding": binding.model_dump(mode="json")})
+
+    def legacy_data_hash(self) -> str:
+        """The data hash as recorded before it covered the binding (this set's own fields).
+
+        Only to recognise hashes that catalogs and feature tables recorded then
+        (``MeshDefinition.match_data_hash``); never recorded now.
+        """
+        return fingerprint(self._data_payload())
+
+    def _data_payload(self) -> dict[str, object]:
         # Spelling that reads the same data hashes the same: the source with or without its
         # own domain, and an event set's interval (used by snapshot sets only) left out.
         interval = self.interval if self.accuracy == "snapshot" else timedelta(days=1)
-        return fingerprint({
+        return {
             "entity": self.entity,
             "source": self.local_source,
             "accuracy": self.accuracy,
@@ -235,7 +249,7 @@ class FeatureSet(StrictModel):
             "ttl": format_duration(self.ttl) if self.ttl else None,
             "exclude_late_data": self.exclude_late_data,
             "features": [f.data_payload() for f in self.features],
-        })
+        }
 
     def metadata_hash(self) -> str:
         """Changes with owner, description, tags, visibility, PII classes; never with data."""

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from mesh.definitions import FeatureRef, FeatureSet, format_duration, load_mesh, parse_duration
+from mesh.definitions import (
+    FeatureRef,
+    FeatureSet,
+    MeshDefinition,
+    format_duration,
+    load_mesh,
+    parse_duration,
+)
+from mesh.definitions.binding import Binding
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -50,15 +59,77 @@ def _with_feature(fs: FeatureSet, index: int, **changes: object) -> FeatureSet:
 
 def test_data_hash_follows_values_metadata_hash_follows_descriptions() -> None:
     fs = _spend()
+    binding = load_mesh(CONF).binding(fs)
     window = _with_feature(fs, 0, windows=(timedelta(days=1), timedelta(days=14)))
-    assert window.data_hash() != fs.data_hash()
+    assert window.data_hash(binding) != fs.data_hash(binding)
     assert window.metadata_hash() == fs.metadata_hash()
     described = _with_feature(fs, 0, description="Something else")
     owner = fs.model_copy(update={"metadata": fs.metadata.model_copy(update={"owner": "x@y"})})
     for changed in (described, owner):
-        assert changed.data_hash() == fs.data_hash()
+        assert changed.data_hash(binding) == fs.data_hash(binding)
         assert changed.metadata_hash() != fs.metadata_hash()
-    assert fs.data_hash() == _spend().data_hash()  # stable across loads
+    assert fs.data_hash(binding) == _spend().data_hash(binding)  # stable across loads
+
+
+def test_binding_resolves_keys_location_and_timestamps() -> None:
+    mesh = load_mesh(CONF)
+    assert mesh.binding(mesh.feature_sets["payments.customer_spend"]) == Binding(
+        keys={"customer_id": "bigint"},
+        location="products/payments/transactions",
+        event_timestamp="event_ts",
+        created_timestamp="ingested_ts",
+    )
+    # A global set reads feature sets (whose bindings cover their sources): keys only.
+    assert mesh.binding(mesh.global_sets["risk.customer_risk"]) == Binding(
+        keys={"customer_id": "bigint"}
+    )
+
+
+def _edit_product(mesh: MeshDefinition, **update: object) -> None:
+    name = "payments.transactions"
+    mesh.products[name] = mesh.products[name].model_copy(update=update)
+
+
+def _edit_keys(mesh: MeshDefinition, keys: dict[str, str]) -> None:
+    customer = mesh.standards.entities["customer"].model_copy(update={"keys": keys})
+    entities = {**mesh.standards.entities, "customer": customer}
+    mesh.standards = mesh.standards.model_copy(update={"entities": entities})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: _edit_product(m, path="products/payments/transactions_v2"),
+        lambda m: _edit_product(m, event_timestamp="ingested_ts"),
+        lambda m: _edit_product(m, created_timestamp=None),
+        lambda m: _edit_keys(m, {"customer_id": "string"}),
+        lambda m: _edit_keys(m, {"customer_id": "bigint", "region": "string"}),
+    ],
+    ids=["location", "event-timestamp", "created-timestamp", "key-type", "key-added"],
+)
+def test_data_hash_covers_the_binding(change: Any) -> None:
+    mesh = load_mesh(CONF)
+    spend, risk = (
+        mesh.feature_sets["payments.customer_spend"],
+        mesh.global_sets["risk.customer_risk"],
+    )
+    before = {name: mesh.data_hash(s) for name, s in [("spend", spend), ("risk", risk)]}
+    change(mesh)
+    assert mesh.data_hash(spend) != before["spend"]
+    # The set's own fields did not change: the hash recorded by earlier engines is the same.
+    assert mesh.match_data_hash(spend, before["spend"]) is None
+    assert mesh.match_data_hash(spend, spend.legacy_data_hash()) == "legacy"
+    keys_changed = mesh.binding(risk).keys != {"customer_id": "bigint"}
+    assert (mesh.data_hash(risk) != before["risk"]) == keys_changed
+
+
+def test_spelling_out_the_default_location_changes_nothing() -> None:
+    mesh = load_mesh(CONF)
+    spend = mesh.feature_sets["payments.customer_spend"]
+    before = mesh.data_hash(spend)
+    _edit_product(mesh, path="products/payments/transactions")
+    assert mesh.match_data_hash(spend, before) == "current"
+    assert mesh.match_data_hash(spend, "0123456789abcdef") is None
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ class Warehouse:
         commit = CommitInfo(
             run_id=run_id or f"test-{set_name}-{semantic_version}",
             operation="compute",
-            definition_hash=fs.data_hash(),
+            definition_hash=self.mesh.data_hash(fs),
             extra={"feature_set": set_name, "semantic_version": semantic_version},
         )
         table = open_table(self.spark, str(path))

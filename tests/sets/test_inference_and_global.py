@@ -88,7 +88,7 @@ def test_global_values_use_inputs_as_of_each_time(wh) -> None:
     assert result.path == str(wh.root / "features/risk/combo/v1")
     info = table.history()[0].info
     assert info is not None
-    assert info.definition_hash == wh.mesh.global_sets["risk.combo"].data_hash()
+    assert info.definition_hash == wh.mesh.data_hash(wh.mesh.global_sets["risk.combo"])
     assert dict(info.source_versions) == {
         "features/payments/spend/v1": 0,
         "features/support/tickets/v1": 0,
@@ -191,7 +191,7 @@ def _publish_record(wh, name: str, semantic_version: str, delta_version: int) ->
         "major": int(semantic_version.split(".")[0]),
         "delta_version": delta_version,
         "table_path": "features/payments/spend/v1",
-        "data_hash": definition.data_hash(),
+        "data_hash": wh.mesh.data_hash(definition),
         "metadata_hash": definition.metadata_hash(),
         "definition_json": definition.model_dump_json(),
         "bump": "major",
