@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -14,6 +15,7 @@ from mesh.definitions.base import (
     check_type,
     fingerprint,
     format_duration,
+    legacy_format_duration,
     normalise_type,
     parse_semver,
 )
@@ -75,6 +77,10 @@ class AggregationFeature(_FeatureBase):
 
     def output_names(self) -> list[str]:
         return [f"{self.name}_{format_duration(w)}" for w in self.windows]
+
+    def legacy_output_names(self) -> list[str]:
+        """The column names engines before ``format_duration`` dropped years gave (``_1y``)."""
+        return [f"{self.name}_{legacy_format_duration(w)}" for w in self.windows]
 
     def result_type(self, input_type: str | None) -> str | None:
         """The Spark type the engine produces over a source column of ``input_type``.
@@ -218,6 +224,16 @@ class FeatureSet(StrictModel):
     def output_names(self) -> list[str]:
         return [name for f in self.features for name in f.output_names()]
 
+    def legacy_output_names(self) -> list[str]:
+        """``output_names`` as engines that named 365-day windows ``_1y`` wrote them."""
+        return [
+            name
+            for f in self.features
+            for name in (
+                f.legacy_output_names() if isinstance(f, AggregationFeature) else f.output_names()
+            )
+        ]
+
     @property
     def local_source(self) -> str:
         """The source as its own domain names it (``payments.transactions`` -> ``transactions``)."""
@@ -230,25 +246,34 @@ class FeatureSet(StrictModel):
         return fingerprint({**self._data_payload(), "binding": binding.model_dump(mode="json")})
 
     def legacy_data_hash(self) -> str:
-        """The data hash as recorded before it covered the binding (this set's own fields).
+        """The data hash as recorded before it covered the binding: this set's own fields,
+        durations written as then (``legacy_format_duration``: 365 days as ``1y``).
 
         Only to recognise hashes that catalogs and feature tables recorded then
         (``MeshDefinition.match_data_hash``); never recorded now.
         """
-        return fingerprint(self._data_payload())
+        return fingerprint(self._data_payload(legacy_format_duration))
 
-    def _data_payload(self) -> dict[str, object]:
+    def _data_payload(
+        self, fmt: Callable[[timedelta], str] = format_duration
+    ) -> dict[str, object]:
         # Spelling that reads the same data hashes the same: the source with or without its
         # own domain, and an event set's interval (used by snapshot sets only) left out.
         interval = self.interval if self.accuracy == "snapshot" else timedelta(days=1)
+        features = []
+        for feature in self.features:
+            payload = feature.data_payload()
+            if isinstance(feature, AggregationFeature):
+                payload["windows"] = [fmt(w) for w in feature.windows]
+            features.append(payload)
         return {
             "entity": self.entity,
             "source": self.local_source,
             "accuracy": self.accuracy,
-            "interval": format_duration(interval),
-            "ttl": format_duration(self.ttl) if self.ttl else None,
+            "interval": fmt(interval),
+            "ttl": fmt(self.ttl) if self.ttl else None,
             "exclude_late_data": self.exclude_late_data,
-            "features": [f.data_payload() for f in self.features],
+            "features": features,
         }
 
     def metadata_hash(self) -> str:

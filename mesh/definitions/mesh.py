@@ -84,12 +84,13 @@ class MeshDefinition:
         still ``fs``'s: ``"current"`` when it equals ``data_hash(fs)``; ``"legacy"`` when it
         is the hash an earlier engine recorded without the binding (``legacy_data_hash``):
         the set's own fields are unchanged, its binding was not recorded; ``None`` when the
-        data definition changed."""
+        data definition changed, or when the earlier engine named its columns otherwise
+        (a 365-day window ``_1y``, now ``_365d``): its table holds other columns."""
         if recorded is None:
             return None
         if recorded == self.data_hash(fs):
             return "current"
-        if recorded == fs.legacy_data_hash():
+        if recorded == fs.legacy_data_hash() and fs.legacy_output_names() == fs.output_names():
             return "legacy"
         return None
 

@@ -235,10 +235,14 @@ def compare(
     else:  # nothing to compare the binding with: the sets' own fields, as hashed before
         old_hash, new_hash = prev.legacy_data_hash(), cur.legacy_data_hash()
         bound = []
-    data_changed = old_hash != new_hash
-    changes = _set_changes(prev, cur) + bound + _output_changes(prev, cur)
+    # A catalog entry without a binding was written by an earlier engine, which named
+    # 365-day windows ``_1y``: its table holds those columns.
+    legacy = prev_binding is None and cur_binding is not None
+    old_outputs, new_outputs = _outputs(prev, legacy), _outputs(cur)
+    data_changed = old_hash != new_hash or list(old_outputs) != list(new_outputs)
+    changes = _set_changes(prev, cur) + bound + _output_changes(old_outputs, new_outputs)
     if data_changed and not changes:
-        if list(_outputs(prev)) != list(_outputs(cur)):
+        if list(old_outputs) != list(new_outputs):
             changes.append(Change("reordered", None, "features reordered", False))
         else:  # the hash saw a difference the rules above do not name: stay on the safe side
             changes.append(
@@ -261,7 +265,7 @@ def compare(
         current_version=cur.version,
         data_hash_changed=data_changed,
         metadata_hash_changed=prev.metadata_hash() != cur.metadata_hash() or bool(metadata),
-        binding_unverified=prev_binding is None and cur_binding is not None,
+        binding_unverified=legacy,
     )
 
 
@@ -328,12 +332,17 @@ def _set_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
     return changes
 
 
-def _outputs(fs: AnyFeatureSet) -> dict[str, tuple[str | None, dict[str, Any]]]:
-    """Output column -> (type, definition without the name)."""
-    found: dict[str, tuple[str | None, dict[str, Any]]] = {}
+_Outputs = dict[str, tuple[str | None, dict[str, Any]]]
+
+
+def _outputs(fs: AnyFeatureSet, legacy: bool = False) -> _Outputs:
+    """Output column -> (type, definition without the name); ``legacy``: columns named as
+    earlier engines did (``legacy_output_names``)."""
+    found: _Outputs = {}
     for feature in fs.features:
         if isinstance(feature, AggregationFeature):
-            for window, output in zip(feature.windows, feature.output_names(), strict=True):
+            names = feature.legacy_output_names() if legacy else feature.output_names()
+            for window, output in zip(feature.windows, names, strict=True):
                 found[output] = (
                     feature.output_type(None),
                     {
@@ -350,8 +359,7 @@ def _outputs(fs: AnyFeatureSet) -> dict[str, tuple[str | None, dict[str, Any]]]:
     return found
 
 
-def _output_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
-    old, new = _outputs(prev), _outputs(cur)
+def _output_changes(old: _Outputs, new: _Outputs) -> list[Change]:
     changes: list[Change] = []
     for name in [n for n in new if n in old]:
         (old_type, old_def), (new_type, new_def) = old[name], new[name]

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from mesh.definitions import (
+    AggregationFeature,
     FeatureRef,
     FeatureSet,
     MeshDefinition,
@@ -17,6 +18,7 @@ from mesh.definitions import (
     load_mesh,
     parse_duration,
 )
+from mesh.definitions.base import legacy_format_duration
 from mesh.definitions.binding import Binding
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -141,7 +143,7 @@ def test_spelling_out_the_default_location_changes_nothing() -> None:
         ("2w", timedelta(days=14)),
         ("1y", timedelta(days=365)),
         (" 90D ", timedelta(days=90)),
-        (3600, timedelta(hours=1)),
+        ("45s", timedelta(seconds=45)),
         (timedelta(days=2), timedelta(days=2)),
     ],
 )
@@ -155,6 +157,12 @@ def test_parse_duration_refuses(text: object) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("number", [7, 3600, 7.0, 0.5])
+def test_a_bare_number_is_not_a_duration(number: object) -> None:
+    with pytest.raises(ValueError, match="a bare number has no unit; use forms like 1h, 7d, 30d"):
+        parse_duration(number)
+
+
 @pytest.mark.parametrize(
     ("value", "text"),
     [
@@ -162,12 +170,43 @@ def test_parse_duration_refuses(text: object) -> None:
         (timedelta(minutes=90), "90m"),
         (timedelta(hours=48), "2d"),
         (timedelta(seconds=45), "45s"),
-        (timedelta(days=365), "1y"),
+        (timedelta(days=365), "365d"),
+        (timedelta(days=14), "14d"),
     ],
 )
 def test_format_duration_is_shortest_and_round_trips(value: timedelta, text: str) -> None:
     assert format_duration(value) == text
     assert parse_duration(text) == value
+
+
+@pytest.mark.parametrize("written", ["365d", "1y", "52w"])
+def test_window_names_are_in_days(written: str) -> None:
+    feature = AggregationFeature(name="changes", function="count", windows=(written, "30d"))
+    expected = "changes_364d" if written == "52w" else "changes_365d"
+    assert feature.output_names() == [expected, "changes_30d"]
+    assert parse_duration(expected.removeprefix("changes_")) == feature.windows[0]
+    assert legacy_format_duration(timedelta(days=365)) == "1y"
+
+
+def test_a_set_named_otherwise_by_an_earlier_engine_does_not_match_its_old_hash() -> None:
+    mesh = load_mesh(CONF)
+    history = mesh.feature_sets["customers.profile_history"]
+    assert history.output_names() == [
+        "profile_changes_30d",
+        "profile_changes_365d",
+        "max_credit_limit_365d",
+        "countries_365d",
+    ]
+    assert history.legacy_output_names() == [
+        "profile_changes_30d",
+        "profile_changes_1y",
+        "max_credit_limit_1y",
+        "countries_1y",
+    ]
+    # Its table written then has `_1y` columns: the old hash is not this definition's.
+    assert mesh.match_data_hash(history, history.legacy_data_hash()) is None
+    spend = mesh.feature_sets["payments.customer_spend"]
+    assert mesh.match_data_hash(spend, spend.legacy_data_hash()) == "legacy"
 
 
 @pytest.mark.parametrize(

@@ -486,3 +486,21 @@ def test_previous_published_without_a_binding_is_compared_by_its_own_fields() ->
     old, new = edited(SPEND, drop("amount_max"))
     changed = compare(old.model_dump(mode="json"), new, binding=SPEND_BINDING)
     assert changed.bump == "major" and {c.kind for c in changed.changes} == {"removed"}
+
+
+def test_a_window_an_earlier_engine_named_1y_is_renamed() -> None:
+    # Published before bindings were recorded, a 365-day window was named `_1y`; the same
+    # definition now writes `_365d`, a rename for every consumer of the table.
+    history = MESH.feature_sets["customers.profile_history"]
+    binding = MESH.binding(history)
+    decision = compare(history.model_dump(mode="json"), history, binding=binding)
+    assert decision.bump == "major" and decision.data_hash_changed
+    assert sorted(c.detail for c in decision.changes) == [
+        "renamed countries_1y -> countries_365d",
+        "renamed max_credit_limit_1y -> max_credit_limit_365d",
+        "renamed profile_changes_1y -> profile_changes_365d",
+    ]
+    assert compare(published_definition(history, binding), history, binding=binding).bump == (
+        "none"
+    )
+    assert compare(history.model_dump(mode="json"), history).bump == "none"
