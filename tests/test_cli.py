@@ -27,7 +27,7 @@ def test_show_config_lists_every_definition(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     mesh = load_mesh(CONF)
     for name, fs in mesh.feature_sets.items():
-        assert name in out and fs.data_hash() in out and fs.metadata_hash() in out
+        assert name in out and mesh.data_hash(fs) in out and fs.metadata_hash() in out
     for name in [*mesh.products, *mesh.global_sets, *mesh.training_sets]:
         assert name in out
 

@@ -43,6 +43,7 @@ from mesh.catalog.tables import Catalog, utc_now
 from mesh.compute.widening import added_columns
 from mesh.definitions import AggregationFeature
 from mesh.definitions.base import parse_semver
+from mesh.definitions.binding import published_definition
 from mesh.errors import CatalogError, MeshError
 from mesh.storage import CommitInfo, open_table
 from mesh.storage.commit import filesystem_for
@@ -123,7 +124,7 @@ def publish_feature_set(
         info = dataclasses.replace(
             base,
             operation="publish",
-            definition_hash=fs.data_hash(),
+            definition_hash=mesh.data_hash(fs),
             range_start=start,
             range_end=end,
             extra={
@@ -203,23 +204,26 @@ def publish_definition(
             "version. Run `mesh publish` with computed data first.",
             feature_set=fs.qualified_name,
         )
-    if previous.data_hash != fs.data_hash():
+    # A hash recorded by an earlier engine (without the binding) still matches an unchanged
+    # definition; the contract decision then warns that the binding was not recorded.
+    if mesh.match_data_hash(fs, previous.data_hash) is None:
+        current = mesh.data_hash(fs)
         raise CatalogError(
             f"{fs.qualified_name}: the data definition changed since {previous.semantic_version} "
-            f"(data hash {previous.data_hash} -> {fs.data_hash()}); a metadata-only publish "
+            f"(data hash {previous.data_hash} -> {current}); a metadata-only publish "
             "cannot carry it. Run a full `mesh publish` over the data.",
             feature_set=fs.qualified_name,
             previous=previous.data_hash,
-            current=fs.data_hash(),
+            current=current,
         )
     from mesh.governance.contract import compare
     from mesh.governance.results import GovernanceReport
     from mesh.governance.static import validate_definitions
     from mesh.governance.statistics import protected_columns, redact
 
-    decision = compare(json.loads(previous.definition_json), fs)
+    decision = compare(json.loads(previous.definition_json), fs, binding=mesh.binding(fs))
     report = validate_definitions(mesh, subjects=[fs.qualified_name]) + GovernanceReport(
-        [decision.check_version(previous.semantic_version, fs.version)]
+        [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]
     )
     # Stored before a feature was classified pii/sensitive, its values must not be carried on.
     stats = redact(statistics_of(spark, mesh, previous), protected_columns(fs))
@@ -264,16 +268,22 @@ def _govern(
     as_of: datetime | None,
 ) -> tuple[GovernanceReport, Any, dict[str, Any]]:
     from mesh.governance.contract import compare
+    from mesh.governance.contract_binding import current_binding
     from mesh.governance.data_checks import run_data_checks
+    from mesh.governance.data_types import source_columns
     from mesh.governance.results import GovernanceReport
     from mesh.governance.static import validate_definitions
     from mesh.governance.statistics import compute_statistics, protected_columns
 
     report = validate_definitions(mesh, subjects=[fs.qualified_name])
-    decision = compare(json.loads(previous.definition_json) if previous else None, fs)
+    decision = compare(
+        json.loads(previous.definition_json) if previous else None,
+        fs,
+        binding=current_binding(mesh, fs),
+    )
     if previous is not None:
         report = report + GovernanceReport(
-            [decision.check_version(previous.semantic_version, fs.version)]
+            [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]
         )
     # Drift is measured within one major only: a new major changes values on purpose.
     same_major = previous is not None and previous.major == parse_semver(fs.version)[0]
@@ -283,6 +293,7 @@ def _govern(
         fs,
         mesh.standards,
         key_columns=mesh.entity(fs.entity).key_columns,
+        source_columns=source_columns(mesh, fs),
         previous_stats=previous_stats or None,
         as_of=as_of,
     )
@@ -390,7 +401,7 @@ def _record(
     report_path = catalog.report_path(name, version, row.publish_id)
     try:
         reports.write_text(report_path, render_html(name, version, stats, report))
-        _append_version(catalog, row, now, commit)
+        _append_version(mesh, catalog, row, now, commit)
     except BaseException:
         # No versions row: the report of a publish that did not land must not stay visible.
         reports.delete_file(report_path)
@@ -398,7 +409,9 @@ def _record(
     return report_path
 
 
-def _append_version(catalog: Catalog, row: _VersionRow, now: datetime, commit: CommitInfo) -> None:
+def _append_version(
+    mesh: MeshDefinition, catalog: Catalog, row: _VersionRow, now: datetime, commit: CommitInfo
+) -> None:
     fs, name, version = row.fs, row.fs.qualified_name, row.fs.version
     catalog.append(
         "versions",
@@ -411,9 +424,9 @@ def _append_version(catalog: Catalog, row: _VersionRow, now: datetime, commit: C
                 "major": parse_semver(version)[0],
                 "delta_version": row.delta_version,
                 "table_path": row.table_path,
-                "data_hash": fs.data_hash(),
+                "data_hash": mesh.data_hash(fs),
                 "metadata_hash": fs.metadata_hash(),
-                "definition_json": fs.model_dump_json(),
+                "definition_json": json.dumps(published_definition(fs, mesh.binding(fs))),
                 "bump": row.bump,
                 "reasons": row.reasons,
                 "range_start": row.start,

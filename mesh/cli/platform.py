@@ -250,7 +250,7 @@ def describe_mesh(mesh: MeshDefinition) -> dict[str, Any]:
                 "accuracy": fs.accuracy,
                 "ttl": format_duration(fs.ttl) if fs.ttl else None,
                 "outputs": fs.output_names(),
-                "data_hash": fs.data_hash(),
+                "data_hash": mesh.data_hash(fs),
                 "metadata_hash": fs.metadata_hash(),
                 "file": mesh.files.get(n),
             }
@@ -263,7 +263,7 @@ def describe_mesh(mesh: MeshDefinition) -> dict[str, Any]:
                 "entity": gs.entity,
                 "reads": mesh.upstream(n),
                 "outputs": gs.output_names(),
-                "data_hash": gs.data_hash(),
+                "data_hash": mesh.data_hash(gs),
                 "metadata_hash": gs.metadata_hash(),
                 "file": mesh.files.get(n),
             }

@@ -141,7 +141,7 @@ def compute_feature_set(
     Without ``start``/``end`` the range covers all source data: from the first event to the
     last availability time (snapshot: through the grid point that covers it). ``chunk`` splits
     the range for long backfills; the run still makes exactly one commit, whose ``CommitInfo``
-    records the run id, ``fs.data_hash()``, the range, the source's Delta version and, in
+    records the run id, ``mesh.data_hash(fs)``, the range, the source's Delta version and, in
     ``extra``: feature set, semantic version, rows written and per-chunk row counts.
 
     The feature table is the one of ``fs``'s major version; columns a minor version added are
@@ -216,7 +216,7 @@ def compute_feature_set(
         commit = CommitInfo(
             run_id=run_id,
             operation=operation,
-            definition_hash=fs.data_hash(),
+            definition_hash=mesh.data_hash(fs),
             range_start=start,
             range_end=end,
             source_versions=versions,

@@ -123,14 +123,30 @@ def refresh_feature_set(
     its changes reach no value. ``ComputeError`` when a run since the baseline used another
     definition under the same semantic version (values would mix two definitions: bump the
     version or recompute the full range) or when the source is Parquet (no versions to
-    compare).
+    compare). A hash an earlier engine recorded (``legacy_data_hash``) is accepted for an
+    unchanged definition, and ``note`` says that the binding was taken as unchanged.
     """
+    fs = feature_set(mesh, name)
+    notes: list[str] = []
+    result = _refresh(spark, mesh, fs, run_id or new_run_id(), chunk, progress, notes)
+    for note in notes:
+        result = _noted(result, f"{result.note}; {note}" if result.note else note)
+    return result
+
+
+def _refresh(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    fs: FeatureSet,
+    run_id: str,
+    chunk: timedelta | None,
+    progress: Progress | None,
+    notes: list[str],
+) -> RunResult:
     from pyspark.sql import functions as F
 
     from mesh.storage import open_table
 
-    fs = feature_set(mesh, name)
-    run_id = run_id or new_run_id()
     path = feature_table_path(mesh, fs)
     backend = mesh.standards.storage.backend
     src = read_source(spark, mesh, fs)
@@ -148,18 +164,26 @@ def refresh_feature_set(
         return full("no previous run: computed the full range")
     info = previous.info
     runs = [r.info for r in (previous, *later) if r.info is not None]
-    stale = [r for r in runs if r.definition_hash != fs.data_hash()]
+    matches = [mesh.match_data_hash(fs, r.definition_hash) for r in runs]
+    stale = [r for r, match in zip(runs, matches, strict=True) if match is None]
     same_version = [r for r in stale if r.extra.get("semantic_version") == fs.version]
     if same_version:
-        old = same_version[0]
+        old, current = same_version[0], mesh.data_hash(fs)
         raise ComputeError(
             f"Feature set `{fs.qualified_name}`: its definition changed since a run of the same "
             f"version {fs.version} (data hash {old.definition_hash} in run {old.run_id}, now "
-            f"{fs.data_hash()}); bump the version (minor when it only adds features, major "
+            f"{current}); bump the version (minor when it only adds features, major "
             f"otherwise), or run `mesh compute {fs.qualified_name}` over the full range.",
             feature_set=fs.qualified_name,
             recorded_hash=old.definition_hash,
-            current_hash=fs.data_hash(),
+            current_hash=current,
+        )
+    if "legacy" in matches:
+        # An earlier engine hashed the set's own fields only: its data product's location,
+        # timestamp columns and entity keys were not recorded, so they are taken as unchanged.
+        notes.append(
+            "the last run recorded a data hash without the data product's location, "
+            "timestamp columns and entity keys (earlier engine); they are taken as unchanged"
         )
     if stale:
         # Another version of the definition wrote the table: every row needs this one's values

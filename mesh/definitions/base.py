@@ -21,13 +21,20 @@ class StrictModel(BaseModel):
 
 
 def parse_duration(value: Any) -> timedelta:
-    """Parse ``30m``, ``1h``, ``7d``, ``2w``, ``1y`` (or seconds, or a timedelta)."""
+    """Parse ``30s``, ``30m``, ``1h``, ``7d``, ``2w``, ``1y`` (365 days), or a timedelta.
+
+    A bare number is refused: ``ttl: 7`` reads as seven seconds to the engine and as seven
+    days to many readers, so a duration always names its unit.
+    """
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration; use forms like 1h, 7d, 30d")
     elif isinstance(value, int | float):
-        seconds = float(value)
+        raise ValueError(
+            f"{value!r} is not a duration: a bare number has no unit; use forms like 1h, 7d, "
+            f"30d (e.g. '{value}d' for days, '{value}s' for seconds)"
+        )
     elif isinstance(value, str):
         match = _DURATION.match(value.lower())
         if not match:
@@ -41,9 +48,22 @@ def parse_duration(value: Any) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest ``<n><unit>`` text for a duration (``7d``, ``90m``)."""
+    """The shortest ``<n><unit>`` text for a duration in days, hours, minutes or seconds
+    (``7d``, ``90m``, ``365d``): it names feature columns (``amount_sum_365d``) and parses
+    back to the same duration. Weeks and years are written in days, as a window of
+    ``2w``/``1y`` is a number of days, and ``365d`` reads as what it is."""
+    return _format(value, ("d", "h", "m"))
+
+
+def legacy_format_duration(value: timedelta) -> str:
+    """A duration as engines before ``format_duration`` dropped years wrote it (365 days as
+    ``1y``): only to recompute the data hashes and column names they recorded."""
+    return _format(value, ("y", "d", "h", "m"))
+
+
+def _format(value: timedelta, units: tuple[str, ...]) -> str:
     seconds = int(value.total_seconds())
-    for unit in ("y", "d", "h", "m"):
+    for unit in units:
         if seconds % _UNIT_SECONDS[unit] == 0:
             return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
     return f"{seconds}s"

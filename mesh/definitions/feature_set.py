@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -14,9 +15,11 @@ from mesh.definitions.base import (
     check_type,
     fingerprint,
     format_duration,
+    legacy_format_duration,
     normalise_type,
     parse_semver,
 )
+from mesh.definitions.binding import Binding
 from mesh.definitions.standards import Visibility
 
 PiiClass = Literal["none", "pii", "sensitive"]
@@ -28,6 +31,10 @@ AggFunction = Literal["count", "sum", "mean", "min", "max", "stddev", "last", "a
 _AGG_TYPES: dict[str, str | None] = {
     "count": "bigint", "approx_distinct": "bigint", "mean": "double", "stddev": "double",
     "sum": None, "min": None, "max": None, "last": None,
+}
+# Spark sums integers as bigint and floating point as double (both engines sum with F.sum).
+_SUM_TYPES = {t: "bigint" for t in ("tinyint", "smallint", "int", "bigint")} | {
+    "float": "double", "double": "double",
 }
 
 
@@ -71,8 +78,28 @@ class AggregationFeature(_FeatureBase):
     def output_names(self) -> list[str]:
         return [f"{self.name}_{format_duration(w)}" for w in self.windows]
 
+    def legacy_output_names(self) -> list[str]:
+        """The column names engines before ``format_duration`` dropped years gave (``_1y``)."""
+        return [f"{self.name}_{legacy_format_duration(w)}" for w in self.windows]
+
+    def result_type(self, input_type: str | None) -> str | None:
+        """The Spark type the engine produces over a source column of ``input_type``.
+
+        The declared ``type:`` is not applied here (the engine casts to it afterwards).
+        ``None`` when it cannot be known: the input type is unknown (for functions whose
+        type follows it), or a ``sum``/``mean`` of a decimal, whose precision Spark widens
+        with every sum of the window.
+        """
+        decimal = input_type is not None and input_type.startswith("decimal")
+        if decimal and self.function in ("sum", "mean"):
+            return None
+        if self.function == "sum":
+            return _SUM_TYPES.get(input_type or "", input_type)
+        return _AGG_TYPES[self.function] or input_type
+
     def output_type(self, input_type: str | None) -> str | None:
-        return self.type or _AGG_TYPES[self.function] or input_type
+        """The declared type, else the engine's (``result_type``), else the input's."""
+        return self.type or self.result_type(input_type) or _AGG_TYPES[self.function] or input_type
 
     def data_payload(self) -> dict[str, object]:
         payload = super().data_payload()
@@ -197,25 +224,57 @@ class FeatureSet(StrictModel):
     def output_names(self) -> list[str]:
         return [name for f in self.features for name in f.output_names()]
 
+    def legacy_output_names(self) -> list[str]:
+        """``output_names`` as engines that named 365-day windows ``_1y`` wrote them."""
+        return [
+            name
+            for f in self.features
+            for name in (
+                f.legacy_output_names() if isinstance(f, AggregationFeature) else f.output_names()
+            )
+        ]
+
     @property
     def local_source(self) -> str:
         """The source as its own domain names it (``payments.transactions`` -> ``transactions``)."""
         return self.source.removeprefix(f"{self.domain}.")
 
-    def data_hash(self) -> str:
-        """Changes when anything that changes values changes (sources, exprs, windows, keys)."""
+    def data_hash(self, binding: Binding) -> str:
+        """Changes when anything that changes values changes: this set's source, entity,
+        timestamp semantics and features, and its ``binding`` (the entity's keys, the data
+        product's location and timestamp columns; ``MeshDefinition.binding``)."""
+        return fingerprint({**self._data_payload(), "binding": binding.model_dump(mode="json")})
+
+    def legacy_data_hash(self) -> str:
+        """The data hash as recorded before it covered the binding: this set's own fields,
+        durations written as then (``legacy_format_duration``: 365 days as ``1y``).
+
+        Only to recognise hashes that catalogs and feature tables recorded then
+        (``MeshDefinition.match_data_hash``); never recorded now.
+        """
+        return fingerprint(self._data_payload(legacy_format_duration))
+
+    def _data_payload(
+        self, fmt: Callable[[timedelta], str] = format_duration
+    ) -> dict[str, object]:
         # Spelling that reads the same data hashes the same: the source with or without its
         # own domain, and an event set's interval (used by snapshot sets only) left out.
         interval = self.interval if self.accuracy == "snapshot" else timedelta(days=1)
-        return fingerprint({
+        features = []
+        for feature in self.features:
+            payload = feature.data_payload()
+            if isinstance(feature, AggregationFeature):
+                payload["windows"] = [fmt(w) for w in feature.windows]
+            features.append(payload)
+        return {
             "entity": self.entity,
             "source": self.local_source,
             "accuracy": self.accuracy,
-            "interval": format_duration(interval),
-            "ttl": format_duration(self.ttl) if self.ttl else None,
+            "interval": fmt(interval),
+            "ttl": fmt(self.ttl) if self.ttl else None,
             "exclude_late_data": self.exclude_late_data,
-            "features": [f.data_payload() for f in self.features],
-        })
+            "features": features,
+        }
 
     def metadata_hash(self) -> str:
         """Changes with owner, description, tags, visibility, PII classes; never with data."""

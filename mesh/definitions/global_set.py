@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from mesh.definitions.base import Duration, StrictModel, fingerprint, format_duration, parse_semver
+from mesh.definitions.base import (
+    Duration,
+    StrictModel,
+    fingerprint,
+    format_duration,
+    legacy_format_duration,
+    parse_semver,
+)
+from mesh.definitions.binding import Binding
 from mesh.definitions.feature_set import ExpressionFeature, Metadata, QualityOverrides
 from mesh.definitions.references import FeatureRef
 
@@ -56,13 +66,27 @@ class GlobalFeatureSet(StrictModel):
     def output_names(self) -> list[str]:
         return [f.name for f in self.features]
 
-    def data_hash(self) -> str:
-        return fingerprint({
+    def data_hash(self, binding: Binding) -> str:
+        """Changes with the entity, its keys (``binding``), inputs, TTL and expressions."""
+        return fingerprint({**self._data_payload(), "binding": binding.model_dump(mode="json")})
+
+    def legacy_data_hash(self) -> str:
+        """The data hash as recorded before it covered the binding (see ``FeatureSet``)."""
+        return fingerprint(self._data_payload(legacy_format_duration))
+
+    def legacy_output_names(self) -> list[str]:
+        """Expression outputs were always named as written: ``output_names``."""
+        return self.output_names()
+
+    def _data_payload(
+        self, fmt: Callable[[timedelta], str] = format_duration
+    ) -> dict[str, object]:
+        return {
             "entity": self.entity,
             "inputs": self.inputs,
-            "ttl": format_duration(self.ttl) if self.ttl else None,
+            "ttl": fmt(self.ttl) if self.ttl else None,
             "features": [f.data_payload() for f in self.features],
-        })
+        }
 
     def metadata_hash(self) -> str:
         return fingerprint({

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Literal
 
+from mesh.definitions.binding import Binding
 from mesh.definitions.entity import Entity
 from mesh.definitions.feature_set import FeatureSet
 from mesh.definitions.global_set import GlobalFeatureSet
@@ -15,6 +17,7 @@ from mesh.definitions.training import TrainingSet
 from mesh.errors import MeshError
 
 AnyFeatureSet = FeatureSet | GlobalFeatureSet
+HashMatch = Literal["current", "legacy"]
 
 
 @dataclass
@@ -54,6 +57,42 @@ class MeshDefinition:
                 feature_set=qualified,
             )
         return found
+
+    def binding(self, fs: AnyFeatureSet) -> Binding:
+        """What ``fs`` takes from other definitions: its entity's keys and (domain sets) its
+        data product's location and timestamp columns. ``MeshError`` when the entity is not
+        registered or the source not defined (``load_mesh`` refuses both)."""
+        entity = self.entity(fs.entity)
+        if not isinstance(fs, FeatureSet):
+            return Binding.of(entity)
+        product = self.product(fs.source, fs.domain)
+        if product is None:
+            raise MeshError(
+                f"feature set {fs.qualified_name}: source {fs.source!r} is not a defined data "
+                "product; define it with `kind: data_product` or write domain.product",
+                feature_set=fs.qualified_name,
+                source=fs.source,
+            )
+        return Binding.of(entity, product)
+
+    def data_hash(self, fs: AnyFeatureSet) -> str:
+        """``fs``'s data hash over its own fields and its binding (``binding``)."""
+        return fs.data_hash(self.binding(fs))
+
+    def match_data_hash(self, fs: AnyFeatureSet, recorded: str | None) -> HashMatch | None:
+        """Whether a data hash recorded earlier (catalog version, feature-table commit) is
+        still ``fs``'s: ``"current"`` when it equals ``data_hash(fs)``; ``"legacy"`` when it
+        is the hash an earlier engine recorded without the binding (``legacy_data_hash``):
+        the set's own fields are unchanged, its binding was not recorded; ``None`` when the
+        data definition changed, or when the earlier engine named its columns otherwise
+        (a 365-day window ``_1y``, now ``_365d``): its table holds other columns."""
+        if recorded is None:
+            return None
+        if recorded == self.data_hash(fs):
+            return "current"
+        if recorded == fs.legacy_data_hash() and fs.legacy_output_names() == fs.output_names():
+            return "legacy"
+        return None
 
     def all_sets(self) -> dict[str, AnyFeatureSet]:
         return {**self.feature_sets, **self.global_sets}

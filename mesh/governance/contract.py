@@ -7,13 +7,19 @@ new table recomputed from scratch):
 * breaking -> ``major``: a removed output, a renamed output (removed + added with the same
   definition), a changed type, a changed definition of an existing output (expression,
   column, function, filter: old and new values would mix in one table), a changed entity,
-  source, global inputs or kind, and changed timestamp semantics (``accuracy``,
-  ``interval``, ``exclude_late_data``, ``ttl``: ttl changes what every point-in-time join
-  returns);
+  source, global inputs or kind, changed entity keys or data product location (the
+  ``Binding`` the set was published with, stored in the catalog), and changed timestamp
+  semantics (``accuracy``, ``interval``, ``exclude_late_data``, ``ttl``: ttl changes what
+  every point-in-time join returns; the data product's event and created timestamp
+  columns);
 * ``minor``: added outputs, or outputs only reordered;
 * ``patch``: metadata only (owner, description, tags, visibility, PII classes, quality
   thresholds) -- the data hash is unchanged, so it can never make a major version;
 * ``none``: nothing changed; ``initial``: no previous version.
+
+A version published before the catalog recorded bindings has none to compare: its own
+fields are compared (with the data hash of that time, ``legacy_data_hash``) and the decision
+carries a ``contract.binding`` warning instead.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from mesh.definitions.base import format_duration, parse_semver
+from mesh.definitions.binding import Binding, split_published
 from mesh.definitions.feature_set import AggregationFeature, ColumnFeature, FeatureSet
 from mesh.definitions.global_set import GlobalFeatureSet
 from mesh.definitions.mesh import AnyFeatureSet
 from mesh.errors import CatalogError
+from mesh.governance.contract_binding import binding_changes, binding_warning
 from mesh.governance.results import CheckResult
 
 Bump = Literal["initial", "major", "minor", "patch", "none"]
@@ -69,6 +77,7 @@ class ContractDecision:
     current_version: str
     data_hash_changed: bool
     metadata_hash_changed: bool
+    binding_unverified: bool = False
 
     @property
     def breaking(self) -> list[Change]:
@@ -136,6 +145,11 @@ class ContractDecision:
             field="version",
         )
 
+    def warnings(self) -> list[CheckResult]:
+        """Non-blocking results: ``contract.binding`` when the previous version recorded no
+        binding, so changes of keys, location or timestamp columns could not be seen."""
+        return [binding_warning(self)] if self.binding_unverified else []
+
     def to_record(self) -> dict[str, Any]:
         """JSON-able form for the catalog (why this version got its number)."""
         return {
@@ -151,10 +165,14 @@ class ContractDecision:
 
 
 def as_feature_set(value: AnyFeatureSet | Mapping[str, Any]) -> AnyFeatureSet:
-    """A definition as a model; a dict (``model_dump`` from the catalog) is re-validated
-    with the model its ``kind`` names."""
+    """A definition as a model; a dict (``model_dump`` or the catalog's ``definition_json``,
+    whose binding is set aside) is re-validated with the model its ``kind`` names."""
+    return _definition(value)[0]
+
+
+def _definition(value: AnyFeatureSet | Mapping[str, Any]) -> tuple[AnyFeatureSet, Binding | None]:
     if isinstance(value, FeatureSet | GlobalFeatureSet):
-        return value
+        return value, None
     if not isinstance(value, Mapping):
         raise CatalogError(
             f"previous definition: expected a feature set model or its model_dump dict, found "
@@ -170,7 +188,8 @@ def as_feature_set(value: AnyFeatureSet | Mapping[str, Any]) -> AnyFeatureSet:
             kind=kind,
         )
     try:
-        return model.model_validate(dict(value))
+        fields, binding = split_published(value)
+        return model.model_validate(fields), binding
     except ValidationError as exc:
         raise CatalogError(
             f"previous definition of {value.get('domain')}.{value.get('name')} does not "
@@ -185,17 +204,24 @@ def as_feature_set(value: AnyFeatureSet | Mapping[str, Any]) -> AnyFeatureSet:
 def compare(
     previous: AnyFeatureSet | Mapping[str, Any] | None,
     current: AnyFeatureSet | Mapping[str, Any],
+    *,
+    binding: Binding | None = None,
 ) -> ContractDecision:
     """Compare the last published definition with the one being published.
 
     ``previous`` is ``None`` for a first publish (bump ``initial``); either argument may be
-    a model or its ``model_dump()`` dict. Raises ``CatalogError`` when the two are
+    a model or its ``model_dump()`` dict. ``binding`` is what ``current`` reads now
+    (``MeshDefinition.binding``); the catalog's ``definition_json`` of ``previous`` holds
+    the binding it was published with. With both, changed keys, data product location and
+    timestamp columns are breaking; with ``binding`` but none recorded for ``previous``,
+    ``binding_unverified`` is set (``warnings()``). Raises ``CatalogError`` when the two are
     different feature sets or a dict does not validate.
     """
-    cur = as_feature_set(current)
+    cur, recorded = _definition(current)
+    cur_binding = binding or recorded
     if previous is None:
         return ContractDecision(cur.qualified_name, "initial", (), None, cur.version, True, True)
-    prev = as_feature_set(previous)
+    prev, prev_binding = _definition(previous)
     if prev.qualified_name != cur.qualified_name:
         raise CatalogError(
             f"compare: previous is {prev.qualified_name} but current is {cur.qualified_name}; "
@@ -203,19 +229,24 @@ def compare(
             previous=prev.qualified_name,
             current=cur.qualified_name,
         )
-    data_changed = prev.data_hash() != cur.data_hash()
-    changes = _set_changes(prev, cur) + _output_changes(prev, cur)
+    if prev_binding is not None and cur_binding is not None:
+        old_hash, new_hash = prev.data_hash(prev_binding), cur.data_hash(cur_binding)
+        bound = binding_changes(prev, cur, prev_binding, cur_binding)
+    else:  # nothing to compare the binding with: the sets' own fields, as hashed before
+        old_hash, new_hash = prev.legacy_data_hash(), cur.legacy_data_hash()
+        bound = []
+    # A catalog entry without a binding was written by an earlier engine, which named
+    # 365-day windows ``_1y``: its table holds those columns.
+    legacy = prev_binding is None and cur_binding is not None
+    old_outputs, new_outputs = _outputs(prev, legacy), _outputs(cur)
+    data_changed = old_hash != new_hash or list(old_outputs) != list(new_outputs)
+    changes = _set_changes(prev, cur) + bound + _output_changes(old_outputs, new_outputs)
     if data_changed and not changes:
-        if list(_outputs(prev)) != list(_outputs(cur)):
+        if list(old_outputs) != list(new_outputs):
             changes.append(Change("reordered", None, "features reordered", False))
         else:  # the hash saw a difference the rules above do not name: stay on the safe side
             changes.append(
-                Change(
-                    "data_changed",
-                    None,
-                    f"data hash {prev.data_hash()} -> {cur.data_hash()} changed",
-                    True,
-                )
+                Change("data_changed", None, f"data hash {old_hash} -> {new_hash} changed", True)
             )
     metadata = _metadata_changes(prev, cur)
     if any(c.breaking for c in changes):
@@ -234,6 +265,7 @@ def compare(
         current_version=cur.version,
         data_hash_changed=data_changed,
         metadata_hash_changed=prev.metadata_hash() != cur.metadata_hash() or bool(metadata),
+        binding_unverified=legacy,
     )
 
 
@@ -300,12 +332,17 @@ def _set_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
     return changes
 
 
-def _outputs(fs: AnyFeatureSet) -> dict[str, tuple[str | None, dict[str, Any]]]:
-    """Output column -> (type, definition without the name)."""
-    found: dict[str, tuple[str | None, dict[str, Any]]] = {}
+_Outputs = dict[str, tuple[str | None, dict[str, Any]]]
+
+
+def _outputs(fs: AnyFeatureSet, legacy: bool = False) -> _Outputs:
+    """Output column -> (type, definition without the name); ``legacy``: columns named as
+    earlier engines did (``legacy_output_names``)."""
+    found: _Outputs = {}
     for feature in fs.features:
         if isinstance(feature, AggregationFeature):
-            for window, output in zip(feature.windows, feature.output_names(), strict=True):
+            names = feature.legacy_output_names() if legacy else feature.output_names()
+            for window, output in zip(feature.windows, names, strict=True):
                 found[output] = (
                     feature.output_type(None),
                     {
@@ -322,8 +359,7 @@ def _outputs(fs: AnyFeatureSet) -> dict[str, tuple[str | None, dict[str, Any]]]:
     return found
 
 
-def _output_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
-    old, new = _outputs(prev), _outputs(cur)
+def _output_changes(old: _Outputs, new: _Outputs) -> list[Change]:
     changes: list[Change] = []
     for name in [n for n in new if n in old]:
         (old_type, old_def), (new_type, new_def) = old[name], new[name]

@@ -10,8 +10,14 @@ Thresholds come from the feature set's ``quality`` when set, else ``standards.qu
 
 * ``data.schema``      every key, ``feature_ts`` and feature column is present;
 * ``data.types``       each key column has its entity's registered type, and each feature
-  that declares a ``type`` has that type (aggregations' types follow their source columns
-  and are checked statically);
+  that declares a ``type`` has that type;
+* ``data.aggregation_type``  each aggregation's column has the type its function gives over
+  its source column (``sum`` of a double is double, ``count`` bigint); a declared ``type:``
+  that casts it to another type fails here. Without the source column's type (not given,
+  not declared in the data product, or a sum/mean of a decimal, whose precision Spark widens)
+  the result is a warning;
+* ``data.allowed_type``  each aggregation's column type is in ``allowed_types`` (typed
+  features are held to their declared type, which ``validate`` checks against the list);
 * ``data.row_count``   rows >= ``min_rows`` (and always > 0);
 * ``data.key_nulls``   null share of each key column, ``feature_ts`` and ``created_ts``
   <= ``max_key_null_rate`` (0 by default);
@@ -33,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from mesh.definitions.mesh import AnyFeatureSet
 from mesh.definitions.standards import Standards
-from mesh.governance.results import CheckResult, GovernanceReport
+from mesh.governance.data_types import type_checks
+from mesh.governance.results import CheckResult, GovernanceReport, Severity
 from mesh.governance.statistics import (
     FeatureStats,
     Histogram,
@@ -74,12 +81,15 @@ def run_data_checks(
     standards: Standards,
     *,
     key_columns: Sequence[str],
+    source_columns: Mapping[str, str] | None = None,
     previous_stats: Mapping[str, FeatureStats] | None = None,
     as_of: datetime | None = None,
 ) -> GovernanceReport:
     """Check the rows of a feature-set version (``df``, feature-table schema) before publish.
 
-    ``key_columns`` are the entity's key columns; ``previous_stats`` the statistics stored
+    ``key_columns`` are the entity's key columns; ``source_columns`` the column types its
+    data product declares (``DataProduct.columns``), from which aggregation types derive;
+    ``previous_stats`` the statistics stored
     with the previous published version (``compute_statistics``), the drift baseline;
     ``as_of`` the freshness reference (default now; a naive datetime is UTC). Every check
     appears in the report, passed ones included. See the module doc for the checks.
@@ -91,7 +101,13 @@ def run_data_checks(
     results: list[CheckResult] = []
 
     def add(
-        check: str, feature: str | None, passed: bool, measured: Any, threshold: Any, message: str
+        check: str,
+        feature: str | None,
+        passed: bool,
+        measured: Any,
+        threshold: Any,
+        message: str,
+        severity: Severity = "error",
     ) -> None:
         results.append(
             CheckResult(
@@ -102,6 +118,7 @@ def run_data_checks(
                 measured,
                 threshold,
                 "ok" if passed else f"{subject}: {message}",
+                severity=severity,
             )
         )
 
@@ -118,19 +135,7 @@ def run_data_checks(
             "the feature table must hold the entity keys, feature_ts and every feature",
         )
     types = {f.name: f.dataType for f in df.schema.fields}
-    for column, declared in _declared_types(fs, standards, key_columns).items():
-        if column not in columns:
-            continue
-        actual = types[column].simpleString()
-        add(
-            "data.types",
-            column,
-            actual == declared,
-            actual,
-            declared,
-            f"column {column!r} is {actual}, declared {declared}; cast it (the feature table "
-            "keeps the declared types, and joins on keys need the registered ones)",
-        )
+    type_checks(add, fs, standards, types, key_columns=key_columns, source_columns=source_columns)
     features = [f for f in fs.output_names() if f in columns]
     ids = [c for c in id_columns if c in columns]
     values = {f: value_column(f, types[f]) for f in features}
@@ -313,25 +318,3 @@ def _freshness(
         f"older than freshness={limit}; run the job for the recent range, or relax "
         "quality.freshness",
     )
-
-
-def _declared_types(
-    fs: AnyFeatureSet, standards: Standards, key_columns: Sequence[str]
-) -> dict[str, str]:
-    """Column -> the Spark type it must have (``simpleString`` form): keys and typed features."""
-    from mesh.definitions.base import normalise_type
-
-    def spark_form(name: str) -> str:
-        return str(normalise_type(name)).replace(" ", "")
-
-    declared = {}
-    entity = standards.entities.get(fs.entity)
-    for key in key_columns:
-        if entity is not None and key in entity.keys:
-            declared[key] = spark_form(entity.keys[key])
-    for feature in fs.features:
-        kind_type = getattr(feature, "type", None)
-        if kind_type:
-            for name in feature.output_names():
-                declared[name] = spark_form(kind_type)
-    return declared

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from mesh.definitions.feature_set import FeatureSet
 from mesh.definitions.mesh import AnyFeatureSet, MeshDefinition
 from mesh.governance.contract import ContractDecision, compare
+from mesh.governance.contract_binding import current_binding
 from mesh.governance.data_checks import run_data_checks
+from mesh.governance.data_types import source_columns
 from mesh.governance.report import render_html
 from mesh.governance.results import GovernanceReport
 from mesh.governance.static import validate_definitions
@@ -61,10 +63,11 @@ def evaluate_publish(
     """Run every check a publish of ``fs`` (rows ``df``) needs; raises nothing on failure.
 
     ``previous`` is the last published definition (model or catalog JSON; ``None`` for a
-    first publish) and ``previous_stats`` its statistics (the drift baseline);
-    ``proposed_version`` defaults to ``fs.version``. Static checks run on ``mesh`` with
-    ``fs`` in it (added when defined in Python only); data checks and statistics read
-    ``df`` in three Spark jobs.
+    first publish; the catalog JSON carries the binding it was published with, a model none,
+    which gives a ``contract.binding`` warning) and ``previous_stats`` its statistics (the
+    drift baseline); ``proposed_version`` defaults to ``fs.version``. Static checks run on
+    ``mesh`` with ``fs`` in it (added when defined in Python only); data checks and
+    statistics read ``df`` in three Spark jobs.
     """
     name = fs.qualified_name
     if mesh.all_sets().get(name) != fs:
@@ -73,13 +76,19 @@ def evaluate_publish(
         else:
             mesh = replace(mesh, global_sets={**mesh.global_sets, name: fs})
     static = validate_definitions(mesh, subjects=[name])
-    decision = compare(previous, fs)
+    decision = compare(previous, fs, binding=current_binding(mesh, fs))
     version = proposed_version or fs.version
-    contract = GovernanceReport([decision.check_version(None, version)])
+    contract = GovernanceReport([decision.check_version(None, version), *decision.warnings()])
     entity = mesh.standards.entities.get(fs.entity)
     keys = entity.key_columns if entity else []
     data = run_data_checks(
-        df, fs, mesh.standards, key_columns=keys, previous_stats=previous_stats, as_of=as_of
+        df,
+        fs,
+        mesh.standards,
+        key_columns=keys,
+        source_columns=source_columns(mesh, fs),
+        previous_stats=previous_stats,
+        as_of=as_of,
     )
     stats = compute_statistics(
         df, [c for c in fs.output_names() if c in df.columns], protected=protected_columns(fs)

@@ -13,7 +13,7 @@ Build steps:
    value to the global set's own TTL);
 4. write the result as the global set's feature table (``features/<domain>/<name>/v<major>``,
    same schema contract, ``created_ts = feature_ts``) in one commit whose ``CommitInfo``
-   records the Delta version of every input and ``definition_hash = data_hash()``.
+   records the Delta version of every input and ``definition_hash = mesh.data_hash(spec)``.
 
 So the value stamped ``t`` uses exactly what every input held at ``t``, and holds until the
 next row of the same keys: late input rows create a new value at their arrival time and
@@ -214,7 +214,7 @@ def build_global_feature_set(
     commit = CommitInfo(
         run_id=run_id or uuid.uuid4().hex,
         operation="global_build",
-        definition_hash=spec.data_hash(),
+        definition_hash=mesh.data_hash(spec),
         source_versions=sources,
         extra={
             "feature_set": spec.qualified_name,

@@ -9,6 +9,7 @@ matches 1.x.y, ``1.2`` matches 1.2.y, ``1.2.0`` only itself; no pin matches ever
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
+from mesh.definitions.binding import split_published
 from mesh.sets.errors import (
     InputChangedError,
     InputNotBuiltError,
@@ -169,7 +171,9 @@ def definition_for(
             pin=pin,
             available=[current.version],
         )
-    return type(current).model_validate_json(record.definition_json)
+    # The pinned version's own fields (TTL, features) are what its read takes.
+    fields, _ = split_published(json.loads(record.definition_json))
+    return type(current).model_validate(fields)
 
 
 def _major(version: str) -> int:

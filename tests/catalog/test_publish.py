@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -24,10 +25,10 @@ from conftest import (
 from mesh.catalog import reports as reports_module
 from mesh.catalog.publish import feature_table_path, publish_definition, publish_feature_set
 from mesh.catalog.search import entries, latest_version, versions
-from mesh.catalog.tables import SCHEMAS, Catalog
+from mesh.catalog.tables import SCHEMAS, Catalog, utc_now
 from mesh.definitions import MeshDefinition
 from mesh.errors import AccessDeniedError, CatalogError, GovernanceError
-from mesh.storage import open_table
+from mesh.storage import CommitInfo, open_table
 
 CUSTOMERS = "etl@customers"
 
@@ -72,7 +73,7 @@ def test_publish_records_version_statistics_checks_lineage_and_report(
     assert record is not None
     assert (record.delta_version, record.data_hash, record.metadata_hash, record.publisher) == (
         result.delta_version,
-        fs.data_hash(),
+        mesh.data_hash(fs),
         fs.metadata_hash(),
         "etl@customers",
     )
@@ -140,6 +141,38 @@ def test_missing_feature_column_is_reported_by_governance(spark: Any, first: Any
     assert [(r.check, r.feature, r.measured) for r in failed] == [
         ("data.schema", "credit_limit", "missing")
     ]
+
+
+def test_aggregation_of_another_type_than_its_source_gives_is_refused(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs = mesh.feature_sets["support.ticket_events"]
+    rows = [
+        (i + 1, START + timedelta(hours=i), START + timedelta(hours=i), 1, 1, float(i % 3), "web")
+        for i in range(6)
+    ]
+    # max over the int column `priority` is an int; this frame holds doubles.
+    schema = (
+        "customer_id bigint, feature_ts timestamp, created_ts timestamp, "
+        "recent_tickets_1h bigint, recent_tickets_1d bigint, max_priority_1d double, "
+        "last_channel_7d string"
+    )
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark,
+            mesh,
+            fs,
+            frame(spark, rows, schema),
+            start=START,
+            end=END,
+            identity="etl@support",
+            as_of=END,
+        )
+    failed = info.value.report.failed
+    assert [(r.check, r.feature, r.measured, r.threshold) for r in failed] == [
+        ("data.aggregation_type", "max_priority_1d", "double", "int")
+    ]
+    assert not open_table(spark, feature_table_path(mesh, fs)).exists()
 
 
 def test_breaking_change_without_a_major_version_is_refused(spark: Any, first: Any) -> None:
@@ -222,7 +255,87 @@ def test_metadata_only_change_is_a_patch_on_the_same_delta_version(spark: Any, f
     data_change = fs.model_copy(update={"ttl": timedelta(days=30), "version": "1.0.2"})
     with pytest.raises(CatalogError) as info:
         publish_definition(spark, mesh, data_change, identity=CUSTOMERS)
-    assert info.value.params["previous"] == fs.data_hash()
+    assert info.value.params["previous"] == mesh.data_hash(fs)
+
+
+def _publish_amounts(spark: Any, mesh: MeshDefinition, fs: Any) -> Any:
+    return publish_feature_set(
+        spark,
+        mesh,
+        fs,
+        frame(spark, amounts_rows(), AMOUNTS_SCHEMA),
+        start=START,
+        end=END,
+        identity="etl@payments",
+        as_of=END,
+    )
+
+
+def test_a_moved_data_product_needs_a_major_version(spark: Any, mesh: MeshDefinition) -> None:
+    fs = mesh.feature_sets["payments.tx_amounts"]
+    _publish_amounts(spark, mesh, fs)
+    record = latest_version(spark, mesh, fs.qualified_name)
+    assert record is not None
+    stored = json.loads(record.definition_json)
+    assert stored["binding"] == mesh.binding(fs).model_dump(mode="json")
+    assert record.data_hash == mesh.data_hash(fs) != fs.legacy_data_hash()
+    product = mesh.products["payments.transactions"]
+    moved = dataclasses.replace(
+        mesh,
+        products={
+            **mesh.products,
+            "payments.transactions": product.model_copy(update={"path": "products/tx_v2"}),
+        },
+    )
+    with pytest.raises(GovernanceError) as info:
+        _publish_amounts(spark, moved, fs.model_copy(update={"version": "1.1.0"}))
+    (check,) = info.value.report.failed
+    assert (check.check, check.threshold) == ("contract.version", ">= 2.0.0")
+    assert "source location products/payments/transactions -> products/tx_v2" in check.message
+    patched = fs.model_copy(update={"version": "1.0.1"})
+    with pytest.raises(CatalogError) as refused:
+        publish_definition(spark, moved, patched, identity="etl@payments")
+    assert refused.value.params["current"] == moved.data_hash(fs) != record.data_hash
+
+
+def _as_an_earlier_engine_recorded(spark: Any, mesh: MeshDefinition, fs: Any) -> None:
+    """A newest version row as engines wrote it before bindings: hash of the set's fields,
+    definition JSON without a binding."""
+    record = latest_version(spark, mesh, fs.qualified_name)
+    assert record is not None
+    row = {
+        **dataclasses.asdict(record),
+        "publish_id": f"legacy-{record.publish_id}",
+        "data_hash": fs.legacy_data_hash(),
+        "definition_json": fs.model_dump_json(),
+        "published_at": utc_now(),
+    }
+    commit = CommitInfo(run_id=row["publish_id"], operation="catalog_publish")
+    Catalog(spark, mesh.warehouse).append("versions", [row], commit)
+
+
+def test_a_version_published_before_bindings_were_recorded_is_not_a_change(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs = mesh.feature_sets["payments.tx_amounts"]
+    _publish_amounts(spark, mesh, fs)
+    _as_an_earlier_engine_recorded(spark, mesh, fs)
+    again = _publish_amounts(spark, mesh, fs)
+    assert (again.bump, again.reasons) == ("none", [])
+    assert [r.check for r in again.report.warnings] == ["contract.binding"]
+    _as_an_earlier_engine_recorded(spark, mesh, fs)
+    meta = fs.metadata.model_copy(update={"description": "Documented"})
+    patched = publish_definition(
+        spark,
+        mesh,
+        fs.model_copy(update={"metadata": meta, "version": "1.0.1"}),
+        identity="etl@payments",
+    )
+    assert patched.bump == "patch"
+    assert [r.check for r in patched.report.warnings] == ["contract.binding"]
+    # What this publish recorded is compared in full next time: no warning.
+    recorded = latest_version(spark, mesh, fs.qualified_name)
+    assert recorded is not None and "binding" in json.loads(recorded.definition_json)
 
 
 def test_failed_first_publish_removes_the_table_it_created(

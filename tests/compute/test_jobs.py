@@ -19,7 +19,7 @@ from mesh.compute import (
     refresh_feature_set,
     refresh_targets,
 )
-from mesh.definitions import AggregationFeature, load_mesh
+from mesh.definitions import AggregationFeature, MeshDefinition, load_mesh
 from mesh.errors import ComputeError
 from mesh.storage import CommitInfo, open_table
 
@@ -107,7 +107,7 @@ def test_every_domain_feature_set_is_computed_in_one_commit(spark: Any, computed
         assert (info.run_id, info.operation, info.definition_hash) == (
             result.run_id,
             "compute",
-            fs.data_hash(),
+            mesh.data_hash(fs),
         )
         assert info.extra["feature_set"] == name and info.extra["semantic_version"] == fs.version
         assert info.extra["rows_written"] == result.rows == table.read().count() > 0
@@ -196,6 +196,22 @@ def test_refresh_after_one_new_day_touches_only_that_day(spark: Any, computed: A
     assert again[0].delta_version is None and "unchanged" in again[0].note
 
 
+def test_refresh_accepts_the_data_hash_an_earlier_engine_recorded(
+    spark: Any, computed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mesh = computed["mesh"]
+    fs = mesh.feature_sets["support.ticket_events"].model_copy(update={"name": "events_legacy"})
+    # The commit an earlier engine wrote: its data hash covered the set's own fields only.
+    with monkeypatch.context() as patched:
+        patched.setattr(MeshDefinition, "data_hash", lambda self, fs: fs.legacy_data_hash())
+        written = compute_feature_set(spark, mesh, fs, progress=None)
+    info = open_table(spark, written.path).history()[0].info
+    assert info is not None and info.definition_hash == fs.legacy_data_hash()
+    result = refresh_feature_set(spark, mesh, fs, progress=None)
+    assert result.delta_version is None
+    assert "unchanged since version" in result.note and "taken as unchanged" in result.note
+
+
 def test_refresh_refuses_a_changed_definition(spark: Any, computed: Any) -> None:
     mesh = computed["mesh"]
     fs = mesh.feature_sets["support.ticket_stats"]
@@ -206,8 +222,8 @@ def test_refresh_refuses_a_changed_definition(spark: Any, computed: Any) -> None
             refresh_targets(spark, mesh, [fs.qualified_name], progress=None)
     finally:
         mesh.feature_sets[fs.qualified_name] = fs
-    assert info.value.params["recorded_hash"] == fs.data_hash()
-    assert info.value.params["current_hash"] == changed.data_hash()
+    assert info.value.params["recorded_hash"] == mesh.data_hash(fs)
+    assert info.value.params["current_hash"] == mesh.data_hash(changed)
 
 
 @pytest.fixture

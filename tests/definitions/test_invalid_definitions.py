@@ -86,6 +86,24 @@ CASES = [
     ),
     Case("negative-ttl", sub(SPEND, "ttl: 30d", "ttl: -30d"), SPEND, "ttl", "not a duration"),
     Case(
+        "bare-number-ttl",
+        sub(SPEND, "ttl: 30d", "ttl: 7"),
+        SPEND,
+        "ttl",
+        "7 is not a duration: a bare number has no unit; use forms like 1h, 7d, 30d",
+    ),
+    Case(
+        "bare-number-window",
+        sub(
+            SPEND,
+            "windows: [1d, 7d, 30d], pii: none,\n     description: Number",
+            "windows: [1d, 604800, 30d], pii: none,\n     description: Number",
+        ),
+        SPEND,
+        "features[0].windows[1]",
+        "604800 is not a duration: a bare number has no unit",
+    ),
+    Case(
         "zero-interval",
         sub(SPEND, "interval: 1d", "interval: 0d"),
         SPEND,

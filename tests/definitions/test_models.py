@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from mesh.definitions import FeatureRef, FeatureSet, format_duration, load_mesh, parse_duration
+from mesh.definitions import (
+    AggregationFeature,
+    FeatureRef,
+    FeatureSet,
+    MeshDefinition,
+    format_duration,
+    load_mesh,
+    parse_duration,
+)
+from mesh.definitions.base import legacy_format_duration
+from mesh.definitions.binding import Binding
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -50,15 +61,77 @@ def _with_feature(fs: FeatureSet, index: int, **changes: object) -> FeatureSet:
 
 def test_data_hash_follows_values_metadata_hash_follows_descriptions() -> None:
     fs = _spend()
+    binding = load_mesh(CONF).binding(fs)
     window = _with_feature(fs, 0, windows=(timedelta(days=1), timedelta(days=14)))
-    assert window.data_hash() != fs.data_hash()
+    assert window.data_hash(binding) != fs.data_hash(binding)
     assert window.metadata_hash() == fs.metadata_hash()
     described = _with_feature(fs, 0, description="Something else")
     owner = fs.model_copy(update={"metadata": fs.metadata.model_copy(update={"owner": "x@y"})})
     for changed in (described, owner):
-        assert changed.data_hash() == fs.data_hash()
+        assert changed.data_hash(binding) == fs.data_hash(binding)
         assert changed.metadata_hash() != fs.metadata_hash()
-    assert fs.data_hash() == _spend().data_hash()  # stable across loads
+    assert fs.data_hash(binding) == _spend().data_hash(binding)  # stable across loads
+
+
+def test_binding_resolves_keys_location_and_timestamps() -> None:
+    mesh = load_mesh(CONF)
+    assert mesh.binding(mesh.feature_sets["payments.customer_spend"]) == Binding(
+        keys={"customer_id": "bigint"},
+        location="products/payments/transactions",
+        event_timestamp="event_ts",
+        created_timestamp="ingested_ts",
+    )
+    # A global set reads feature sets (whose bindings cover their sources): keys only.
+    assert mesh.binding(mesh.global_sets["risk.customer_risk"]) == Binding(
+        keys={"customer_id": "bigint"}
+    )
+
+
+def _edit_product(mesh: MeshDefinition, **update: object) -> None:
+    name = "payments.transactions"
+    mesh.products[name] = mesh.products[name].model_copy(update=update)
+
+
+def _edit_keys(mesh: MeshDefinition, keys: dict[str, str]) -> None:
+    customer = mesh.standards.entities["customer"].model_copy(update={"keys": keys})
+    entities = {**mesh.standards.entities, "customer": customer}
+    mesh.standards = mesh.standards.model_copy(update={"entities": entities})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: _edit_product(m, path="products/payments/transactions_v2"),
+        lambda m: _edit_product(m, event_timestamp="ingested_ts"),
+        lambda m: _edit_product(m, created_timestamp=None),
+        lambda m: _edit_keys(m, {"customer_id": "string"}),
+        lambda m: _edit_keys(m, {"customer_id": "bigint", "region": "string"}),
+    ],
+    ids=["location", "event-timestamp", "created-timestamp", "key-type", "key-added"],
+)
+def test_data_hash_covers_the_binding(change: Any) -> None:
+    mesh = load_mesh(CONF)
+    spend, risk = (
+        mesh.feature_sets["payments.customer_spend"],
+        mesh.global_sets["risk.customer_risk"],
+    )
+    before = {name: mesh.data_hash(s) for name, s in [("spend", spend), ("risk", risk)]}
+    change(mesh)
+    assert mesh.data_hash(spend) != before["spend"]
+    # The set's own fields did not change: the hash recorded by earlier engines is the same.
+    assert mesh.match_data_hash(spend, before["spend"]) is None
+    assert mesh.match_data_hash(spend, spend.legacy_data_hash()) == "legacy"
+    keys_changed = mesh.binding(risk).keys != {"customer_id": "bigint"}
+    assert (mesh.data_hash(risk) != before["risk"]) == keys_changed
+
+
+def test_spelling_out_the_default_location_changes_nothing() -> None:
+    mesh = load_mesh(CONF)
+    spend = mesh.feature_sets["payments.customer_spend"]
+    before = mesh.data_hash(spend)
+    _edit_product(mesh, path="products/payments/transactions")
+    assert mesh.match_data_hash(spend, before) == "current"
+    assert mesh.match_data_hash(spend, "0123456789abcdef") is None
 
 
 @pytest.mark.parametrize(
@@ -70,7 +143,7 @@ def test_data_hash_follows_values_metadata_hash_follows_descriptions() -> None:
         ("2w", timedelta(days=14)),
         ("1y", timedelta(days=365)),
         (" 90D ", timedelta(days=90)),
-        (3600, timedelta(hours=1)),
+        ("45s", timedelta(seconds=45)),
         (timedelta(days=2), timedelta(days=2)),
     ],
 )
@@ -84,6 +157,12 @@ def test_parse_duration_refuses(text: object) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("number", [7, 3600, 7.0, 0.5])
+def test_a_bare_number_is_not_a_duration(number: object) -> None:
+    with pytest.raises(ValueError, match="a bare number has no unit; use forms like 1h, 7d, 30d"):
+        parse_duration(number)
+
+
 @pytest.mark.parametrize(
     ("value", "text"),
     [
@@ -91,12 +170,43 @@ def test_parse_duration_refuses(text: object) -> None:
         (timedelta(minutes=90), "90m"),
         (timedelta(hours=48), "2d"),
         (timedelta(seconds=45), "45s"),
-        (timedelta(days=365), "1y"),
+        (timedelta(days=365), "365d"),
+        (timedelta(days=14), "14d"),
     ],
 )
 def test_format_duration_is_shortest_and_round_trips(value: timedelta, text: str) -> None:
     assert format_duration(value) == text
     assert parse_duration(text) == value
+
+
+@pytest.mark.parametrize("written", ["365d", "1y", "52w"])
+def test_window_names_are_in_days(written: str) -> None:
+    feature = AggregationFeature(name="changes", function="count", windows=(written, "30d"))
+    expected = "changes_364d" if written == "52w" else "changes_365d"
+    assert feature.output_names() == [expected, "changes_30d"]
+    assert parse_duration(expected.removeprefix("changes_")) == feature.windows[0]
+    assert legacy_format_duration(timedelta(days=365)) == "1y"
+
+
+def test_a_set_named_otherwise_by_an_earlier_engine_does_not_match_its_old_hash() -> None:
+    mesh = load_mesh(CONF)
+    history = mesh.feature_sets["customers.profile_history"]
+    assert history.output_names() == [
+        "profile_changes_30d",
+        "profile_changes_365d",
+        "max_credit_limit_365d",
+        "countries_365d",
+    ]
+    assert history.legacy_output_names() == [
+        "profile_changes_30d",
+        "profile_changes_1y",
+        "max_credit_limit_1y",
+        "countries_1y",
+    ]
+    # Its table written then has `_1y` columns: the old hash is not this definition's.
+    assert mesh.match_data_hash(history, history.legacy_data_hash()) is None
+    spend = mesh.feature_sets["payments.customer_spend"]
+    assert mesh.match_data_hash(spend, spend.legacy_data_hash()) == "legacy"
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from governance_helpers import example_mesh, feature
 
 from mesh.definitions import FeatureSet, GlobalFeatureSet
+from mesh.definitions.binding import Binding, published_definition
 from mesh.errors import CatalogError
 from mesh.governance import compare
 
@@ -406,5 +407,100 @@ def test_defaults_come_from_the_definitions() -> None:
 def test_spelling_the_same_definition_changes_nothing(subject, change) -> None:
     old, new = edited(subject, change)
     assert new != old  # the definition did change, as written
-    assert new.data_hash() == old.data_hash()
+    binding = MESH.binding(old)
+    assert new.data_hash(binding) == old.data_hash(binding)
     assert compare(old, new).bump in {"none", "patch"}, compare(old, new).summary()
+
+
+SPEND_BINDING = Binding(
+    keys={"customer_id": "bigint"},
+    location="products/payments/transactions",
+    event_timestamp="event_ts",
+    created_timestamp="ingested_ts",
+)
+
+
+@pytest.mark.parametrize(
+    ("update", "kind", "detail"),
+    [
+        (
+            {"location": "products/payments/tx_v2"},
+            "source_location_changed",
+            "source location products/payments/transactions -> products/payments/tx_v2",
+        ),
+        (
+            {"event_timestamp": "ingested_ts"},
+            "timestamp_semantics",
+            "event_timestamp event_ts -> ingested_ts",
+        ),
+        (
+            {"created_timestamp": None},
+            "timestamp_semantics",
+            "created_timestamp ingested_ts -> -",
+        ),
+        (
+            {"keys": {"customer_id": "string"}},
+            "keys_changed",
+            "keys of entity customer {customer_id: bigint} -> {customer_id: string}",
+        ),
+    ],
+    ids=["location", "event-timestamp", "created-timestamp", "key-type"],
+)
+def test_a_changed_binding_is_breaking(update, kind, detail) -> None:
+    spend = MESH.feature_sets[SPEND]
+    assert MESH.binding(spend) == SPEND_BINDING
+    stored = published_definition(spend, SPEND_BINDING)  # as the catalog keeps it
+    decision = compare(stored, spend, binding=SPEND_BINDING.model_copy(update=update))
+    assert decision.bump == "major", decision.summary()
+    assert [(c.kind, c.detail, c.breaking) for c in decision.changes] == [(kind, detail, True)]
+    assert decision.data_hash_changed and not decision.warnings()
+    assert not decision.check_version("1.0.0", "1.1.0").passed
+    assert decision.check_version("1.0.0", "2.0.0").passed
+    unchanged = compare(stored, spend, binding=SPEND_BINDING)
+    assert (unchanged.bump, unchanged.changes, unchanged.warnings()) == ("none", (), [])
+
+
+def test_global_set_keys_are_its_binding() -> None:
+    risk = MESH.global_sets[RISK]
+    stored = published_definition(risk, MESH.binding(risk))
+    decision = compare(stored, risk, binding=Binding(keys={"customer_id": "string"}))
+    assert decision.bump == "major"
+    assert [c.kind for c in decision.changes] == ["keys_changed"]
+
+
+def test_previous_published_without_a_binding_is_compared_by_its_own_fields() -> None:
+    # A catalog entry written before bindings were recorded: the definition's JSON only.
+    spend = MESH.feature_sets[SPEND]
+    legacy = spend.model_dump(mode="json")
+    decision = compare(legacy, spend, binding=SPEND_BINDING)
+    assert (decision.bump, decision.changes, decision.data_hash_changed) == ("none", (), False)
+    assert decision.check_version("1.0.0", "1.0.0").passed
+    (warning,) = decision.warnings()
+    assert (warning.check, warning.severity, warning.passed, warning.measured) == (
+        "contract.binding",
+        "warning",
+        False,
+        "not recorded",
+    )
+    # Its own fields are still compared.
+    old, new = edited(SPEND, drop("amount_max"))
+    changed = compare(old.model_dump(mode="json"), new, binding=SPEND_BINDING)
+    assert changed.bump == "major" and {c.kind for c in changed.changes} == {"removed"}
+
+
+def test_a_window_an_earlier_engine_named_1y_is_renamed() -> None:
+    # Published before bindings were recorded, a 365-day window was named `_1y`; the same
+    # definition now writes `_365d`, a rename for every consumer of the table.
+    history = MESH.feature_sets["customers.profile_history"]
+    binding = MESH.binding(history)
+    decision = compare(history.model_dump(mode="json"), history, binding=binding)
+    assert decision.bump == "major" and decision.data_hash_changed
+    assert sorted(c.detail for c in decision.changes) == [
+        "renamed countries_1y -> countries_365d",
+        "renamed max_credit_limit_1y -> max_credit_limit_365d",
+        "renamed profile_changes_1y -> profile_changes_365d",
+    ]
+    assert compare(published_definition(history, binding), history, binding=binding).bump == (
+        "none"
+    )
+    assert compare(history.model_dump(mode="json"), history).bump == "none"

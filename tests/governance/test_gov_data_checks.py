@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DoubleType,
     LongType,
@@ -246,10 +247,20 @@ def test_bad_data_fails_its_own_check(
 
 def test_good_data_passes_every_check(spark) -> None:
     df = spark.createDataFrame(good_rows(), SCHEMA)
-    report = run_data_checks(df, spend(), STANDARDS, key_columns=["customer_id"], as_of=AS_OF)
+    report = run_data_checks(
+        df,
+        spend(),
+        STANDARDS,
+        key_columns=["customer_id"],
+        source_columns={"amount": "double"},
+        as_of=AS_OF,
+    )
     assert report.ok, report.render_text()
+    assert all(r.passed for r in report.results), report.render_text()
     assert {r.check for r in report.results} == {
         "data.schema",
+        "data.aggregation_type",
+        "data.allowed_type",
         "data.row_count",
         "data.key_nulls",
         "data.uniqueness",
@@ -455,4 +466,83 @@ def test_types_of_keys_and_typed_features(spark) -> None:
     assert [(r.check, r.feature, r.measured, r.threshold) for r in report.failed] == [
         ("data.types", "customer_id", "string", "bigint"),
         ("data.types", "share", "double", "decimal(10,2)"),
+    ]
+
+
+def _aggregation_type_results(report: Any) -> list[tuple[Any, ...]]:
+    return [
+        (r.check, r.feature, r.passed, r.severity, r.measured, r.threshold)
+        for r in report.results
+        if r.check in ("data.aggregation_type", "data.allowed_type") and not r.passed
+    ]
+
+
+def test_aggregation_type_follows_its_source_column(spark) -> None:
+    # A sum of a double column declared (and so cast to) bigint loses its fractions.
+    declared = spend().model_copy(
+        update={
+            "features": (
+                spend().features[0],
+                spend().features[1].model_copy(update={"type": "bigint"}),
+            )
+        }
+    )
+    frame = spark.createDataFrame(good_rows(), SCHEMA).withColumn(
+        "amount_sum_1d", F.col("amount_sum_1d").cast("bigint")
+    )
+    report = run_data_checks(
+        frame,
+        declared,
+        STANDARDS,
+        key_columns=["customer_id"],
+        source_columns={"amount": "double"},
+        as_of=AS_OF,
+    )
+    # data.types passes (the column is what `type:` declares); the derived type does not.
+    assert [(r.feature, r.passed) for r in report.find("data.types")] == [("amount_sum_1d", True)]
+    assert _aggregation_type_results(report) == [
+        ("data.aggregation_type", "amount_sum_1d", False, "error", "bigint", "double")
+    ]
+    (failed,) = report.failed
+    assert "sum(amount) over a double column gives double" in failed.message
+    # The same bigint column is right for a sum of an int column (Spark sums ints as bigint).
+    report = run_data_checks(
+        frame,
+        spend(),
+        STANDARDS,
+        key_columns=["customer_id"],
+        source_columns={"amount": "int"},
+        as_of=AS_OF,
+    )
+    assert report.ok, report.render_text()
+    assert [r.passed for r in report.find("data.aggregation_type")] == [True, True]
+
+
+def test_aggregation_type_must_be_allowed(spark) -> None:
+    frame = spark.createDataFrame(good_rows(), SCHEMA)
+    standards = STANDARDS.model_copy(update={"allowed_types": ("bigint", "string")})
+    report = run_data_checks(
+        frame,
+        spend(),
+        standards,
+        key_columns=["customer_id"],
+        source_columns={"amount": "double"},
+        as_of=AS_OF,
+    )
+    assert _aggregation_type_results(report) == [
+        ("data.allowed_type", "amount_sum_1d", False, "error", "double", ["bigint", "string"])
+    ]
+
+
+def test_aggregation_type_without_source_type_is_a_warning(spark) -> None:
+    frame = spark.createDataFrame(good_rows(), SCHEMA)
+    report = run_data_checks(frame, spend(), STANDARDS, key_columns=["customer_id"], as_of=AS_OF)
+    assert report.ok, report.render_text()
+    # count needs no source column: checked; the sum's type follows an unknown column.
+    assert [(r.feature, r.passed) for r in report.find("data.aggregation_type")] == [
+        ("tx_count_1d", True),
+        ("amount_sum_1d", False),
+    ]
+    assert _aggregation_type_results(report) == [
+        ("data.aggregation_type", "amount_sum_1d", False, "warning", "double", None)
     ]

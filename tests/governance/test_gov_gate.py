@@ -44,3 +44,19 @@ def test_gate_blocks_a_breaking_change_and_bad_data_at_once(spark) -> None:
         result.raise_if_failed()
     assert caught.value.params["failed"] == ["contract.version", "data.uniqueness"]
     assert "blocked" in result.html()
+
+
+def test_gate_checks_aggregation_types_against_the_data_product(spark) -> None:
+    mesh = example_mesh()
+    fs = mesh.feature_sets["payments.tx_events"]
+    rows = [(i, DAY + timedelta(hours=i), DAY + timedelta(hours=i), 1, 1, 0.5, 7) for i in range(4)]
+    # last over the string column `channel` is a string; this frame holds ints.
+    df = spark.createDataFrame(
+        rows,
+        "customer_id bigint, feature_ts timestamp, created_ts timestamp, tx_count_1h bigint, "
+        "tx_count_1d bigint, amount_stddev_1d double, last_channel_1d int",
+    )
+    result = evaluate_publish(mesh, fs, df, as_of=DAY)
+    assert [(r.check, r.feature, r.measured, r.threshold) for r in result.report.failed] == [
+        ("data.aggregation_type", "last_channel_1d", "int", "string")
+    ]

@@ -73,7 +73,7 @@ class Warehouse:
         commit = CommitInfo(
             run_id=run_id or f"test-{set_name}-{semantic_version}",
             operation="compute",
-            definition_hash=fs.data_hash(),
+            definition_hash=self.mesh.data_hash(fs),
             extra={"feature_set": set_name, "semantic_version": semantic_version},
         )
         table = open_table(self.spark, str(path))
@@ -102,7 +102,7 @@ class Warehouse:
             "major": major,
             "delta_version": delta_version,
             "table_path": feature_table_location(definition.domain, definition.name, major),
-            "data_hash": definition.data_hash(),
+            "data_hash": self.mesh.data_hash(definition),
             "metadata_hash": definition.metadata_hash(),
             "definition_json": definition.model_dump_json(),
             "bump": "major",

@@ -90,7 +90,7 @@ def test_global_values_use_inputs_as_of_each_time(wh) -> None:
     assert result.path == str(wh.root / "features/risk/combo/v1")
     info = table.history()[0].info
     assert info is not None
-    assert info.definition_hash == wh.mesh.global_sets["risk.combo"].data_hash()
+    assert info.definition_hash == wh.mesh.data_hash(wh.mesh.global_sets["risk.combo"])
     assert dict(info.source_versions) == {
         "features/payments/spend/v1": 0,
         "features/support/tickets/v1": 0,

@@ -72,7 +72,7 @@ def test_manifest_pins_every_input(wh) -> None:
         0,
         "features/payments/spend/v1",
     )
-    assert spend.definition_hash == wh.mesh.any_set("payments.spend").data_hash()
+    assert spend.definition_hash == wh.mesh.data_hash(wh.mesh.any_set("payments.spend"))
     assert spend.features == {"amount": "amount", "tx_count": "tx_count"}
     assert spend.ttl_seconds == 10 * 86400 and tickets.ttl_seconds is None
     assert (m.spine.delta_version, m.spine.row_count) == (0, len(SPINE))
