@@ -38,22 +38,21 @@ from typing import TYPE_CHECKING, Any
 from mesh.catalog import reports
 from mesh.catalog.access import Identity, authorize_publish, current_identity
 from mesh.catalog.lineage import lineage_rows
+from mesh.catalog.rollback import undo_commit
 from mesh.catalog.search import VersionRecord, latest_version, statistics_of
 from mesh.catalog.tables import Catalog, utc_now
 from mesh.compute.widening import added_columns
 from mesh.definitions import AggregationFeature
 from mesh.definitions.base import parse_semver
 from mesh.definitions.binding import published_definition
-from mesh.errors import CatalogError, MeshError
+from mesh.errors import CatalogError
 from mesh.storage import CommitInfo, open_table
-from mesh.storage.commit import filesystem_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from mesh.definitions import AnyFeatureSet, MeshDefinition
     from mesh.governance.results import GovernanceReport
-    from mesh.storage import DeltaFeatureTable
 
 FEATURE_TS = "feature_ts"
 
@@ -162,7 +161,7 @@ def publish_feature_set(
     try:
         report_path = _record(spark, mesh, catalog, record, frame.schema, stats, report)
     except BaseException as exc:
-        _undo(table, existed, before, delta_version, start, end, exc, widened=widened)
+        undo_commit(table, existed, before, delta_version, start, end, exc, widened=widened)
         raise
     reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
@@ -467,61 +466,6 @@ def _features(mesh: MeshDefinition, fs: AnyFeatureSet, schema: Any) -> list[dict
                 }
             )
     return out
-
-
-def _undo(
-    table: DeltaFeatureTable,
-    existed: bool,
-    before: int | None,
-    written: int,
-    start: datetime,
-    end: datetime,
-    cause: BaseException,
-    *,
-    widened: bool = False,
-) -> None:
-    """Put the feature table's content back as it was before commit ``written``.
-
-    A commit that widened the schema is undone by writing the whole earlier version back
-    (its schema too): a range replacement cannot remove columns.
-    """
-    try:
-        if not existed and table.latest_version() == written:
-            filesystem, inner = filesystem_for(table.path)
-            filesystem.delete_dir(inner)
-            return
-        history = {r.version: r for r in table.history()}
-        previous_info = history[before].info if before is not None else None
-        extra = dict(previous_info.extra) if previous_info else {}
-        extra.update({"rolled_back_version": written, "rollback_reason": repr(cause)[:500]})
-        info = CommitInfo(
-            run_id=uuid.uuid4().hex,
-            operation="publish_rollback",
-            definition_hash=previous_info.definition_hash if previous_info else None,
-            range_start=start,
-            range_end=end,
-            extra=extra,
-        )
-        from pyspark.sql import functions as F
-
-        if widened and before is not None:
-            table.create(table.read(version=before), info, time_column=FEATURE_TS, overwrite=True)
-            return
-        if before is None:
-            restored = table.read(version=written).limit(0)
-        else:
-            restored = table.read(version=before).where(
-                (F.col(FEATURE_TS) >= F.lit(start)) & (F.col(FEATURE_TS) < F.lit(end))
-            )
-        table.replace_range(restored, info, time_column=FEATURE_TS, start=start, end=end)
-    except (MeshError, OSError) as undo_error:
-        raise CatalogError(
-            f"publish failed after the feature table {table.path} committed version {written} "
-            f"({cause!r}), and undoing that commit failed too ({undo_error}); the catalog does "
-            "not reference that version. Re-run the publish for the same range to repair it.",
-            path=table.path,
-            version=written,
-        ) from undo_error
 
 
 __all__ = [

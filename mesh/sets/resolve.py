@@ -12,16 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
 from mesh.definitions.binding import split_published
+from mesh.sets.commits import commit_at, newest_commit, pin_matches, published_commit
 from mesh.sets.errors import (
     InputChangedError,
     InputNotBuiltError,
-    NotPublishedError,
     SetBuildError,
     UnknownReferenceError,
     VersionPinError,
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     from mesh.catalog.search import VersionRecord
     from mesh.definitions import AnyFeatureSet
     from mesh.join import FeatureSource
-    from mesh.storage import CommitRecord, DeltaFeatureTable
 
 FEATURE_TS = "feature_ts"
 CREATED_TS = "created_ts"
@@ -51,21 +49,6 @@ def in_warehouse(mesh: MeshDefinition, location: str) -> str:
     if os.path.isabs(location) or "://" in location or location.startswith("dbfs:"):
         return location
     return os.path.join(mesh.warehouse, location)
-
-
-def pin_matches(pin: str | None, semantic_version: str) -> bool:
-    """True when ``semantic_version`` (``1.2.3``) is covered by ``pin`` (``1``, ``1.2``, ``1.2.3``).
-
-    No pin covers every version.
-    """
-    if pin is None:
-        return True
-    wanted = [int(p) for p in pin.split(".")]
-    try:
-        found = [int(p) for p in semantic_version.split(".")]
-    except ValueError:
-        return False
-    return found[: len(wanted)] == wanted
 
 
 def resolve_inputs(
@@ -324,9 +307,9 @@ def _pin(
             majors=majors,
         )
     if published:
-        record = _published_commit(table, name, major, pin, versions, allow_unpublished)
+        record = published_commit(table, name, major, pin, versions, allow_unpublished)
     else:
-        record = _newest_commit(table, name, major, pin, versions)
+        record = newest_commit(table, name, major, pin, versions)
     info = record.info
     assert info is not None  # only mesh commits are returned
     entity = mesh.entity(definition.entity)
@@ -344,91 +327,6 @@ def _pin(
         ttl_seconds=definition.ttl.total_seconds() if definition.ttl else None,
         exclude_late_data=exclude_late_data and late,
     )
-
-
-def _newest_commit(
-    table: DeltaFeatureTable,
-    name: str,
-    major: int,
-    pin: str | None,
-    versions: Sequence[VersionRecord],
-) -> CommitRecord:
-    """The newest commit of ``table`` whose semantic version matches ``pin`` (a producer's read).
-
-    A metadata-only (patch) publish writes no feature-table commit: its catalog version row
-    names the commit it describes, so a pin that only such a version matches (``@1.0.1``
-    before anything was computed as 1.0.1) resolves to that commit.
-    """
-    try:
-        return find_commit(table, name, pin)
-    except VersionPinError:
-        described = [
-            v for v in versions if v.major == major and pin_matches(pin, v.semantic_version)
-        ]
-        record = commit_at(table, described[0].delta_version) if described else None
-        if record is None or record.info is None:
-            raise
-        return record
-
-
-def _published_commit(
-    table: DeltaFeatureTable,
-    name: str,
-    major: int,
-    pin: str | None,
-    versions: Sequence[VersionRecord],
-    allow_unpublished: bool,
-) -> CommitRecord:
-    """The commit of the newest published version of ``name`` (this major) matching ``pin``.
-
-    A publish lands with its catalog version row, which names the feature-table commit that
-    passed governance; later commits (``mesh compute``, ``refresh``, ``global build``) are not
-    read until published. A set never published in this major is refused, or, with
-    ``allow_unpublished``, read at its newest commit with a ``RuntimeWarning``.
-    """
-    published = [v for v in versions if v.major == major]
-    if not published:
-        if not allow_unpublished:
-            raise NotPublishedError(
-                f"Feature set {name} has no published version of major {major}: its feature "
-                f"table {table.path} holds only commits that no governance check has passed "
-                f"(compute, refresh, global build). Publish it (`mesh publish {name}`), or, "
-                "to develop against it anyway, pass allow_unpublished=True "
-                "(`--allow-unpublished`).",
-                feature_set=name,
-                major=major,
-                path=table.path,
-            )
-        warnings.warn(
-            f"Feature set {name} has no published version of major {major}: reading its "
-            "newest commit, which no governance check has passed (publish it to read what "
-            "passed).",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-        return find_commit(table, name, pin)
-    available = [v.semantic_version for v in published]
-
-    def refused(message: str) -> VersionPinError:
-        return VersionPinError(
-            message, feature_set=name, pin=pin, available=available, path=table.path
-        )
-
-    matching = [v for v in published if pin_matches(pin, v.semantic_version)]
-    if not matching:
-        raise refused(
-            f"Feature set {name}@{pin}: no published version matches (published: "
-            f"{', '.join(available)}); pin one of those or publish the version you need."
-        )
-    wanted = matching[0].delta_version
-    record = commit_at(table, wanted)
-    if record is None or record.info is None:
-        raise refused(
-            f"Feature set {name}: the catalog's published version {matching[0].semantic_version} "
-            f"is Delta version {wanted} of {table.path}, which the table does not hold (or not "
-            "as a mesh commit); restore the table or publish again."
-        )
-    return record
 
 
 def verify_inputs(spark: SparkSession, mesh: MeshDefinition, pins: Iterable[InputPin]) -> None:
@@ -472,39 +370,6 @@ def verify_inputs(spark: SparkSession, mesh: MeshDefinition, pins: Iterable[Inpu
                 expected=expected,
                 found=found,
             )
-
-
-def commit_at(table: DeltaFeatureTable, version: int) -> CommitRecord | None:
-    """The commit of ``table`` at Delta version ``version``, if its history holds one."""
-    return next((r for r in table.history() if r.version == version), None)
-
-
-def find_commit(table: DeltaFeatureTable, feature_set: str, pin: str | None) -> CommitRecord:
-    """The newest commit of ``table`` whose semantic version matches ``pin``.
-
-    ``VersionPinError`` lists the semantic versions the table does hold when none matches.
-    """
-    seen: list[str] = []
-    short = feature_set.split(".", 1)[-1]
-    for record in table.history():  # newest first
-        extra = record.info.extra if record.info else {}
-        version = extra.get("semantic_version")
-        if version is None or extra.get("feature_set") not in (feature_set, short, None):
-            continue
-        if pin_matches(pin, str(version)):
-            return record
-        if str(version) not in seen:
-            seen.append(str(version))
-    wanted = f"@{pin}" if pin else "any version"
-    raise VersionPinError(
-        f"Feature set {feature_set} ({wanted}): no commit of {table.path} carries a matching "
-        f"semantic version (versions there: {', '.join(seen) or 'none'}); pin one of those "
-        "or publish the version you need.",
-        feature_set=feature_set,
-        pin=pin,
-        available=seen,
-        path=table.path,
-    )
 
 
 def _existing_majors(mesh: MeshDefinition, definition: AnyFeatureSet) -> list[int]:

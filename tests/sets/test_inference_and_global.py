@@ -22,7 +22,7 @@ from mesh.sets import (
     build_inference_set,
     resolve_inputs,
 )
-from mesh.sets.resolve import pin_matches
+from mesh.sets.commits import pin_matches
 from mesh.storage import open_table
 
 INFER_SCHEMA = "customer_id bigint, as_of_ts timestamp, amount double, tickets bigint"
