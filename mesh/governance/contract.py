@@ -210,12 +210,14 @@ def compare(
     """Compare the last published definition with the one being published.
 
     ``previous`` is ``None`` for a first publish (bump ``initial``); either argument may be
-    a model or its ``model_dump()`` dict. ``binding`` is what ``current`` reads now
-    (``MeshDefinition.binding``); the catalog's ``definition_json`` of ``previous`` holds
-    the binding it was published with. With both, changed keys, data product location and
-    timestamp columns are breaking; with ``binding`` but none recorded for ``previous``,
-    ``binding_unverified`` is set (``warnings()``). Raises ``CatalogError`` when the two are
-    different feature sets or a dict does not validate.
+    a model or its ``model_dump()`` dict (a ``previous`` dict without a binding is read as
+    an earlier engine's catalog entry, whose 365-day window columns were named ``_1y``).
+    ``binding`` is what ``current`` reads now (``MeshDefinition.binding``); the catalog's
+    ``definition_json`` of ``previous`` holds the binding it was published with. With both,
+    changed keys, data product location and timestamp columns are breaking; with ``binding``
+    but none recorded for ``previous``, ``binding_unverified`` is set (``warnings()``).
+    Raises ``CatalogError`` when the two are different feature sets or a dict does not
+    validate.
     """
     cur, recorded = _definition(current)
     cur_binding = binding or recorded
@@ -235,9 +237,9 @@ def compare(
     else:  # nothing to compare the binding with: the sets' own fields, as hashed before
         old_hash, new_hash = prev.legacy_data_hash(), cur.legacy_data_hash()
         bound = []
-    # A catalog entry without a binding was written by an earlier engine, which named
-    # 365-day windows ``_1y``: its table holds those columns.
-    legacy = prev_binding is None and cur_binding is not None
+    # A catalog entry (a dict) without a binding was written by an earlier engine, which
+    # named 365-day windows ``_1y``: its table holds those columns. A model is this engine's.
+    legacy = prev_binding is None and cur_binding is not None and isinstance(previous, Mapping)
     old_outputs, new_outputs = _outputs(prev, legacy), _outputs(cur)
     data_changed = old_hash != new_hash or list(old_outputs) != list(new_outputs)
     changes = _set_changes(prev, cur) + bound + _output_changes(old_outputs, new_outputs)

@@ -82,7 +82,8 @@ def _aggregation_types(
             if output not in types:
                 continue  # data.schema reports the missing column
             found = types[output].simpleString()
-            if expected is None:
+            if expected is None and not feature.type:
+                # Not derivable; with a declared `type:`, data.types checks the column.
                 reason = (
                     f"a {feature.function} of a decimal widens its precision with every sum"
                     if input_type
@@ -99,7 +100,7 @@ def _aggregation_types(
                     f"{reason}; set `type:` on the feature to fix its type",
                     "warning",
                 )
-            else:
+            elif expected is not None:
                 add(
                     "data.aggregation_type",
                     output,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from mesh.definitions.base import normalise_type
 from mesh.definitions.feature_set import (
     PII_ORDER,
     PROTECTED_PII,
@@ -146,6 +147,7 @@ class ReferenceRules(SetRules):
             field = f"features[{i}].type"
             if isinstance(feature, AggregationFeature):
                 self.agg_input(name, feature, input_type, f"features[{i}].column")
+                self.agg_cast(name, feature, input_type, field)
                 unknown = feature.column is not None and input_type is None
                 out_type = None if unknown and not feature.type else feature.output_type(input_type)
                 for output in feature.output_names():
@@ -169,6 +171,30 @@ class ReferenceRules(SetRules):
             f"{name}: {feature.function}({feature.column}) needs a numeric column, "
             f"{feature.column!r} is {input_type}; aggregate a numeric column or use "
             "count/last/approx_distinct",
+            field,
+        )
+
+    def agg_cast(
+        self, name: str, feature: AggregationFeature, input_type: str | None, field: str
+    ) -> None:
+        """A declared ``type:`` must be the function's own type over the source column: the
+        engine casts to it, and publish refuses a cast (``data.aggregation_type``)."""
+        if not feature.type or (feature.column is not None and input_type is None):
+            return
+        derived = feature.result_type(_spark_form(input_type) if input_type else None)
+        if derived is None:  # a decimal sum/mean: the declared type is the contract
+            return
+        declared, derived = _spark_form(feature.type), _spark_form(derived)
+        self.add(
+            "types.aggregation_cast",
+            name,
+            feature.name,
+            declared == derived,
+            declared,
+            derived,
+            f"{name}: {feature.name} declares type {declared}, but "
+            f"{feature.function}({feature.column or ''}) gives {derived}; remove `type:` or "
+            f"set it to {derived} (publish refuses a cast)",
             field,
         )
 
@@ -399,3 +425,8 @@ def _cycle_members(graph: dict[str, list[str]]) -> dict[str, list[str]]:
                     seen.add(nxt)
                     stack.append((nxt, [*path, nxt]))
     return found
+
+
+def _spark_form(name: str) -> str:
+    """A type name as ``DataType.simpleString`` writes it (``decimal(10,2)``, ``bigint``)."""
+    return str(normalise_type(name)).replace(" ", "")

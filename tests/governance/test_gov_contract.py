@@ -504,3 +504,5 @@ def test_a_window_an_earlier_engine_named_1y_is_renamed() -> None:
         "none"
     )
     assert compare(history.model_dump(mode="json"), history).bump == "none"
+    # A model is this engine's definition (as a Python caller of publish passes it): no rename.
+    assert compare(history, history, binding=binding).bump == "none"

@@ -546,3 +546,17 @@ def test_aggregation_type_without_source_type_is_a_warning(spark) -> None:
     assert _aggregation_type_results(report) == [
         ("data.aggregation_type", "amount_sum_1d", False, "warning", "double", None)
     ]
+    # With a declared `type:` the column is what it declares (data.types): no warning.
+    typed = spend().model_copy(
+        update={
+            "features": (
+                spend().features[0],
+                spend().features[1].model_copy(update={"type": "double"}),
+            )
+        }
+    )
+    for source in (None, {"amount": "decimal(10,2)"}):
+        report = run_data_checks(
+            frame, typed, STANDARDS, key_columns=["customer_id"], source_columns=source, as_of=AS_OF
+        )
+        assert _aggregation_type_results(report) == [], report.render_text()

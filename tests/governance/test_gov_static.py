@@ -157,6 +157,15 @@ CASES: list[tuple[str, Callable[[MeshDefinition], None], str, str, str | None, A
         "^[a-z][a-z0-9_]*$",
     ),
     (
+        "aggregation cast by its type",
+        on_set(SPEND, set_feature("tx_count", "type", "int")),
+        "types.aggregation_cast",
+        SPEND,
+        "tx_count",
+        "int",
+        "bigint",
+    ),
+    (
         "feature name pattern",
         on_set(TX_AMOUNTS, set_feature("signed_amount", "name", "SAmt")),
         "naming.feature_pattern",
