@@ -169,6 +169,21 @@ def _refresh(
     same_version = [r for r in stale if r.extra.get("semantic_version") == fs.version]
     if same_version:
         old, current = same_version[0], mesh.data_hash(fs)
+        renamed = old.definition_hash == fs.legacy_data_hash() and (
+            fs.legacy_output_names() != fs.output_names()
+        )
+        if renamed:
+            major = int(fs.version.split(".")[0])
+            raise ComputeError(
+                f"Feature set `{fs.qualified_name}`: its definition is unchanged, but the "
+                f"engine that wrote run {old.run_id} named its 365-day windows `_1y` and this "
+                "one names them `_365d`, so its table holds other columns; set version to "
+                f"{major + 1}.0.0 (a new table, v{major + 1}) and compute it.",
+                feature_set=fs.qualified_name,
+                recorded_hash=old.definition_hash,
+                current_hash=current,
+                expected_version=f"{major + 1}.0.0",
+            )
         raise ComputeError(
             f"Feature set `{fs.qualified_name}`: its definition changed since a run of the same "
             f"version {fs.version} (data hash {old.definition_hash} in run {old.run_id}, now "

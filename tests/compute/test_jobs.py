@@ -212,6 +212,24 @@ def test_refresh_accepts_the_data_hash_an_earlier_engine_recorded(
     assert "unchanged since version" in result.note and "taken as unchanged" in result.note
 
 
+def test_refresh_of_a_table_an_earlier_engine_named_1y_asks_for_a_major(
+    spark: Any, computed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mesh = computed["mesh"]
+    stats = mesh.feature_sets["support.ticket_stats"]
+    tickets = stats.features[0]
+    year = tickets.model_copy(update={"windows": (*tickets.windows, timedelta(days=365))})
+    fs = stats.model_copy(update={"name": "stats_legacy", "features": (year,)})
+    assert fs.legacy_output_names() != fs.output_names()  # tickets_1y / tickets_365d
+    with monkeypatch.context() as patched:  # the commit of an earlier engine
+        patched.setattr(MeshDefinition, "data_hash", lambda self, fs: fs.legacy_data_hash())
+        compute_feature_set(spark, mesh, fs, progress=None)
+    with pytest.raises(ComputeError) as info:
+        refresh_feature_set(spark, mesh, fs, progress=None)
+    assert info.value.params["expected_version"] == "2.0.0"
+    assert "`_365d`" in info.value.message
+
+
 def test_refresh_refuses_a_changed_definition(spark: Any, computed: Any) -> None:
     mesh = computed["mesh"]
     fs = mesh.feature_sets["support.ticket_stats"]
