@@ -39,8 +39,9 @@ from mesh.catalog import reports
 from mesh.catalog.access import Identity, authorize_publish, current_identity
 from mesh.catalog.lineage import lineage_rows
 from mesh.catalog.rollback import undo_commit
-from mesh.catalog.search import VersionRecord, latest_version, statistics_of
+from mesh.catalog.search import VersionRecord, latest_version, recorded_versions, statistics_of
 from mesh.catalog.tables import Catalog, utc_now
+from mesh.catalog.unchecked import refuse_unchecked_rows
 from mesh.compute.widening import added_columns
 from mesh.definitions import AggregationFeature
 from mesh.definitions.base import parse_semver
@@ -119,6 +120,16 @@ def publish_feature_set(
         table = open_table(spark, path, backend=mesh.standards.storage.backend)
         existed = table.exists()
         before = table.latest_version() if existed else None
+        if existed:
+            checked = next(
+                (
+                    v.delta_version
+                    for v in recorded_versions(spark, mesh, fs.qualified_name)
+                    if v.table_path.rstrip("/") == path.rstrip("/")
+                ),
+                None,
+            )
+            refuse_unchecked_rows(table, fs.qualified_name, checked, start, end)
         base = commit or CommitInfo(run_id=publish_id, operation="publish")
         info = dataclasses.replace(
             base,

@@ -83,6 +83,13 @@ def changed_rows(table: DeltaFeatureTable, changes: LogChanges) -> DataFrame | N
     return out
 
 
+def rows_in_files(
+    table: DeltaFeatureTable, version: int, names: frozenset[str]
+) -> DataFrame | None:
+    """Rows of ``table`` at ``version`` that the files ``names`` hold (``None`` for none)."""
+    return _rows_in(table.read(version=version), names) if names else None
+
+
 def _rows_in(df: DataFrame, names: frozenset[str]) -> DataFrame:
     from pyspark.sql import functions as F
 

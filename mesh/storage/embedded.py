@@ -283,7 +283,9 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         current = _spark_schema(table)
         frame, schema = align(checked, current, path=self.path, merge_schema=merge_schema)
         if len(schema) != len(current):
-            outside = _widened(self._live_rows(table, current).where(~in_range), schema)
+            # Rows with a null time are outside every range: kept (``~in_range`` is null).
+            kept_rows = self._live_rows(table, current).where(~F.coalesce(in_range, F.lit(False)))
+            outside = _widened(kept_rows, schema)
             return self._write(
                 frame,
                 commit,

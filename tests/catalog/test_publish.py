@@ -516,3 +516,41 @@ def test_a_minor_version_that_adds_a_feature_widens_its_table(
     assert in_range.where(F.col("home_country").isNull()).count() == 0
     # The versions before the widening still read with their own columns.
     assert "home_country" not in table.read(version=out.delta_version - 1).columns
+
+
+def test_a_publish_never_makes_rows_no_publish_checked_readable(spark: Any, mesh: Any) -> None:
+    from pyspark.sql import functions as F
+
+    fs = mesh.feature_sets["customers.profile"]
+    fs = fs.model_copy(update={"quality": fs.quality.model_copy(update={"max_psi": 1e9})})
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    a, b = START + timedelta(days=3), START + timedelta(days=6)
+
+    def cut(df: Any, low: Any, high: Any) -> Any:
+        return df.where((F.col("feature_ts") >= F.lit(low)) & (F.col("feature_ts") < F.lit(high)))
+
+    def publish(low: Any, high: Any) -> Any:
+        part = cut(rows, low, high)
+        return publish_feature_set(
+            spark, mesh, fs, part, start=low, end=high, identity=CUSTOMERS, as_of=END
+        )
+
+    first = publish(START, a)
+    # A producer's commit (mesh compute) of [a, b) with values no publish checked.
+    table = open_table(spark, first.table_path)
+    bad = cut(rows, a, b).withColumn("credit_limit", F.lit(-1e9))
+    compute = CommitInfo(run_id="unchecked", operation="compute", range_start=a, range_end=b)
+    table.replace_range(bad, compute, time_column="feature_ts", start=a, end=b)
+    with pytest.raises(CatalogError) as info:
+        publish(b, END)  # would publish the unchecked [a, b) rows with it
+    assert (info.value.params["since"], info.value.params["writers"]) == (
+        first.delta_version,
+        [f"compute run unchecked (version {first.delta_version + 1})"],
+    )
+    assert table.latest_version() == first.delta_version + 1  # nothing written
+    covering = publish(a, END)  # checks (and replaces) those rows: lands
+    assert covering.semantic_version == "1.0.0"
+    got = table.read(version=covering.delta_version)
+    assert got.where(F.col("credit_limit") < 0).count() == 0
+    # A later publish of a range whose neighbours only publishes wrote goes through.
+    assert publish(START, a).delta_version == covering.delta_version + 1
