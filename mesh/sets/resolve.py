@@ -89,7 +89,7 @@ def resolve_inputs(
         key = (ref.set_name, ref.version)
         if key not in definitions:
             definitions[key] = definition_for(
-                spark, mesh, _current(mesh, ref), ref.version, catalog
+                spark, mesh, _current(mesh, ref), ref.version, catalog, published=published
             )
         definition = _check_feature(definitions[key], ref)
         names = definition.output_names() if ref.feature == "*" else [ref.feature]
@@ -126,19 +126,30 @@ def definition_for(
     current: AnyFeatureSet,
     pin: str | None,
     catalog: Mapping[str, Sequence[VersionRecord]],
+    *,
+    published: bool = False,
 ) -> AnyFeatureSet:
     """The definition a reference pinned to ``pin`` reads with: TTL, late-data rule, features.
 
-    The current definition (``conf/``) for its own major version. An older (or other) major
+    The current definition (``conf/``) for its own major version; for a ``published`` read,
+    the definition of the newest published version of that major matching the pin (a minor
+    version in ``conf/`` not yet published adds features its table does not have yet; the
+    current one when none is published: the read is refused later). An older (or other) major
     was published under its own definition, which the catalog keeps with every version:
     that one is used, and without it the reference is refused (``VersionPinError``) rather
     than read with the current TTL and features. ``catalog``: published versions by set name,
     newest first (``mesh.catalog.search.versions_by_name``).
     """
+    records = catalog.get(current.qualified_name, [])
     if pin is None or not _other_major(current, pin):
+        major = _major(pin or current.version)
+        if published:
+            own = [v for v in records if v.major == major and pin_matches(pin, v.semantic_version)]
+            if own and own[0].semantic_version != current.version:
+                fields, _ = split_published(json.loads(own[0].definition_json))
+                return type(current).model_validate(fields)
         return current
-    published = catalog.get(current.qualified_name, [])
-    record = next((v for v in published if pin_matches(pin, v.semantic_version)), None)
+    record = next((v for v in records if pin_matches(pin, v.semantic_version)), None)
     if record is None:
         from mesh.storage import open_table
 

@@ -280,3 +280,22 @@ def test_a_patch_version_can_be_pinned(wh) -> None:
         assert (pin.pin, pin.delta_version, pin.semantic_version) == ("1.0.1", 0, "1.0.0")
     with pytest.raises(VersionPinError):  # a version nothing carries is still refused
         resolve_inputs(wh.spark, wh.mesh, ["payments.spend@1.0.2.amount"], published=False)
+
+
+def test_a_minor_version_not_yet_published_reads_with_the_published_definition(wh) -> None:
+    # conf/ moves on to 1.1.0 with a new feature; its table holds 1.0.0's columns only.
+    old = wh.mesh.feature_sets["payments.spend"]
+    extra = old.features[0].model_copy(update={"name": "amount_copy", "column": "amount"})
+    new = old.model_copy(update={"version": "1.1.0", "features": (*old.features, extra)})
+    moved = dataclasses.replace(
+        wh.mesh, feature_sets={**wh.mesh.feature_sets, old.qualified_name: new}
+    )
+    (pin,) = resolve_inputs(wh.spark, moved, ["payments.spend.*"])
+    assert (pin.semantic_version, list(pin.features)) == ("1.0.0", ["amount", "tx_count"])
+    got = build_inference_set(
+        wh.spark, moved, ["payments.spend.*"], [{"customer_id": 1}], as_of=jan(9)
+    )
+    assert got.first()["tx_count"] == 5
+    with pytest.raises(UnknownReferenceError) as err:  # not published yet: not readable
+        resolve_inputs(wh.spark, moved, ["payments.spend.amount_copy"])
+    assert err.value.params["feature"] == "amount_copy"
