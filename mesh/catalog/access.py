@@ -255,6 +255,45 @@ def metadata_denial(
     return None
 
 
+def hidden_sets(
+    mesh: MeshDefinition, identity: Identity, entries: Sequence[CatalogEntry]
+) -> dict[str, Decision]:
+    """Every set ``identity`` may not see, by name, with the reason: published ones (see
+    ``metadata_denial``) and sets ``conf/`` defines but never published (lineage of a
+    training set built over them with ``allow_unpublished`` names them)."""
+    hidden = {}
+    for entry in entries:
+        denial = metadata_denial(mesh, identity, entry)
+        if denial is not None:
+            hidden[entry.name] = denial
+    for name, fs in mesh.all_sets().items():
+        if name in hidden:
+            continue
+        denial = visibility_denial(
+            identity, name, fs.domain, visibility_of(mesh, fs), fs.metadata.allowed_domains
+        )
+        if denial is not None:
+            hidden[name] = denial
+    return hidden
+
+
+def refuse_metadata(
+    spark: SparkSession, mesh: MeshDefinition, identity: Identity, denial: Decision, purpose: str
+) -> None:
+    """Audit ``denial`` (action ``metadata``) and raise ``AccessDeniedError`` for it."""
+    from mesh.catalog.audit import record_metadata_denial
+
+    record_metadata_denial(spark, mesh, identity, denial, purpose)
+    raise AccessDeniedError(
+        f"access denied: {identity} may not see {denial.feature_set} in the catalog ({purpose}): "
+        f"{denial.reason}; missing grant: {denial.missing_grant}; {denial.hint}",
+        identity=str(identity),
+        feature_set=denial.feature_set,
+        feature=None,
+        missing_grant=denial.missing_grant,
+    )
+
+
 def authorize_metadata(
     spark: SparkSession,
     mesh: MeshDefinition,
@@ -270,20 +309,9 @@ def authorize_metadata(
     ``feature_set``, ``feature`` None, ``missing_grant``) is raised; allowed lookups are
     not audited, as they read no feature values.
     """
-    from mesh.catalog.audit import record_metadata_denial
-
     denial = metadata_denial(mesh, identity, entry)
-    if denial is None:
-        return
-    record_metadata_denial(spark, mesh, identity, denial, purpose)
-    raise AccessDeniedError(
-        f"access denied: {identity} may not see {entry.name} in the catalog ({purpose}): "
-        f"{denial.reason}; missing grant: {denial.missing_grant}; {denial.hint}",
-        identity=str(identity),
-        feature_set=entry.name,
-        feature=None,
-        missing_grant=denial.missing_grant,
-    )
+    if denial is not None:
+        refuse_metadata(spark, mesh, identity, denial, purpose)
 
 
 def authorize_publish(identity: Identity, fs: AnyFeatureSet) -> None:

@@ -149,23 +149,19 @@ def lineage(
     forwards (what is built from ``name``); ``depth`` limits the hops (``None``: all).
 
     Answers a caller (``identity``, else the identity variable; none is refused): lineage
-    of a published set the caller may not see is refused with ``AccessDeniedError`` and
-    audited, and edges to or from such sets are left out (nor followed).
+    of a set the caller may not see (published, or defined in ``conf/`` only) is refused
+    with ``AccessDeniedError`` and audited, and edges to or from such sets are left out (nor
+    followed).
     """
-    from mesh.catalog.access import authorize_metadata, current_identity, metadata_denial
+    from mesh.catalog.access import current_identity, hidden_sets, refuse_metadata
     from mesh.catalog.search import entries
 
     who = current_identity(mesh.standards, identity)
-    published = {e.name: e for e in entries(spark, mesh)}
-    start_entry = published.get(name.split(":", 1)[-1])
-    if start_entry is not None and (":" not in name or name.split(":", 1)[0] in SET_KINDS):
-        authorize_metadata(spark, mesh, who, start_entry, "catalog lineage")
-    hidden = {
-        node(kind, entry.name)
-        for entry in published.values()
-        if metadata_denial(mesh, who, entry) is not None
-        for kind in SET_KINDS
-    }
+    denied = hidden_sets(mesh, who, entries(spark, mesh))
+    start_name = name.split(":", 1)[-1]
+    if start_name in denied and (":" not in name or name.split(":", 1)[0] in SET_KINDS):
+        refuse_metadata(spark, mesh, who, denied[start_name], "catalog lineage")
+    hidden = {node(kind, set_name) for set_name in denied for kind in SET_KINDS}
     all_edges = [e for e in edges(spark, mesh) if not {e.source, e.target} & hidden]
     start = {e.source for e in all_edges} | {e.target for e in all_edges}
     seeds = {n for n in start if n == name or n.split(":", 1)[1] == name}

@@ -12,6 +12,7 @@ unchecked reads (publish, reference resolution, exports).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -194,11 +195,13 @@ def search(
     internal sets that do not name the caller's domain. Without an identity the search is
     refused (``AccessDeniedError``), like a read.
     """
-    from mesh.catalog.access import current_identity, metadata_denial
+    from mesh.catalog.access import current_identity, hidden_sets, metadata_denial
 
     who = current_identity(mesh.standards, identity)
+    every = entries(spark, mesh)
+    hidden = set(hidden_sets(mesh, who, every))
     found = []
-    for entry in entries(spark, mesh):
+    for entry in every:
         if domain and entry.domain != domain:
             continue
         if entity and entry.entity != entity:
@@ -212,8 +215,14 @@ def search(
             continue
         if text and text.lower() not in _haystack(entry):
             continue
-        found.append(entry)
+        found.append(visible_sources(entry, hidden))
     return found
+
+
+def visible_sources(entry: CatalogEntry, hidden: set[str]) -> CatalogEntry:
+    """``entry`` without the sources (``kind:domain.set``) that name a ``hidden`` set."""
+    kept = [s for s in entry.sources if s.split(":", 1)[-1] not in hidden]
+    return entry if kept == entry.sources else dataclasses.replace(entry, sources=kept)
 
 
 def _haystack(entry: CatalogEntry) -> str:
@@ -239,7 +248,7 @@ def show(
     ``sensitive``, even when a publish stored them. ``CatalogError`` when ``name`` was
     never published.
     """
-    from mesh.catalog.access import authorize_metadata, current_identity
+    from mesh.catalog.access import authorize_metadata, current_identity, hidden_sets
     from mesh.definitions.feature_set import PROTECTED_PII
     from mesh.governance.statistics import redact, stats_to_dict
 
@@ -256,8 +265,9 @@ def show(
     latest = history[0]
     checks = Catalog(spark, mesh.warehouse).rows("checks", publish_id=latest.publish_id)
     personal = [f["name"] for f in entry.features if f.get("pii") in PROTECTED_PII]
+    hidden = set(hidden_sets(mesh, who, entries(spark, mesh)))
     return {
-        "entry": entry.to_dict(),
+        "entry": visible_sources(entry, hidden).to_dict(),
         "versions": [v.to_dict() for v in history],
         "statistics": stats_to_dict(redact(statistics_of(spark, mesh, latest), personal)),
         "checks": [json.loads(c["record_json"]) for c in checks],

@@ -347,3 +347,59 @@ def test_show_keeps_no_values_of_personal_text_features(
     assert main(["--conf", CONF, "catalog", "show", "customers.profile"]) == 0
     out = capsys.readouterr().out
     assert '"NL"' not in out and '"DE"' not in out and json.loads(out)["statistics"]["segment"]
+
+
+def test_sets_never_published_are_hidden_too(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # payments.tx_events is internal to payments and risk in conf/ and never published; risk
+    # built a training set over it (allow_unpublished), so lineage records it.
+    mesh = make_mesh(tmp_path / "wh")
+    publish_feature_set(
+        spark,
+        mesh,
+        mesh.feature_sets["customers.profile"],
+        frame(spark, profile_rows(), PROFILE_SCHEMA),
+        start=START,
+        end=END,
+        identity="etl@customers",
+        as_of=END,
+    )
+    manifest = {
+        "inputs": [{"feature_set": "payments.tx_events"}, {"feature_set": "customers.profile"}]
+    }
+    record_training_set(
+        spark,
+        mesh,
+        mesh.training_sets["risk.churn"],
+        manifest,
+        table_path="training/risk/churn",
+        recorder=ANN,
+    )
+    bob = "bob@support"
+    with pytest.raises(AccessDeniedError) as info:
+        lineage(spark, mesh, "payments.tx_events", identity=bob)
+    assert info.value.params["feature_set"] == "payments.tx_events"
+    up = [str(e) for e in lineage(spark, mesh, "training_set:risk.churn", "upstream", identity=bob)]
+    assert not any("tx_events" in e for e in up) and up
+    assert any(
+        "tx_events" in str(e) for e in lineage(spark, mesh, "payments.tx_events", identity=ANN)
+    )
+    export_catalog(spark, mesh, "openlineage", tmp_path / "out", identity=bob)
+    assert "tx_events" not in (tmp_path / "out/openlineage/events.json").read_text()
+
+
+def test_sources_of_a_visible_set_leave_out_hidden_ones(spark: Any, world: Any) -> None:
+    carol = "carol@payments"  # may see risk.customer_risk (internal to risk and payments)
+    source = "feature_set:support.ticket_stats"
+    assert source in show(spark, world, "risk.customer_risk", identity=carol)["entry"]["sources"]
+    stats = world.feature_sets["support.ticket_stats"]
+    meta = stats.metadata.model_copy(update={"visibility": "private"})
+    world.feature_sets["support.ticket_stats"] = stats.model_copy(update={"metadata": meta})
+    try:
+        entry = show(spark, world, "risk.customer_risk", identity=carol)["entry"]
+        (found,) = [e for e in search(spark, world, identity=carol) if e.domain == "risk"]
+    finally:
+        world.feature_sets["support.ticket_stats"] = stats
+    assert source not in entry["sources"] and source not in found.sources
+    assert "feature_set:customers.profile" in entry["sources"]

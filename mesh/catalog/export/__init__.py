@@ -60,15 +60,15 @@ def collect(
     are left out, with the lineage edges and recorded training sets that name them, like
     ``mesh catalog search`` leaves them out.
     """
-    from mesh.catalog.access import current_identity, metadata_denial
+    from mesh.catalog.access import current_identity, hidden_sets
     from mesh.catalog.lineage import edges, node
-    from mesh.catalog.search import entries, latest_version
+    from mesh.catalog.search import entries, latest_version, visible_sources
     from mesh.catalog.tables import Catalog
 
     who = current_identity(mesh.standards, identity)
     every = entries(spark, mesh)
-    found = [e for e in every if metadata_denial(mesh, who, e) is None]
-    hidden = {e.name for e in every} - {e.name for e in found}
+    hidden = set(hidden_sets(mesh, who, every))
+    found = [visible_sources(e, hidden) for e in every if e.name not in hidden]
     hidden_nodes = {node(kind, name) for name in hidden for kind in _SET_KINDS}
     latest = {e.name: latest_version(spark, mesh, e.name) for e in found}
     trainings = [
