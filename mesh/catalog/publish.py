@@ -216,7 +216,8 @@ def publish_definition(
         )
     # A hash recorded by an earlier engine (without the binding) still matches an unchanged
     # definition; the contract decision then warns that the binding was not recorded.
-    if mesh.match_data_hash(fs, previous.data_hash) is None:
+    match = mesh.match_data_hash(fs, previous.data_hash)
+    if match is None:
         current = mesh.data_hash(fs)
         raise CatalogError(
             f"{fs.qualified_name}: the data definition changed since {previous.semantic_version} "
@@ -252,6 +253,7 @@ def publish_definition(
         row_count=previous.row_count,
         publisher=str(who),
         run_id=uuid.uuid4().hex,
+        unbound=match == "legacy",
     )
     report_path = _record(spark, mesh, catalog, record, None, stats, report)
     reports.copy_to_version_page(catalog, fs, publish_id, report_path)
@@ -330,6 +332,9 @@ class _VersionRow:
     row_count: int
     publisher: str
     run_id: str
+    # A metadata-only publish over a version an earlier engine recorded without its binding:
+    # the commit was computed under a binding nobody recorded, so none is recorded now either.
+    unbound: bool = False
 
 
 def _record(
@@ -434,9 +439,13 @@ def _append_version(
                 "major": parse_semver(version)[0],
                 "delta_version": row.delta_version,
                 "table_path": row.table_path,
-                "data_hash": mesh.data_hash(fs),
+                "data_hash": fs.legacy_data_hash() if row.unbound else mesh.data_hash(fs),
                 "metadata_hash": fs.metadata_hash(),
-                "definition_json": json.dumps(published_definition(fs, mesh.binding(fs))),
+                "definition_json": (
+                    fs.model_dump_json()
+                    if row.unbound
+                    else json.dumps(published_definition(fs, mesh.binding(fs)))
+                ),
                 "bump": row.bump,
                 "reasons": row.reasons,
                 "range_start": row.start,

@@ -325,17 +325,20 @@ def test_a_version_published_before_bindings_were_recorded_is_not_a_change(
     assert [r.check for r in again.report.warnings] == ["contract.binding"]
     _as_an_earlier_engine_recorded(spark, mesh, fs)
     meta = fs.metadata.model_copy(update={"description": "Documented"})
-    patched = publish_definition(
-        spark,
-        mesh,
-        fs.model_copy(update={"metadata": meta, "version": "1.0.1"}),
-        identity="etl@payments",
-    )
+    documented = fs.model_copy(update={"metadata": meta, "version": "1.0.1"})
+    patched = publish_definition(spark, mesh, documented, identity="etl@payments")
     assert patched.bump == "patch"
     assert [r.check for r in patched.report.warnings] == ["contract.binding"]
-    # What this publish recorded is compared in full next time: no warning.
+    # A metadata-only publish computed nothing: the binding its data was computed under is
+    # still unknown, so it records none (and the next publish warns again).
     recorded = latest_version(spark, mesh, fs.qualified_name)
-    assert recorded is not None and "binding" in json.loads(recorded.definition_json)
+    assert recorded is not None and "binding" not in json.loads(recorded.definition_json)
+    assert recorded.data_hash == fs.legacy_data_hash()
+    again = _publish_amounts(spark, mesh, documented)
+    assert [r.check for r in again.report.warnings] == ["contract.binding"]
+    # A full publish computed the data under the current binding: recorded from then on.
+    full = latest_version(spark, mesh, fs.qualified_name)
+    assert full is not None and "binding" in json.loads(full.definition_json)
 
 
 def test_failed_first_publish_removes_the_table_it_created(
