@@ -174,7 +174,7 @@ def publish_feature_set(
     except BaseException as exc:
         undo_commit(table, existed, before, delta_version, start, end, exc, widened=widened)
         raise
-    reports.copy_to_version_page(catalog, fs, publish_id, report_path)
+    page = reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
         name=fs.qualified_name,
         semantic_version=fs.version,
@@ -186,7 +186,7 @@ def publish_feature_set(
         row_count=row_count,
         report=report,
         report_path=report_path,
-        warnings=[r.message for r in report.warnings],
+        warnings=[r.message for r in report.warnings] + ([page] if page else []),
     )
 
 
@@ -256,7 +256,7 @@ def publish_definition(
         unbound=match == "legacy",
     )
     report_path = _record(spark, mesh, catalog, record, None, stats, report)
-    reports.copy_to_version_page(catalog, fs, publish_id, report_path)
+    page = reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
         name=fs.qualified_name,
         semantic_version=fs.version,
@@ -268,6 +268,7 @@ def publish_definition(
         row_count=previous.row_count,
         report=report,
         report_path=report_path,
+        warnings=[r.message for r in report.warnings] + ([page] if page else []),
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mesh.errors import CatalogError, GovernanceError
+from mesh.errors import GovernanceError
 from mesh.storage.commit import filesystem_for
 
 if TYPE_CHECKING:
@@ -58,8 +58,13 @@ def refuse_if_failed(
 
 def copy_to_version_page(
     catalog: Catalog, fs: AnyFeatureSet, publish_id: str, report_path: str
-) -> None:
-    """Make the landed publish's report the version's stable page (``<version>.html``)."""
+) -> str | None:
+    """Make the landed publish's report the version's stable page (``<version>.html``).
+
+    Returns a warning when the page cannot be written: the version row has landed, so the
+    publish succeeded (undoing it, or failing it so that a scheduler runs it again, for a
+    page copy would be worse); the publish's own report is in place.
+    """
     page = catalog.report_path(fs.qualified_name, fs.version)
     try:
         filesystem, inner = filesystem_for(report_path)
@@ -67,16 +72,12 @@ def copy_to_version_page(
             text = handle.read().decode("utf-8")
         write_text(page, text)
     except OSError as exc:
-        # The version row has landed: undoing the publish for a page copy would be worse.
-        raise CatalogError(
+        return (
             f"{fs.qualified_name} {fs.version} was published (publish {publish_id}, report "
             f"{report_path}), but the version page {page} could not be written ({exc}); copy "
-            "the report there, or publish the version again",
-            feature_set=fs.qualified_name,
-            publish_id=publish_id,
-            report_path=report_path,
-            page=page,
-        ) from exc
+            "the report there"
+        )
+    return None
 
 
 def write_text(path: str, text: str) -> None:

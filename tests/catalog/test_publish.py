@@ -557,3 +557,23 @@ def test_a_publish_never_makes_rows_no_publish_checked_readable(spark: Any, mesh
     assert got.where(F.col("credit_limit") < 0).count() == 0
     # A later publish of a range whose neighbours only publishes wrote goes through.
     assert publish(START, a).delta_version == covering.delta_version + 1
+
+
+def test_a_version_page_that_cannot_be_written_is_a_warning_of_a_landed_publish(
+    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesh.catalog import reports
+
+    original = reports.write_text
+
+    def failing(path: str, text: str) -> None:
+        if path.endswith("/1.0.0.html"):
+            raise OSError("injected: page storage unavailable")
+        original(path, text)
+
+    monkeypatch.setattr(reports, "write_text", failing)
+    fs = mesh.feature_sets["payments.tx_amounts"]
+    result = _publish_amounts(spark, mesh, fs)  # landed: no error for the page copy
+    assert any("could not be written" in w for w in result.warnings)
+    assert Path(result.report_path).exists()
+    assert latest_version(spark, mesh, fs.qualified_name) is not None
