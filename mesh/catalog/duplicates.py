@@ -108,31 +108,30 @@ def value_duplicates(
     *,
     threshold: float = 0.99,
     min_overlap: int = 10,
-    identity: Identity | None = None,
+    identity: Identity | str | None = None,
 ) -> list[Duplicate]:
     """Column pairs of published sets on the same entity whose latest values nearly agree.
 
-    Reads each set's feature table at its latest published Delta version. With
-    ``identity``, only the features it may read are compared: sets it may see, and PII
-    features only with their grant (the read decision of ``mesh.catalog.access.decide``).
+    Reads each set's feature table at its latest published Delta version, so only the
+    features the caller (``identity``, else the identity variable; none is refused) may read
+    are compared: sets it may see, and PII features only with their grant (the read decision
+    of ``mesh.catalog.access.decide``).
     """
     from pyspark.sql import functions as F
 
-    from mesh.catalog.access import decide, metadata_denial
+    from mesh.catalog.access import current_identity, decide, metadata_denial
+
+    who = current_identity(mesh.standards, identity)
     from mesh.catalog.search import entries, latest_version
     from mesh.storage import open_table
 
     tables: dict[str, tuple[str, DataFrame, dict[str, str]]] = {}
     for entry in entries(spark, mesh):
-        readable: set[str] | None = None
-        if identity is not None:
-            if metadata_denial(mesh, identity, entry) is not None:
-                continue
-            fs = mesh.all_sets().get(entry.name)
-            # A set conf no longer defines has no PII classes to decide by: left out.
-            readable = (
-                {d.feature for d in decide(mesh, identity, fs, []) if d.allowed} if fs else set()
-            )
+        if metadata_denial(mesh, who, entry) is not None:
+            continue
+        fs = mesh.all_sets().get(entry.name)
+        # A set conf no longer defines has no PII classes to decide by: left out.
+        readable = {d.feature for d in decide(mesh, who, fs, []) if d.allowed} if fs else set()
         record = latest_version(spark, mesh, entry.name)
         if record is None:
             continue
@@ -140,7 +139,7 @@ def value_duplicates(
         kinds = {
             f["name"]: str(f.get("type"))
             for f in entry.features
-            if f["name"] in df.columns and (readable is None or f["name"] in readable)
+            if f["name"] in df.columns and f["name"] in readable
         }
         tables[entry.name] = (entry.entity, df, kinds)
     found: list[Duplicate] = []

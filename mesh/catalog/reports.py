@@ -41,15 +41,19 @@ def refuse_if_failed(
     from mesh.governance.report import render_html
 
     name, version = fs.qualified_name, fs.version
-    path = catalog.refusal_report_path(name, version, attempt_id)
-    write_text(path, render_html(name, version, stats, report))
+    path: str | None = catalog.refusal_report_path(name, version, attempt_id)
+    note = f"Report: {path}"
+    try:
+        write_text(str(path), render_html(name, version, stats, report))
+    except OSError as exc:  # the refusal is what the caller must see, not the page
+        note, path = f"(its HTML report could not be written: {exc})", None
     try:
         report.raise_if_failed("publish")
     except GovernanceError as exc:
         first, newline, rest = exc.message.partition("\n")
         params = {k: v for k, v in exc.params.items() if k != "report"}
         raise GovernanceError(
-            f"{first} Report: {path}{newline}{rest}",
+            f"{first} {note}{newline}{rest}",
             report=exc.report,
             **params,
             report_path=path,

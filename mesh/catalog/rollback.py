@@ -56,6 +56,12 @@ def undo_commit(
         from pyspark.sql import functions as F
 
         if widened and before is not None:
+            # Writes every range back: only while nothing landed after the publish's commit.
+            if table.latest_version() != written:
+                raise CatalogError(
+                    f"another commit landed on {table.path} after version {written}",
+                    path=table.path,
+                )
             table.create(table.read(version=before), info, time_column=FEATURE_TS, overwrite=True)
             return
         if before is None:

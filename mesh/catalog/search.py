@@ -148,7 +148,10 @@ def _newest_first(records: Iterable[VersionRecord]) -> list[VersionRecord]:
 def latest_version(
     spark: SparkSession, mesh: MeshDefinition, name: str, pin: str | None = None
 ) -> VersionRecord | None:
-    """The newest published version of ``name``, optionally within ``pin`` (``1``, ``1.2``…)."""
+    """The newest published version of ``name``, optionally within ``pin`` (``1``, ``1.2``…).
+
+    No access check (the engine's own reads: publish, exports); callers use ``versions``.
+    """
     for record in recorded_versions(spark, mesh, name):
         if pin is None or record.semantic_version.split(".")[: len(pin.split("."))] == pin.split(
             "."

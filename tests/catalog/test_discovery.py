@@ -168,7 +168,7 @@ def test_export_from_the_catalog_writes_every_format(
 
 
 def test_value_duplicates_are_flagged_and_distinct_features_are_not(spark: Any, world: Any) -> None:
-    found = value_duplicates(spark, world, threshold=0.99, min_overlap=5)
+    found = value_duplicates(spark, world, threshold=0.99, min_overlap=5, identity=ANN)
     pairs = {(d.left, d.right, d.measure) for d in found}
     assert (
         "payments.tx_amounts.signed_amount",
@@ -402,4 +402,4 @@ def test_sources_of_a_visible_set_leave_out_hidden_ones(spark: Any, world: Any) 
     finally:
         world.feature_sets["support.ticket_stats"] = stats
     assert source not in entry["sources"] and source not in found.sources
-    assert "feature_set:customers.profile" in entry["sources"]
+    assert "feature_set:payments.customer_spend" in entry["sources"]

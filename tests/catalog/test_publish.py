@@ -577,3 +577,30 @@ def test_a_version_page_that_cannot_be_written_is_a_warning_of_a_landed_publish(
     assert any("could not be written" in w for w in result.warnings)
     assert Path(result.report_path).exists()
     assert latest_version(spark, mesh, fs.qualified_name) is not None
+
+
+def test_a_refusal_whose_report_cannot_be_written_is_still_the_refusal(
+    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesh.catalog import reports
+
+    def failing(path: str, text: str) -> None:
+        raise OSError("injected: report storage unavailable")
+
+    monkeypatch.setattr(reports, "write_text", failing)
+    rows = profile_rows()
+    rows[0] = (None, *rows[0][1:])  # a null key
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark,
+            mesh,
+            mesh.feature_sets["customers.profile"],
+            frame(spark, rows, PROFILE_SCHEMA),
+            start=START,
+            end=END,
+            identity=CUSTOMERS,
+            as_of=END,
+        )
+    assert info.value.params["failed"] == ["data.key_nulls"]
+    assert info.value.params["report_path"] is None
+    assert "could not be written" in info.value.message
