@@ -271,10 +271,28 @@ def show(
     hidden = set(hidden_sets(mesh, who, entries(spark, mesh)))
     return {
         "entry": visible_sources(entry, hidden).to_dict(),
-        "versions": [v.to_dict() for v in history],
+        "versions": [_without_hidden_inputs(v.to_dict(), hidden) for v in history],
         "statistics": stats_to_dict(redact(statistics_of(spark, mesh, latest), personal)),
         "checks": [json.loads(c["record_json"]) for c in checks],
     }
+
+
+def _without_hidden_inputs(version: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
+    """A version whose stored definition names no ``hidden`` input set (a global set's
+    ``inputs`` map aliases to references ``domain.set[@pin].feature``)."""
+    definition = json.loads(version["definition_json"])
+    inputs = definition.get("inputs")
+    if not isinstance(inputs, dict):
+        return version
+    from mesh.definitions import FeatureRef
+
+    kept = {
+        alias: ref for alias, ref in inputs.items() if FeatureRef.parse(ref).set_name not in hidden
+    }
+    if kept == inputs:
+        return version
+    definition["inputs"] = {**kept, **{a: "<hidden>" for a in inputs if a not in kept}}
+    return {**version, "definition_json": json.dumps(definition)}
 
 
 def statistics_of(

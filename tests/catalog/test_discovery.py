@@ -397,9 +397,14 @@ def test_sources_of_a_visible_set_leave_out_hidden_ones(spark: Any, world: Any) 
     meta = stats.metadata.model_copy(update={"visibility": "private"})
     world.feature_sets["support.ticket_stats"] = stats.model_copy(update={"metadata": meta})
     try:
-        entry = show(spark, world, "risk.customer_risk", identity=carol)["entry"]
+        shown = show(spark, world, "risk.customer_risk", identity=carol)
+        entry = shown["entry"]
         (found,) = [e for e in search(spark, world, identity=carol) if e.domain == "risk"]
     finally:
         world.feature_sets["support.ticket_stats"] = stats
     assert source not in entry["sources"] and source not in found.sources
+    # Nor does the stored definition of its versions name them.
+    inputs = json.loads(shown["versions"][0]["definition_json"])["inputs"]
+    assert (inputs["tickets_30d"], inputs["csat"]) == ("<hidden>", "<hidden>")
+    assert inputs["spend_30d"] == "payments.customer_spend.amount_sum_30d"
     assert "feature_set:payments.customer_spend" in entry["sources"]
