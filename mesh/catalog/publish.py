@@ -109,7 +109,8 @@ def publish_feature_set(
     who = current_identity(mesh.standards, identity)
     authorize_publish(who, fs)
     catalog = Catalog(spark, mesh.warehouse)
-    previous = latest_version(spark, mesh, fs.qualified_name)
+    published = recorded_versions(spark, mesh, fs.qualified_name)  # newest first
+    previous = published[0] if published else None
     publish_id = uuid.uuid4().hex
     frame = df.persist()
     try:
@@ -120,16 +121,10 @@ def publish_feature_set(
         table = open_table(spark, path, backend=mesh.standards.storage.backend)
         existed = table.exists()
         before = table.latest_version() if existed else None
-        if existed:
-            checked = next(
-                (
-                    v.delta_version
-                    for v in recorded_versions(spark, mesh, fs.qualified_name)
-                    if v.table_path.rstrip("/") == path.rstrip("/")
-                ),
-                None,
-            )
-            refuse_unchecked_rows(table, fs.qualified_name, checked, start, end)
+        if before is not None:
+            same_table = [v for v in published if v.table_path.rstrip("/") == path.rstrip("/")]
+            checked = same_table[0].delta_version if same_table else None
+            refuse_unchecked_rows(table, fs.qualified_name, checked, before, start, end)
         base = commit or CommitInfo(run_id=publish_id, operation="publish")
         info = dataclasses.replace(
             base,

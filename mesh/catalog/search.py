@@ -256,7 +256,8 @@ def show(
     from mesh.governance.statistics import redact, stats_to_dict
 
     who = current_identity(mesh.standards, identity)
-    entry = _entry(spark, mesh, name)
+    every = entries(spark, mesh)
+    entry = next((e for e in every if e.name == name), None)
     if entry is None:
         raise CatalogError(
             f"feature set {name!r} is not in the catalog; publish it with `mesh publish {name}` "
@@ -268,7 +269,7 @@ def show(
     latest = history[0]
     checks = Catalog(spark, mesh.warehouse).rows("checks", publish_id=latest.publish_id)
     personal = [f["name"] for f in entry.features if f.get("pii") in PROTECTED_PII]
-    hidden = set(hidden_sets(mesh, who, entries(spark, mesh)))
+    hidden = set(hidden_sets(mesh, who, every))
     return {
         "entry": visible_sources(entry, hidden).to_dict(),
         "versions": [_without_hidden_inputs(v.to_dict(), hidden) for v in history],

@@ -25,13 +25,18 @@ FEATURE_TS = "feature_ts"
 
 
 def refuse_unchecked_rows(
-    table: DeltaFeatureTable, name: str, published: int | None, start: datetime, end: datetime
+    table: DeltaFeatureTable,
+    name: str,
+    published: int | None,
+    latest: int,
+    start: datetime,
+    end: datetime,
 ) -> None:
-    """``CatalogError`` when rows outside ``[start, end)`` changed since Delta version
-    ``published`` (the last published commit of this table; ``None``: never published)."""
+    """``CatalogError`` when rows outside ``[start, end)`` changed between Delta version
+    ``published`` (the last published commit of this table; ``None``: never published) and
+    ``latest``, the table's version the publish writes on."""
     from pyspark.sql import functions as F
 
-    latest = table.latest_version()
     since = -1 if published is None else published
     if latest == since:
         return

@@ -57,7 +57,7 @@ def type_checks(
     _aggregation_types(add, fs, standards, types, source_columns)
 
 
-def _spark_form(name: str) -> str:
+def spark_form(name: str) -> str:
     """A type name as ``DataType.simpleString`` writes it (``decimal(10,2)``, ``bigint``)."""
     return str(normalise_type(name)).replace(" ", "")
 
@@ -70,13 +70,13 @@ def _aggregation_types(
     source_columns: Mapping[str, str] | None,
 ) -> None:
     """``data.aggregation_type`` and ``data.allowed_type`` for every aggregation column."""
-    allowed = [_spark_form(t) for t in standards.allowed_types]
+    allowed = [spark_form(t) for t in standards.allowed_types]
     for feature in fs.features:
         if not isinstance(feature, AggregationFeature):
             continue
         column = feature.column
         input_type = (source_columns or {}).get(column) if column else None
-        expected = feature.result_type(_spark_form(input_type) if input_type else None)
+        expected = feature.result_type(spark_form(input_type) if input_type else None)
         call = f"{feature.function}({column or ''})"
         for output in feature.output_names():
             if output not in types:
@@ -104,12 +104,12 @@ def _aggregation_types(
                 add(
                     "data.aggregation_type",
                     output,
-                    found == _spark_form(expected),
+                    found == spark_form(expected),
                     found,
-                    _spark_form(expected),
+                    spark_form(expected),
                     f"column {output!r} is {found}, but {call} over "
                     f"{'a ' + input_type + ' column' if input_type else 'its rows'} gives "
-                    f"{_spark_form(expected)}; remove or correct the feature's `type:` (the "
+                    f"{spark_form(expected)}; remove or correct the feature's `type:` (the "
                     "engine casts to it), or change the source column's type",
                 )
             add(
@@ -132,10 +132,10 @@ def _declared_types(
     entity = standards.entities.get(fs.entity)
     for key in key_columns:
         if entity is not None and key in entity.keys:
-            declared[key] = _spark_form(entity.keys[key])
+            declared[key] = spark_form(entity.keys[key])
     for feature in fs.features:
         kind_type = getattr(feature, "type", None)
         if kind_type:
             for name in feature.output_names():
-                declared[name] = _spark_form(kind_type)
+                declared[name] = spark_form(kind_type)
     return declared

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 
-from mesh.definitions.base import normalise_type
 from mesh.definitions.feature_set import (
     PII_ORDER,
     PROTECTED_PII,
@@ -28,6 +27,7 @@ from mesh.definitions.mesh import AnyFeatureSet
 from mesh.definitions.references import FeatureRef
 from mesh.definitions.source import DataProduct
 from mesh.definitions.training import TrainingSet
+from mesh.governance.data_types import spark_form
 from mesh.governance.static_sets import SetRules
 
 # ``*`` as a whole function argument (``hash(*)``, ``struct(*)``) or the whole expression.
@@ -181,10 +181,10 @@ class ReferenceRules(SetRules):
         engine casts to it, and publish refuses a cast (``data.aggregation_type``)."""
         if not feature.type or (feature.column is not None and input_type is None):
             return
-        derived = feature.result_type(_spark_form(input_type) if input_type else None)
+        derived = feature.result_type(spark_form(input_type) if input_type else None)
         if derived is None:  # a decimal sum/mean: the declared type is the contract
             return
-        declared, derived = _spark_form(feature.type), _spark_form(derived)
+        declared, derived = spark_form(feature.type), spark_form(derived)
         self.add(
             "types.aggregation_cast",
             name,
@@ -425,8 +425,3 @@ def _cycle_members(graph: dict[str, list[str]]) -> dict[str, list[str]]:
                     seen.add(nxt)
                     stack.append((nxt, [*path, nxt]))
     return found
-
-
-def _spark_form(name: str) -> str:
-    """A type name as ``DataType.simpleString`` writes it (``decimal(10,2)``, ``bigint``)."""
-    return str(normalise_type(name)).replace(" ", "")
