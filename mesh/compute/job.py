@@ -7,9 +7,10 @@ with all staged rows in a single ``replace_range`` commit and removes the stagin
 failed or interrupted run commits nothing. Re-running a range gives the same table content.
 
 A minor version that adds features writes into its major version's table: the commit adds the
-new columns (``mesh.compute.widening``). A run over the whole source range records
-``extra["synced"]``: after it, the whole table is what a full compute from the recorded source
-versions writes, so ``mesh refresh`` can start from it (``mesh.compute.refresh``).
+new columns (``mesh.compute.widening``). A run records ``extra["synced"]``: true when its range
+covers all data of the source version it read. After such a run the whole table is what a
+full compute from the recorded source versions writes, so ``mesh refresh`` can start from it
+(``mesh.compute.refresh``); after a partial one it cannot.
 """
 
 from __future__ import annotations
@@ -147,8 +148,9 @@ def compute_feature_set(
     The feature table is the one of ``fs``'s major version; columns a minor version added are
     added to it in the same commit (rows outside the range read them as null). ``ComputeError``
     before anything is computed when the table has a column ``fs`` no longer computes or
-    computes with another type (that needs a new major version). A run without ``start`` and
-    ``end`` records ``extra["synced"] = True`` (see the module doc).
+    computes with another type (that needs a new major version). ``extra["synced"]`` records
+    whether the range covers all data of the source version read (see the module doc); with
+    an explicit ``start`` and ``end`` that costs one small aggregate over the source.
     """
     from mesh.storage import CommitInfo, open_table
 
@@ -157,10 +159,14 @@ def compute_feature_set(
     src = source or read_source(spark, mesh, fs)
     path = feature_table_path(mesh, fs)
     versions = {src.product.qualified_name: src.version} if src.version is not None else {}
-    # Only a run over all source data leaves the whole table in step with ``versions``.
-    marks = {SYNCED: True} if start is None and end is None else {}
-    if start is None or end is None:
+    # Only a run whose range covers all source data leaves the whole table in step with
+    # ``versions``; it says so (``synced``), so that refresh never scans that version to know.
+    # A caller that passes the mark itself (refresh) knows it without the scan.
+    marked = extra is not None and SYNCED in extra
+    bounds = None
+    if start is None or end is None or not marked:
         bounds = data_range(spark, mesh, fs, src)
+    if start is None or end is None:
         if bounds is None:
             return RunResult(
                 fs.qualified_name,
@@ -177,6 +183,7 @@ def compute_feature_set(
         start = start or bounds[0]
         end = end or bounds[1]
     start, end = _utc(start), _utc(end)
+    marks = {} if marked else {SYNCED: covers(start, end, bounds)}
     if start >= end:
         raise ComputeError(
             f"Feature set `{fs.qualified_name}`: --start {_iso(start)} is not before --end "
@@ -268,6 +275,15 @@ def data_range(
     unit = position_unit_us(fs)
     window_positions(fs)  # validates windows against the grid before any work
     return _from_us(first // unit * unit), _from_us((-(-last_av // unit) + 1) * unit)
+
+
+def covers(start: datetime, end: datetime, bounds: tuple[datetime, datetime] | None) -> bool:
+    """Whether ``[start, end)`` covers ``bounds``, all data of a source version (``data_range``).
+
+    An empty source (``bounds`` None) covers nothing: a table computed from it may still hold
+    rows an earlier version gave.
+    """
+    return bounds is not None and _utc(start) <= bounds[0] and _utc(end) >= bounds[1]
 
 
 def split_range(

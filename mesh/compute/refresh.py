@@ -2,10 +2,11 @@
 
 A refresh starts from a **baseline**: the newest run after which the whole feature table was
 what a full compute from the source version it recorded writes. That is a run marked
-``synced`` (a compute over all source data, or a refresh), or, for runs without the mark
-(publish commits, tables written before it existed), a compute or publish whose range covers
-all data of the source version it recorded. A run over part of the history (``--start/--end``)
-is never the baseline: the rest of the table may be older than the source version it read.
+``synced`` (a compute whose range covers all data of the source version it read, or a
+refresh), or, for runs without the mark (publish commits, tables written before it existed),
+a compute or publish whose range covers all data of the source version it recorded: only
+those are read again to know. A run over part of the history (``--start/--end``) is never
+the baseline: the rest of the table may be older than the source version it read.
 The refresh reads the source's log after the baseline's version (or after an older version a
 later run read, if any), takes the rows of the added (and removed) files and recomputes the
 affected range:
@@ -40,6 +41,7 @@ from mesh.compute.job import (
     RunResult,
     _from_us,
     compute_feature_set,
+    covers,
     data_range,
     feature_set,
     feature_table_path,
@@ -100,9 +102,7 @@ def _is_baseline(
         return False
     # An unmarked run is a baseline when its range covers all data of the version it read.
     bounds = data_range(spark, mesh, fs, read_source(spark, mesh, fs, version=int(version)))
-    return bounds is None or (
-        _aware(info.range_start) <= bounds[0] and _aware(info.range_end) >= bounds[1]
-    )
+    return covers(info.range_start, info.range_end, bounds)
 
 
 def refresh_feature_set(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +20,9 @@ from mesh.compute import (
     refresh_feature_set,
     refresh_targets,
 )
+from mesh.compute import refresh as refresh_module
+from mesh.compute.refresh import _is_baseline
+from mesh.compute.sources import read_source
 from mesh.definitions import AggregationFeature, MeshDefinition, load_mesh
 from mesh.errors import ComputeError
 from mesh.storage import CommitInfo, open_table
@@ -462,16 +466,64 @@ def test_refresh_after_a_partial_range_run_equals_a_full_recompute(
 
 
 def test_a_run_whose_range_covers_all_source_data_is_a_refresh_baseline(
-    spark: Any, quiet_mesh: Any
+    spark: Any, quiet_mesh: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Runs with an explicit range carry no mark (publish commits neither): refresh checks the
-    # range against the data of the source version the run read.
     fs = quiet_mesh.feature_sets["payments.customer_spend"]
     # [D0, D0 + 5d) is exactly the range of all source data (see the quiet days test).
     compute_feature_set(spark, quiet_mesh, fs, start=D0, end=D0 + timedelta(days=5), progress=None)
-    info = open_table(spark, feature_table_path(quiet_mesh, fs)).history()[0].info
-    assert info is not None and "synced" not in info.extra
+    table = open_table(spark, feature_table_path(quiet_mesh, fs))
+    info = table.history()[0].info
+    assert info is not None and info.extra["synced"] is True
+    # A run without the mark (a publish commit, a table written before it existed): refresh
+    # checks its range against the data of the source version it read.
+    bare = {k: v for k, v in info.extra.items() if k != "synced"}
+    unmarked = dataclasses.replace(info, extra=bare)
+    src = read_source(spark, quiet_mesh, fs)
+    assert _is_baseline(spark, quiet_mesh, fs, src, unmarked)
+    short = dataclasses.replace(unmarked, range_end=D0 + timedelta(days=4))
+    assert not _is_baseline(spark, quiet_mesh, fs, src, short)
     _append_transactions(spark, quiet_mesh, _transactions(3, 300))
+    # Marked runs are not checked against their source version again.
+    versions_read = []
+    real = refresh_module.read_source
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        versions_read.append(kwargs.get("version"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(refresh_module, "read_source", recording)
     result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
     assert (result.operation, result.delta_version) == ("refresh", 1), result.note
+    assert versions_read == [None]
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
+
+
+def test_a_partial_run_is_marked_and_never_scanned_by_refresh(
+    spark: Any, quiet_mesh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fs = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    for day in (2, 3):
+        compute_feature_set(
+            spark,
+            quiet_mesh,
+            fs,
+            start=D0 + timedelta(days=day),
+            end=D0 + timedelta(days=day + 1),
+            progress=None,
+        )
+    history = open_table(spark, feature_table_path(quiet_mesh, fs)).history()
+    assert [h.info.extra["synced"] for h in history if h.info] == [False, False, True]
+    versions_read = []
+    real = refresh_module.read_source
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        versions_read.append(kwargs.get("version"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(refresh_module, "read_source", recording)
+    _append_transactions(spark, quiet_mesh, _transactions(3, 300))
+    result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert (result.operation, result.delta_version) == ("refresh", 3), result.note
+    assert versions_read == [None]  # the current source only: no partial run's version
     _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
