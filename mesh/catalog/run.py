@@ -17,8 +17,11 @@ if TYPE_CHECKING:
 
     from mesh.definitions import MeshDefinition
 
-# The domain compute engine's entry point: (spark, mesh, fs, *, start, end) -> DataFrame.
-COMPUTE = ("mesh.compute", "compute_feature_set")
+# The domain compute engine's entry points: the source read at its current version, then the
+# feature rows of [start, end) from that version (nothing written: the publish commit is the
+# only write).
+READ_SOURCE = ("mesh.compute.sources", "read_source")
+COMPUTE = ("mesh.compute", "feature_rows")
 
 
 def publish_range(
@@ -53,7 +56,7 @@ def publish_range(
                 "(the range [start, end) of feature_ts to compute and replace)",
                 feature_set=name,
             )
-        df, sources = _compute(spark, mesh, fs, start, end), {}
+        df, sources = _compute(spark, mesh, fs, start, end)
     from pyspark.sql import functions as F
 
     if fs.kind == "global_feature_set" and (start is not None or end is not None):
@@ -76,18 +79,26 @@ def publish_range(
 
 def _compute(
     spark: SparkSession, mesh: MeshDefinition, fs: Any, start: datetime, end: datetime
-) -> DataFrame:
-    module_name, function = COMPUTE
+) -> tuple[DataFrame, dict[str, int]]:
+    """The feature rows of ``[start, end)`` and the source version they were computed from."""
+    read_source, compute = (_entry(fs, module, name) for module, name in (READ_SOURCE, COMPUTE))
+    src = read_source(spark, mesh, fs)
+    df = compute(spark, mesh, fs, start=start, end=end, source_version=src.version)
+    sources = {} if src.version is None else {src.product.qualified_name: int(src.version)}
+    return df, sources
+
+
+def _entry(fs: Any, module_name: str, function: str) -> Any:
     module = importlib.import_module(module_name)
-    compute = getattr(module, function, None)
-    if compute is None:
+    found = getattr(module, function, None)
+    if found is None:
         raise CatalogError(
             f"publish {fs.qualified_name}: {module_name}.{function} is not available in this "
             "installation; compute the frame yourself and call "
             "mesh.catalog.publish_feature_set(spark, mesh, fs, df, start=..., end=...)",
             feature_set=fs.qualified_name,
         )
-    return compute(spark, mesh, fs, start=start, end=end)
+    return found
 
 
 def _global_frame(

@@ -173,14 +173,22 @@ def build_global_set(
         k: v for k, v in {"start": start, "end": end, "run_id": run_id}.items() if k in accepted
     }
     built = fn(spark, mesh, name, **kwargs)
+    # A hook without a range rebuilds the whole history: say so, never report the asked range.
+    ranged = "start" in accepted and "end" in accepted
+    note = (
+        "rebuilt over its whole history: --start/--end apply to domain feature sets only"
+        if not ranged and (start is not None or end is not None)
+        else ""
+    )
     return RunResult(
         name,
         "global",
         run_id,
         str(getattr(built, "path", "")),
-        start,
-        end,
+        start if ranged else None,
+        end if ranged else None,
         int(getattr(built, "row_count", 0) or 0),
         getattr(built, "delta_version", None),
         dict(getattr(built, "source_versions", {}) or {}),
+        note,
     )

@@ -527,3 +527,53 @@ def test_a_partial_run_is_marked_and_never_scanned_by_refresh(
     assert (result.operation, result.delta_version) == ("refresh", 3), result.note
     assert versions_read == [None]  # the current source only: no partial run's version
     _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
+
+
+def test_publish_of_a_domain_range_writes_only_its_publish_commit(
+    spark: Any, quiet_mesh: Any
+) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.errors import AccessDeniedError
+
+    fs = quiet_mesh.feature_sets["payments.customer_spend"]
+    table = open_table(spark, feature_table_path(quiet_mesh, fs))
+    # [D0, D0 + 5d) is exactly the range of all source data (see the quiet days test).
+    start, end = D0, D0 + timedelta(days=5)
+    # Another domain may not publish it: refused before anything is written.
+    with pytest.raises(AccessDeniedError):
+        publish_range(spark, quiet_mesh, fs.qualified_name, start=start, end=end, identity="x@risk")
+    assert not table.exists()
+    result = publish_range(
+        spark,
+        quiet_mesh,
+        fs.qualified_name,
+        start=start,
+        end=end,
+        identity="etl@payments",
+        as_of=end,
+    )
+    history = table.history()
+    assert [h.version for h in history] == [result.delta_version] == [0]
+    info = history[0].info
+    assert info is not None and info.operation == "publish"
+    assert dict(info.source_versions) == {"payments.transactions": 0}
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
+
+
+def test_a_global_set_built_by_compute_reports_its_whole_history_not_the_asked_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from mesh.compute.runner import build_global_set
+    from mesh.sets import global_features
+
+    def full_rebuild(spark: Any, mesh: Any, name: str, *, run_id: str) -> Any:
+        return SimpleNamespace(path="/wh/g", row_count=3, delta_version=1, source_versions={})
+
+    monkeypatch.setattr(global_features, "build_global_feature_set", full_rebuild)
+    asked = build_global_set(None, None, "risk.g", start=D0, end=D0 + timedelta(days=1), run_id="r")  # type: ignore[arg-type]
+    assert (asked.start, asked.end) == (None, None)
+    assert "whole history" in asked.note and "whole history" in asked.summary()
+    whole = build_global_set(None, None, "risk.g", start=None, end=None, run_id="r")  # type: ignore[arg-type]
+    assert whole.note == ""
