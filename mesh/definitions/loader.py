@@ -107,8 +107,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _read_yaml(path: Path, problems: list[ConfigProblem]) -> list[Any]:
     try:
-        docs = yaml.load_all(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader
-        return [d for d in docs if d is not None]
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(ConfigProblem(str(path), f"byte {exc.start}", "not UTF-8 text",
+                                      hint="save the file as UTF-8"))
+        return []
+    try:
+        docs = [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
+        if not docs:
+            problems.append(ConfigProblem(str(path), "-", "the file holds no definition",
+                                          hint="add a definition or remove the file"))
+        return docs
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"

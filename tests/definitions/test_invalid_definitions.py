@@ -383,6 +383,20 @@ CASES = [
         "expected a mapping, found list",
     ),
     Case(
+        "not-utf8",
+        lambda conf: (conf / "domains/support/latin.yaml").write_bytes(b"name: caf\xe9\n"),
+        "domains/support/latin.yaml",
+        "byte 9",
+        "not UTF-8 text",
+    ),
+    Case(
+        "empty-definition-file",
+        write(TICKETS, ""),
+        TICKETS,
+        "-",
+        "the file holds no definition",
+    ),
+    Case(
         "missing-mesh-yaml",
         lambda conf: (conf / "mesh.yaml").unlink(),
         "mesh.yaml",
