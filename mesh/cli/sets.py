@@ -120,12 +120,18 @@ def _inference(args: argparse.Namespace) -> int:
     as_of = _parse_time(args.as_of) if args.as_of else None
     rows = _key_rows(args.key) if args.key else None  # argument errors before Spark starts
     spark, mesh = _context(args)
-    if rows is not None:
-        entities: Any = rows
-    elif args.entities_format == "parquet":
-        entities = spark.read.parquet(args.entities)
-    else:
-        entities = open_table(spark, args.entities).read()
+    entities: Any = rows
+    if rows is None:
+        from mesh.sets.access import authorize_table_path
+
+        # A table of the warehouse is governed data: checked (and audited) before it is read.
+        authorize_table_path(
+            spark, mesh, args.entities, (), "inference set (entities)", args.identity
+        )
+        if args.entities_format == "parquet":
+            entities = spark.read.parquet(args.entities)
+        else:
+            entities = open_table(spark, args.entities).read()
     df = build_inference_set(
         spark,
         mesh,

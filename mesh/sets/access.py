@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -31,3 +32,53 @@ def authorize(
 
     who = current_identity(mesh.standards, identity)
     authorize_read(spark, mesh, who, list(requests), purpose)
+
+
+def authorize_table_path(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    path: str,
+    columns: Sequence[str],
+    purpose: str,
+    identity: str | Identity | None = None,
+) -> None:
+    """Check (and audit) a spine or entity table the caller names by path, before it is read.
+
+    A table inside the warehouse's managed areas is data the engine governs: a feature table
+    (``features/<domain>/<set>/v<major>``) is read as that set's features among ``columns``
+    (all of them when none is), a training table (``training/<domain>/...``) only by its
+    domain, the catalog (``_catalog``) by nobody. Other paths (data products, the caller's own
+    files) are the caller's. This governs reads through the engine; storage permissions are
+    what protect the files themselves.
+    """
+    from mesh.catalog.access import current_identity
+    from mesh.errors import AccessDeniedError, MeshError
+
+    root = os.path.realpath(mesh.warehouse)
+    target = os.path.realpath(path) if "://" not in path else path
+    if os.path.commonpath([root, target]) != root:
+        return
+    parts = os.path.relpath(target, root).split(os.sep)
+    who = current_identity(mesh.standards, identity)
+
+    def refuse(reason: str) -> None:
+        raise AccessDeniedError(
+            f"access denied: {who} may not read {path} for {purpose}: {reason}",
+            identity=str(who),
+            feature_set=None,
+            feature=None,
+            missing_grant=None,
+        )
+
+    if parts[0] == "_catalog" or parts[0].startswith("_catalog"):
+        refuse("it is the catalog's own table")
+    elif parts[0] == "training" and len(parts) > 1 and parts[1] != who.domain:
+        refuse(f"it is a training table of domain {parts[1]}; only that domain reads it")
+    elif parts[0] == "features" and len(parts) > 2:
+        try:
+            fs = mesh.any_set(f"{parts[1]}.{parts[2]}")
+        except MeshError:
+            refuse("it is a feature table of no feature set defined in conf/")
+            return
+        features = [c for c in columns if c in fs.output_names()]
+        authorize(spark, mesh, [(fs, features)], purpose, who)

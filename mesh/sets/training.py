@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from mesh.definitions import MeshDefinition, Spine, TrainingSet
 from mesh.definitions.base import fingerprint
-from mesh.sets.access import authorize
+from mesh.sets.access import authorize, authorize_table_path
 from mesh.sets.errors import SpineError, UnknownReferenceError
 from mesh.sets.manifest import (
     BUILD_OPERATION,
@@ -85,6 +85,9 @@ def build_training_set(
     refused (``NotPublishedError``) unless ``allow_unpublished`` (read with a warning).
     """
     spec = _spec(mesh, training_set)
+    purpose = f"training set {spec.qualified_name}"
+    spine_path = in_warehouse(mesh, spec.spine.path)
+    authorize_table_path(spark, mesh, spine_path, (), f"{purpose} (spine)", identity)
     spine_df, spine_version = read_spine(spark, mesh, spec.spine)
     inputs = resolve_inputs(
         spark,
@@ -161,6 +164,9 @@ def rebuild_training_set(
         keys=pinned.spine.keys,
         labels=pinned.spine.labels,
     )
+    purpose = f"training set {pinned.training_set} (rebuild)"
+    spine_path = in_warehouse(mesh, spine.path)
+    authorize_table_path(spark, mesh, spine_path, (), f"{purpose} (spine)", identity)
     spine_df, _ = read_spine(spark, mesh, spine, version=pinned.spine.delta_version)
     verify_spine(pinned.spine, spine_df)
     for pin in pinned.inputs:

@@ -215,3 +215,20 @@ def test_unknown_training_set(wh) -> None:
     with pytest.raises(UnknownReferenceError) as err:
         build_training_set(wh.spark, wh.mesh, "risk.nope")
     assert err.value.params["available"] == ["risk.train"]
+
+
+@pytest.mark.parametrize(
+    ("path", "identity", "reason"),
+    [
+        ("training/support/tickets_train", None, "training table of domain support"),
+        ("features/support/tickets/v1", "bob@marketing", "support.tickets"),
+        ("_catalog/versions", None, "catalog's own table"),
+    ],
+)
+def test_a_spine_inside_the_warehouse_is_access_checked(wh, path, identity, reason) -> None:
+    ts = wh.mesh.training_sets["risk.train"]
+    spec = ts.model_copy(update={"spine": ts.spine.model_copy(update={"path": path})})
+    with pytest.raises(AccessDeniedError) as err:
+        build_training_set(wh.spark, wh.mesh, spec, identity=identity)
+    assert "(spine)" in err.value.message and reason in err.value.message
+    assert not open_table(wh.spark, str(wh.root / "training/risk/train")).exists()
