@@ -141,7 +141,7 @@ def visibility_denial(
         )
     if identity.domain in allowed_domains:
         return None
-    allowed = ", ".join([domain, *allowed_domains])
+    allowed = ", ".join(dict.fromkeys([domain, *allowed_domains]))
     return Decision(
         name,
         "",
@@ -170,14 +170,20 @@ def decide(
         )
     if identity.domain == fs.domain:
         return [Decision(name, f, True, "owning domain") for f in wanted]
-    visibility = visibility_of(mesh, fs)
-    denial = visibility_denial(identity, name, fs.domain, visibility, fs.metadata.allowed_domains)
-    if denial is not None:
-        return [dataclasses.replace(denial, feature=f) for f in wanted]
+    # ``fs`` may be the definition an older version was published with: the rules ``conf/``
+    # defines now apply too, where they are tighter (as for the catalog's metadata).
+    current = mesh.all_sets().get(name)
+    definitions = [fs] if current is None or current is fs else [fs, current]
+    for d in definitions:
+        visibility = visibility_of(mesh, d)
+        denial = visibility_denial(identity, name, d.domain, visibility, d.metadata.allowed_domains)
+        if denial is not None:
+            return [dataclasses.replace(denial, feature=f) for f in wanted]
     grants = set(mesh.standards.access.grants.get(identity.domain, ()))
     out = []
     for output in wanted:
-        pii = pii_of(fs, output)
+        classes = [pii_of(d, output) for d in definitions]
+        pii = next((c for c in classes if c in PROTECTED_PII), classes[0])
         if pii not in PROTECTED_PII:
             out.append(Decision(name, output, True, f"{visibility} set, feature not PII"))
             continue

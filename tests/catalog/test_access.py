@@ -209,3 +209,36 @@ def test_denied_reads_raise_and_every_read_is_audited(spark, mesh: MeshDefinitio
     ]
     assert {(r["user"], r["domain"]) for r in rows} == {("bob", "support")}
     assert Catalog(spark, mesh.warehouse).version("audit") == 1  # two reads, two commits
+
+
+def test_an_older_definition_is_read_under_the_tighter_rules_conf_defines_now(
+    mesh: MeshDefinition,
+) -> None:
+    # The definition a pinned older major was published with, while conf/ now defines the
+    # set private, then with `country` reclassified as PII.
+    published = mesh.feature_sets["customers.profile"].model_copy(deep=True)
+    who = Identity("bob", "support")
+    assert decide(mesh, who, published, ["country"])[0].allowed
+    mesh.feature_sets["customers.profile"] = _private(mesh, "customers.profile")  # type: ignore[assignment]
+    denied = decide(mesh, who, published, ["country"])[0]
+    assert not denied.allowed and "private" in denied.reason
+    features = [
+        f.model_copy(update={"pii": "pii"}) if f.name == "country" else f
+        for f in published.features
+    ]
+    mesh.feature_sets["customers.profile"] = published.model_copy(update={"features": features})
+    denied = decide(mesh, who, published, ["country"])[0]
+    assert not denied.allowed and denied.missing_grant == "customers.profile.country"
+
+
+def test_an_internal_denial_names_each_domain_once(mesh: MeshDefinition) -> None:
+    fs = mesh.feature_sets["customers.profile"]
+    internal = fs.model_copy(
+        update={
+            "metadata": fs.metadata.model_copy(
+                update={"visibility": "internal", "allowed_domains": ["customers", "risk"]}
+            )
+        }
+    )
+    denied = decide(mesh, Identity("bob", "support"), internal, ["country"])[0]
+    assert "internal to customers, risk" in denied.reason
