@@ -242,6 +242,23 @@ def test_value_duplicates_audit_the_feature_tables_they_read(spark: Any, world: 
     assert "spend_per_ticket" in by_set["risk.customer_risk"]
 
 
+def test_show_withholds_numeric_pii_statistics_from_callers_without_a_grant(
+    spark: Any, world: Any
+) -> None:
+    # birth_year (int, pii): support has no grant, risk has one, customers owns the set.
+    hidden = show(spark, world, "customers.profile", identity="bob@support")["statistics"]
+    year = hidden["birth_year"]
+    assert year["redacted"] is True
+    assert (year["min"], year["max"], year["mean"], year["stddev"]) == (None, None, None, None)
+    assert (year["quantiles"], year["histogram"]) == ({}, None)
+    assert (year["count"], year["nulls"]) == (12, 0)
+    assert hidden["credit_limit"]["max"] is not None  # not personal: kept
+    for who in (ANN, "etl@customers"):
+        shown = show(spark, world, "customers.profile", identity=who)["statistics"]
+        assert shown["birth_year"]["redacted"] is False
+        assert shown["birth_year"]["min"] is not None and shown["birth_year"]["histogram"]
+
+
 def test_definition_duplicates_across_domains(world: Any) -> None:
     assert definition_duplicates(world) == []  # the example mesh has none
     spend = world.feature_sets["payments.customer_spend"]
