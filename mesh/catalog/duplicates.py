@@ -6,7 +6,9 @@ Two independent signals:
   (function, column, filter, window, expression; accuracy and interval) under different names;
 * **values**: on the entities two published sets share, the latest value of each key agrees
   (equality rate) or moves together (absolute Pearson correlation, numeric columns) above a
-  threshold, over at least ``min_overlap`` keys.
+  threshold, over at least ``min_overlap`` keys. A column constant over the overlap has no
+  correlation (it is undefined: null, never a division by zero under ANSI mode); such a pair
+  is reported only when its values are equal (equality rate).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from mesh.catalog.access import Identity
-    from mesh.definitions import MeshDefinition
+    from mesh.definitions import AnyFeatureSet, MeshDefinition
 
 NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
 
@@ -115,23 +117,33 @@ def value_duplicates(
     Reads each set's feature table at its latest published Delta version, so only the
     features the caller (``identity``, else the identity variable; none is refused) may read
     are compared: sets it may see, and PII features only with their grant (the read decision
-    of ``mesh.catalog.access.decide``).
+    of ``mesh.catalog.access.decide``). The sets whose features are compared are audited
+    (``record_reads``, purpose ``duplicates``, the features read) before any value is read.
+
+    The correlation is ``covar_samp / (stddev_samp * stddev_samp)`` with ``try_divide``: when
+    either column is constant over the overlap it is null (undefined), so the pair is flagged
+    only by its equality rate (two equal constants), never by correlation.
     """
     from pyspark.sql import functions as F
 
-    from mesh.catalog.access import current_identity, decide, metadata_denial
+    from mesh.catalog.access import Decision, current_identity, decide, metadata_denial
+    from mesh.catalog.audit import record_reads
 
     who = current_identity(mesh.standards, identity)
     from mesh.catalog.search import entries, latest_version
     from mesh.storage import open_table
 
     tables: dict[str, tuple[str, DataFrame, dict[str, str]]] = {}
+    allowed: dict[str, tuple[AnyFeatureSet, dict[str, Decision]]] = {}
     for entry in entries(spark, mesh):
         if metadata_denial(mesh, who, entry) is not None:
             continue
         fs = mesh.all_sets().get(entry.name)
-        # A set conf no longer defines has no PII classes to decide by: left out.
-        readable = {d.feature for d in decide(mesh, who, fs, []) if d.allowed} if fs else set()
+        if fs is None:  # a set conf no longer defines has no PII classes to decide by
+            continue
+        decisions = {d.feature: d for d in decide(mesh, who, fs, []) if d.allowed}
+        allowed[entry.name] = (fs, decisions)
+        readable = set(decisions)
         record = latest_version(spark, mesh, entry.name)
         if record is None:
             continue
@@ -142,12 +154,26 @@ def value_duplicates(
             if f["name"] in df.columns and f["name"] in readable
         }
         tables[entry.name] = (entry.entity, df, kinds)
+    compared = [
+        (left, right)
+        for (left, (entity, _, lk)), (right, (entity2, _, rk)) in combinations(
+            sorted(tables.items()), 2
+        )
+        if entity == entity2 and lk and rk
+    ]
+    read = sorted({name for pair in compared for name in pair})
+    if read:
+        record_reads(
+            spark,
+            mesh,
+            who,
+            [(allowed[name][0], [allowed[name][1][f] for f in tables[name][2]]) for name in read],
+            "duplicates",
+        )
     found: list[Duplicate] = []
-    for (left, (entity, ldf, lk)), (right, (entity2, rdf, rk)) in combinations(
-        sorted(tables.items()), 2
-    ):
-        if entity != entity2 or not lk or not rk:
-            continue
+    for left, right in compared:
+        entity, ldf, lk = tables[left]
+        _, rdf, rk = tables[right]
         keys = mesh.entity(entity).key_columns
         joined = _latest(ldf, keys, "l__", list(lk)).join(
             _latest(rdf, keys, "r__", list(rk)), on=keys, how="inner"
@@ -167,7 +193,11 @@ def value_duplicates(
                     F.sum((both & (a == b)).cast("int")).alias(f"eq_{i}_{j}"),
                 ]
                 if numeric:
-                    aggs.append(F.corr(a, b).alias(f"c_{i}_{j}"))
+                    # Not F.corr: it divides by a zero variance (DIVIDE_BY_ZERO under ANSI)
+                    # when a column is constant; try_divide makes that correlation null.
+                    x, y = F.when(both, a), F.when(both, b)
+                    spread = F.stddev_samp(x) * F.stddev_samp(y)
+                    aggs.append(F.try_divide(F.covar_samp(x, y), spread).alias(f"c_{i}_{j}"))
                 pairs.append((i, j, lc, rc, numeric))
         if not aggs:
             continue

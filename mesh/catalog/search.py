@@ -248,10 +248,12 @@ def show(
     its visibility; otherwise ``AccessDeniedError`` names who, the set and the missing
     grant, and the refusal is audited. Seeing a set grants no PII features, so the
     statistics show no values of a text feature the entry classes ``pii`` or
-    ``sensitive``, even when a publish stored them. ``CatalogError`` when ``name`` was
-    never published.
+    ``sensitive``, even when a publish stored them, and a caller without the feature's
+    read grant (``decide``) sees only count, nulls and distinct count of such a feature of
+    any type (no min, max, mean, stddev, quantiles or histogram). ``CatalogError`` when
+    ``name`` was never published.
     """
-    from mesh.catalog.access import authorize_metadata, current_identity, hidden_sets
+    from mesh.catalog.access import authorize_metadata, current_identity, decide, hidden_sets
     from mesh.definitions.feature_set import PROTECTED_PII
     from mesh.governance.statistics import redact, stats_to_dict
 
@@ -269,11 +271,18 @@ def show(
     latest = history[0]
     checks = Catalog(spark, mesh.warehouse).rows("checks", publish_id=latest.publish_id)
     personal = [f["name"] for f in entry.features if f.get("pii") in PROTECTED_PII]
+    fs = mesh.all_sets().get(name)
+    if fs is not None:
+        readable = {d.feature for d in decide(mesh, who, fs, []) if d.allowed}
+    else:  # no longer defined in conf: no grant to decide by, only the owner reads
+        readable = {f["name"] for f in entry.features} if who.domain == entry.domain else set()
+    withheld = [f for f in personal if f not in readable]
+    stats = redact(redact(statistics_of(spark, mesh, latest), personal), withheld, every_kind=True)
     hidden = set(hidden_sets(mesh, who, every))
     return {
         "entry": visible_sources(entry, hidden).to_dict(),
         "versions": [_without_hidden_inputs(v.to_dict(), hidden) for v in history],
-        "statistics": stats_to_dict(redact(statistics_of(spark, mesh, latest), personal)),
+        "statistics": stats_to_dict(stats),
         "checks": [json.loads(c["record_json"]) for c in checks],
     }
 

@@ -110,16 +110,33 @@ def protected_columns(fs: AnyFeatureSet) -> list[str]:
 
 
 def redact(
-    stats: Mapping[str, FeatureStats], protected: Collection[str]
+    stats: Mapping[str, FeatureStats], protected: Collection[str], *, every_kind: bool = False
 ) -> dict[str, FeatureStats]:
     """``stats`` without the values of the ``protected`` text columns (e.g. statistics stored
-    before a feature was classified ``pii``): their top-k histogram is dropped."""
-    return {
-        name: replace(s, histogram=None, redacted=True)
-        if name in protected and s.type == "string"
-        else s
-        for name, s in stats.items()
-    }
+    before a feature was classified ``pii``): their top-k histogram is dropped.
+
+    With ``every_kind`` (statistics shown to a reader without the PII grant), protected
+    columns of every type lose what can show an individual's value: min, max, mean, stddev,
+    quantiles and histogram; count, nulls (null rate) and distinct count remain. The stored
+    statistics keep them (the owner's drift baseline)."""
+    out: dict[str, FeatureStats] = {}
+    for name, s in stats.items():
+        if name in protected and every_kind:
+            out[name] = replace(
+                s,
+                min=None,
+                max=None,
+                mean=None,
+                stddev=None,
+                quantiles={},
+                histogram=None,
+                redacted=True,
+            )
+        elif name in protected and s.type == "string":
+            out[name] = replace(s, histogram=None, redacted=True)
+        else:
+            out[name] = s
+    return out
 
 
 def stats_to_dict(stats: Mapping[str, FeatureStats]) -> dict[str, dict[str, Any]]:

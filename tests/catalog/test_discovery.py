@@ -184,6 +184,81 @@ def test_value_duplicates_are_flagged_and_distinct_features_are_not(spark: Any, 
     assert not any("customer_risk" in d.left or "customer_risk" in d.right for d in hidden)
 
 
+def test_value_duplicates_of_a_constant_feature_have_no_correlation(
+    spark: Any, tmp_path: Path
+) -> None:
+    # Spark 4's ANSI mode (on in the tests) made F.corr raise DIVIDE_BY_ZERO here.
+    assert spark.conf.get("spark.sql.ansi.enabled") == "true"
+    mesh = make_mesh(tmp_path / "wh")
+    publish_feature_set(
+        spark,
+        mesh,
+        mesh.feature_sets["payments.tx_amounts"],
+        frame(spark, amounts_rows(), AMOUNTS_SCHEMA),
+        start=START,
+        end=END,
+        identity="etl@payments",
+        as_of=END,
+    )
+    # limit_utilisation is constant; spend_per_ticket still copies signed_amount.
+    risk_rows = [(cid, ts, ts, amount, 0.5, False) for cid, ts, _, amount, _ in amounts_rows()]
+    publish_feature_set(
+        spark,
+        mesh,
+        mesh.global_sets["risk.customer_risk"],
+        frame(spark, risk_rows, RISK_SCHEMA),
+        start=START,
+        end=END,
+        identity="job@risk",
+        as_of=END,
+    )
+    found = value_duplicates(spark, mesh, threshold=0.5, min_overlap=5, identity=ANN)
+    pairs = {(d.left, d.right, d.measure) for d in found}
+    assert (
+        "payments.tx_amounts.signed_amount",
+        "risk.customer_risk.spend_per_ticket",
+        "equality_rate",
+    ) in pairs
+    assert not any("limit_utilisation" in d.left + d.right for d in found)
+
+
+def test_value_duplicates_audit_the_feature_tables_they_read(spark: Any, world: Any) -> None:
+    def reads() -> list[dict[str, Any]]:
+        rows = audit_log(spark, world, identity=ANN)
+        return [r for r in rows if r["purpose"] == "duplicates" and r["user"] == "ann"]
+
+    before = len(reads())
+    value_duplicates(spark, world, threshold=0.99, min_overlap=5, identity=ANN)
+    rows = reads()[: len(reads()) - before]
+    assert sorted(r["feature_set"] for r in rows) == [
+        "customers.profile",
+        "payments.tx_amounts",
+        "risk.customer_risk",
+    ]
+    assert all(r["action"] == "read" and r["decision"] == "allowed" for r in rows)
+    assert all(r["domain"] == "risk" for r in rows)
+    by_set = {r["feature_set"]: set(r["features"]) for r in rows}
+    assert by_set["payments.tx_amounts"] == {"signed_amount", "is_online"}
+    assert "spend_per_ticket" in by_set["risk.customer_risk"]
+
+
+def test_show_withholds_numeric_pii_statistics_from_callers_without_a_grant(
+    spark: Any, world: Any
+) -> None:
+    # birth_year (int, pii): support has no grant, risk has one, customers owns the set.
+    hidden = show(spark, world, "customers.profile", identity="bob@support")["statistics"]
+    year = hidden["birth_year"]
+    assert year["redacted"] is True
+    assert (year["min"], year["max"], year["mean"], year["stddev"]) == (None, None, None, None)
+    assert (year["quantiles"], year["histogram"]) == ({}, None)
+    assert (year["count"], year["nulls"]) == (12, 0)
+    assert hidden["credit_limit"]["max"] is not None  # not personal: kept
+    for who in (ANN, "etl@customers"):
+        shown = show(spark, world, "customers.profile", identity=who)["statistics"]
+        assert shown["birth_year"]["redacted"] is False
+        assert shown["birth_year"]["min"] is not None and shown["birth_year"]["histogram"]
+
+
 def test_definition_duplicates_across_domains(world: Any) -> None:
     assert definition_duplicates(world) == []  # the example mesh has none
     spend = world.feature_sets["payments.customer_spend"]
