@@ -63,7 +63,14 @@ def compute_targets(
     """Compute every selected set over ``[start, end)`` (each over its data when not given)."""
     run_id = new_run_id()
     results = []
-    for name in resolve_targets(mesh, targets):
+    selected = resolve_targets(mesh, targets)
+    if any(name in mesh.global_sets for name in selected):
+        # Building a global set reads features as the caller: check who that is before any
+        # domain set is computed, not after.
+        from mesh.catalog.access import current_identity
+
+        current_identity(mesh.standards)
+    for name in selected:
         if name in mesh.global_sets:
             results.append(build_global_set(spark, mesh, name, start=start, end=end, run_id=run_id))
         else:

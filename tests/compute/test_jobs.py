@@ -577,3 +577,15 @@ def test_a_global_set_built_by_compute_reports_its_whole_history_not_the_asked_r
     assert "whole history" in asked.note and "whole history" in asked.summary()
     whole = build_global_set(None, None, "risk.g", start=None, end=None, run_id="r")  # type: ignore[arg-type]
     assert whole.note == ""
+
+
+def test_compute_with_a_global_set_checks_the_identity_before_any_commit(
+    spark: Any, quiet_mesh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesh.errors import MeshError
+
+    monkeypatch.delenv(quiet_mesh.standards.access.identity_env, raising=False)
+    fs = quiet_mesh.feature_sets["payments.customer_spend"]
+    with pytest.raises(MeshError, match="identity"):
+        compute_targets(spark, quiet_mesh, [fs.qualified_name, "risk.customer_risk"], progress=None)
+    assert not open_table(spark, feature_table_path(quiet_mesh, fs)).exists()
