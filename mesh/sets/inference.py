@@ -49,12 +49,14 @@ def build_inference_set(
     when = as_of or datetime.now(timezone.utc)
     rows_given = not hasattr(entities, "columns")
     given_columns = _columns(entities) if rows_given else list(entities.columns)  # type: ignore[union-attr]
-    if AS_OF_COLUMN in given_columns:
+    # Spark resolves names without regard to case: `AS_OF_TS` would be replaced too.
+    clash = next((c for c in given_columns if c.lower() == AS_OF_COLUMN), None)
+    if clash is not None:
         raise SpineError(
-            f"build_inference_set entities: column {AS_OF_COLUMN!r} is reserved for the lookup "
-            "time; drop or rename it.",
+            f"build_inference_set entities: column {clash!r} is reserved for the lookup "
+            f"time ({AS_OF_COLUMN!r}, in any case); drop or rename it.",
             argument="entities",
-            column=AS_OF_COLUMN,
+            column=clash,
         )
     inputs = resolve_inputs(
         spark,

@@ -299,3 +299,12 @@ def test_a_minor_version_not_yet_published_reads_with_the_published_definition(w
     with pytest.raises(UnknownReferenceError) as err:  # not published yet: not readable
         resolve_inputs(wh.spark, moved, ["payments.spend.amount_copy"])
     assert err.value.params["feature"] == "amount_copy"
+
+
+@pytest.mark.parametrize("column", ["as_of_ts", "AS_OF_TS", "As_Of_Ts"])
+def test_inference_refuses_the_lookup_time_column_in_any_case(wh, column) -> None:
+    from mesh.sets import SpineError
+
+    with pytest.raises(SpineError) as err:
+        build_inference_set(wh.spark, wh.mesh, FEATURES, [{"customer_id": 1, column: 1.5}])
+    assert err.value.params["column"] == column
