@@ -49,6 +49,22 @@ def availability(timestamp: str, created: str | None, strict: bool) -> tuple[str
     return f"greatest({ft}, {ct})", f"CASE WHEN {ct} > {ft} THEN {BEFORE} ELSE {not_ready} END"
 
 
+def epoch_micros(t: str, times: DataType) -> str:
+    """SQL: the time ``t`` (an expression of type ``times``) as a long of epoch micros.
+
+    A timestamp gives its instant; a timestamp_ntz gives its wall-clock reading taken as UTC,
+    computed from its fields so that no time zone enters: exact and strictly monotonic.
+    (``CAST(t AS TIMESTAMP)``, and ``timestampdiff`` on timestamp_ntz, use the session time
+    zone: a time in a spring-forward gap, 02:30, moves to 03:30, after 03:15.)
+    """
+    if isinstance(times, TimestampType):
+        return f"unix_micros({t})"
+    return (
+        f"(unix_date(CAST({t} AS DATE)) * 86400000000L + hour({t}) * 3600000000L"
+        f" + minute({t}) * 60000000L + CAST(date_part('SECOND', {t}) * 1000000 AS BIGINT))"
+    )
+
+
 def ident(name: str) -> str:
     """``name`` quoted as a SQL identifier: dots and backticks in names are not parsed."""
     return "`" + name.replace("`", "``") + "`"

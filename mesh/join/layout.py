@@ -27,10 +27,10 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegralType, TimestampType
+from pyspark.sql.types import IntegralType
 
 from mesh.join.bounds import TimeRange
-from mesh.join.columns import AVAIL, TAG, col, ident
+from mesh.join.columns import AVAIL, TAG, col, epoch_micros, ident
 
 KEY_BITS = 24  # bits of the keys' hash (bits 40-63)
 TIME_BITS = 38  # time slots (bits 2-39); the tag (0-2) takes bits 0-1
@@ -67,11 +67,8 @@ def _order(df: DataFrame, keys: Sequence[str], times: TimeRange | None) -> str:
     key = f"{hashed} & {(1 << KEY_BITS) - 1}"
 
     def micros(t: str) -> str:
-        if isinstance(df.schema[AVAIL].dataType, TimestampType):
-            return f"unix_micros({t})"
-        # timestamp_ntz: read in the session's time zone; monotonic but for the hour a
-        # clock goes back, where rows only come out of order (the window's sort fixes it).
-        return f"unix_micros(CAST({t} AS TIMESTAMP))"
+        # Zone-free for timestamp_ntz (its wall-clock reading as UTC), so strictly monotonic.
+        return epoch_micros(t, df.schema[AVAIL].dataType)
 
     low, high = micros(times.low), micros(times.high)
     # [low - history, high] onto [0, 1]; null times (spine rows) give slot 0, as the

@@ -17,10 +17,10 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, LongType, StructField, StructType, TimestampType
+from pyspark.sql.types import ArrayType, DataType, LongType, StructField, StructType
 
 from mesh.errors import JoinError
-from mesh.join.columns import AVAIL, BOUNDS, BUCKET, col, not_null
+from mesh.join.columns import AVAIL, BOUNDS, BUCKET, col, epoch_micros, ident, not_null
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,11 @@ def normalise_skew(skew: object) -> SkewConfig | None:
     )
 
 
-def _micros(avail_type: object) -> Column:
-    # Cut points are compared as epoch micros; for timestamp_ntz the cast uses the session
-    # time zone, which is monotonic, and monotonic is all bucket order needs.
-    c = F.col(AVAIL)
-    return F.unix_micros(c if isinstance(avail_type, TimestampType) else c.cast("timestamp"))
+def _micros(avail_type: DataType) -> Column:
+    # Cut points are compared as epoch micros, which must follow the order of times exactly:
+    # for timestamp_ntz a zone-free mapping (a cast in the session time zone is not monotonic
+    # across a spring-forward gap, so buckets would disagree with the join's order).
+    return F.expr(epoch_micros(ident(AVAIL), avail_type))
 
 
 def _join_hot(df: DataFrame, hot: DataFrame, keys: Sequence[str], how: str) -> DataFrame:

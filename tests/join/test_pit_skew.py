@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
@@ -147,3 +148,35 @@ def test_a_hot_key_without_any_time_is_not_split(spark):
         (4, None),
         (9, 2.0),
     ]
+
+
+@pytest.mark.parametrize("strategy", ["sorted", "auto"])
+def test_a_hot_key_split_over_a_daylight_saving_gap_keeps_the_order_of_times(spark, strategy):
+    # timestamp_ntz times in New York on its spring-forward day: 02:30 does not exist there,
+    # and read in the session zone it becomes 03:30, after 03:15. Buckets must follow the
+    # wall-clock order: the past row (02:30) is seen at 03:15, a future one (03:00) not at 02:30.
+    day = dt.datetime(2024, 3, 10)
+    spine = spark.createDataFrame(
+        [(i, 1, day.replace(hour=3, minute=15)) for i in range(6)]
+        + [(10 + i, 2, day.replace(hour=2, minute=30)) for i in range(6)]
+        + [(99, 2, day.replace(hour=4))],
+        "id int, cid long, ts timestamp_ntz",
+    )
+    feats = spark.createDataFrame(
+        [(1, day.replace(hour=2, minute=30), i) for i in range(6)]
+        + [(2, day.replace(hour=3), 100 + i) for i in range(6)],
+        "cid long, fts timestamp_ntz, x int",
+    )
+    expected = [(i, 5) for i in range(6)] + [(10 + i, None) for i in range(6)] + [(99, 105)]
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        hot = [{"cid": 1}, {"cid": 2}]
+        split = SkewConfig(hot_keys=hot, sample_fraction=1.0, rows_per_bucket=2, max_buckets=4)
+        for skew in (False, hot, split):
+            out = point_in_time_join(
+                spine, FeatureSource(feats, "cid", "fts"), "ts", strategy=strategy, skew=skew
+            )
+            assert sorted(tuple(r) for r in out.select("id", "x").collect()) == expected, skew
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", previous)
