@@ -231,11 +231,12 @@ def _spine_index(
 
     ``"auto"`` indexes at most ``_auto_index_limit(sources, max_rows)`` rows.
     """
-    if not indexable(spine.schema, spine_timestamp):
+    if not indexable(spine.schema, spine_timestamp, keys):
         if strategy == "indexed":
             raise JoinError(
-                "strategy='indexed': needs timestamp (not timestamp_ntz) times; use "
-                "strategy='sorted' or cast the times to timestamp.",
+                "strategy='indexed': needs timestamp (not timestamp_ntz) times and keys of "
+                f"atomic types (keys: {list(keys)}); use strategy='sorted' or cast the times "
+                "to timestamp.",
                 argument="strategy",
                 expected="timestamp times",
                 found=spine.schema[spine_timestamp].dataType.simpleString(),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType, TimestampType
+from pyspark.sql.types import ArrayType, MapType, StructType, TimestampType
 
 from mesh.join.bounds import TimeRange, micros_range
 from mesh.join.columns import (
@@ -65,9 +65,13 @@ _ID = "__mesh_id"  # a row id, for rows of crowded cells
 _LOCAL_RELATION_THRESHOLD = "spark.sql.execution.arrow.localRelationThreshold"
 
 
-def indexable(schema: StructType, timestamp: str) -> bool:
-    """Indexed joins need ``timestamp`` times (``timestamp_ntz`` has no exact epoch form)."""
-    return isinstance(schema[timestamp].dataType, TimestampType)
+def indexable(schema: StructType, timestamp: str, keys: Sequence[str] = ()) -> bool:
+    """Indexed joins need ``timestamp`` times (``timestamp_ntz`` has no exact epoch form)
+    and atomic key columns (the index factorizes the keys on the driver; structs, arrays
+    and maps are not hashable there)."""
+    return isinstance(schema[timestamp].dataType, TimestampType) and not any(
+        isinstance(schema[k].dataType, (ArrayType, MapType, StructType)) for k in keys
+    )
 
 
 @dataclass(frozen=True)

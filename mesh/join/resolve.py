@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
-from pyspark.sql.types import DataType, StructType, TimestampNTZType, TimestampType
+from pyspark.sql.types import (
+    ArrayType,
+    DataType,
+    MapType,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+)
 
 from mesh.errors import JoinError
 from mesh.join.source import FeatureSource
@@ -171,6 +178,16 @@ def resolve(
                     expected="non-key, non-timestamp columns",
                     found=clashing,
                 )
+        unordered = [f for f in features if _has_map(types[f])]
+        if unordered:
+            raise JoinError(
+                f"{label}.features: {unordered} hold maps, which Spark cannot order, and the "
+                "winning row is chosen by ordering its values; convert them (e.g. "
+                "map_entries, to_json) or leave them out of features.",
+                argument=f"{label}.features",
+                expected="features without map types",
+                found=unordered,
+            )
         if not features:
             raise JoinError(
                 f"{label}.features: the source has no feature columns besides keys and "
@@ -232,3 +249,14 @@ def _disambiguate(
                 )
             seen[output] = r.label
     return result
+
+
+def _has_map(data_type: DataType) -> bool:
+    """Whether ``data_type`` is or holds a map (maps have no order in Spark)."""
+    if isinstance(data_type, MapType):
+        return True
+    if isinstance(data_type, ArrayType):
+        return _has_map(data_type.elementType)
+    if isinstance(data_type, StructType):
+        return any(_has_map(f.dataType) for f in data_type.fields)
+    return False

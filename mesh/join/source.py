@@ -25,7 +25,17 @@ def _normalise_ttl(ttl: object) -> dt.timedelta | None:
             expected="timedelta | seconds | None",
             found=ttl,
         )
-    value = ttl if isinstance(ttl, dt.timedelta) else dt.timedelta(seconds=ttl)
+    try:
+        value = ttl if isinstance(ttl, dt.timedelta) else dt.timedelta(seconds=ttl)
+    except (ValueError, OverflowError):  # nan, inf, more than timedelta holds
+        raise JoinError(
+            f"FeatureSource ttl: {ttl!r} seconds is not a duration; pass a finite number of "
+            "seconds (at most about 2.7 million years) or a datetime.timedelta, or None for "
+            "no expiry.",
+            argument="ttl",
+            expected="finite seconds",
+            found=ttl,
+        ) from None
     if value < dt.timedelta(0):
         raise JoinError(
             f"FeatureSource ttl: expected a non-negative duration, found {value}; "

@@ -151,6 +151,9 @@ def test_no_sources_and_wrong_types(frames):
         ({"ttl": dt.timedelta(hours=-1)}, "ttl"),
         ({"ttl": "7d"}, "ttl"),
         ({"ttl": True}, "ttl"),
+        ({"ttl": float("nan")}, "ttl"),
+        ({"ttl": float("inf")}, "ttl"),
+        ({"ttl": 1e20}, "ttl"),
         ({"keys": []}, "keys"),
         ({"keys": ["cid", "cid"]}, "keys"),
         ({"features": []}, "features"),
@@ -194,3 +197,32 @@ def test_bad_skew_config():
         "skew.sample_fraction"
     )
     assert join_error(lambda: SkewConfig(max_buckets=1)).params["argument"] == "skew.max_buckets"
+
+
+def test_map_features_are_refused_by_name(spark):
+    spine = spark.createDataFrame([(1, dt.datetime(2024, 1, 2))], "cid int, ts timestamp")
+    feats = spark.sql(
+        "SELECT 1 AS cid, TIMESTAMP'2024-01-01 00:00:00' AS fts, map('a', 1) AS m, "
+        "array(named_struct('x', map('b', 2))) AS nested, 3 AS plain"
+    )
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts"))
+    assert err.params["found"] == ["m", "nested"]
+
+
+@pytest.mark.parametrize("strategy", ["auto", "sorted"])
+def test_struct_keys_join_without_an_index(spark, strategy):
+    spine = spark.sql(
+        "SELECT named_struct('id', 1, 'region', 'a') AS k, TIMESTAMP'2024-01-02 00:00:00' AS ts"
+    )
+    feats = spark.sql(
+        "SELECT named_struct('id', 1, 'region', 'a') AS k, TIMESTAMP'2024-01-01 00:00:00' AS fts, "
+        "3.0D AS x"
+    )
+    out = point_in_time_join(spine, FeatureSource(feats, "k", "fts"), "ts", strategy=strategy)
+    assert [r["x"] for r in out.collect()] == [3.0]
+    err = join_error(
+        lambda: point_in_time_join(
+            spine, FeatureSource(feats, "k", "fts"), "ts", strategy="indexed"
+        )
+    )
+    assert err.params["argument"] == "strategy"
