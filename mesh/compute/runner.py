@@ -183,7 +183,7 @@ def build_global_set(
     # A hook without a range rebuilds the whole history: say so, never report the asked range.
     ranged = "start" in accepted and "end" in accepted
     note = (
-        "rebuilt over its whole history: --start/--end apply to domain feature sets only"
+        "rebuilt over its whole history (a range applies to domain feature sets only)"
         if not ranged and (start is not None or end is not None)
         else ""
     )
