@@ -54,11 +54,9 @@ def authorize_table_path(
     from mesh.catalog.access import current_identity
     from mesh.errors import AccessDeniedError, MeshError
 
-    root = os.path.realpath(mesh.warehouse)
-    target = os.path.realpath(path) if "://" not in path else path
-    if os.path.commonpath([root, target]) != root:
+    parts = _warehouse_parts(mesh.warehouse, path)
+    if parts is None:
         return
-    parts = os.path.relpath(target, root).split(os.sep)
     who = current_identity(mesh.standards, identity)
 
     def refuse(reason: str) -> None:
@@ -70,7 +68,7 @@ def authorize_table_path(
             missing_grant=None,
         )
 
-    if parts[0] == "_catalog" or parts[0].startswith("_catalog"):
+    if parts[0].startswith("_catalog"):
         refuse("it is the catalog's own table")
     elif parts[0] == "training" and len(parts) > 1 and parts[1] != who.domain:
         refuse(f"it is a training table of domain {parts[1]}; only that domain reads it")
@@ -82,3 +80,23 @@ def authorize_table_path(
             return
         features = [c for c in columns if c in fs.output_names()]
         authorize(spark, mesh, [(fs, features)], purpose, who)
+
+
+def _warehouse_parts(warehouse: str, path: str) -> list[str] | None:
+    """``path``'s parts below the warehouse root; None when it lies outside.
+
+    Local paths are compared resolved (symbolic links, ``..``); URIs (``s3://``, ``dbfs:``)
+    by their text, a local path and a URI never being one inside the other.
+    """
+    uri = "://" in warehouse or warehouse.startswith("dbfs:")
+    if uri != ("://" in path or path.startswith("dbfs:")):
+        return None
+    if uri:
+        root, target = warehouse.rstrip("/"), path.rstrip("/")
+        if not target.startswith(root + "/"):
+            return None
+        return [p for p in target[len(root) + 1 :].split("/") if p]
+    root, target = os.path.realpath(warehouse), os.path.realpath(path)
+    if target == root or os.path.commonpath([root, target]) != root:
+        return None
+    return os.path.relpath(target, root).split(os.sep)

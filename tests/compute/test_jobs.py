@@ -465,8 +465,22 @@ def test_refresh_after_a_partial_range_run_equals_a_full_recompute(
     assert again.delta_version is None and "unchanged" in again.note
 
 
+@pytest.fixture
+def versions_read(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The source versions refresh reads from now on (None: the current one)."""
+    read: list[int | None] = []
+    real = refresh_module.read_source
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        read.append(kwargs.get("version"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(refresh_module, "read_source", recording)
+    return read
+
+
 def test_a_run_whose_range_covers_all_source_data_is_a_refresh_baseline(
-    spark: Any, quiet_mesh: Any, monkeypatch: pytest.MonkeyPatch
+    spark: Any, quiet_mesh: Any, versions_read: list[int | None]
 ) -> None:
     fs = quiet_mesh.feature_sets["payments.customer_spend"]
     # [D0, D0 + 5d) is exactly the range of all source data (see the quiet days test).
@@ -484,14 +498,7 @@ def test_a_run_whose_range_covers_all_source_data_is_a_refresh_baseline(
     assert not _is_baseline(spark, quiet_mesh, fs, src, short)
     _append_transactions(spark, quiet_mesh, _transactions(3, 300))
     # Marked runs are not checked against their source version again.
-    versions_read = []
-    real = refresh_module.read_source
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        versions_read.append(kwargs.get("version"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(refresh_module, "read_source", recording)
+    versions_read.clear()  # the unmarked checks above read theirs
     result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
     assert (result.operation, result.delta_version) == ("refresh", 1), result.note
     assert versions_read == [None]
@@ -499,7 +506,7 @@ def test_a_run_whose_range_covers_all_source_data_is_a_refresh_baseline(
 
 
 def test_a_partial_run_is_marked_and_never_scanned_by_refresh(
-    spark: Any, quiet_mesh: Any, monkeypatch: pytest.MonkeyPatch
+    spark: Any, quiet_mesh: Any, versions_read: list[int | None]
 ) -> None:
     fs = quiet_mesh.feature_sets["payments.customer_spend"]
     compute_feature_set(spark, quiet_mesh, fs, progress=None)
@@ -514,14 +521,6 @@ def test_a_partial_run_is_marked_and_never_scanned_by_refresh(
         )
     history = open_table(spark, feature_table_path(quiet_mesh, fs)).history()
     assert [h.info.extra["synced"] for h in history if h.info] == [False, False, True]
-    versions_read = []
-    real = refresh_module.read_source
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        versions_read.append(kwargs.get("version"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(refresh_module, "read_source", recording)
     _append_transactions(spark, quiet_mesh, _transactions(3, 300))
     result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
     assert (result.operation, result.delta_version) == ("refresh", 3), result.note

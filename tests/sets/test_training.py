@@ -232,3 +232,20 @@ def test_a_spine_inside_the_warehouse_is_access_checked(wh, path, identity, reas
         build_training_set(wh.spark, wh.mesh, spec, identity=identity)
     assert "(spine)" in err.value.message and reason in err.value.message
     assert not open_table(wh.spark, str(wh.root / "training/risk/train")).exists()
+
+
+@pytest.mark.parametrize(
+    ("warehouse", "path", "parts"),
+    [
+        ("s3://bucket/wh", "s3://bucket/wh/training/support/t", ["training", "support", "t"]),
+        ("s3://bucket/wh", "s3://bucket/wh2/training/support/t", None),
+        ("s3://bucket/wh", "/local/training/support/t", None),
+        ("/local/wh", "s3://bucket/wh/training/support/t", None),
+        ("/local/wh", "/local/wh/../wh/features/a/b/v1", ["features", "a", "b", "v1"]),
+        ("/local/wh", "/local/other", None),
+    ],
+)
+def test_paths_inside_the_warehouse_also_as_uris(warehouse, path, parts) -> None:
+    from mesh.sets.access import _warehouse_parts
+
+    assert _warehouse_parts(warehouse, path) == parts
