@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,7 +31,8 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         return active
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         # Launched by spark-submit: master, memory and packages come from its command line.
-        return SparkSession.builder.appName(app_name).getOrCreate()
+        with _sigint_handler_kept():
+            return SparkSession.builder.appName(app_name).getOrCreate()
     master = master or os.environ.get("MESH_SPARK_MASTER", "local[*]")
     # Python workers (the window kernel) must see the same packages as this interpreter.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -46,9 +51,27 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
             "spark.sql.catalog.spark_catalog", DELTA_CATALOG
         )
-    spark = builder.getOrCreate()
+    with _sigint_handler_kept():
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("MESH_SPARK_LOG_LEVEL", "ERROR"))
     return spark
+
+
+@contextmanager
+def _sigint_handler_kept() -> Iterator[None]:
+    """Put back a SIGINT handler marked ``keep_over_spark`` after the SparkContext starts.
+
+    PySpark's SparkContext installs its own handler (cancel every job from inside the
+    interrupted Py4J call, then raise ``KeyboardInterrupt``); the ``mesh`` command's handler
+    (``mesh.cli.interrupt``) silences Py4J's tracebacks first and cancels once it unwound.
+    """
+    on_main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT) if on_main else None
+    try:
+        yield
+    finally:
+        if before is not None and getattr(before, "keep_over_spark", False):
+            signal.signal(signal.SIGINT, before)
 
 
 def _delta_jars_available() -> bool:

@@ -1,16 +1,28 @@
-"""The platform commands: show-config, generate, demo, and the one-block error handler."""
+"""The platform commands: show-config, generate, demo, the one-block error handler, Ctrl-C,
+and catalog lookups at a missing warehouse."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mesh.cli import main
+from mesh.cli.interrupt import MESSAGE, SigintHandler
+from mesh.errors import MeshError
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
 
 
 @pytest.fixture()
@@ -157,3 +169,233 @@ def test_demo_end_to_end(spark: Any, warehouse: str, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     for step in ("generate", "compute", "publish", "global", "training", "summary"):
         assert f"{step}: done" in out, out
+
+
+# --- Ctrl-C: Spark's jobs cancelled, no Py4J traceback, one line, exit 130 ----------------
+
+
+class _CutShortConnection:
+    """A Py4J connection whose call is cut short by Ctrl-C: it runs the SIGINT handler the
+    process has, as the signal would in the main thread while it waits for the JVM."""
+
+    socket = None
+
+    def send_command(self, command: str) -> str:
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        handler(signal.SIGINT, None)
+        return "never"
+
+
+def _interrupted_py4j_call() -> None:
+    """A Py4J call interrupted in the wait for its answer, through Py4J's own code."""
+    from py4j.java_gateway import GatewayClient
+
+    client = GatewayClient.__new__(GatewayClient)
+    client._get_connection = _CutShortConnection  # type: ignore[method-assign]
+    client.send_command("c\nt\nm\ne\n")
+
+
+@pytest.fixture()
+def cancels(spark: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records the cancellations of the session's SparkContext."""
+    calls: list[str] = []
+    monkeypatch.setattr(spark.sparkContext, "cancelAllJobs", lambda: calls.append("all"))
+    return calls
+
+
+def _run_as_show_config(monkeypatch: pytest.MonkeyPatch, work: Any) -> int:
+    import mesh.cli.platform as platform
+
+    def command(args: Any) -> int:
+        work()
+        return 0
+
+    monkeypatch.setattr(platform, "_show_config", command)
+    return main(["show-config", "--conf", CONF])
+
+
+def _assert_one_line(captured: Any, caplog: pytest.LogCaptureFixture) -> None:
+    assert captured.err.splitlines() == [MESSAGE], captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == [], caplog.text
+
+
+def test_an_interrupted_py4j_call_is_one_line_and_exit_130(
+    cancels: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv("MESH_DEBUG", raising=False)
+    caplog.set_level(logging.INFO)
+    assert _run_as_show_config(monkeypatch, _interrupted_py4j_call) == 130
+    _assert_one_line(capsys.readouterr(), caplog)
+    assert cancels == ["all"]
+    assert signal.getsignal(signal.SIGINT) is not None
+    assert not isinstance(signal.getsignal(signal.SIGINT), SigintHandler)  # put back
+
+
+def _py4j_network_error() -> BaseException:
+    from py4j.protocol import Py4JNetworkError
+
+    return Py4JNetworkError("Error while sending or receiving")
+
+
+def _py4j_error() -> BaseException:
+    from py4j.protocol import Py4JError
+
+    return Py4JError("An error occurred while calling o27.sc")
+
+
+def _pyspark_error() -> BaseException:
+    from pyspark.errors import PySparkRuntimeError
+
+    return PySparkRuntimeError(
+        errorClass="CANNOT_BE_EMPTY", messageParameters={"item": "the interrupted call"}
+    )
+
+
+@pytest.mark.parametrize("error", [_py4j_network_error, _py4j_error, _pyspark_error])
+def test_the_spark_error_that_follows_an_interrupt_is_the_interrupt(
+    error: Any,
+    cancels: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ctrl-C, then the next Py4J call (a ``finally`` that unpersists) fails instead."""
+    monkeypatch.delenv("MESH_DEBUG", raising=False)
+    caplog.set_level(logging.INFO)
+
+    def work() -> None:
+        with contextlib.suppress(KeyboardInterrupt):  # swallowed on the way, as code may
+            _interrupted_py4j_call()
+        logging.getLogger("py4j.clientserver").info("Error while receiving.", exc_info=True)
+        raise error()
+
+    assert _run_as_show_config(monkeypatch, work) == 130
+    _assert_one_line(capsys.readouterr(), caplog)
+    assert cancels == ["all"]
+
+
+def test_a_spark_error_without_an_interrupt_is_not_one(
+    cancels: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from py4j.protocol import Py4JError
+
+    def work() -> None:
+        raise Py4JError("a real failure")
+
+    with pytest.raises(Py4JError, match="a real failure"):
+        _run_as_show_config(monkeypatch, work)
+    assert cancels == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_run_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    """A real SIGINT to ``mesh demo`` while it generates (a fresh process: ~12 s)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MESH_WAREHOUSE": str(tmp_path / "wh"),
+        "MESH_SPARK_MASTER": "local[1]",
+        "MESH_DRIVER_MEMORY": "1g",
+    }
+    env.pop("MESH_DEBUG", None)
+    command = [sys.executable, "-c", "import sys; from mesh.cli import main; sys.exit(main())"]
+    args = ["demo", "--conf", CONF, "--customers", "12", "--days", "2", "--sample-rows", "0"]
+    with subprocess.Popen(
+        command + args,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("[1/6] generate"):  # Spark is up and writing tables
+                time.sleep(1.0)
+                process.send_signal(signal.SIGINT)
+                break
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "Py4J" not in err, err[-3000:]
+    assert err.splitlines()[-1] == MESSAGE
+
+
+# --- catalog lookups need a warehouse ------------------------------------------------------
+
+LOOKUPS = [
+    ["search"],
+    ["show", "customers.profile"],
+    ["versions", "customers.profile"],
+    ["lineage", "customers.profile"],
+    ["export", "all", "--out", "OUT"],
+    ["duplicates"],
+    ["audit"],
+]
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS, ids=lambda a: a[0])
+def test_a_catalog_lookup_at_a_missing_warehouse_is_one_error(
+    lookup: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("MESH_WAREHOUSE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    out = str(tmp_path / "export")
+    argv = ["catalog", *[out if a == "OUT" else a for a in lookup]]
+    argv += ["--conf", CONF, "--warehouse", "nowhere", "--identity", "bob@support"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    assert f"no warehouse at nowhere ({tmp_path / 'nowhere'})" in err
+    assert "pass --warehouse or set MESH_WAREHOUSE" in err
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "export").exists()
+
+
+def test_a_catalog_lookup_names_the_missing_error_class() -> None:
+    from mesh.catalog.tables import require_warehouse
+    from mesh.errors import CatalogError
+
+    with pytest.raises(CatalogError) as info:
+        require_warehouse("/nonexistent/mesh-warehouse", "pass --warehouse")
+    assert info.value.params == {
+        "warehouse": "/nonexistent/mesh-warehouse",
+        "path": "/nonexistent/mesh-warehouse",
+    }
+    require_warehouse("s3://bucket/nowhere", "pass --warehouse")  # URIs are not checked
+
+
+def test_an_existing_empty_warehouse_is_an_empty_catalog(
+    spark: Any, warehouse: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(warehouse).mkdir()
+    argv = [
+        "catalog",
+        "search",
+        "--conf",
+        CONF,
+        "--warehouse",
+        warehouse,
+        "--identity",
+        "bob@support",
+    ]
+    assert main(argv) == 0
+    assert "0 feature set(s)" in capsys.readouterr().out
+
+
+def test_publish_is_not_a_lookup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mesh.cli import catalog
+
+    args = argparse.Namespace(conf=CONF)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MESH_WAREHOUSE", str(tmp_path / "fresh"))
+        patch.setattr("mesh.session.get_spark", lambda name: "spark")
+        assert catalog._context(args, lookup=False)[0] == "spark"
+        with pytest.raises(MeshError, match="no warehouse at"):
+            catalog._context(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,26 @@ def test_native_path_enables_the_delta_extension() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_a_sigint_handler_that_asks_is_kept_over_sparks() -> None:
+    """PySpark's SparkContext installs its own SIGINT handler; ``mesh``'s is put back."""
+    from mesh.cli.interrupt import SigintHandler
+    from mesh.session import _sigint_handler_kept
+
+    def sparks(signum: int, frame: Any) -> None:  # what SparkContext installs
+        raise KeyboardInterrupt
+
+    original = signal.getsignal(signal.SIGINT)
+    ours = SigintHandler()
+    try:
+        signal.signal(signal.SIGINT, ours)
+        with _sigint_handler_kept():
+            signal.signal(signal.SIGINT, sparks)
+        assert signal.getsignal(signal.SIGINT) is ours
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # not marked: Spark's stays
+        with _sigint_handler_kept():
+            signal.signal(signal.SIGINT, sparks)
+        assert signal.getsignal(signal.SIGINT) is sparks
+    finally:
+        signal.signal(signal.SIGINT, original)

@@ -44,13 +44,18 @@ class Identity:
 
     @classmethod
     def parse(cls, text: str) -> Identity:
-        """``alice@risk`` -> (alice, risk); ``risk`` -> (risk, risk)."""
-        value = text.strip()
-        user, _, domain = value.rpartition("@")
-        if not value or (user and not domain) or not domain:
+        """``alice@risk`` -> (alice, risk); ``risk`` -> (risk, risk).
+
+        Refused (``AccessDeniedError``): an empty user or domain (``@risk``, ``alice@``) and
+        whitespace anywhere (``bob@ support`` would act for a domain named `` support``).
+        The domain is not checked against the domains ``mesh.yaml`` declares: a consumer
+        outside them reads what ``public`` sets offer (README, Access).
+        """
+        user, at, domain = text.rpartition("@")
+        if not domain or (at and not user) or any(c.isspace() for c in text):
             raise AccessDeniedError(
-                f"identity {text!r} is not of the form user@domain or domain; set it like "
-                "MESH_IDENTITY=alice@risk",
+                f"identity {text!r} is not of the form user@domain or domain (no spaces, no "
+                "empty part); set it like MESH_IDENTITY=alice@risk",
                 identity=text,
                 feature_set=None,
                 feature=None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from mesh.catalog.tables import Catalog, utc_now
+from mesh.catalog.tables import Catalog, stored_path, utc_now
 from mesh.storage import CommitInfo
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ def record_training_set(
 
     ``manifest`` is the JSON-able manifest (``inputs[*].feature_set`` names the sets read).
     Lineage rows go first and the manifest row last: the manifest row makes them visible.
-    Returns the record's id.
+    ``table_path`` is recorded absolute (local paths resolved, URIs unchanged). Returns the
+    record's id.
     """
     catalog = Catalog(spark, mesh.warehouse)
     record_id = uuid.uuid4().hex
@@ -112,7 +113,7 @@ def record_training_set(
                 "name": name,
                 "domain": training_set.domain,
                 "manifest_json": json.dumps(manifest, sort_keys=True, default=str),
-                "table_path": table_path,
+                "table_path": stored_path(table_path),
                 "recorded_at": now,
                 "recorder": recorder,
             }

@@ -40,7 +40,7 @@ from mesh.catalog.access import Identity, authorize_publish, current_identity
 from mesh.catalog.lineage import lineage_rows
 from mesh.catalog.rollback import undo_commit
 from mesh.catalog.search import VersionRecord, latest_version, recorded_versions, statistics_of
-from mesh.catalog.tables import Catalog, utc_now
+from mesh.catalog.tables import Catalog, stored_path, utc_now
 from mesh.catalog.unchecked import refuse_unchecked_rows
 from mesh.compute.widening import added_columns
 from mesh.definitions import AggregationFeature
@@ -117,12 +117,12 @@ def publish_feature_set(
         report, decision, stats = _govern(spark, mesh, fs, frame, previous, as_of)
         reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
         row_count = frame.count()
-        path = feature_table_path(mesh, fs)
+        path = stored_path(feature_table_path(mesh, fs))
         table = open_table(spark, path, backend=mesh.standards.storage.backend)
         existed = table.exists()
         before = table.latest_version() if existed else None
         if before is not None:
-            same_table = [v for v in published if v.table_path.rstrip("/") == path.rstrip("/")]
+            same_table = [v for v in published if stored_path(v.table_path) == path]
             checked = same_table[0].delta_version if same_table else None
             refuse_unchecked_rows(table, fs.qualified_name, checked, before, start, end)
         base = commit or CommitInfo(run_id=publish_id, operation="publish")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mesh.catalog.tables import Catalog
+from mesh.catalog.tables import Catalog, recorded_path
 from mesh.errors import CatalogError
 
 if TYPE_CHECKING:
@@ -53,8 +53,15 @@ class VersionRecord:
     run_id: str
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> VersionRecord:
-        return cls(**{**row, "reasons": list(row.get("reasons") or [])})
+    def from_row(cls, row: dict[str, Any], warehouse: str | None = None) -> VersionRecord:
+        """A ``versions`` row; with the catalog's ``warehouse``, ``table_path`` is absolute
+        even when an earlier engine recorded it relative (see ``recorded_path``)."""
+        path = row["table_path"]
+        if warehouse is not None and path:
+            set_name = row["name"].split(".", 1)[-1]
+            inside = f"features/{row['domain']}/{set_name}/v{row['major']}"
+            path = recorded_path(warehouse, path, inside)
+        return cls(**{**row, "table_path": path, "reasons": list(row.get("reasons") or [])})
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -130,14 +137,14 @@ def versions(
 def recorded_versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
     """Every published version of ``name``, newest first; no access check (engine use)."""
     rows = Catalog(spark, mesh.warehouse).rows("versions", name=name)
-    return _newest_first(VersionRecord.from_row(r) for r in rows)
+    return _newest_first(VersionRecord.from_row(r, mesh.warehouse) for r in rows)
 
 
 def versions_by_name(spark: SparkSession, mesh: MeshDefinition) -> dict[str, list[VersionRecord]]:
     """Every published version of every set, newest first per name: one read of the catalog."""
     found: dict[str, list[VersionRecord]] = {}
     for row in Catalog(spark, mesh.warehouse).rows("versions"):
-        found.setdefault(row["name"], []).append(VersionRecord.from_row(row))
+        found.setdefault(row["name"], []).append(VersionRecord.from_row(row, mesh.warehouse))
     return {name: _newest_first(records) for name, records in found.items()}
 
 

@@ -13,13 +13,14 @@ leaves rows nobody reads.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.errors import CatalogError, CommitConflictError
-from mesh.storage import CommitInfo, open_table
+from mesh.storage import CommitInfo, normalize_path, open_table
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -129,6 +130,49 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.astimezone(timezone.utc)
+
+
+def stored_path(path: str) -> str:
+    """A table path as the catalog records it: local paths absolute (``file:`` unwrapped), URIs
+    unchanged, so a catalog read from another working directory finds the table."""
+    return normalize_path(path)
+
+
+def recorded_path(warehouse: str, path: str, inside: str) -> str:
+    """A table path read from the catalog, absolute.
+
+    Engines before absolute paths recorded a local path as the publish was given it:
+    ``<warehouse as given>/<inside>``, relative to that process's working directory. Such a
+    path ending in ``inside`` (the table's place in the warehouse, e.g.
+    ``features/<domain>/<set>/v<major>``) is that place under this catalog's warehouse;
+    another relative path is taken from the working directory, as it was read before.
+    """
+    if os.path.isabs(path) or ":" in path.split("/", 1)[0]:
+        return path
+    tail = inside.strip("/")
+    relative = path.rstrip("/")
+    if relative == tail or relative.endswith(f"/{tail}"):
+        return f"{normalize_path(warehouse).rstrip('/')}/{tail}"
+    return normalize_path(path)
+
+
+def require_warehouse(warehouse: str, hint: str) -> None:
+    """Refuse to read the catalog of a local warehouse folder that does not exist.
+
+    Without it a lookup answers as an empty catalog, which reads as "nothing published"
+    when the path is wrong. URIs (s3://, abfss://, dbfs:/ ...) are not checked: an object
+    store has no folders, so a missing warehouse and an empty one look the same there.
+    ``hint`` says how the caller chooses the warehouse.
+    """
+    location = normalize_path(warehouse)
+    if not os.path.isabs(location) or os.path.isdir(location):
+        return
+    shown = warehouse if warehouse == location else f"{warehouse} ({location})"
+    raise CatalogError(
+        f"no warehouse at {shown}; {hint}, or create it with `mesh demo` or `mesh publish`",
+        warehouse=warehouse,
+        path=location,
+    )
 
 
 def spark_schema(table: str) -> StructType:

@@ -1,7 +1,8 @@
 """The ``mesh`` command. Each area registers its sub-commands from its own module.
 
 One handler turns a ``MeshError`` into a one-line message and exit code 1;
-``MESH_DEBUG=1`` shows the traceback instead.
+``MESH_DEBUG=1`` shows the traceback instead. An interrupt (Ctrl-C) cancels Spark's jobs and
+is one line and exit code 130 (``mesh.cli.interrupt``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from mesh.cli.interrupt import caused_by_interrupt, interrupt_guard, interrupted
 from mesh.errors import ConfigError, MeshError
 
 # Modules that expose ``register(subparsers)``; each sub-command sets ``func(args) -> int``.
@@ -29,10 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mesh", description="Feature mesh: domain features, point-in-time joins, governance."
     )
-    parser.add_argument("--conf", default=os.environ.get("MESH_CONF", "conf"),
-                        help="folder with mesh.yaml and the domain definitions (default: conf)")
-    parser.add_argument("--warehouse", default=None,
-                        help="warehouse root (default: storage.warehouse in mesh.yaml)")
+    parser.add_argument(
+        "--conf",
+        default=os.environ.get("MESH_CONF", "conf"),
+        help="folder with mesh.yaml and the domain definitions (default: conf)",
+    )
+    parser.add_argument(
+        "--warehouse", default=None, help="warehouse root (default: storage.warehouse in mesh.yaml)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -55,8 +61,10 @@ def _accept_common_options_everywhere(parser: argparse.ArgumentParser) -> None:
         if not isinstance(action, argparse._SubParsersAction):
             continue
         for child in set(action.choices.values()):
-            for flag, help_text in (("--conf", "folder with mesh.yaml (default: conf)"),
-                                    ("--warehouse", "warehouse root")):
+            for flag, help_text in (
+                ("--conf", "folder with mesh.yaml (default: conf)"),
+                ("--warehouse", "warehouse root"),
+            ):
                 if flag not in child._option_string_actions:
                     child.add_argument(flag, default=argparse.SUPPRESS, help=help_text)
             _accept_common_options_everywhere(child)
@@ -70,19 +78,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except MeshError as exc:
-        if os.environ.get("MESH_DEBUG"):
-            traceback.print_exc()
-        text = str(exc) if isinstance(exc, ConfigError) else str(exc).splitlines()[0]
-        print(f"error: {text}", file=sys.stderr)
-        if not os.environ.get("MESH_DEBUG"):
-            print("(set MESH_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; nothing of the unfinished run was committed", file=sys.stderr)
-        return 130
+    with interrupt_guard():
+        try:
+            return int(args.func(args) or 0)
+        except BaseException as exc:
+            if not caused_by_interrupt(exc):
+                if isinstance(exc, MeshError):
+                    return _error(exc)
+                raise
+            if os.environ.get("MESH_DEBUG"):
+                traceback.print_exc()
+            return interrupted()
+
+
+def _error(exc: MeshError) -> int:
+    if os.environ.get("MESH_DEBUG"):
+        traceback.print_exc()
+    text = str(exc) if isinstance(exc, ConfigError) else str(exc).splitlines()[0]
+    print(f"error: {text}", file=sys.stderr)
+    if not os.environ.get("MESH_DEBUG"):
+        print("(set MESH_DEBUG=1 for the traceback)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

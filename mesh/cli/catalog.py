@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -74,11 +75,20 @@ def _identity(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _context(args: argparse.Namespace) -> tuple[Any, Any]:
+def _context(args: argparse.Namespace, *, lookup: bool = True) -> tuple[Any, Any]:
+    """Spark and the mesh; a ``lookup`` (every catalog command but publish, which creates the
+    warehouse) is refused when the warehouse is a local folder that does not exist."""
+    from mesh.catalog.tables import require_warehouse
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
 
     mesh = load_mesh(args.conf)
+    if lookup:
+        require_warehouse(
+            mesh.warehouse,
+            "pass --warehouse or set MESH_WAREHOUSE (default: storage.warehouse in "
+            f"{os.path.join(args.conf, 'mesh.yaml')})",
+        )
     return get_spark("mesh-catalog"), mesh
 
 
@@ -101,7 +111,7 @@ def _publish(args: argparse.Namespace) -> int:
     from mesh.catalog.publish import publish_definition
     from mesh.catalog.run import publish_range
 
-    spark, mesh = _context(args)
+    spark, mesh = _context(args, lookup=False)
     if args.metadata_only:
         result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)
     else:

@@ -35,11 +35,34 @@ def test_identity_parses_user_and_domain() -> None:
     assert str(Identity.parse("alice@risk")) == "alice@risk"
 
 
-@pytest.mark.parametrize("text", ["alice@", "", "  "])
+@pytest.mark.parametrize(
+    "text", ["alice@", "", "  ", "@risk", "bob@ support", "bob @support", "bo b@risk", "risk\n"]
+)
 def test_identity_refuses_malformed_text(text: str) -> None:
     with pytest.raises(AccessDeniedError) as info:
         Identity.parse(text)
     assert info.value.params["identity"] == text
+    assert info.value.params["feature_set"] is None
+
+
+def test_an_identity_with_a_space_is_refused_before_any_lookup(mesh: MeshDefinition) -> None:
+    with pytest.raises(AccessDeniedError) as info:
+        current_identity(mesh.standards, "bob@ support")
+    assert "no spaces" in str(info.value)
+
+
+def test_a_domain_mesh_yaml_does_not_declare_reads_public_sets_only(
+    mesh: MeshDefinition,
+) -> None:
+    """By design (README, Access): consumers outside the declared domains read public sets."""
+    assert "marketing" not in mesh.standards.domains
+    who = current_identity(mesh.standards, "analyst@marketing")
+    assert who == Identity("analyst", "marketing")
+    public = mesh.feature_sets["customers.profile"]
+    assert all(d.allowed for d in decide(mesh, who, public, ["country", "credit_limit"]))
+    assert not any(d.allowed for d in decide(mesh, who, public, ["birth_year"]))  # pii
+    internal = mesh.feature_sets["payments.tx_events"]
+    assert not any(d.allowed for d in decide(mesh, who, internal, []))
 
 
 def test_current_identity_from_environment(
