@@ -109,7 +109,10 @@ def point_in_time_join(
     exactly once (duplicates kept; row order is not preserved), the spine columns unchanged
     in name, type, value and order, followed by each source's features in source order
     (named ``prefix + feature``; when two sources return the same name, each named source
-    uses ``<name>__<feature>``).
+    uses ``<name>__<feature>``). Names are compared as the session compares them: without
+    regard to case unless ``spark.sql.caseSensitive`` is true, so a feature ``amount`` next
+    to a spine column ``Amount`` is a collision (a ``JoinError`` naming both), and so are
+    spine columns, or columns of one source the join refers to, that differ only in case.
 
     Sources may be keyed by different key sets (e.g. ``customer_id``, ``merchant_id`` or
     both); key columns must have the same names and types in the spine. Timestamps must be
