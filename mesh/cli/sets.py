@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -34,8 +33,11 @@ def register(sub: Any) -> None:
     group.add_argument(
         "--key",
         action="append",
-        metavar="COLUMN=V1,V2",
-        help="key values, e.g. customer_id=1,2,3 (repeat for compound keys)",
+        metavar="COLUMN[:TYPE]=V1,V2",
+        help="one column of the entity rows, e.g. customer_id=1,2,3 (repeat for compound keys "
+        "or other columns). Key columns take the entity's key types; another column takes "
+        "TYPE (a Spark SQL type, e.g. amount:double=1.5,2) or else bigint, double, boolean "
+        "or string, whichever holds its values",
     )
     inference.add_argument("--entities-format", choices=("delta", "parquet"), default="delta")
     inference.add_argument("--as-of", help="ISO time, UTC unless an offset is given (default: now)")
@@ -114,14 +116,16 @@ def _training_rebuild(args: argparse.Namespace) -> int:
 
 
 def _inference(args: argparse.Namespace) -> int:
-    from mesh.sets import build_inference_set
+    from mesh.sets import build_inference_set, entities_from_text
     from mesh.storage import CommitInfo, open_table
 
     as_of = _parse_time(args.as_of) if args.as_of else None
-    rows = _key_rows(args.key) if args.key else None  # argument errors before Spark starts
+    given = _key_columns(args.key) if args.key else None  # argument errors before Spark starts
     spark, mesh = _context(args)
-    entities: Any = rows
-    if rows is None:
+    if given is not None:
+        columns, types = given
+        entities = entities_from_text(spark, mesh, args.features, columns, types)
+    else:
         from mesh.sets.access import authorize_table_path
 
         # A table of the warehouse is governed data: checked (and audited) before it is read.
@@ -186,17 +190,24 @@ def _parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _key_rows(specs: list[str]) -> list[dict[str, Any]]:
-    columns: dict[str, list[Any]] = {}
+def _key_columns(specs: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """``COLUMN[:TYPE]=V1,V2`` options as (values as text by column, types given)."""
+    columns: dict[str, list[str]] = {}
+    types: dict[str, str] = {}
     for spec in specs:
-        column, sep, values = spec.partition("=")
-        if not sep or not column or not values:
+        name, sep, values = spec.partition("=")
+        column, colon, type_name = name.partition(":")
+        column, type_name = column.strip(), type_name.strip()
+        if not sep or not column or not values or (colon and not type_name):
             raise MeshError(
-                f"--key {spec!r}: expected COLUMN=V1,V2,... such as customer_id=1,2,3.",
+                f"--key {spec!r}: expected COLUMN=V1,V2,... such as customer_id=1,2,3, or "
+                "COLUMN:TYPE=V1,V2,... such as amount:double=1.5,2.",
                 argument="--key",
                 found=spec,
             )
-        columns[column.strip()] = [_scalar(v) for v in values.split(",")]
+        columns[column] = values.split(",")
+        if type_name:
+            types[column] = type_name
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:
         raise MeshError(
@@ -206,11 +217,4 @@ def _key_rows(specs: list[str]) -> list[dict[str, Any]]:
             argument="--key",
             found={c: len(v) for c, v in columns.items()},
         )
-    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-
-
-def _scalar(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text.strip()
+    return columns, types

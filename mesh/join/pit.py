@@ -66,7 +66,7 @@ from mesh.join.spine_index import SpineIndex
 STRATEGIES = ("auto", "indexed", "sorted")
 
 # "auto" indexes a key set only when its sources' estimated rows are at least this many
-# times the spine's rows. Measured on Parquet sources (benchmarks/README_join.md, stop 17):
+# times the spine's rows. Measured on Parquet sources (benchmarks/README_join.md, "auto indexes only..."):
 # estimated 7.4x, the index 1.3x faster; 3.0x, both the same; 1.9x, the sorted pass 1-18%
 # faster (warm); 1.5x, 17-21%.
 INDEX_MIN_RATIO = 3
@@ -109,7 +109,10 @@ def point_in_time_join(
     exactly once (duplicates kept; row order is not preserved), the spine columns unchanged
     in name, type, value and order, followed by each source's features in source order
     (named ``prefix + feature``; when two sources return the same name, each named source
-    uses ``<name>__<feature>``).
+    uses ``<name>__<feature>``). Names are compared as the session compares them: without
+    regard to case unless ``spark.sql.caseSensitive`` is true, so a feature ``amount`` next
+    to a spine column ``Amount`` is a collision (a ``JoinError`` naming both), and so are
+    spine columns, or columns of one source the join refers to, that differ only in case.
 
     Sources may be keyed by different key sets (e.g. ``customer_id``, ``merchant_id`` or
     both); key columns must have the same names and types in the spine. Timestamps must be

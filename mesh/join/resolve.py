@@ -76,17 +76,35 @@ def _require_same_type(
         )
 
 
-def _check_plain_columns(columns: Sequence[str], argument: str) -> None:
-    duplicates = sorted(c for c, n in Counter(columns).items() if n > 1)
+def case_sensitive(df: DataFrame) -> bool:
+    """Whether the session resolves column names by case (``spark.sql.caseSensitive``)."""
+    return str(df.sparkSession.conf.get("spark.sql.caseSensitive", "false")).lower() == "true"
+
+
+def _fold(name: str, sensitive: bool) -> str:
+    """``name`` as Spark compares it: as is, or (its default) without regard to case."""
+    return name if sensitive else name.lower()
+
+
+def _case_note(sensitive: bool) -> str:
+    return "" if sensitive else " (spark.sql.caseSensitive is false: names match in any case)"
+
+
+def _check_plain_columns(columns: Sequence[str], argument: str, sensitive: bool) -> None:
+    groups: dict[str, list[str]] = {}
+    for c in columns:
+        groups.setdefault(_fold(c, sensitive), []).append(c)
+    duplicates = sorted(c for group in groups.values() if len(group) > 1 for c in group)
     if duplicates:
         raise JoinError(
-            f"{argument}: duplicate column names {duplicates}; the join returns columns by "
-            "name, so rename them first.",
+            f"{argument}: duplicate column names {duplicates}{_case_note(sensitive)}; the "
+            "join refers to columns by name, so rename them first (withColumnRenamed).",
             argument=argument,
             expected="unique column names",
             found=duplicates,
         )
-    internal = sorted(c for c in columns if c.startswith(INTERNAL_PREFIX))
+    reserved = _fold(INTERNAL_PREFIX, sensitive)
+    internal = sorted(c for c in columns if _fold(c, sensitive).startswith(reserved))
     if internal:
         raise JoinError(
             f"{argument}: columns {internal} use the reserved prefix `{INTERNAL_PREFIX}`; "
@@ -115,7 +133,8 @@ def resolve(
             expected="non-empty list of FeatureSource",
             found=[],
         )
-    _check_plain_columns(spine.columns, "spine")
+    sensitive = case_sensitive(spine)
+    _check_plain_columns(spine.columns, "spine", sensitive)
     spine_types = _types(spine.schema)
     t_type = _require_column(spine_types, spine_timestamp, "spine_timestamp", "the spine")
     if not isinstance(t_type, TIME_TYPES):
@@ -145,7 +164,6 @@ def resolve(
                 expected="DataFrame",
                 found=type(source.df).__name__,
             )
-        _check_plain_columns(source.df.columns, f"{label}.df")
         types = _types(source.df.schema)
         keys = source.key_columns
         for key in keys:
@@ -169,7 +187,8 @@ def resolve(
             features = tuple(source.features)
             for feature in features:
                 _require_column(types, feature, f"{label}.features", label)
-            clashing = [f for f in features if f in reserved]
+            folded = {_fold(c, sensitive) for c in reserved}
+            clashing = [f for f in features if _fold(f, sensitive) in folded]
             if clashing:
                 raise JoinError(
                     f"{label}.features: {clashing} are keys or timestamps, not features; "
@@ -178,6 +197,10 @@ def resolve(
                     expected="non-key, non-timestamp columns",
                     found=clashing,
                 )
+        # Only the columns the join refers to: others may repeat without harm.
+        used = {_fold(c, sensitive) for c in (*reserved, *features)}
+        referenced = [c for c in source.df.columns if _fold(c, sensitive) in used]
+        _check_plain_columns(referenced, f"{label}.df", sensitive)
         unordered = [f for f in features if _has_map(types[f])]
         if unordered:
             raise JoinError(
@@ -211,43 +234,65 @@ def resolve(
                 outputs=tuple(prefix + f for f in features),
             )
         )
-    return _disambiguate(resolved, sources, spine.columns)
+    return _disambiguate(resolved, sources, spine.columns, sensitive)
 
 
 def _disambiguate(
-    resolved: list[ResolvedSource], sources: Sequence[FeatureSource], spine_columns: list[str]
+    resolved: list[ResolvedSource],
+    sources: Sequence[FeatureSource],
+    spine_columns: list[str],
+    sensitive: bool,
 ) -> list[ResolvedSource]:
-    # Two sources returning the same name: each named source involved gets `<name>__`.
-    counts = Counter(name for r in resolved for name in r.outputs)
+    """Final output names; a collision, as the session compares names, is a ``JoinError``.
+
+    Two sources returning the same name: each named source involved gets ``<name>__``.
+    """
+    counts = Counter(_fold(name, sensitive) for r in resolved for name in r.outputs)
+
+    def repeated(output: str) -> bool:
+        return counts[_fold(output, sensitive)] > 1
+
     result = []
     for r, source in zip(resolved, sources, strict=True):
-        if source.name and any(counts[o] > 1 for o in r.outputs):
-            outputs = tuple(f"{source.name}__{o}" if counts[o] > 1 else o for o in r.outputs)
+        if source.name and any(repeated(o) for o in r.outputs):
+            outputs = tuple(f"{source.name}__{o}" if repeated(o) else o for o in r.outputs)
             r = ResolvedSource(**{**r.__dict__, "outputs": outputs})
         result.append(r)
-    spine_set = set(spine_columns)
-    seen: dict[str, str] = {}
+    spine_names = {_fold(c, sensitive): c for c in spine_columns}
+    seen: dict[str, tuple[str, str]] = {}  # folded output -> (output, source label)
+    note = _case_note(sensitive)
     for r in result:
         for output in r.outputs:
-            if output in spine_set:
+            folded = _fold(output, sensitive)
+            if folded in spine_names:
+                other = spine_names[folded]
                 raise JoinError(
-                    f"{r.label}.features: output column `{output}` already exists in the "
-                    "spine; pass prefix= to the FeatureSource or select fewer features.",
+                    f"{r.label}.features: output column `{output}` collides with the spine "
+                    f"column `{other}`{note}; pass prefix= to the FeatureSource, leave the "
+                    "feature out of features=, or rename one of them first "
+                    "(withColumnRenamed, or select with an alias).",
                     argument=f"{r.label}.features",
                     column=output,
                     expected="feature names not in the spine",
                     found=output,
+                    collides_with=other,
+                    collides_in="spine",
                 )
-            if output in seen:
+            if folded in seen:
+                other, where = seen[folded]
                 raise JoinError(
-                    f"{r.label}.features: output column `{output}` is also returned by "
-                    f"{seen[output]}; give the sources a name= or a prefix=.",
+                    f"{r.label}.features: output column `{output}` collides with `{other}` "
+                    f"returned by {where}{note}; give the sources a name= or a prefix=, or "
+                    "rename one of the columns first (withColumnRenamed, or select with an "
+                    "alias).",
                     argument=f"{r.label}.features",
                     column=output,
                     expected="unique feature names across sources",
                     found=output,
+                    collides_with=other,
+                    collides_in=where,
                 )
-            seen[output] = r.label
+            seen[folded] = (output, r.label)
     return result
 
 

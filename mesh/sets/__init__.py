@@ -21,7 +21,7 @@ from mesh.sets.global_features import (
     build_global_feature_set,
     compute_global_features,
 )
-from mesh.sets.inference import build_inference_set
+from mesh.sets.inference import build_inference_set, entities_from_text
 from mesh.sets.manifest import InputPin, Manifest, SpinePin, read_manifest
 from mesh.sets.resolve import feature_table_location, resolve_inputs
 from mesh.sets.training import (
@@ -50,6 +50,7 @@ __all__ = [
     "build_inference_set",
     "build_training_set",
     "compute_global_features",
+    "entities_from_text",
     "feature_table_location",
     "read_manifest",
     "rebuild_training_set",

@@ -71,10 +71,14 @@ def fingerprint_spine(df: DataFrame) -> tuple[int, str]:
     """
     from pyspark.sql import functions as F
 
+    from mesh.join.columns import col
+
     if not df.columns:
         return df.count(), "0"
-    mask = F.array(*[F.col(c).isNull() for c in df.columns])
-    row_hash = F.xxhash64(mask, *[F.col(c) for c in df.columns]).cast("decimal(38,0)")
+    # Backquoted: a name with a dot is a column, not a struct field.
+    columns = [col(c) for c in df.columns]
+    mask = F.array(*[c.isNull() for c in columns])
+    row_hash = F.xxhash64(mask, *columns).cast("decimal(38,0)")
     row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(row_hash).alias("s")).first()
     assert row is not None
     return int(row["n"]), str(row["s"] if row["s"] is not None else 0)

@@ -281,12 +281,14 @@ def _join_and_write(
     spine_version: int | None,
 ) -> int:
     from mesh.join import point_in_time_join
+    from mesh.join.columns import col
     from mesh.storage import CommitInfo, open_table
 
     joined = point_in_time_join(
         spine_df, load_sources(spark, mesh, inputs), spine_timestamp=spine_timestamp, strict=strict
     )
-    joined = joined.select(*_output_columns(spine_df.columns, inputs))
+    # By exact name: a spine column `a.b` is a column, not the field b of a struct a.
+    joined = joined.select(*[col(c) for c in _output_columns(spine_df.columns, inputs)])
     sources = {pin.table: pin.delta_version for pin in inputs}
     commit = CommitInfo(
         run_id=run_id,

@@ -308,3 +308,35 @@ def test_inference_refuses_the_lookup_time_column_in_any_case(wh, column) -> Non
     with pytest.raises(SpineError) as err:
         build_inference_set(wh.spark, wh.mesh, FEATURES, [{"customer_id": 1, column: 1.5}])
     assert err.value.params["column"] == column
+
+
+def test_inference_rows_keep_their_values_types(wh) -> None:
+    # Key columns take the entity's key type; other columns the type of their Python values.
+    rows = [{"customer_id": 1, "score": 1.5, "n": 3, "tag": "a"}, {"customer_id": 2, "n": None}]
+    got = build_inference_set(wh.spark, wh.mesh, ["payments.spend.amount"], rows, as_of=jan(6))
+    assert [(f.name, f.dataType.simpleString()) for f in got.schema.fields] == [
+        ("customer_id", "bigint"),
+        ("score", "double"),
+        ("n", "bigint"),
+        ("tag", "string"),
+        ("as_of_ts", "timestamp"),
+        ("amount", "double"),
+    ]
+    from mesh.sets import SpineError
+
+    with pytest.raises(SpineError) as err:
+        build_inference_set(
+            wh.spark, wh.mesh, FEATURES, [{"customer_id": 1, "x": 1}, {"customer_id": 2, "x": 1.5}]
+        )
+    assert err.value.params["column"] == "x"
+
+
+def test_entity_column_differing_from_a_feature_in_case_only(wh) -> None:
+    # Exact repeats are renamed (`payments__spend__amount`); a repeat in another case is
+    # refused by the join, naming both columns, under Spark's case-insensitive default.
+    from mesh.errors import JoinError
+
+    rows = [{"customer_id": 1, "Amount": 2.0}]
+    with pytest.raises(JoinError) as err:
+        build_inference_set(wh.spark, wh.mesh, ["payments.spend.amount"], rows, as_of=jan(6))
+    assert (err.value.params["column"], err.value.params["collides_with"]) == ("amount", "Amount")

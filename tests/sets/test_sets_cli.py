@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+from datetime import date
 from pathlib import Path
 
+import pytest
 from sets_data import CONF
 
 from mesh.cli import main
@@ -46,3 +48,71 @@ def test_bad_arguments_are_one_line_errors(capsys) -> None:
     code = main(["--conf", str(CONF), "inference", "payments.spend.amount", "--key", "oops"])
     assert code == 1
     assert "--key 'oops': expected COLUMN=V1,V2" in capsys.readouterr().err
+
+
+def test_inference_key_values_are_typed(wh, capsys) -> None:
+    from mesh.storage import open_table
+
+    output = wh.root / "inference_out"
+    code = main(
+        [
+            "--conf",
+            str(CONF),
+            "inference",
+            "payments.spend.amount",
+            "--key",
+            "customer_id=1,2",
+            "--key",
+            "cap:double=1.5,2",
+            "--key",
+            "day:date=2024-01-01,2024-01-02",
+            "--key",
+            "n=3,4",
+            "--key",
+            'note="007",x',
+            "--key",
+            "flag=true,null",
+            "--as-of",
+            "2024-01-06T00:00",
+            "--output",
+            str(output),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    got = open_table(wh.spark, str(output)).read()
+    assert [(f.name, f.dataType.simpleString()) for f in got.schema.fields] == [
+        ("customer_id", "bigint"),
+        ("cap", "double"),
+        ("day", "date"),
+        ("n", "bigint"),
+        ("note", "string"),
+        ("flag", "boolean"),
+        ("as_of_ts", "timestamp"),
+        ("amount", "double"),
+    ]
+    rows = sorted(tuple(r) for r in got.drop("as_of_ts").collect())
+    assert rows == [
+        (1, 1.5, date(2024, 1, 1), 3, "007", True, 30.0),
+        (2, 2.0, date(2024, 1, 2), 4, "x", None, 20.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("cap:double=1.5,abc", "column cap (double): 'abc' is not a double; give a double"),
+        ("day:date=2024-13-01,2024-01-02", "column day (date): '2024-13-01' is not a date"),
+        ("customer_id=1,x", "customer_id (bigint, the key type of entity customer): 'x' is"),
+        ("cap:flaot=1,2", "column cap: 'flaot' is not a Spark SQL type"),
+        ("customer_id:string=1,2", "customer_id is a key of entity customer"),
+        ("cap:=1,2", "expected COLUMN=V1,V2"),
+    ],
+)
+def test_inference_key_values_that_do_not_parse(wh, capsys, key, message) -> None:
+    args = ["--conf", str(CONF), "inference", "payments.spend.amount"]
+    args += ["--key", "customer_id=1,2"] if not key.startswith("customer_id") else []
+    code = main([*args, "--key", key, "--as-of", "2024-01-06T00:00"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert message in err.splitlines()[0]

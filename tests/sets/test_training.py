@@ -249,3 +249,35 @@ def test_paths_inside_the_warehouse_also_as_uris(warehouse, path, parts) -> None
     from mesh.sets.access import _warehouse_parts
 
     assert _warehouse_parts(warehouse, path) == parts
+
+
+def test_spine_columns_with_dots_in_their_names(wh) -> None:
+    # Names with dots are column names, not struct fields: the spine's label and an extra
+    # column keep them, through the build, the manifest's fingerprint and a rebuild.
+    from mesh.storage import CommitInfo
+
+    rows = [(c, t, label, float(i)) for i, (c, t, label) in enumerate(SPINE)]
+    schema = "customer_id bigint, label_ts timestamp, `label.churned` boolean, `score.v1` double"
+    open_table(wh.spark, str(wh.root / "products/risk/dotted")).append(
+        wh.spark.createDataFrame(rows, schema), CommitInfo(run_id="spine", operation="spine")
+    )
+    ts = wh.mesh.training_sets["risk.train"]
+    spine = ts.spine.model_copy(
+        update={"path": "products/risk/dotted", "labels": ("label.churned",)}
+    )
+    spec = ts.model_copy(update={"spine": spine})
+    result = build_training_set(wh.spark, wh.mesh, spec, output="training/risk/dotted")
+    expected = wh.spark.createDataFrame(
+        [(*e[:3], float(i), *e[3:]) for i, e in enumerate(EXPECTED)],
+        "customer_id bigint, label_ts timestamp, `label.churned` boolean, `score.v1` double, "
+        "amount double, tx_count bigint, tickets bigint",
+    )
+    built = open_table(wh.spark, result.path).read()
+    assert built.columns == expected.columns
+    # chispa sorts rows by column name and cannot sort by a dotted name: compare sorted rows.
+    assert sorted(built.collect()) == sorted(expected.collect())
+    assert result.manifest.columns[2:4] == ("label.churned", "score.v1")
+    rebuilt = rebuild_training_set(
+        wh.spark, wh.mesh, result.manifest, output="training/risk/dotted_again"
+    )
+    assert sorted(open_table(wh.spark, rebuilt.path).read().collect()) == sorted(built.collect())
