@@ -66,7 +66,8 @@ from mesh.join.spine_index import SpineIndex
 STRATEGIES = ("auto", "indexed", "sorted")
 
 # "auto" indexes a key set only when its sources' estimated rows are at least this many
-# times the spine's rows. Measured on Parquet sources (benchmarks/README_join.md, "auto indexes only..."):
+# times the spine's rows. Measured on Parquet sources (benchmarks/README_join.md, "`auto`
+# indexes only sources several times the spine's size"):
 # estimated 7.4x, the index 1.3x faster; 3.0x, both the same; 1.9x, the sorted pass 1-18%
 # faster (warm); 1.5x, 17-21%.
 INDEX_MIN_RATIO = 3
