@@ -38,6 +38,7 @@ from mesh.sets.resolve import (
     verify_inputs,
 )
 from mesh.sets.spine import pin_spine, read_spine, verify_spine
+from mesh.storage import normalize_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -127,7 +128,7 @@ def build_training_set(
         engine_version=engine_version(),
         run_id=run,
         built_at=datetime.now(timezone.utc),
-        warehouse=mesh.warehouse,
+        warehouse=normalize_path(mesh.warehouse),
         strict=spec.strict,
         spine=spine_pin,
         inputs=tuple(inputs),
@@ -213,7 +214,7 @@ def rebuild_training_set(
             "engine_version": engine_version(),
             "run_id": run,
             "built_at": datetime.now(timezone.utc),
-            "warehouse": mesh.warehouse,
+            "warehouse": normalize_path(mesh.warehouse),
             "output": OutputPin(
                 path=location, delta_version=version, row_count=pinned.spine.row_count
             ),

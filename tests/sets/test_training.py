@@ -87,6 +87,14 @@ def test_manifest_pins_every_input(wh) -> None:
     assert read_manifest(result.path) == m
 
 
+def test_manifest_records_a_relative_warehouse_absolute(wh, monkeypatch) -> None:
+    monkeypatch.chdir(wh.root.parent)
+    monkeypatch.setenv("MESH_WAREHOUSE", wh.root.name)
+    result = build_training_set(wh.spark, wh.mesh, "risk.train")
+    assert result.manifest.warehouse == str(wh.root.resolve())
+    assert read_manifest(str(wh.root / "training/risk/train")).warehouse == str(wh.root.resolve())
+
+
 def test_rebuild_after_newer_version_gives_identical_rows(wh) -> None:
     original = build_training_set(wh.spark, wh.mesh, "risk.train")
     wh.write_features("payments.spend", SPEND_V1_1, SPEND_SCHEMA, "1.1.0", append=True)
