@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
@@ -111,7 +111,8 @@ def resolve_inputs(
                 allow_unpublished=allow_unpublished,
             )
         )
-    return _assign_columns(pins, set(taken))
+    sensitive = str(spark.conf.get("spark.sql.caseSensitive", "false")).lower() == "true"
+    return _assign_columns(pins, taken, (lambda name: name) if sensitive else str.lower)
 
 
 def _catalog(spark: SparkSession, mesh: MeshDefinition) -> dict[str, list[VersionRecord]]:
@@ -400,15 +401,21 @@ def _existing_majors(mesh: MeshDefinition, definition: AnyFeatureSet) -> list[in
     )
 
 
-def _assign_columns(pins: list[InputPin], taken: set[str]) -> list[InputPin]:
+def _assign_columns(
+    pins: list[InputPin], taken: Iterable[str], fold: Callable[[str], str]
+) -> list[InputPin]:
+    """Output column per feature; names are compared as ``fold`` makes them (the session's
+    case sensitivity: ``str.lower`` under Spark's default), so a feature ``amount`` next to
+    a spine column ``Amount`` is renamed like an exact repeat."""
     counts: dict[str, int] = {}
     pinned_twice: dict[str, int] = {}
     for pin in pins:
         pinned_twice[pin.feature_set] = pinned_twice.get(pin.feature_set, 0) + 1
         for feature in pin.features:
-            counts[feature] = counts.get(feature, 0) + 1
+            counts[fold(feature)] = counts.get(fold(feature), 0) + 1
     result = []
-    used = set(taken)
+    reserved = {fold(name) for name in taken}
+    used = set(reserved)
     for pin in pins:
         mapping = {}
         prefix = pin.feature_set.replace(".", "__")
@@ -417,9 +424,9 @@ def _assign_columns(pins: list[InputPin], taken: set[str]) -> list[InputPin]:
             prefix = f"{prefix}__v{pin.pin.replace('.', '_')}"
         for feature in pin.features:
             out = feature
-            if counts[feature] > 1 or feature in taken:
+            if counts[fold(feature)] > 1 or fold(feature) in reserved:
                 out = f"{prefix}__{feature}"
-            if out in used:
+            if fold(out) in used:
                 raise SetBuildError(
                     f"Feature {pin.feature_set}.{feature}: output column {out!r} is already "
                     "used by another reference or a spine column; reference it once, or "
@@ -428,7 +435,7 @@ def _assign_columns(pins: list[InputPin], taken: set[str]) -> list[InputPin]:
                     feature=feature,
                     column=out,
                 )
-            used.add(out)
+            used.add(fold(out))
             mapping[feature] = out
         result.append(pin.model_copy(update={"features": mapping}))
     return result

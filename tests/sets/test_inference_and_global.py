@@ -332,11 +332,22 @@ def test_inference_rows_keep_their_values_types(wh) -> None:
 
 
 def test_entity_column_differing_from_a_feature_in_case_only(wh) -> None:
-    # Exact repeats are renamed (`payments__spend__amount`); a repeat in another case is
-    # refused by the join, naming both columns, under Spark's case-insensitive default.
-    from mesh.errors import JoinError
-
+    # Under Spark's case-insensitive default `Amount` and `amount` are one name: the feature
+    # is renamed like an exact repeat; a case-sensitive session keeps both names.
+    plain = build_inference_set(
+        wh.spark, wh.mesh, ["payments.spend.amount"], [{"customer_id": 1}], as_of=jan(6)
+    ).collect()[0]["amount"]
+    assert plain is not None
     rows = [{"customer_id": 1, "Amount": 2.0}]
-    with pytest.raises(JoinError) as err:
-        build_inference_set(wh.spark, wh.mesh, ["payments.spend.amount"], rows, as_of=jan(6))
-    assert (err.value.params["column"], err.value.params["collides_with"]) == ("amount", "Amount")
+    out = build_inference_set(wh.spark, wh.mesh, ["payments.spend.amount"], rows, as_of=jan(6))
+    row = out.collect()[0]
+    assert "payments__spend__amount" in out.columns and "amount" not in out.columns
+    assert (row["Amount"], row["payments__spend__amount"]) == (2.0, plain)
+    wh.spark.conf.set("spark.sql.caseSensitive", "true")
+    try:
+        out = build_inference_set(wh.spark, wh.mesh, ["payments.spend.amount"], rows, as_of=jan(6))
+        row = out.collect()[0]
+    finally:
+        wh.spark.conf.unset("spark.sql.caseSensitive")
+    assert "payments__spend__amount" not in out.columns
+    assert (row["Amount"], row["amount"]) == (2.0, plain)
