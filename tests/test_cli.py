@@ -279,6 +279,27 @@ def test_the_spark_error_that_follows_an_interrupt_is_the_interrupt(
     assert cancels == ["all"]
 
 
+def test_silencing_creates_no_logger_pyspark_cannot_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query-context logger PySpark has not made yet is made as its class, and restored."""
+    from pyspark.logger import PySparkLogger
+
+    from mesh.cli.interrupt import interrupt_guard, mark_interrupted
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        monkeypatch.delitem(logging.Logger.manager.loggerDict, name, raising=False)
+    with interrupt_guard():
+        mark_interrupted()
+        assert logging.getLogger("SQLQueryContextLogger").disabled
+    logger = logging.getLogger("SQLQueryContextLogger")
+    assert isinstance(logger, PySparkLogger) and not logger.disabled
+    with contextlib.suppress(ZeroDivisionError):
+        try:
+            1 / 0  # noqa: B018
+        except ZeroDivisionError:
+            logger.exception("as PySpark logs an analysis error", errorClass="X")  # no TypeError
+            raise
+
+
 def test_a_spark_error_without_an_interrupt_is_not_one(
     cancels: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -45,6 +45,7 @@ NOISY_LOGGERS = (
 
 class _State:
     interrupted = False
+    silenced: list[logging.Logger] = []
 
 
 _state = _State()
@@ -80,8 +81,26 @@ class SigintHandler:
 def mark_interrupted() -> None:
     """From now on, drop the logs of Py4J and PySpark: what they report is the interrupt."""
     _state.interrupted = True
-    for name in NOISY_LOGGERS:
-        logging.getLogger(name).disabled = True
+    for logger in _loggers(NOISY_LOGGERS):
+        if not logger.disabled:
+            logger.disabled = True
+            _state.silenced.append(logger)
+
+
+def _loggers(names: tuple[str, ...]) -> list[logging.Logger]:
+    """The loggers of ``names``; one not created yet is created as PySpark's own class.
+
+    PySpark asks for its query-context loggers with ``PySparkLogger.getLogger``, which returns
+    an existing logger of that name as it is: a plain ``Logger`` made by
+    ``logging.getLogger`` would then refuse PySpark's ``exception(..., errorClass=...)``
+    (``TypeError``) for the rest of the process.
+    """
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # no PySpark: only loggers that exist, none created
+        found = (logging.Logger.manager.loggerDict.get(name) for name in names)
+        return [logger for logger in found if isinstance(logger, logging.Logger)]
+    return [PySparkLogger.getLogger(name) for name in names]
 
 
 def was_interrupted() -> bool:
@@ -104,8 +123,9 @@ def interrupt_guard() -> Iterator[None]:
         if on_main:
             signal.signal(signal.SIGINT, previous)
         root.removeFilter(_ROOT_FILTER)
-        for name in NOISY_LOGGERS:
-            logging.getLogger(name).disabled = False
+        for logger in _state.silenced:
+            logger.disabled = False
+        _state.silenced = []
         _state.interrupted = False
 
 
