@@ -19,19 +19,20 @@ def authorize(
     requests: Sequence[tuple[AnyFeatureSet, list[str]]],
     purpose: str,
     identity: str | Identity | None = None,
-) -> None:
+) -> Identity:
     """Check (and audit) that the caller may read ``requests`` before any feature is read.
 
     ``requests`` pairs each feature set definition with the feature names read from it;
     ``identity`` (``user@domain`` or ``domain``) defaults to the variable named by
     ``access.identity_env`` in the standards. Raises ``AccessDeniedError`` when a grant is
-    missing; the attempt is audited either way.
+    missing; the attempt is audited either way. Returns the caller's identity.
     """
     # Imported here: the catalog pulls in Spark-side modules the definitions must not need.
     from mesh.catalog.access import authorize_read, current_identity
 
     who = current_identity(mesh.standards, identity)
     authorize_read(spark, mesh, who, list(requests), purpose)
+    return who
 
 
 def authorize_table_path(

@@ -200,7 +200,7 @@ def build_global_feature_set(
     # A pipeline step: the inputs' newest commits (``mesh publish`` of a global set reads
     # the published ones).
     inputs = resolve_inputs(spark, mesh, list(spec.inputs.values()), published=False)
-    authorize(
+    who = authorize(
         spark,
         mesh,
         access_requests(spark, mesh, inputs),
@@ -221,6 +221,7 @@ def build_global_feature_set(
             "semantic_version": spec.version,
             "metadata_hash": spec.metadata_hash(),
             "inputs": {pin.feature_set: pin.semantic_version for pin in inputs},
+            "identity": str(who),  # the builder: any domain that may read every input
         },
     )
     table = open_table(spark, in_warehouse(mesh, location))

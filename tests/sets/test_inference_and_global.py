@@ -96,6 +96,7 @@ def test_global_values_use_inputs_as_of_each_time(wh) -> None:
         "features/support/tickets/v1": 0,
     }
     assert (info.extra["feature_set"], info.extra["semantic_version"]) == ("risk.combo", "1.0.0")
+    assert info.extra["identity"] == "alice@risk"  # the builder, as MESH_IDENTITY gives it
     edges = {e.alias: e for e in result.lineage}
     assert set(edges) == {"spend", "tickets"}
     assert (
