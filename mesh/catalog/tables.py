@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.errors import CatalogError, CommitConflictError
-from mesh.storage import CommitInfo, normalize_path, open_table
+from mesh.storage import CommitInfo, is_uri, normalize_path, open_table
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -147,7 +147,7 @@ def recorded_path(warehouse: str, path: str, inside: str) -> str:
     ``features/<domain>/<set>/v<major>``) is that place under this catalog's warehouse;
     another relative path is taken from the working directory, as it was read before.
     """
-    if os.path.isabs(path) or ":" in path.split("/", 1)[0]:
+    if os.path.isabs(path) or is_uri(path):
         return path
     tail = inside.strip("/")
     relative = path.rstrip("/")

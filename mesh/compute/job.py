@@ -25,12 +25,13 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.compute.build import feature_frame
-from mesh.compute.sources import AV_US, E_US, SourceRead, in_warehouse, on_time_line, read_source
+from mesh.compute.sources import AV_US, E_US, SourceRead, on_time_line, read_source
 from mesh.compute.widening import added_columns
 from mesh.compute.windowed import FEATURE_TS, position_unit_us, window_positions
 from mesh.definitions import FeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
 from mesh.errors import ComputeError
+from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -10,12 +10,12 @@ Each source row gets three integer columns (microseconds since the epoch, UTC):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mesh.definitions import DataProduct, FeatureSet, MeshDefinition
 from mesh.errors import ComputeError
+from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -33,13 +33,6 @@ class SourceRead:
     path: str
     df: DataFrame
     version: int | None  # None for Parquet sources (no versions to record)
-
-
-def in_warehouse(mesh: MeshDefinition, location: str) -> str:
-    """``location`` under the warehouse root unless it is absolute or a URI."""
-    if os.path.isabs(location) or "://" in location or location.startswith("dbfs:"):
-        return location
-    return os.path.join(mesh.warehouse, location)
 
 
 def source_product(mesh: MeshDefinition, fs: FeatureSet) -> DataProduct:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
     ArrayType,
     DataType,
@@ -76,12 +76,12 @@ def _require_same_type(
         )
 
 
-def case_sensitive(df: DataFrame) -> bool:
+def case_sensitive(spark: SparkSession) -> bool:
     """Whether the session resolves column names by case (``spark.sql.caseSensitive``)."""
-    return str(df.sparkSession.conf.get("spark.sql.caseSensitive", "false")).lower() == "true"
+    return str(spark.conf.get("spark.sql.caseSensitive", "false")).lower() == "true"
 
 
-def _fold(name: str, sensitive: bool) -> str:
+def fold_name(name: str, sensitive: bool) -> str:
     """``name`` as Spark compares it: as is, or (its default) without regard to case."""
     return name if sensitive else name.lower()
 
@@ -93,7 +93,7 @@ def _case_note(sensitive: bool) -> str:
 def _check_plain_columns(columns: Sequence[str], argument: str, sensitive: bool) -> None:
     groups: dict[str, list[str]] = {}
     for c in columns:
-        groups.setdefault(_fold(c, sensitive), []).append(c)
+        groups.setdefault(fold_name(c, sensitive), []).append(c)
     duplicates = sorted(c for group in groups.values() if len(group) > 1 for c in group)
     if duplicates:
         raise JoinError(
@@ -103,8 +103,8 @@ def _check_plain_columns(columns: Sequence[str], argument: str, sensitive: bool)
             expected="unique column names",
             found=duplicates,
         )
-    reserved = _fold(INTERNAL_PREFIX, sensitive)
-    internal = sorted(c for c in columns if _fold(c, sensitive).startswith(reserved))
+    reserved = fold_name(INTERNAL_PREFIX, sensitive)
+    internal = sorted(c for c in columns if fold_name(c, sensitive).startswith(reserved))
     if internal:
         raise JoinError(
             f"{argument}: columns {internal} use the reserved prefix `{INTERNAL_PREFIX}`; "
@@ -133,7 +133,7 @@ def resolve(
             expected="non-empty list of FeatureSource",
             found=[],
         )
-    sensitive = case_sensitive(spine)
+    sensitive = case_sensitive(spine.sparkSession)
     _check_plain_columns(spine.columns, "spine", sensitive)
     spine_types = _types(spine.schema)
     t_type = _require_column(spine_types, spine_timestamp, "spine_timestamp", "the spine")
@@ -187,8 +187,8 @@ def resolve(
             features = tuple(source.features)
             for feature in features:
                 _require_column(types, feature, f"{label}.features", label)
-            folded = {_fold(c, sensitive) for c in reserved}
-            clashing = [f for f in features if _fold(f, sensitive) in folded]
+            folded = {fold_name(c, sensitive) for c in reserved}
+            clashing = [f for f in features if fold_name(f, sensitive) in folded]
             if clashing:
                 raise JoinError(
                     f"{label}.features: {clashing} are keys or timestamps, not features; "
@@ -198,8 +198,8 @@ def resolve(
                     found=clashing,
                 )
         # Only the columns the join refers to: others may repeat without harm.
-        used = {_fold(c, sensitive) for c in (*reserved, *features)}
-        referenced = [c for c in source.df.columns if _fold(c, sensitive) in used]
+        used = {fold_name(c, sensitive) for c in (*reserved, *features)}
+        referenced = [c for c in source.df.columns if fold_name(c, sensitive) in used]
         _check_plain_columns(referenced, f"{label}.df", sensitive)
         unordered = [f for f in features if _has_map(types[f])]
         if unordered:
@@ -247,10 +247,10 @@ def _disambiguate(
 
     Two sources returning the same name: each named source involved gets ``<name>__``.
     """
-    counts = Counter(_fold(name, sensitive) for r in resolved for name in r.outputs)
+    counts = Counter(fold_name(name, sensitive) for r in resolved for name in r.outputs)
 
     def repeated(output: str) -> bool:
-        return counts[_fold(output, sensitive)] > 1
+        return counts[fold_name(output, sensitive)] > 1
 
     result = []
     for r, source in zip(resolved, sources, strict=True):
@@ -258,12 +258,12 @@ def _disambiguate(
             outputs = tuple(f"{source.name}__{o}" if repeated(o) else o for o in r.outputs)
             r = ResolvedSource(**{**r.__dict__, "outputs": outputs})
         result.append(r)
-    spine_names = {_fold(c, sensitive): c for c in spine_columns}
+    spine_names = {fold_name(c, sensitive): c for c in spine_columns}
     seen: dict[str, tuple[str, str]] = {}  # folded output -> (output, source label)
     note = _case_note(sensitive)
     for r in result:
         for output in r.outputs:
-            folded = _fold(output, sensitive)
+            folded = fold_name(output, sensitive)
             if folded in spine_names:
                 other = spine_names[folded]
                 raise JoinError(

@@ -6,6 +6,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from mesh.storage import is_uri
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -89,8 +91,8 @@ def _warehouse_parts(warehouse: str, path: str) -> list[str] | None:
     Local paths are compared resolved (symbolic links, ``..``); URIs (``s3://``, ``dbfs:``)
     by their text, a local path and a URI never being one inside the other.
     """
-    uri = "://" in warehouse or warehouse.startswith("dbfs:")
-    if uri != ("://" in path or path.startswith("dbfs:")):
+    uri = is_uri(warehouse)
+    if uri != is_uri(path):
         return None
     if uri:
         root, target = warehouse.rstrip("/"), path.rstrip("/")

@@ -39,10 +39,10 @@ from mesh.sets.resolve import (
     FEATURE_TS,
     access_requests,
     feature_table_location,
-    in_warehouse,
     load_sources,
     resolve_inputs,
 )
+from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

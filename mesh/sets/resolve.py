@@ -10,9 +10,8 @@ matches 1.x.y, ``1.2`` matches 1.2.y, ``1.2.0`` only itself; no pin matches ever
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
@@ -26,6 +25,7 @@ from mesh.sets.errors import (
     VersionPinError,
 )
 from mesh.sets.manifest import InputPin
+from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -42,13 +42,6 @@ _MAJOR_DIR = re.compile(r"^v(\d+)$")
 def feature_table_location(domain: str, name: str, major: int) -> str:
     """Path of a feature table relative to the warehouse: ``features/<domain>/<name>/v<major>``."""
     return f"features/{domain}/{name}/v{major}"
-
-
-def in_warehouse(mesh: MeshDefinition, location: str) -> str:
-    """``location`` resolved against the warehouse unless it is absolute or a URI."""
-    if os.path.isabs(location) or "://" in location or location.startswith("dbfs:"):
-        return location
-    return os.path.join(mesh.warehouse, location)
 
 
 def resolve_inputs(
@@ -111,8 +104,9 @@ def resolve_inputs(
                 allow_unpublished=allow_unpublished,
             )
         )
-    sensitive = str(spark.conf.get("spark.sql.caseSensitive", "false")).lower() == "true"
-    return _assign_columns(pins, taken, (lambda name: name) if sensitive else str.lower)
+    from mesh.join.resolve import case_sensitive
+
+    return _assign_columns(pins, taken, case_sensitive(spark))
 
 
 def _catalog(spark: SparkSession, mesh: MeshDefinition) -> dict[str, list[VersionRecord]]:
@@ -401,12 +395,15 @@ def _existing_majors(mesh: MeshDefinition, definition: AnyFeatureSet) -> list[in
     )
 
 
-def _assign_columns(
-    pins: list[InputPin], taken: Iterable[str], fold: Callable[[str], str]
-) -> list[InputPin]:
-    """Output column per feature; names are compared as ``fold`` makes them (the session's
-    case sensitivity: ``str.lower`` under Spark's default), so a feature ``amount`` next to
-    a spine column ``Amount`` is renamed like an exact repeat."""
+def _assign_columns(pins: list[InputPin], taken: Iterable[str], sensitive: bool) -> list[InputPin]:
+    """Output column per feature; names are compared as the session compares them
+    (``sensitive``: ``spark.sql.caseSensitive``), so under Spark's default a feature
+    ``amount`` next to a spine column ``Amount`` is renamed like an exact repeat."""
+    from mesh.join.resolve import fold_name
+
+    def fold(name: str) -> str:
+        return fold_name(name, sensitive)
+
     counts: dict[str, int] = {}
     pinned_twice: dict[str, int] = {}
     for pin in pins:

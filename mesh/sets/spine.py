@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mesh.definitions import MeshDefinition, Spine
 from mesh.sets.errors import SpineChangedError, SpineError
 from mesh.sets.manifest import SpinePin
-from mesh.sets.resolve import in_warehouse
+from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

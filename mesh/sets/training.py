@@ -32,13 +32,12 @@ from mesh.sets.manifest import (
 )
 from mesh.sets.resolve import (
     access_requests,
-    in_warehouse,
     load_sources,
     resolve_inputs,
     verify_inputs,
 )
 from mesh.sets.spine import pin_spine, read_spine, verify_spine
-from mesh.storage import normalize_path
+from mesh.storage import in_warehouse, normalize_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

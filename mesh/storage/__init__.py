@@ -17,7 +17,18 @@ from mesh.storage.base import CommitInfo, CommitRecord, DeltaFeatureTable
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["BACKENDS", "CommitInfo", "CommitRecord", "DeltaFeatureTable", "open_table"]
+    from mesh.definitions import MeshDefinition
+
+__all__ = [
+    "BACKENDS",
+    "CommitInfo",
+    "CommitRecord",
+    "DeltaFeatureTable",
+    "in_warehouse",
+    "is_uri",
+    "normalize_path",
+    "open_table",
+]
 
 BACKENDS = ("auto", "native", "embedded")
 BACKEND_ENV = "MESH_STORAGE_BACKEND"
@@ -64,12 +75,24 @@ def open_table(spark: SparkSession, path: str, backend: str = "auto") -> DeltaFe
     return EmbeddedDeltaTable(spark, location)
 
 
+def is_uri(path: str) -> bool:
+    """Whether ``path`` starts with a scheme (``s3://``, ``dbfs:/``, ``file:``...)."""
+    return ":" in path.split("/", 1)[0]
+
+
 def normalize_path(path: str) -> str:
     """Absolute local path (``file:`` URIs unwrapped) or the URI unchanged (s3://, dbfs:/...)."""
     if path.startswith("file://"):
         path = path[len("file://") :]
     elif path.startswith("file:"):
         path = path[len("file:") :]
-    elif ":" in path.split("/", 1)[0]:  # scheme such as s3a:// or dbfs:/
+    elif is_uri(path):
         return path.rstrip("/")
     return os.path.abspath(path)
+
+
+def in_warehouse(mesh: MeshDefinition, location: str) -> str:
+    """``location`` under the warehouse root unless it is absolute or a URI."""
+    if os.path.isabs(location) or is_uri(location):
+        return location
+    return os.path.join(mesh.warehouse, location)
