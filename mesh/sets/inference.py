@@ -185,13 +185,12 @@ def entities_from_text(
     names = list(columns)
     rows = list(zip(*[[text for text, _ in decoded[c]] for c in names], strict=True))
     text = spark.createDataFrame(rows, StructType([StructField(c, StringType()) for c in names]))
-    typed = text.select(*[col(c).try_cast(targets[c]).alias(c) for c in names])
     # The text and the typed value side by side: a non-null text that gave a null failed.
     both = text.select(
         *[col(c) for c in names],
         *[col(c).try_cast(targets[c]).alias(f"__mesh_typed{j}") for j, c in enumerate(names)],
-    ).collect()
-    for row in both:
+    )
+    for row in both.collect():
         for j, c in enumerate(names):
             if row[j] is not None and row[len(names) + j] is None:
                 type_name = targets[c].simpleString()
@@ -207,7 +206,7 @@ def entities_from_text(
                     expected=type_name,
                     found=row[j],
                 )
-    return typed
+    return both.select(*[col(f"__mesh_typed{j}").alias(c) for j, c in enumerate(names)])
 
 
 def _key_types(mesh: MeshDefinition, features: Sequence[str]) -> dict[str, tuple[str, str]]:
