@@ -221,21 +221,6 @@ def _assert_one_line(captured: Any, caplog: pytest.LogCaptureFixture) -> None:
     assert [r for r in caplog.records if r.levelno >= logging.INFO] == [], caplog.text
 
 
-def test_an_interrupted_py4j_call_is_one_line_and_exit_130(
-    cancels: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    monkeypatch.delenv("MESH_DEBUG", raising=False)
-    caplog.set_level(logging.INFO)
-    assert _run_as_show_config(monkeypatch, _interrupted_py4j_call) == 130
-    _assert_one_line(capsys.readouterr(), caplog)
-    assert cancels == ["all"]
-    assert signal.getsignal(signal.SIGINT) is not None
-    assert not isinstance(signal.getsignal(signal.SIGINT), SigintHandler)  # put back
-
-
 def _py4j_network_error() -> BaseException:
     from py4j.protocol import Py4JNetworkError
 
@@ -256,19 +241,23 @@ def _pyspark_error() -> BaseException:
     )
 
 
-@pytest.mark.parametrize("error", [_py4j_network_error, _py4j_error, _pyspark_error])
-def test_the_spark_error_that_follows_an_interrupt_is_the_interrupt(
+@pytest.mark.parametrize("error", [None, _py4j_network_error, _py4j_error, _pyspark_error])
+def test_an_interrupt_is_one_line_and_exit_130(
     error: Any,
     cancels: list[str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Ctrl-C, then the next Py4J call (a ``finally`` that unpersists) fails instead."""
+    """A Py4J call interrupted (``error`` None), or after it the next Py4J call (a
+    ``finally`` that unpersists) failing instead: the Spark error is the interrupt's."""
     monkeypatch.delenv("MESH_DEBUG", raising=False)
     caplog.set_level(logging.INFO)
 
     def work() -> None:
+        if error is None:
+            _interrupted_py4j_call()
+            return
         with contextlib.suppress(KeyboardInterrupt):  # swallowed on the way, as code may
             _interrupted_py4j_call()
         logging.getLogger("py4j.clientserver").info("Error while receiving.", exc_info=True)
@@ -277,6 +266,8 @@ def test_the_spark_error_that_follows_an_interrupt_is_the_interrupt(
     assert _run_as_show_config(monkeypatch, work) == 130
     _assert_one_line(capsys.readouterr(), caplog)
     assert cancels == ["all"]
+    assert signal.getsignal(signal.SIGINT) is not None
+    assert not isinstance(signal.getsignal(signal.SIGINT), SigintHandler)  # put back
 
 
 def test_silencing_creates_no_logger_pyspark_cannot_use(monkeypatch: pytest.MonkeyPatch) -> None:
