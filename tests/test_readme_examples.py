@@ -12,6 +12,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 # slow end-to-end demo test instead; these need nothing but a Spark session.
 SELF_CONTAINED = (
     "point_in_time_join(spine",
+    "point_in_time_join(transfers",
     "open_table(spark, tempfile",
     "validate_definitions(mesh)",
 )

@@ -18,6 +18,7 @@ from pyspark.sql.types import (
 )
 
 from mesh.errors import JoinError
+from mesh.join.columns import col
 from mesh.join.source import FeatureSource
 
 INTERNAL_PREFIX = "__mesh_"
@@ -166,10 +167,15 @@ def resolve(
             )
         types = _types(source.df.schema)
         keys = source.key_columns
-        for key in keys:
+        spine_keys = source.spine_key_columns
+        mapped = source.spine_keys is not None
+        for key, spine_key in zip(keys, spine_keys, strict=True):
             key_type = _require_column(types, key, f"{label}.keys", f"source {label}")
-            spine_key_type = _require_column(spine_types, key, f"{label}.keys", "the spine")
-            _require_same_type(key_type, spine_key_type, key, f"{label}.keys", "the spine key")
+            argument = f"{label}.spine_keys" if mapped else f"{label}.keys"
+            spine_key_type = _require_column(spine_types, spine_key, argument, "the spine")
+            _require_same_type(
+                key_type, spine_key_type, key, f"{label}.keys", f"the spine key `{spine_key}`"
+            )
         ts_type = _require_column(types, source.timestamp, f"{label}.timestamp", label)
         _require_same_type(
             ts_type, t_type, source.timestamp, f"{label}.timestamp", "the spine timestamp type"
@@ -219,13 +225,16 @@ def resolve(
                 expected="at least one feature column",
                 found=[],
             )
+        df = source.df
+        if mapped and spine_keys != keys:
+            df = _match_spine_keys(df, label, keys, spine_keys, [*reserved, *features], sensitive)
         prefix = source.prefix or ""
         resolved.append(
             ResolvedSource(
                 index=index,
                 label=label,
-                df=source.df,
-                keys=keys,
+                df=df,
+                keys=spine_keys,
                 timestamp=source.timestamp,
                 created_timestamp=created,
                 gate_on_created=created is not None and source.exclude_not_yet_created,
@@ -235,6 +244,38 @@ def resolve(
             )
         )
     return _disambiguate(resolved, sources, spine.columns, sensitive)
+
+
+def _match_spine_keys(
+    df: DataFrame,
+    label: str,
+    keys: tuple[str, ...],
+    spine_keys: tuple[str, ...],
+    used: Sequence[str],
+    sensitive: bool,
+) -> DataFrame:
+    """The source's columns the join uses, its keys renamed to the spine's key names.
+
+    The rest of the join then sees a source keyed like the spine. A spine key name that is
+    also another column of the source (a feature or timestamp) would be two columns after the
+    rename: refused.
+    """
+    own = {fold_name(k, sensitive) for k in keys}
+    others = {fold_name(c, sensitive): c for c in used if fold_name(c, sensitive) not in own}
+    folded = (fold_name(k, sensitive) for k in spine_keys)
+    clashing = sorted(others[n] for n in folded if n in others)
+    if clashing:
+        raise JoinError(
+            f"{label}.spine_keys: {clashing} are also feature or timestamp columns of the "
+            f"source, which would repeat once the keys {list(keys)} are matched as "
+            f"{list(spine_keys)}{_case_note(sensitive)}; rename them first (withColumnRenamed).",
+            argument=f"{label}.spine_keys",
+            expected="spine key names not used by the source's other columns",
+            found=clashing,
+        )
+    renamed = dict(zip(keys, spine_keys, strict=True))
+    rest = [c for c in dict.fromkeys(used) if c not in renamed]
+    return df.select(*[col(k).alias(s) for k, s in renamed.items()], *[col(c) for c in rest])
 
 
 def _disambiguate(

@@ -91,8 +91,14 @@ class FeatureSource:
         exclude_not_yet_created: exclude rows with ``created_ts > t`` (only meaningful with
             ``created_timestamp``).
         prefix: string prepended to every returned feature column name.
+        spine_keys: the spine columns ``keys`` are matched against, in the same order;
+            default the same names. For a spine that names the entity otherwise, or holds
+            it in several roles: a transfer's ``sender_id`` and ``receiver_id`` both look up
+            a customer table keyed by ``customer_id``, as two sources with a ``prefix``
+            each. The returned features are the same; only the match changes.
 
-    ``keys``, ``features`` and ``ttl`` are normalised on construction (tuples, ``timedelta``).
+    ``keys``, ``spine_keys``, ``features`` and ``ttl`` are normalised on construction
+    (tuples, ``timedelta``).
     Equality is identity: DataFrames have no value equality.
     """
 
@@ -105,9 +111,21 @@ class FeatureSource:
     name: str | None = None
     exclude_not_yet_created: bool = True
     prefix: str | None = None
+    spine_keys: str | Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", _normalise_names(self.keys, "keys"))
+        if self.spine_keys is not None:
+            spine_keys = _normalise_names(self.spine_keys, "spine_keys")
+            if len(spine_keys) != len(self.keys):
+                raise JoinError(
+                    f"FeatureSource spine_keys: expected one spine column per key "
+                    f"({list(self.keys)}), found {list(spine_keys)}.",
+                    argument="spine_keys",
+                    expected=f"{len(self.keys)} column name(s)",
+                    found=list(spine_keys),
+                )
+            object.__setattr__(self, "spine_keys", spine_keys)
         if self.features is not None:
             object.__setattr__(self, "features", _normalise_names(self.features, "features"))
         object.__setattr__(self, "ttl", _normalise_ttl(self.ttl))
@@ -132,6 +150,11 @@ class FeatureSource:
     def key_columns(self) -> tuple[str, ...]:
         """The key column names as a tuple."""
         return tuple(self.keys)
+
+    @property
+    def spine_key_columns(self) -> tuple[str, ...]:
+        """The spine columns the keys are matched against (the keys' own names by default)."""
+        return tuple(self.spine_keys) if self.spine_keys is not None else self.key_columns
 
     @property
     def ttl_delta(self) -> dt.timedelta | None:
