@@ -13,14 +13,14 @@ from mesh.definitions.feature_set import (
 from mesh.definitions.global_set import GlobalFeatureSet
 from mesh.definitions.loader import load_mesh
 from mesh.definitions.mesh import AnyFeatureSet, MeshDefinition
-from mesh.definitions.references import FeatureRef
+from mesh.definitions.references import FeatureLookup, FeatureRef
 from mesh.definitions.source import DataProduct
 from mesh.definitions.standards import Standards
 from mesh.definitions.training import Spine, TrainingSet
 
 __all__ = [
     "AggregationFeature", "AnyFeatureSet", "ColumnFeature", "DataProduct", "Duration",
-    "Entity", "ExpressionFeature", "Feature", "FeatureRef", "FeatureSet", "GlobalFeatureSet",
-    "MeshDefinition", "Metadata", "Spine", "Standards", "TrainingSet", "format_duration",
-    "load_mesh", "parse_duration",
+    "Entity", "ExpressionFeature", "Feature", "FeatureLookup", "FeatureRef", "FeatureSet",
+    "GlobalFeatureSet", "MeshDefinition", "Metadata", "Spine", "Standards", "TrainingSet",
+    "format_duration", "load_mesh", "parse_duration",
 ]

@@ -332,3 +332,9 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
             elif ref.feature != "*" and ref.feature not in target.output_names():
                 add(name, f"features[{i}]", f"{ref.set_name} has no feature {ref.feature!r}",
                     ref.feature, f"outputs: {', '.join(target.output_names())}")
+            entity = std.entities.get(target.entity) if target is not None else None
+            unknown = [k for k, _ in ref.spine_keys if entity is not None and k not in entity.keys]
+            if entity is not None and unknown:
+                add(name, f"features[{i}]", f"lookup keys {unknown} are not key columns of "
+                    f"entity {entity.name!r}", unknown,
+                    f"map the entity's keys ({', '.join(entity.keys)}) to spine columns")

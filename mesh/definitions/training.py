@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from mesh.definitions.base import StrictModel
-from mesh.definitions.references import FeatureRef
+from mesh.definitions.references import FeatureLookup, FeatureRef, expand_references
 
 
 class Spine(StrictModel):
@@ -27,7 +27,7 @@ class TrainingSet(StrictModel):
     name: str
     domain: str
     spine: Spine
-    features: tuple[str, ...] = Field(min_length=1)
+    features: tuple[str | FeatureLookup, ...] = Field(min_length=1)
     strict: bool = False
     exclude_late_data: bool = True
     output: str | None = None
@@ -35,11 +35,12 @@ class TrainingSet(StrictModel):
 
     @field_validator("features")
     @classmethod
-    def _refs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for ref in value:
-            FeatureRef.parse(ref)
-        if len(set(value)) != len(value):
-            raise ValueError("features repeat; list each reference once")
+    def _refs(
+        cls, value: tuple[str | FeatureLookup, ...]
+    ) -> tuple[str | FeatureLookup, ...]:
+        looked_up = [(str(r), r.role) for r in expand_references(value)]
+        if len(set(looked_up)) != len(looked_up):
+            raise ValueError("features repeat; list each reference once (per keys and prefix)")
         return value
 
     @property
@@ -47,7 +48,8 @@ class TrainingSet(StrictModel):
         return f"{self.domain}.{self.name}"
 
     def refs(self) -> list[FeatureRef]:
-        return [FeatureRef.parse(r) for r in self.features]
+        """Every reference; those of a ``FeatureLookup`` carry its keys and prefix."""
+        return expand_references(self.features)
 
     @property
     def location(self) -> str:

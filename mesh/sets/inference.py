@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from mesh.definitions import MeshDefinition
+from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 from mesh.sets.access import authorize
 from mesh.sets.errors import SpineError
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
@@ -23,7 +23,7 @@ AS_OF_COLUMN = "as_of_ts"
 def build_inference_set(
     spark: SparkSession,
     mesh: MeshDefinition,
-    features: Sequence[str],
+    features: Sequence[str | FeatureRef | FeatureLookup],
     entities: DataFrame | Sequence[Mapping[str, Any]],
     *,
     as_of: datetime | None = None,
@@ -38,7 +38,9 @@ def build_inference_set(
     now, UTC; naive datetimes are UTC). So TTLs apply (an expired value is null), rows not yet
     created at ``as_of`` are excluded, and references may pin versions (``@1.2``). Output: the
     entity columns unchanged, ``as_of_ts``, then one column per feature; one row per entity
-    row. The read is access-checked and audited first. Features are read at their sets'
+    row. ``features`` may hold ``FeatureLookup``s: their sets are matched on the entity
+    columns they name (``keys``) and their outputs prefixed. The read is access-checked and
+    audited first. Features are read at their sets'
     newest published versions; a set never published is refused (``NotPublishedError``)
     unless ``allow_unpublished`` (read with a warning).
     """
@@ -66,7 +68,7 @@ def build_inference_set(
         taken=[*given_columns, AS_OF_COLUMN],
         allow_unpublished=allow_unpublished,
     )
-    keys = [k for pin in inputs for k in pin.keys]
+    keys = [k for pin in inputs for k in (pin.spine_keys or pin.keys)]
     missing = sorted({k for k in keys if k not in given_columns})
     if missing:
         raise SpineError(
@@ -100,7 +102,8 @@ def _frame(spark: SparkSession, mesh: MeshDefinition, inputs: Any, rows: Any) ->
     types: dict[str, str] = {}
     for pin in inputs:
         entity = mesh.entity(mesh.any_set(pin.feature_set).entity)
-        types.update(entity.keys)
+        spine_keys = pin.spine_keys or pin.keys
+        types.update({s: entity.keys[k] for k, s in zip(pin.keys, spine_keys, strict=True)})
     columns = _columns(rows)
     values = [tuple(r.get(c) for c in columns) for r in rows]
     fields = []

@@ -28,7 +28,9 @@ class InputPin(StrictModel):
     """One feature set as read by a build: which table, which Delta version, which features.
 
     ``table`` is relative to the warehouse (absolute when the warehouse was not used);
-    ``features`` maps each feature column of the table to its column in the output.
+    ``features`` maps each feature column of the table to its column in the output;
+    ``spine_keys`` are the spine columns ``keys`` are matched on, where they differ
+    (``None``: the same names), and ``prefix`` the lookup's output prefix.
     """
 
     feature_set: str
@@ -39,6 +41,8 @@ class InputPin(StrictModel):
     run_id: str | None = None  # the run that wrote the pinned commit (None: older manifests)
     table: str
     keys: tuple[str, ...]
+    spine_keys: tuple[str, ...] | None = None
+    prefix: str = ""
     features: dict[str, str]
     ttl_seconds: float | None = None
     exclude_late_data: bool = True

@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from mesh.definitions import FeatureRef, FeatureSet, MeshDefinition
+from mesh.definitions import FeatureLookup, FeatureRef, FeatureSet, MeshDefinition
 from mesh.definitions.binding import split_published
+from mesh.definitions.references import expand_references
 from mesh.sets.commits import commit_at, newest_commit, pin_matches, published_commit
 from mesh.sets.errors import (
     InputChangedError,
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from mesh.definitions import AnyFeatureSet
     from mesh.join import FeatureSource
 
+Role = tuple[tuple[tuple[str, str], ...], str]  # FeatureRef.role: (spine key pairs, prefix)
+
 FEATURE_TS = "feature_ts"
 CREATED_TS = "created_ts"
 _MAJOR_DIR = re.compile(r"^v(\d+)$")
@@ -47,7 +50,7 @@ def feature_table_location(domain: str, name: str, major: int) -> str:
 def resolve_inputs(
     spark: SparkSession,
     mesh: MeshDefinition,
-    references: Sequence[str | FeatureRef],
+    references: Sequence[str | FeatureRef | FeatureLookup],
     *,
     exclude_late_data: bool = True,
     taken: Iterable[str] = (),
@@ -56,10 +59,11 @@ def resolve_inputs(
 ) -> list[InputPin]:
     """Pin every referenced feature set to a Delta version of its feature table.
 
-    References to the same feature set with the same pin are read together (one join input).
-    Output columns are the feature names; a name that repeats across inputs or clashes with
-    ``taken`` (e.g. spine columns) becomes ``<domain>__<feature_set>__<feature>``, and
-    ``<domain>__<feature_set>__v<pin>__<feature>`` for a set read at several pins (``v1_0``).
+    References to the same feature set with the same pin and lookup (spine keys and prefix,
+    see ``FeatureLookup``) are read together (one join input). Output columns are the
+    feature names, after the lookup's prefix; a name that repeats across inputs or clashes
+    with ``taken`` (e.g. spine columns) becomes ``<domain>__<feature_set>__<name>``, and
+    ``<domain>__<feature_set>__v<pin>__<name>`` for a set read at several pins (``v1_0``).
     Raises ``UnknownReferenceError``, ``InputNotBuiltError``, ``VersionPinError`` or
     ``NotPublishedError``.
 
@@ -72,11 +76,11 @@ def resolve_inputs(
     ``refresh``); a pin that only a metadata-only (patch) publish carries, such as ``@1.0.1``,
     resolves to the commit that publish named.
     """
-    refs = [_parse(raw) for raw in references]
+    refs = _parse(references)
     # The catalog's versions, read once for every reference (one small Spark job), and only
     # when something asks for them: published reads, or pins.
     catalog = _catalog(spark, mesh) if published or any(r.version for r in refs) else {}
-    groups: dict[tuple[str, str | None], list[str]] = {}
+    groups: dict[tuple[str, str | None, Role], list[str]] = {}
     definitions: dict[tuple[str, str | None], AnyFeatureSet] = {}
     for ref in refs:
         key = (ref.set_name, ref.version)
@@ -86,24 +90,23 @@ def resolve_inputs(
             )
         definition = _check_feature(definitions[key], ref)
         names = definition.output_names() if ref.feature == "*" else [ref.feature]
-        selected = groups.setdefault(key, [])
+        selected = groups.setdefault((*key, ref.role), [])
         selected.extend(n for n in names if n not in selected)
     pins = []
-    for (set_name, pin), features in groups.items():
+    for (set_name, pin, role), features in groups.items():
         definition = definitions[(set_name, pin)]
-        pins.append(
-            _pin(
-                spark,
-                mesh,
-                definition,
-                pin,
-                features,
-                exclude_late_data,
-                catalog.get(set_name, []),
-                published=published,
-                allow_unpublished=allow_unpublished,
-            )
+        looked_up = _pin(
+            spark,
+            mesh,
+            definition,
+            pin,
+            features,
+            exclude_late_data,
+            catalog.get(set_name, []),
+            published=published,
+            allow_unpublished=allow_unpublished,
         )
+        pins.append(_with_role(looked_up, role))
     from mesh.join.resolve import case_sensitive
 
     return _assign_columns(pins, taken, case_sensitive(spark))
@@ -218,6 +221,7 @@ def load_sources(
                 features=list(pin.features.values()),
                 name=pin.feature_set,
                 exclude_not_yet_created=pin.exclude_late_data,
+                spine_keys=pin.spine_keys,
             )
         )
     return sources
@@ -245,13 +249,34 @@ def access_requests(
     return requests
 
 
-def _parse(raw: str | FeatureRef) -> FeatureRef:
-    if isinstance(raw, FeatureRef):
-        return raw
-    try:
-        return FeatureRef.parse(raw)
-    except ValueError as exc:
-        raise UnknownReferenceError(str(exc), reference=raw) from None
+def _parse(references: Sequence[str | FeatureRef | FeatureLookup]) -> list[FeatureRef]:
+    refs = []
+    for raw in references:
+        try:
+            refs.extend(expand_references([raw]))
+        except ValueError as exc:
+            raise UnknownReferenceError(str(exc), reference=str(raw)) from None
+    return refs
+
+
+def _with_role(pin: InputPin, role: Role) -> InputPin:
+    """``pin`` looked up on the role's spine columns, its outputs named with its prefix.
+
+    Every pair's entity key must be one of the set's keys.
+    """
+    pairs, prefix = role
+    renamed = dict(pairs)
+    unknown = sorted(set(renamed) - set(pin.keys))
+    if unknown:
+        raise UnknownReferenceError(
+            f"Feature set {pin.feature_set}: keys {unknown} are not its entity's key columns "
+            f"({', '.join(pin.keys)}); a lookup's keys map those to spine columns.",
+            feature_set=pin.feature_set,
+            reference=pin.feature_set,
+            available=list(pin.keys),
+        )
+    spine_keys = tuple(renamed.get(k, k) for k in pin.keys) if renamed else None
+    return pin.model_copy(update={"spine_keys": spine_keys, "prefix": prefix})
 
 
 def _current(mesh: MeshDefinition, ref: FeatureRef) -> AnyFeatureSet:
@@ -405,29 +430,30 @@ def _assign_columns(pins: list[InputPin], taken: Iterable[str], sensitive: bool)
         return fold_name(name, sensitive)
 
     counts: dict[str, int] = {}
-    pinned_twice: dict[str, int] = {}
+    pins_of: dict[str, set[str | None]] = {}
     for pin in pins:
-        pinned_twice[pin.feature_set] = pinned_twice.get(pin.feature_set, 0) + 1
+        pins_of.setdefault(pin.feature_set, set()).add(pin.pin)
         for feature in pin.features:
-            counts[fold(feature)] = counts.get(fold(feature), 0) + 1
+            name = fold(pin.prefix + feature)
+            counts[name] = counts.get(name, 0) + 1
     result = []
     reserved = {fold(name) for name in taken}
     used = set(reserved)
     for pin in pins:
         mapping = {}
         prefix = pin.feature_set.replace(".", "__")
-        if pinned_twice[pin.feature_set] > 1 and pin.pin is not None:
+        if len(pins_of[pin.feature_set]) > 1 and pin.pin is not None:
             # One set read at several pins: each pin's columns say which (``__v1_0__``).
             prefix = f"{prefix}__v{pin.pin.replace('.', '_')}"
         for feature in pin.features:
-            out = feature
-            if counts[fold(feature)] > 1 or fold(feature) in reserved:
-                out = f"{prefix}__{feature}"
+            out = pin.prefix + feature
+            if counts[fold(out)] > 1 or fold(out) in reserved:
+                out = f"{prefix}__{out}"
             if fold(out) in used:
                 raise SetBuildError(
                     f"Feature {pin.feature_set}.{feature}: output column {out!r} is already "
-                    "used by another reference or a spine column; reference it once, or "
-                    "rename the spine column.",
+                    "used by another reference or a spine column; reference it once, give "
+                    "each lookup of the set its own prefix, or rename the spine column.",
                     feature_set=pin.feature_set,
                     feature=feature,
                     column=out,

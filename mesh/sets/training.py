@@ -251,12 +251,14 @@ def _spec(mesh: MeshDefinition, training_set: TrainingSet | str) -> TrainingSet:
 
 def _check_spine_keys(spine: Spine, df: DataFrame, inputs: Sequence[InputPin]) -> None:
     for pin in inputs:
-        missing = [k for k in pin.keys if k not in df.columns]
+        wanted = pin.spine_keys or pin.keys
+        missing = [k for k in wanted if k not in df.columns]
         if missing:
+            looked_up = "" if pin.spine_keys is None else f", looked up as {', '.join(wanted)},"
             raise SpineError(
                 f"Spine {spine.path}: feature set {pin.feature_set} is keyed on "
-                f"{', '.join(pin.keys)} but the spine lacks {', '.join(missing)} (columns: "
-                f"{', '.join(df.columns)}); add the key column(s) to the spine.",
+                f"{', '.join(pin.keys)}{looked_up} but the spine lacks {', '.join(missing)} "
+                f"(columns: {', '.join(df.columns)}); add the key column(s) to the spine.",
                 path=spine.path,
                 feature_set=pin.feature_set,
                 missing=missing,
