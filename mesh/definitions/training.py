@@ -35,9 +35,7 @@ class TrainingSet(StrictModel):
 
     @field_validator("features")
     @classmethod
-    def _refs(
-        cls, value: tuple[str | FeatureLookup, ...]
-    ) -> tuple[str | FeatureLookup, ...]:
+    def _refs(cls, value: tuple[str | FeatureLookup, ...]) -> tuple[str | FeatureLookup, ...]:
         looked_up = [(str(r), r.role) for r in expand_references(value)]
         if len(set(looked_up)) != len(looked_up):
             raise ValueError("features repeat; list each reference once (per keys and prefix)")
