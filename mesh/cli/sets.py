@@ -27,7 +27,15 @@ def register(sub: Any) -> None:
     rebuild.set_defaults(func=_training_rebuild)
 
     inference = sub.add_parser("inference", help="latest feature values of entities as of a time")
-    inference.add_argument("features", nargs="+", help="references domain.set[@pin].feature")
+    inference.add_argument(
+        "features", nargs="*", help="references domain.set[@pin].feature (or --training)"
+    )
+    inference.add_argument(
+        "--training",
+        metavar="NAME",
+        help="the features (lookups included) and strict option of this training set "
+        "(domain.name), instead of listing references",
+    )
     group = inference.add_mutually_exclusive_group(required=True)
     group.add_argument("--entities", help="Delta (or --entities-format parquet) table of keys")
     group.add_argument(
@@ -119,12 +127,15 @@ def _inference(args: argparse.Namespace) -> int:
     from mesh.sets import build_inference_set, entities_from_text
     from mesh.storage import CommitInfo, open_table
 
+    if bool(args.features) == bool(args.training):
+        raise MeshError("mesh inference: give feature references or --training NAME (one).")
     as_of = _parse_time(args.as_of) if args.as_of else None
     given = _key_columns(args.key) if args.key else None  # argument errors before Spark starts
     spark, mesh = _context(args)
+    features, options = _inference_features(mesh, args)
     if given is not None:
         columns, types = given
-        entities = entities_from_text(spark, mesh, args.features, columns, types)
+        entities = entities_from_text(spark, mesh, features, columns, types)
     else:
         from mesh.sets.access import authorize_table_path
 
@@ -139,21 +150,45 @@ def _inference(args: argparse.Namespace) -> int:
     df = build_inference_set(
         spark,
         mesh,
-        args.features,
+        features,
         entities,
         as_of=as_of,
         identity=args.identity,
         allow_unpublished=args.allow_unpublished,
+        **options,
     )
     if args.output:
-        commit = CommitInfo(
-            run_id=uuid.uuid4().hex, operation="inference", extra={"features": list(args.features)}
-        )
+        extra: dict[str, Any] = {"features": [str(r) for r in args.features]}
+        if args.training:
+            extra = {"training_set": args.training, "features": _as_json(features)}
+        commit = CommitInfo(run_id=uuid.uuid4().hex, operation="inference", extra=extra)
         version = open_table(spark, args.output).create(df, commit, overwrite=True)
         print(f"inference set: {df.count()} rows -> {args.output} (Delta version {version})")
     else:
         df.show(args.limit, truncate=False)
     return 0
+
+
+def _inference_features(mesh: Any, args: argparse.Namespace) -> tuple[list[Any], dict[str, bool]]:
+    """The references to read and the join options: given, or a training set's."""
+    if not args.training:
+        return list(args.features), {}
+    spec = mesh.training_sets.get(args.training)
+    if spec is None:
+        from mesh.sets import UnknownReferenceError
+
+        known = ", ".join(sorted(mesh.training_sets)) or "none"
+        raise UnknownReferenceError(
+            f"mesh inference --training {args.training}: no such training set (defined: {known}).",
+            reference=args.training,
+            available=sorted(mesh.training_sets),
+        )
+    options = {"strict": spec.strict, "exclude_late_data": spec.exclude_late_data}
+    return list(spec.features), options
+
+
+def _as_json(features: list[Any]) -> list[Any]:
+    return [f if isinstance(f, str) else f.model_dump(mode="json") for f in features]
 
 
 def _global_build(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
+from mesh.definitions.references import expand_references
 from mesh.sets.access import authorize
 from mesh.sets.errors import SpineError
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
@@ -29,6 +30,7 @@ def build_inference_set(
     as_of: datetime | None = None,
     identity: str | Identity | None = None,
     strict: bool = False,
+    exclude_late_data: bool = True,
     allow_unpublished: bool = False,
 ) -> DataFrame:
     """The latest value of every referenced feature for each entity row, as known at ``as_of``.
@@ -40,7 +42,8 @@ def build_inference_set(
     entity columns unchanged, ``as_of_ts``, then one column per feature; one row per entity
     row. ``features`` may hold ``FeatureLookup``s: their sets are matched on the entity
     columns they name (``keys``) and their outputs prefixed. The read is access-checked and
-    audited first. Features are read at their sets'
+    audited first. ``strict`` and ``exclude_late_data`` are a training set's options of the
+    same names (``mesh inference --training`` passes the set's). Features are read at their sets'
     newest published versions; a set never published is refused (``NotPublishedError``)
     unless ``allow_unpublished`` (read with a warning).
     """
@@ -65,6 +68,7 @@ def build_inference_set(
         spark,
         mesh,
         features,
+        exclude_late_data=exclude_late_data,
         taken=[*given_columns, AS_OF_COLUMN],
         allow_unpublished=allow_unpublished,
     )
@@ -129,7 +133,7 @@ def _frame(spark: SparkSession, mesh: MeshDefinition, inputs: Any, rows: Any) ->
 def entities_from_text(
     spark: SparkSession,
     mesh: MeshDefinition,
-    features: Sequence[str],
+    features: Sequence[str | FeatureRef | FeatureLookup],
     columns: Mapping[str, Sequence[str]],
     types: Mapping[str, str] | None = None,
 ) -> DataFrame:
@@ -212,23 +216,26 @@ def entities_from_text(
     return both.select(*[col(f"__mesh_typed{j}").alias(c) for j, c in enumerate(names)])
 
 
-def _key_types(mesh: MeshDefinition, features: Sequence[str]) -> dict[str, tuple[str, str]]:
+def _key_types(
+    mesh: MeshDefinition, features: Sequence[str | FeatureRef | FeatureLookup]
+) -> dict[str, tuple[str, str]]:
     """Key column -> (registered type, entity) of the entities the references are keyed by.
 
     A reference that does not parse or names no set is skipped: the build reports it.
     """
-    from mesh.definitions import FeatureRef
-
     sets = mesh.all_sets()
     keys: dict[str, tuple[str, str]] = {}
     for raw in features:
         try:
-            definition = sets.get(FeatureRef.parse(raw).set_name)
+            refs = expand_references([raw])
         except ValueError:
             continue
-        if definition is not None:
-            entity = mesh.entity(definition.entity)
-            keys.update({c: (t, entity.name) for c, t in entity.keys.items()})
+        for ref in refs:
+            definition = sets.get(ref.set_name)
+            if definition is not None:
+                entity = mesh.entity(definition.entity)
+                spine = dict(ref.spine_keys)  # a lookup's entity key -> spine column
+                keys.update({spine.get(c, c): (t, entity.name) for c, t in entity.keys.items()})
     return keys
 
 

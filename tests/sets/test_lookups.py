@@ -109,6 +109,9 @@ def test_inference_types_the_looked_up_keys_from_the_entity(wh) -> None:
     )
     assert got.schema["payer_id"].dataType.simpleString() == "bigint"
     assert {(r.payer_id, r.payer_amount) for r in got.collect()} == {(1, 30.0), (2, 20.0)}
+    # No value to infer a type from: the entity's key type is what makes the key join.
+    unknown = build_inference_set(wh.spark, wh.mesh, [_lookup("payer")], [{"payer_id": None}])
+    assert [tuple(r) for r in unknown.drop("as_of_ts").collect()] == [(None, None)]
     with pytest.raises(SpineError, match="payer_id"):
         build_inference_set(wh.spark, wh.mesh, [_lookup("payer")], [{"customer_id": 1}])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -116,3 +117,47 @@ def test_inference_key_values_that_do_not_parse(wh, capsys, key, message) -> Non
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     assert message in err.splitlines()[0]
+
+
+PAIRS = """kind: training_set
+name: pairs
+domain: risk
+spine: {path: products/risk/payments, timestamp: label_ts}
+strict: true
+features:
+  - features: [payments.spend.amount]
+    keys: {customer_id: payer_id}
+    prefix: payer_
+"""
+
+
+def test_inference_takes_a_training_sets_features(wh, capsys, tmp_path) -> None:
+    """``--training``: the set's lookups (typed keys under the spine's names) and options."""
+    from mesh.storage import open_table
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    (conf / "training" / "pairs.yaml").write_text(PAIRS)
+    output = wh.root / "inference_pairs"
+    args = ["--conf", str(conf), "inference", "--key", "payer_id=1,2", "--as-of"]
+    # strict: the value must be known strictly before the time; Jan 3 00:00 is customer 1's.
+    code = main([*args, "2024-01-03T00:00", "--training", "risk.pairs", "--output", str(output)])
+    assert code == 0, capsys.readouterr().err
+    got = open_table(wh.spark, str(output)).read()
+    assert [(f.name, f.dataType.simpleString()) for f in got.schema.fields] == [
+        ("payer_id", "bigint"),
+        ("as_of_ts", "timestamp"),
+        ("payer_amount", "double"),
+    ]
+    assert sorted((r.payer_id, r.payer_amount) for r in got.collect()) == [(1, 10.0), (2, 20.0)]
+
+    typed = ["--conf", str(conf), "inference", "--training", "risk.pairs", "--key"]
+    assert main([*typed, "payer_id:string=1"]) == 1  # the entity's key, under its spine name
+    assert "payer_id is a key of entity customer" in capsys.readouterr().err
+    assert main([*args, "2024-01-06T00:00", "--training", "risk.nope"]) == 1
+    assert "--training risk.nope: no such training set (defined: risk.pairs" in (
+        capsys.readouterr().err
+    )
+    for extra in (["--training", "risk.pairs", "payments.spend.amount"], []):
+        assert main([*args, "2024-01-06T00:00", *extra]) == 1
+        assert "give feature references or --training NAME (one)" in capsys.readouterr().err
