@@ -29,6 +29,11 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if os.environ.get("SPARK_REMOTE"):
+        # A Spark Connect server (a cluster's endpoint, Databricks Connect): its own master,
+        # memory and partitions; only the session's time zone is the engine's.
+        builder = SparkSession.builder.appName(app_name)
+        return builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         # Launched by spark-submit: master, memory and packages come from its command line.
         with _sigint_handler_kept():
@@ -53,8 +58,14 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         )
     with _sigint_handler_kept():
         spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("MESH_SPARK_LOG_LEVEL", "ERROR"))
+    if not is_connect(spark):  # SPARK_API_MODE=connect: a local Spark Connect server
+        spark.sparkContext.setLogLevel(os.environ.get("MESH_SPARK_LOG_LEVEL", "ERROR"))
     return spark
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no SparkContext or JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 @contextmanager
@@ -83,10 +94,19 @@ def _delta_jars_available() -> bool:
 
 
 def native_delta_enabled(spark: SparkSession) -> bool:
-    """True when the session has the Delta extension loaded and its classes resolve."""
+    """True when the session has the Delta extension loaded and its classes resolve.
+
+    On Databricks (``DATABRICKS_RUNTIME_VERSION`` set) Delta is built in. A Spark Connect
+    session's classes live on the server, out of reach: there the extension configured is
+    taken as loaded (a server whose extension does not load does not start).
+    """
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return True
     extensions = spark.conf.get("spark.sql.extensions", "") or ""
     if DELTA_EXTENSION not in extensions:
         return False
+    if is_connect(spark):
+        return True
     try:
         jvm = spark.sparkContext._jvm
         jvm.java.lang.Class.forName(DELTA_EXTENSION)  # type: ignore[union-attr]

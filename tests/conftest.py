@@ -1,4 +1,8 @@
-"""One SparkSession for the whole test run: local[2], UI off, few shuffle partitions, UTC."""
+"""One SparkSession for the whole test run: local[2], UI off, few shuffle partitions, UTC.
+
+With ``SPARK_API_MODE=connect`` (PySpark's own switch) the same session is a Spark Connect
+one, served by a local Connect server: ``tests/test_spark_connect.py`` reruns tests so.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ os.environ.setdefault("MESH_IDENTITY", "test-runner")
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from pyspark.sql import SparkSession
+
+    from mesh.session import is_connect
 
     # Tables saved by name (bucketed tables in the join's plan tests) go under a temp dir.
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
@@ -31,6 +37,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         .config("spark.sql.warehouse.dir", str(warehouse))
         .getOrCreate()
     )
-    session.sparkContext.setLogLevel("ERROR")
+    if not is_connect(session):
+        session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from mesh.session import DELTA_EXTENSION, _delta_jars_available, get_spark, native_delta_enabled
+from mesh.session import (
+    DELTA_EXTENSION,
+    _delta_jars_available,
+    get_spark,
+    is_connect,
+    native_delta_enabled,
+)
 
 
 def test_get_spark_returns_the_active_session(spark: Any) -> None:
@@ -23,6 +29,66 @@ def test_get_spark_returns_the_active_session(spark: Any) -> None:
 def test_native_delta_is_off_in_the_test_session(spark: Any) -> None:
     assert DELTA_EXTENSION not in (spark.conf.get("spark.sql.extensions", "") or "")
     assert native_delta_enabled(spark) is False
+
+
+class _Conf:
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+def _connect_session(extensions: str) -> Any:
+    """A stand-in with a Connect session's module and conf (and no SparkContext)."""
+    cls = type("SparkSession", (), {"__module__": "pyspark.sql.connect.session"})
+    session = cls()
+    session.conf = _Conf({"spark.sql.extensions": extensions})
+    return session
+
+
+def test_native_delta_on_connect_and_databricks(
+    spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Connect session's classes are on the server: the configured extension is taken as
+    loaded; Databricks has Delta built in, whatever the conf says."""
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    assert is_connect(spark) is False
+    assert is_connect(_connect_session("")) is True
+    assert native_delta_enabled(_connect_session(DELTA_EXTENSION)) is True
+    assert native_delta_enabled(_connect_session("other.Extension")) is False
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
+    assert native_delta_enabled(spark) is True
+    assert native_delta_enabled(_connect_session("")) is True
+
+
+def test_spark_remote_connects_with_only_the_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``SPARK_REMOTE``: no master, memory or partitions of ours; the session is UTC."""
+    from pyspark.sql import SparkSession
+
+    calls: list[tuple[str, Any]] = []
+
+    class Builder:
+        def appName(self, name: str) -> Builder:
+            calls.append(("appName", name))
+            return self
+
+        def config(self, key: str, value: str) -> Builder:
+            calls.append((key, value))
+            return self
+
+        def master(self, url: str) -> Builder:
+            calls.append(("master", url))
+            return self
+
+        def getOrCreate(self) -> str:
+            return "remote session"
+
+    monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    monkeypatch.setattr(SparkSession, "builder", Builder())
+    monkeypatch.setenv("SPARK_REMOTE", "sc://example:15002")
+    assert get_spark("app") == "remote session"
+    assert calls == [("appName", "app"), ("spark.sql.session.timeZone", "UTC")]
 
 
 def test_delta_jars_are_detected_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

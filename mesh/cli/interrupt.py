@@ -151,10 +151,17 @@ def caused_by_interrupt(exc: BaseException) -> bool:
 def cancel_spark_jobs(wait: float = SETTLE_SECONDS) -> None:
     """Cancel every job of this process's SparkContext, if one runs, and wait (up to ``wait``
     seconds) until none of their tasks runs, so the JVM does not shut down under running
-    tasks (it logs their failures then). Never raises."""
+    tasks (it logs their failures then); a Spark Connect session's operations are
+    interrupted on its server. Never raises."""
     try:
         from pyspark import SparkContext
+        from pyspark.sql import SparkSession
 
+        from mesh.session import is_connect
+
+        session = SparkSession.getActiveSession()
+        if session is not None and is_connect(session):
+            session.interruptAll()  # the server's operations of this session
         context = SparkContext._active_spark_context
         if context is None:
             return

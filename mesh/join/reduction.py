@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import ArrayType, MapType, StructType, TimestampType
 
 from mesh.join.bounds import TimeRange, micros_range
@@ -205,8 +206,12 @@ def lookup_frame(spine: DataFrame, index: SpineIndex, keys: Sequence[str]) -> Da
     (about 2 s of planning for 100k keys, measured; the plan stays small this way).
     """
     spark = spine.sparkSession
-    with _arrow_never_local(spark):
-        frame = spark.createDataFrame(index.lookup)
+    if index.lookup.num_rows == 0:  # no spine row with keys and time
+        # Spark Connect infers no schema from an empty Arrow table: given, the same for both.
+        frame = spark.createDataFrame([], from_arrow_schema(index.lookup.schema))
+    else:
+        with _arrow_never_local(spark):
+            frame = spark.createDataFrame(index.lookup)
     casts = [col(k).cast(spine.schema[k].dataType).alias(k) for k in keys]
     return frame.select(*casts, *[F.col(c) for c in (BASE, T_MIN, T_MAX, WIDTH, TIMES, STARTS)])
 

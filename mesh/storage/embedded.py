@@ -373,7 +373,8 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             frame = frame.repartitionByRange(F.col(time_column)).sortWithinPartitions(time_column)
         target = f"{self._spark_root.rstrip('/')}/{relative_dir}"
         with _parquet_write_conf(self.spark):
-            writer = frame.write.mode("errorifexists").option("compression", "snappy")
+            writer = frame.write.mode("error")  # "errorifexists" is unknown to Spark Connect
+            writer = writer.option("compression", "snappy")
             # No _SUCCESS marker: the Delta log, not the directory, says what was written.
             writer = writer.option("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
             run_settled(self.spark, lambda: writer.parquet(target))

@@ -347,8 +347,8 @@ def test_entity_column_differing_from_a_feature_in_case_only(wh) -> None:
     wh.spark.conf.set("spark.sql.caseSensitive", "true")
     try:
         out = build_inference_set(wh.spark, wh.mesh, ["payments.spend.amount"], rows, as_of=jan(6))
-        row = out.collect()[0]
+        row, columns = out.collect()[0], out.columns  # Spark Connect analyzes on each use
     finally:
         wh.spark.conf.unset("spark.sql.caseSensitive")
-    assert "payments__spend__amount" not in out.columns
+    assert "payments__spend__amount" not in columns
     assert (row["Amount"], row["amount"]) == (2.0, plain)
