@@ -158,7 +158,7 @@ def _inference(args: argparse.Namespace) -> int:
         **options,
     )
     if args.output:
-        extra: dict[str, Any] = {"features": [str(r) for r in args.features]}
+        extra: dict[str, Any] = {"features": list(args.features)}
         if args.training:
             extra = {"training_set": args.training, "features": _as_json(features)}
         commit = CommitInfo(run_id=uuid.uuid4().hex, operation="inference", extra=extra)
@@ -173,16 +173,9 @@ def _inference_features(mesh: Any, args: argparse.Namespace) -> tuple[list[Any],
     """The references to read and the join options: given, or a training set's."""
     if not args.training:
         return list(args.features), {}
-    spec = mesh.training_sets.get(args.training)
-    if spec is None:
-        from mesh.sets import UnknownReferenceError
+    from mesh.sets.training import training_spec
 
-        known = ", ".join(sorted(mesh.training_sets)) or "none"
-        raise UnknownReferenceError(
-            f"mesh inference --training {args.training}: no such training set (defined: {known}).",
-            reference=args.training,
-            available=sorted(mesh.training_sets),
-        )
+    spec = training_spec(mesh, args.training)
     options = {"strict": spec.strict, "exclude_late_data": spec.exclude_late_data}
     return list(spec.features), options
 

@@ -15,6 +15,10 @@ _REF = re.compile(
 )
 
 
+# How a reference is looked up: (entity key, spine column) pairs where they differ, prefix.
+Role = tuple[tuple[tuple[str, str], ...], str]
+
+
 class FeatureRef(StrictModel):
     """A parsed reference; ``version`` is ``None`` (latest), a major (``2``) or exact.
 
@@ -50,7 +54,7 @@ class FeatureRef(StrictModel):
         return self.model_copy(update={"spine_keys": pairs, "prefix": prefix})
 
     @property
-    def role(self) -> tuple[tuple[tuple[str, str], ...], str]:
+    def role(self) -> Role:
         """How it is looked up: references with the same set, pin and role are read together."""
         return self.spine_keys, self.prefix
 

@@ -72,7 +72,7 @@ def build_inference_set(
         taken=[*given_columns, AS_OF_COLUMN],
         allow_unpublished=allow_unpublished,
     )
-    keys = [k for pin in inputs for k in (pin.spine_keys or pin.keys)]
+    keys = [k for pin in inputs for k in pin.spine_columns]
     missing = sorted({k for k in keys if k not in given_columns})
     if missing:
         raise SpineError(
@@ -106,8 +106,7 @@ def _frame(spark: SparkSession, mesh: MeshDefinition, inputs: Any, rows: Any) ->
     types: dict[str, str] = {}
     for pin in inputs:
         entity = mesh.entity(mesh.any_set(pin.feature_set).entity)
-        spine_keys = pin.spine_keys or pin.keys
-        types.update({s: entity.keys[k] for k, s in zip(pin.keys, spine_keys, strict=True)})
+        types.update({s: entity.keys[k] for k, s in zip(pin.keys, pin.spine_columns, strict=True)})
     columns = _columns(rows)
     values = [tuple(r.get(c) for c in columns) for r in rows]
     fields = []

@@ -47,6 +47,11 @@ class InputPin(StrictModel):
     ttl_seconds: float | None = None
     exclude_late_data: bool = True
 
+    @property
+    def spine_columns(self) -> tuple[str, ...]:
+        """The spine columns this input is matched on: ``spine_keys``, else ``keys``."""
+        return self.spine_keys or self.keys
+
 
 class SpinePin(StrictModel):
     """The spine as read: where, which Delta version (``None`` for Parquet), and its content.

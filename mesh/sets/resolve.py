@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureLookup, FeatureRef, FeatureSet, MeshDefinition
 from mesh.definitions.binding import split_published
-from mesh.definitions.references import expand_references
+from mesh.definitions.references import Role, expand_references
 from mesh.sets.commits import commit_at, newest_commit, pin_matches, published_commit
 from mesh.sets.errors import (
     InputChangedError,
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from mesh.catalog.search import VersionRecord
     from mesh.definitions import AnyFeatureSet
     from mesh.join import FeatureSource
-
-Role = tuple[tuple[tuple[str, str], ...], str]  # FeatureRef.role: (spine key pairs, prefix)
 
 FEATURE_TS = "feature_ts"
 CREATED_TS = "created_ts"

@@ -84,7 +84,7 @@ def build_training_set(
     Features are read at their sets' newest published versions; a set never published is
     refused (``NotPublishedError``) unless ``allow_unpublished`` (read with a warning).
     """
-    spec = _spec(mesh, training_set)
+    spec = training_spec(mesh, training_set)
     purpose = f"training set {spec.qualified_name}"
     spine_path = in_warehouse(mesh, spec.spine.path)
     authorize_table_path(spark, mesh, spine_path, (), f"{purpose} (spine)", identity)
@@ -233,7 +233,11 @@ def engine_version() -> str:
         return "0.0.0+local"
 
 
-def _spec(mesh: MeshDefinition, training_set: TrainingSet | str) -> TrainingSet:
+def training_spec(mesh: MeshDefinition, training_set: TrainingSet | str) -> TrainingSet:
+    """``training_set`` itself, or the spec of that qualified name in ``mesh``.
+
+    Raises ``UnknownReferenceError`` (naming the defined ones) for an unknown name.
+    """
     if isinstance(training_set, TrainingSet):
         return training_set
     spec = mesh.training_sets.get(training_set)
@@ -251,7 +255,7 @@ def _spec(mesh: MeshDefinition, training_set: TrainingSet | str) -> TrainingSet:
 
 def _check_spine_keys(spine: Spine, df: DataFrame, inputs: Sequence[InputPin]) -> None:
     for pin in inputs:
-        wanted = pin.spine_keys or pin.keys
+        wanted = pin.spine_columns
         missing = [k for k in wanted if k not in df.columns]
         if missing:
             looked_up = "" if pin.spine_keys is None else f", looked up as {', '.join(wanted)},"

@@ -155,7 +155,7 @@ def test_inference_takes_a_training_sets_features(wh, capsys, tmp_path) -> None:
     assert main([*typed, "payer_id:string=1"]) == 1  # the entity's key, under its spine name
     assert "payer_id is a key of entity customer" in capsys.readouterr().err
     assert main([*args, "2024-01-06T00:00", "--training", "risk.nope"]) == 1
-    assert "--training risk.nope: no such training set (defined: risk.pairs" in (
+    assert "Training set 'risk.nope' is not defined (defined: risk.pairs" in (
         capsys.readouterr().err
     )
     for extra in (["--training", "risk.pairs", "payments.spend.amount"], []):
