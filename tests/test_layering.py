@@ -15,6 +15,7 @@ def test_definitions_never_import_pyspark() -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j')); "
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""

@@ -76,8 +76,6 @@ def register(sub: Any) -> None:
     show.set_defaults(func=_show_config)
 
 
-
-
 def _knobs(parser: argparse.ArgumentParser) -> None:
     from mesh.datagen.config import DEFAULT_SEED, SCALES
 

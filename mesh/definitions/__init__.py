@@ -19,8 +19,24 @@ from mesh.definitions.standards import Standards
 from mesh.definitions.training import Spine, TrainingSet
 
 __all__ = [
-    "AggregationFeature", "AnyFeatureSet", "ColumnFeature", "DataProduct", "Duration",
-    "Entity", "ExpressionFeature", "Feature", "FeatureLookup", "FeatureRef", "FeatureSet",
-    "GlobalFeatureSet", "MeshDefinition", "Metadata", "Spine", "Standards", "TrainingSet",
-    "format_duration", "load_mesh", "parse_duration",
+    "AggregationFeature",
+    "AnyFeatureSet",
+    "ColumnFeature",
+    "DataProduct",
+    "Duration",
+    "Entity",
+    "ExpressionFeature",
+    "Feature",
+    "FeatureLookup",
+    "FeatureRef",
+    "FeatureSet",
+    "GlobalFeatureSet",
+    "MeshDefinition",
+    "Metadata",
+    "Spine",
+    "Standards",
+    "TrainingSet",
+    "format_duration",
+    "load_mesh",
+    "parse_duration",
 ]

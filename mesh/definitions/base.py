@@ -80,8 +80,15 @@ SPARK_TYPE = re.compile(
     r"^(boolean|tinyint|smallint|int|bigint|float|double|string|binary|date|timestamp"
     r"|timestamp_ntz|decimal\(\d+,\s*\d+\)|array<[a-z0-9_<>(), ]+>)$"
 )
-_TYPE_ALIASES = {"integer": "int", "long": "bigint", "short": "smallint", "byte": "tinyint",
-                 "bool": "boolean", "str": "string", "real": "float"}
+_TYPE_ALIASES = {
+    "integer": "int",
+    "long": "bigint",
+    "short": "smallint",
+    "byte": "tinyint",
+    "bool": "boolean",
+    "str": "string",
+    "real": "float",
+}
 
 
 def normalise_type(value: Any) -> Any:

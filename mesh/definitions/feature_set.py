@@ -29,12 +29,19 @@ AggFunction = Literal["count", "sum", "mean", "min", "max", "stddev", "last", "a
 
 # Data-changing output type of each aggregation, given the input column type.
 _AGG_TYPES: dict[str, str | None] = {
-    "count": "bigint", "approx_distinct": "bigint", "mean": "double", "stddev": "double",
-    "sum": None, "min": None, "max": None, "last": None,
+    "count": "bigint",
+    "approx_distinct": "bigint",
+    "mean": "double",
+    "stddev": "double",
+    "sum": None,
+    "min": None,
+    "max": None,
+    "last": None,
 }
 # Spark sums integers as bigint and floating point as double (both engines sum with F.sum).
 _SUM_TYPES = {t: "bigint" for t in ("tinyint", "smallint", "int", "bigint")} | {
-    "float": "double", "double": "double",
+    "float": "double",
+    "double": "double",
 }
 
 
@@ -254,9 +261,7 @@ class FeatureSet(StrictModel):
         """
         return fingerprint(self._data_payload(legacy_format_duration))
 
-    def _data_payload(
-        self, fmt: Callable[[timedelta], str] = format_duration
-    ) -> dict[str, object]:
+    def _data_payload(self, fmt: Callable[[timedelta], str] = format_duration) -> dict[str, object]:
         # Spelling that reads the same data hashes the same: the source with or without its
         # own domain, and an event set's interval (used by snapshot sets only) left out.
         interval = self.interval if self.accuracy == "snapshot" else timedelta(days=1)
@@ -278,11 +283,13 @@ class FeatureSet(StrictModel):
 
     def metadata_hash(self) -> str:
         """Changes with owner, description, tags, visibility, PII classes; never with data."""
-        return fingerprint({
-            "metadata": self.metadata.model_dump(mode="json"),
-            "features": [
-                {"name": f.name, "description": f.description, "pii": f.pii, "tags": f.tags}
-                for f in self.features
-            ],
-            "quality": self.quality.model_dump(mode="json"),
-        })
+        return fingerprint(
+            {
+                "metadata": self.metadata.model_dump(mode="json"),
+                "features": [
+                    {"name": f.name, "description": f.description, "pii": f.pii, "tags": f.tags}
+                    for f in self.features
+                ],
+                "quality": self.quality.model_dump(mode="json"),
+            }
+        )

@@ -78,9 +78,7 @@ class GlobalFeatureSet(StrictModel):
         """Expression outputs were always named as written: ``output_names``."""
         return self.output_names()
 
-    def _data_payload(
-        self, fmt: Callable[[timedelta], str] = format_duration
-    ) -> dict[str, object]:
+    def _data_payload(self, fmt: Callable[[timedelta], str] = format_duration) -> dict[str, object]:
         return {
             "entity": self.entity,
             "inputs": self.inputs,
@@ -89,10 +87,12 @@ class GlobalFeatureSet(StrictModel):
         }
 
     def metadata_hash(self) -> str:
-        return fingerprint({
-            "metadata": self.metadata.model_dump(mode="json"),
-            "features": [
-                {"name": f.name, "description": f.description, "pii": f.pii, "tags": f.tags}
-                for f in self.features
-            ],
-        })
+        return fingerprint(
+            {
+                "metadata": self.metadata.model_dump(mode="json"),
+                "features": [
+                    {"name": f.name, "description": f.description, "pii": f.pii, "tags": f.tags}
+                    for f in self.features
+                ],
+            }
+        )

@@ -68,11 +68,17 @@ def read_definitions(
     problems: list[ConfigProblem] = []
     standards_file = root / "mesh.yaml"
     if not standards_file.is_file():
-        raise ConfigError([ConfigProblem(
-            str(standards_file), "-", "the standards file is missing",
-            hint="point to the conf folder that holds mesh.yaml, e.g. with --conf "
-            f"(looked in {root.resolve()})",
-        )])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(standards_file),
+                    "-",
+                    "the standards file is missing",
+                    hint="point to the conf folder that holds mesh.yaml, e.g. with --conf "
+                    f"(looked in {root.resolve()})",
+                )
+            ]
+        )
     docs = _read_yaml(standards_file, problems)
     standards = _validate(Standards, docs[0] if docs else {}, str(standards_file), problems)
     if standards is None:
@@ -109,36 +115,70 @@ def _read_yaml(path: Path, problems: list[ConfigProblem]) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        problems.append(ConfigProblem(str(path), f"byte {exc.start}", "not UTF-8 text",
-                                      hint="save the file as UTF-8"))
+        problems.append(
+            ConfigProblem(
+                str(path), f"byte {exc.start}", "not UTF-8 text", hint="save the file as UTF-8"
+            )
+        )
         return []
     try:
         docs = [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
         if not docs:
-            problems.append(ConfigProblem(str(path), "-", "the file holds no definition",
-                                          hint="add a definition or remove the file"))
+            problems.append(
+                ConfigProblem(
+                    str(path),
+                    "-",
+                    "the file holds no definition",
+                    hint="add a definition or remove the file",
+                )
+            )
         return docs
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
         reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(ConfigProblem(str(path), where, f"not valid YAML: {reason}",
-                                      hint="fix the YAML syntax at that position"))
+        problems.append(
+            ConfigProblem(
+                str(path),
+                where,
+                f"not valid YAML: {reason}",
+                hint="fix the YAML syntax at that position",
+            )
+        )
         return []
 
 
-def _load_document(mesh: MeshDefinition, path: Path, root: Path, index: int, doc: Any,
-                   problems: list[ConfigProblem]) -> None:
+def _load_document(
+    mesh: MeshDefinition,
+    path: Path,
+    root: Path,
+    index: int,
+    doc: Any,
+    problems: list[ConfigProblem],
+) -> None:
     where = f"{path}" + (f"#{index + 1}" if index else "")
     if not isinstance(doc, dict):
-        problems.append(ConfigProblem(where, "-", f"expected a mapping, found {type(doc).__name__}",
-                                      found=doc, hint="each YAML document is one definition"))
+        problems.append(
+            ConfigProblem(
+                where,
+                "-",
+                f"expected a mapping, found {type(doc).__name__}",
+                found=doc,
+                hint="each YAML document is one definition",
+            )
+        )
         return
     kind = doc.get("kind")
     if kind not in KINDS:
-        problems.append(ConfigProblem(
-            where, "kind", f"unknown or missing kind {kind!r}", found=kind,
-            hint=f"use one of {', '.join(KINDS)}"))
+        problems.append(
+            ConfigProblem(
+                where,
+                "kind",
+                f"unknown or missing kind {kind!r}",
+                found=kind,
+                hint=f"use one of {', '.join(KINDS)}",
+            )
+        )
         return
     parts = path.relative_to(root).parts
     if len(parts) >= 3 and parts[0] == "domains":
@@ -146,10 +186,15 @@ def _load_document(mesh: MeshDefinition, path: Path, root: Path, index: int, doc
         if "domain" not in doc:
             doc = {**doc, "domain": folder_domain}
         elif doc["domain"] != folder_domain:
-            problems.append(ConfigProblem(
-                where, "domain", f"domain {doc['domain']!r} differs from the folder "
-                f"domains/{folder_domain}/", found=doc["domain"],
-                hint="a domain's definitions live in its own folder"))
+            problems.append(
+                ConfigProblem(
+                    where,
+                    "domain",
+                    f"domain {doc['domain']!r} differs from the folder domains/{folder_domain}/",
+                    found=doc["domain"],
+                    hint="a domain's definitions live in its own folder",
+                )
+            )
             return
     model = _validate(KINDS[kind], doc, where, problems)
     if model is None:
@@ -158,23 +203,30 @@ def _load_document(mesh: MeshDefinition, path: Path, root: Path, index: int, doc
             mesh.invalid.add(f"{doc['domain']}.{doc['name']}")
         return
     registries: dict[str, dict[str, Any]] = {
-        "data_product": mesh.products, "feature_set": mesh.feature_sets,
-        "global_feature_set": mesh.global_sets, "training_set": mesh.training_sets,
+        "data_product": mesh.products,
+        "feature_set": mesh.feature_sets,
+        "global_feature_set": mesh.global_sets,
+        "training_set": mesh.training_sets,
     }
     registry = registries[kind]
     name = model.qualified_name
     taken = name in mesh.feature_sets or name in mesh.global_sets or name in registry
     if taken:
-        problems.append(ConfigProblem(
-            where, "name", f"{name} is defined twice (also in {mesh.files.get(name)})",
-            found=name, hint="rename one of them"))
+        problems.append(
+            ConfigProblem(
+                where,
+                "name",
+                f"{name} is defined twice (also in {mesh.files.get(name)})",
+                found=name,
+                hint="rename one of them",
+            )
+        )
         return
     registry[name] = model
     mesh.files[name] = where
 
 
-def _validate(model: type[BaseModel], doc: Any, where: str,
-              problems: list[ConfigProblem]) -> Any:
+def _validate(model: type[BaseModel], doc: Any, where: str, problems: list[ConfigProblem]) -> Any:
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
@@ -188,8 +240,9 @@ def _problem_from(model: type[BaseModel], err: Any, where: str) -> ConfigProblem
     kind = err["type"]
     found = err.get("input")
     if kind == "missing":
-        return ConfigProblem(where, loc, f"required field `{loc.split('.')[-1]}` is missing",
-                             hint="add it")
+        return ConfigProblem(
+            where, loc, f"required field `{loc.split('.')[-1]}` is missing", hint="add it"
+        )
     if kind == "extra_forbidden":
         name = str(err["loc"][-1])
         allowed = _allowed_fields(model, err["loc"][:-1])
@@ -244,55 +297,97 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
 
     def check_domain(name: str, domain: str) -> None:
         if std.domains and domain not in std.domains:
-            add(name, "domain", f"domain {domain!r} is not declared in mesh.yaml", domain,
-                f"declare it under domains: (known: {', '.join(sorted(std.domains))})")
+            add(
+                name,
+                "domain",
+                f"domain {domain!r} is not declared in mesh.yaml",
+                domain,
+                f"declare it under domains: (known: {', '.join(sorted(std.domains))})",
+            )
 
     def check_entity(name: str, entity: str) -> bool:
         if entity in std.entities:
             return True
         close = difflib.get_close_matches(entity, list(std.entities), n=1)
-        add(name, "entity", f"entity {entity!r} is not registered in mesh.yaml", entity,
-            f"did you mean {close[0]!r}?" if close else
-            f"register it under entities: (registered: {', '.join(sorted(std.entities))})")
+        add(
+            name,
+            "entity",
+            f"entity {entity!r} is not registered in mesh.yaml",
+            entity,
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"register it under entities: (registered: {', '.join(sorted(std.entities))})",
+        )
         return False
 
     for name, data_product in mesh.products.items():
         check_domain(name, data_product.domain)
-        for column, field in ((data_product.event_timestamp, "event_timestamp"),
-                              (data_product.created_timestamp, "created_timestamp")):
+        for column, field in (
+            (data_product.event_timestamp, "event_timestamp"),
+            (data_product.created_timestamp, "created_timestamp"),
+        ):
             if column and data_product.columns and column not in data_product.columns:
-                add(name, field, f"column {column!r} is not among the product's columns",
-                    column, f"columns: {', '.join(data_product.columns)}")
+                add(
+                    name,
+                    field,
+                    f"column {column!r} is not among the product's columns",
+                    column,
+                    f"columns: {', '.join(data_product.columns)}",
+                )
 
     for name, fs in mesh.feature_sets.items():
         check_domain(name, fs.domain)
         has_entity = check_entity(name, fs.entity)
         product = mesh.product(fs.source, fs.domain)
         if product is None:
-            add(name, "source", f"data product {fs.source!r} is not defined", fs.source,
-                "define it with kind: data_product, or write domain.product")
+            add(
+                name,
+                "source",
+                f"data product {fs.source!r} is not defined",
+                fs.source,
+                "define it with kind: data_product, or write domain.product",
+            )
         elif product.columns:
             if has_entity:
                 for key, key_type in std.entities[fs.entity].keys.items():
                     if key not in product.columns:
-                        add(name, "entity", f"key column {key!r} of entity {fs.entity!r} is "
-                            f"missing from source {product.qualified_name}", key)
+                        add(
+                            name,
+                            "entity",
+                            f"key column {key!r} of entity {fs.entity!r} is "
+                            f"missing from source {product.qualified_name}",
+                            key,
+                        )
                     elif product.columns[key] != key_type:
-                        add(name, "entity", f"key {key!r} is {product.columns[key]} in "
+                        add(
+                            name,
+                            "entity",
+                            f"key {key!r} is {product.columns[key]} in "
                             f"{product.qualified_name} but {key_type} in the entity registry",
-                            product.columns[key], "cast the key in the source or fix the registry")
+                            product.columns[key],
+                            "cast the key in the source or fix the registry",
+                        )
             for i, feature in enumerate(fs.features):
                 column = getattr(feature, "column", None)
                 if feature.kind == "column":
                     column = column or feature.name
                 if column and column not in product.columns:
-                    add(name, f"features[{i}].column", f"column {column!r} is not in source "
-                        f"{product.qualified_name}", column,
-                        f"columns: {', '.join(product.columns)}")
+                    add(
+                        name,
+                        f"features[{i}].column",
+                        f"column {column!r} is not in source {product.qualified_name}",
+                        column,
+                        f"columns: {', '.join(product.columns)}",
+                    )
         outputs = fs.output_names()
         for dup in sorted({o for o in outputs if outputs.count(o) > 1}):
-            add(name, "features", f"feature name {dup!r} appears more than once", dup,
-                "give every feature a unique name")
+            add(
+                name,
+                "features",
+                f"feature name {dup!r} appears more than once",
+                dup,
+                "give every feature a unique name",
+            )
 
     for name, gs in mesh.global_sets.items():
         check_domain(name, gs.domain)
@@ -302,23 +397,43 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
             if target is None and ref.set_name in mesh.invalid:
                 continue
             if target is None:
-                add(name, f"inputs.{alias}", f"feature set {ref.set_name!r} is not defined",
-                    str(ref), "check the reference: domain.feature_set.feature")
+                add(
+                    name,
+                    f"inputs.{alias}",
+                    f"feature set {ref.set_name!r} is not defined",
+                    str(ref),
+                    "check the reference: domain.feature_set.feature",
+                )
                 continue
             if ref.feature not in target.output_names():
-                add(name, f"inputs.{alias}", f"{ref.set_name} has no feature {ref.feature!r}",
-                    ref.feature, f"outputs: {', '.join(target.output_names())}")
+                add(
+                    name,
+                    f"inputs.{alias}",
+                    f"{ref.set_name} has no feature {ref.feature!r}",
+                    ref.feature,
+                    f"outputs: {', '.join(target.output_names())}",
+                )
             if target.entity != gs.entity and target.entity in std.entities:
-                add(name, f"inputs.{alias}", f"input entity {target.entity!r} differs from "
-                    f"the global set's entity {gs.entity!r}", target.entity,
-                    "combine features of the same entity")
+                add(
+                    name,
+                    f"inputs.{alias}",
+                    f"input entity {target.entity!r} differs from "
+                    f"the global set's entity {gs.entity!r}",
+                    target.entity,
+                    "combine features of the same entity",
+                )
     if mesh.global_sets and not problems:
         try:
             mesh.build_order()
         except Exception as exc:
             cycle = getattr(exc, "params", {}).get("cycle", [])
-            add(cycle[0] if cycle else "global", "inputs", str(exc), cycle,
-                "break the cycle: a global feature set cannot read itself")
+            add(
+                cycle[0] if cycle else "global",
+                "inputs",
+                str(exc),
+                cycle,
+                "break the cycle: a global feature set cannot read itself",
+            )
 
     for name, ts in mesh.training_sets.items():
         check_domain(name, ts.domain)
@@ -327,14 +442,24 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
             if target is None and ref.set_name in mesh.invalid:
                 continue
             if target is None:
-                add(name, f"features[{i}]", f"feature set {ref.set_name!r} is not defined",
-                    str(ref))
+                add(
+                    name, f"features[{i}]", f"feature set {ref.set_name!r} is not defined", str(ref)
+                )
             elif ref.feature != "*" and ref.feature not in target.output_names():
-                add(name, f"features[{i}]", f"{ref.set_name} has no feature {ref.feature!r}",
-                    ref.feature, f"outputs: {', '.join(target.output_names())}")
+                add(
+                    name,
+                    f"features[{i}]",
+                    f"{ref.set_name} has no feature {ref.feature!r}",
+                    ref.feature,
+                    f"outputs: {', '.join(target.output_names())}",
+                )
             entity = std.entities.get(target.entity) if target is not None else None
             unknown = [k for k, _ in ref.spine_keys if entity is not None and k not in entity.keys]
             if entity is not None and unknown:
-                add(name, f"features[{i}]", f"lookup keys {unknown} are not key columns of "
-                    f"entity {entity.name!r}", unknown,
-                    f"map the entity's keys ({', '.join(entity.keys)}) to spine columns")
+                add(
+                    name,
+                    f"features[{i}]",
+                    f"lookup keys {unknown} are not key columns of entity {entity.name!r}",
+                    unknown,
+                    f"map the entity's keys ({', '.join(entity.keys)}) to spine columns",
+                )

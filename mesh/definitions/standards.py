@@ -69,7 +69,14 @@ class Standards(StrictModel):
         "description",
     )
     allowed_types: tuple[SparkType, ...] = (
-        "boolean", "int", "bigint", "float", "double", "string", "date", "timestamp",
+        "boolean",
+        "int",
+        "bigint",
+        "float",
+        "double",
+        "string",
+        "date",
+        "timestamp",
     )
     quality: QualityDefaults = QualityDefaults()
     access: AccessDefaults = AccessDefaults()

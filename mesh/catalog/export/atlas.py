@@ -172,9 +172,7 @@ def entities(data: ExportInput) -> dict[str, Any]:
         )
         for feature in entry.features:
             classes = (
-                [{"typeName": feature["pii"].upper()}]
-                if feature["pii"] in PROTECTED_PII
-                else []
+                [{"typeName": feature["pii"].upper()}] if feature["pii"] in PROTECTED_PII else []
             )
             add(
                 FEATURE_TYPE,
