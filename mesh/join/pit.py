@@ -116,8 +116,11 @@ def point_in_time_join(
     spine columns, or columns of one source the join refers to, that differ only in case.
 
     Sources may be keyed by different key sets (e.g. ``customer_id``, ``merchant_id`` or
-    both); key columns must have the same names and types in the spine. Timestamps must be
-    ``timestamp`` or ``timestamp_ntz``, the same type in spine and sources.
+    both); key columns must have the same names (or see ``spine_keys``) and types in the
+    spine, except that integer keys of other widths (``int`` and ``bigint``, ...) match by
+    value, as in a Spark equi-join: a source key the spine key's type cannot hold matches
+    nothing. Timestamps must be ``timestamp`` or ``timestamp_ntz``, the same type in spine
+    and sources.
 
     Cost: per key set, one hash shuffle of the (growing) spine and of its sources and one
     sort (none for inputs already hash-partitioned by the keys); no range join, no row

@@ -8,17 +8,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
+    ByteType,
     DataType,
+    IntegerType,
+    LongType,
     MapType,
+    ShortType,
     StructType,
     TimestampNTZType,
     TimestampType,
 )
 
 from mesh.errors import JoinError
-from mesh.join.columns import col
+from mesh.join.columns import col, ident
 from mesh.join.source import FeatureSource
 
 INTERNAL_PREFIX = "__mesh_"
@@ -77,6 +82,26 @@ def _require_same_type(
         )
 
 
+_INTEGRAL = (ByteType, ShortType, IntegerType, LongType)
+
+
+def _both_integral(a: DataType, b: DataType) -> bool:
+    return isinstance(a, _INTEGRAL) and isinstance(b, _INTEGRAL)
+
+
+def _as_spine_type(df: DataFrame, types: dict[str, DataType]) -> DataFrame:
+    """The source with its integer keys of another width cast to the spine key's type.
+
+    As in a Spark equi-join of an ``int`` and a ``bigint`` column, the values are compared,
+    not the types. A source key outside the spine type's range (a ``bigint`` beyond what an
+    ``int`` spine key holds) equals no spine key: ``try_cast`` makes it null, and rows with a
+    null key never match, as before.
+    """
+    return df.withColumns(
+        {k: F.expr(f"try_cast({ident(k)} AS {t.simpleString()})") for k, t in types.items()}
+    )
+
+
 def case_sensitive(spark: SparkSession) -> bool:
     """Whether the session resolves column names by case (``spark.sql.caseSensitive``)."""
     return str(spark.conf.get("spark.sql.caseSensitive", "false")).lower() == "true"
@@ -116,17 +141,31 @@ def _check_plain_columns(columns: Sequence[str], argument: str, sensitive: bool)
         )
 
 
+def _not_a_frame(argument: str, value: object) -> JoinError:
+    """The error for a value that is not a Spark DataFrame, naming its full type.
+
+    A pandas (or pyarrow) frame's type is also called ``DataFrame``; the module says which,
+    and the message says how to make it a Spark one.
+    """
+    kind = type(value)
+    found = f"{kind.__module__}.{kind.__qualname__}"
+    hint = ""
+    if kind.__module__.split(".")[0] in ("pandas", "pyarrow", "polars"):
+        hint = " Make it a Spark DataFrame first: spark.createDataFrame(frame)."
+    return JoinError(
+        f"{argument}: expected a pyspark DataFrame, found {found}.{hint}",
+        argument=argument,
+        expected="pyspark.sql.DataFrame",
+        found=found,
+    )
+
+
 def resolve(
     spine: DataFrame, sources: Sequence[FeatureSource], spine_timestamp: str
 ) -> list[ResolvedSource]:
     """Validate spine and sources; return sources with their final output column names."""
     if not isinstance(spine, DataFrame):
-        raise JoinError(
-            f"spine: expected a pyspark DataFrame, found {type(spine).__name__}.",
-            argument="spine",
-            expected="DataFrame",
-            found=type(spine).__name__,
-        )
+        raise _not_a_frame("spine", spine)
     if not sources:
         raise JoinError(
             "sources: expected at least one FeatureSource, found none.",
@@ -159,20 +198,21 @@ def resolve(
             )
         label = source.name or f"sources[{index}]"
         if not isinstance(source.df, DataFrame):
-            raise JoinError(
-                f"{label}.df: expected a pyspark DataFrame, found {type(source.df).__name__}.",
-                argument=f"{label}.df",
-                expected="DataFrame",
-                found=type(source.df).__name__,
-            )
+            raise _not_a_frame(f"{label}.df", source.df)
         types = _types(source.df.schema)
         keys = source.key_columns
         spine_keys = source.spine_key_columns
         mapped = source.spine_keys is not None
-        for key, spine_key in zip(keys, spine_keys, strict=True):
+        # Integer keys of other widths are matched as the spine's type (see _as_spine_type).
+        retyped: dict[int, DataType] = {}
+        for position, (key, spine_key) in enumerate(zip(keys, spine_keys, strict=True)):
             key_type = _require_column(types, key, f"{label}.keys", f"source {label}")
             argument = f"{label}.spine_keys" if mapped else f"{label}.keys"
             spine_key_type = _require_column(spine_types, spine_key, argument, "the spine")
+            if _both_integral(key_type, spine_key_type):
+                if key_type != spine_key_type:
+                    retyped[position] = spine_key_type
+                continue
             _require_same_type(
                 key_type, spine_key_type, key, f"{label}.keys", f"the spine key `{spine_key}`"
             )
@@ -228,6 +268,9 @@ def resolve(
         df = source.df
         if mapped and spine_keys != keys:
             df = _match_spine_keys(df, label, keys, spine_keys, [*reserved, *features], sensitive)
+        if retyped:
+            named = spine_keys if mapped else keys
+            df = _as_spine_type(df, {named[p]: t for p, t in retyped.items()})
         prefix = source.prefix or ""
         resolved.append(
             ResolvedSource(

@@ -142,6 +142,24 @@ def test_no_sources_and_wrong_types(frames):
     }
     err = join_error(lambda: point_in_time_join("spine", FeatureSource(feats, "cid", "fts"), "ts"))
     assert err.params["argument"] == "spine"
+    assert err.params["found"] == "builtins.str"
+
+
+def test_pandas_frames_are_named_as_such(frames):
+    spine, feats = frames
+    err = join_error(
+        lambda: point_in_time_join(spine.toPandas(), FeatureSource(feats, "cid", "fts"), "ts")
+    )
+    assert err.params["found"] == "pandas.core.frame.DataFrame"
+    assert "spark.createDataFrame(frame)" in str(err)
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource(feats.toPandas(), "cid", "fts"), "ts")
+    )
+    assert err.params == {
+        "argument": "sources[0].df",
+        "expected": "pyspark.sql.DataFrame",
+        "found": "pandas.core.frame.DataFrame",
+    }
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql.types import (
     DoubleType,
-    IntegerType,
     LongType,
     StringType,
     StructField,
@@ -148,12 +147,13 @@ def test_spine_key_missing_from_the_spine(spark):
 
 
 def test_spine_key_of_another_type(spark):
+    # Integer keys of other widths match (tests/join/test_pit_key_widths.py); a string does not.
     transfers = spark.createDataFrame(
-        [], "transfer_id long, sender_id int, receiver_id long, ts timestamp"
+        [], "transfer_id long, sender_id string, receiver_id long, ts timestamp"
     )
-    assert transfers.schema["sender_id"].dataType == IntegerType()
+    assert transfers.schema["sender_id"].dataType == StringType()
     source = FeatureSource(_customers(spark), "customer_id", "fts", spine_keys="sender_id")
-    with pytest.raises(JoinError, match=r"`customer_id` has type bigint, expected int"):
+    with pytest.raises(JoinError, match=r"`customer_id` has type bigint, expected string"):
         point_in_time_join(transfers, source, "ts")
 
 
