@@ -81,10 +81,14 @@ def _unpublished(parser: argparse.ArgumentParser) -> None:
 
 
 def _context(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Spark and the mesh. Every command here reads governed data, so a missing identity is
+    refused before Spark starts (the build checks it again, with the grants)."""
+    from mesh.catalog.access import current_identity
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
 
     mesh = load_mesh(args.conf)
+    current_identity(mesh.standards, args.identity)
     return get_spark("mesh-sets"), mesh
 
 

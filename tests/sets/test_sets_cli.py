@@ -51,6 +51,27 @@ def test_bad_arguments_are_one_line_errors(capsys) -> None:
     assert "--key 'oops': expected COLUMN=V1,V2" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["training", "build", "risk.train"],
+        ["training", "rebuild", "manifest.json"],
+        ["inference", "payments.spend.amount", "--key", "customer_id=1"],
+        ["global", "build"],
+    ],
+)
+def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, command) -> None:
+    import mesh.session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started")
+
+    monkeypatch.delenv("MESH_IDENTITY", raising=False)
+    monkeypatch.setattr(mesh.session, "get_spark", no_spark)
+    assert main(["--conf", str(CONF), *command]) == 1
+    assert "no caller identity: MESH_IDENTITY is not set" in capsys.readouterr().err
+
+
 def test_inference_key_values_are_typed(wh, capsys) -> None:
     from mesh.storage import open_table
 
