@@ -69,6 +69,22 @@ def test_bad_conf_prints_one_error_block_and_exits_1(
     assert "storage.backend" in err and "'cloud'" in err
 
 
+@pytest.mark.parametrize("before", [None, "/data/default-warehouse"])
+def test_warehouse_option_lasts_one_command(
+    before: str | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # main() also runs in long-lived processes (notebooks, a driver running several jobs).
+    if before is None:
+        monkeypatch.delenv("MESH_WAREHOUSE", raising=False)
+    else:
+        monkeypatch.setenv("MESH_WAREHOUSE", before)
+    assert main(["--conf", CONF, "--warehouse", "/tmp/one-command", "show-config"]) == 0
+    assert "warehouse: /tmp/one-command," in capsys.readouterr().out
+    assert os.environ.get("MESH_WAREHOUSE") == before
+    assert main(["--conf", CONF, "show-config"]) == 0
+    assert "warehouse: /tmp/one-command," not in capsys.readouterr().out
+
+
 def test_missing_conf_folder_is_one_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

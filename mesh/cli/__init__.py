@@ -12,9 +12,11 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from mesh.cli.interrupt import caused_by_interrupt, interrupt_guard, interrupted
+from mesh.definitions.mesh import WAREHOUSE_ENV
 from mesh.errors import ConfigError, MeshError
 
 # Modules that expose ``register(subparsers)``; each sub-command sets ``func(args) -> int``.
@@ -73,11 +75,33 @@ def _accept_common_options_everywhere(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.warehouse:
-        os.environ["MESH_WAREHOUSE"] = args.warehouse
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    with _warehouse(args.warehouse):
+        return _run(args)
+
+
+@contextmanager
+def _warehouse(root: str | None) -> Iterator[None]:
+    """``--warehouse`` as ``MESH_WAREHOUSE`` for one command, and the variable as it was after.
+
+    ``main`` also runs inside long-lived processes (a notebook, a driver running several
+    jobs, the tests): one command's warehouse must not become the next one's default.
+    """
+    previous = os.environ.get(WAREHOUSE_ENV)
+    if root:
+        os.environ[WAREHOUSE_ENV] = root
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+
+
+def _run(args: argparse.Namespace) -> int:
     with interrupt_guard():
         try:
             return int(args.func(args) or 0)

@@ -19,6 +19,8 @@ from mesh.errors import MeshError
 AnyFeatureSet = FeatureSet | GlobalFeatureSet
 HashMatch = Literal["current", "legacy"]
 
+WAREHOUSE_ENV = "MESH_WAREHOUSE"  # overrides storage.warehouse of mesh.yaml
+
 
 @dataclass
 class MeshDefinition:
@@ -36,7 +38,7 @@ class MeshDefinition:
     @property
     def warehouse(self) -> str:
         """Warehouse root: ``MESH_WAREHOUSE`` overrides ``storage.warehouse`` in mesh.yaml."""
-        return os.environ.get("MESH_WAREHOUSE") or self.standards.storage.warehouse
+        return os.environ.get(WAREHOUSE_ENV) or self.standards.storage.warehouse
 
     def entity(self, name: str) -> Entity:
         try:
