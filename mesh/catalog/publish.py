@@ -32,7 +32,7 @@ import dataclasses
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mesh.catalog import reports
@@ -48,6 +48,7 @@ from mesh.definitions.base import parse_semver
 from mesh.definitions.binding import published_definition
 from mesh.errors import CatalogError
 from mesh.storage import CommitInfo, open_table
+from mesh.times import as_utc, optional_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -87,11 +88,11 @@ def publish_feature_set(
     fs: AnyFeatureSet,
     df: DataFrame,
     *,
-    start: datetime,
-    end: datetime,
+    start: datetime | date | str,
+    end: datetime | date | str,
     commit: CommitInfo | None = None,
     identity: Identity | str | None = None,
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
 ) -> PublishResult:
     """Check, write and record one computed range ``[start, end)`` of ``fs`` (see module doc).
 
@@ -106,6 +107,9 @@ def publish_feature_set(
     fails; in all three cases nothing was written but a refusal's own HTML report
     (``error.params["report_path"]``).
     """
+    start = as_utc(start, "start", CatalogError)
+    end = as_utc(end, "end", CatalogError)
+    as_of = optional_utc(as_of, "as_of", CatalogError)
     who = current_identity(mesh.standards, identity)
     authorize_publish(who, fs)
     catalog = Catalog(spark, mesh.warehouse)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mesh.catalog.access import Identity, current_identity
 from mesh.catalog.publish import PublishResult, publish_feature_set
 from mesh.errors import CatalogError
 from mesh.storage import CommitInfo
+from mesh.times import optional_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -29,11 +30,11 @@ def publish_range(
     mesh: MeshDefinition,
     name: str,
     *,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: datetime | date | str | None = None,
+    end: datetime | date | str | None = None,
     identity: Identity | str | None = None,
     run_id: str | None = None,
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
 ) -> PublishResult:
     """Compute ``name`` over ``[start, end)`` and publish it (see ``publish_feature_set``).
 
@@ -44,6 +45,9 @@ def publish_range(
     A global set's inputs are read at their published versions; an input never published is
     refused (``NotPublishedError``). ``as_of`` is the "now" of the freshness check.
     """
+    start = optional_utc(start, "start", CatalogError)
+    end = optional_utc(end, "end", CatalogError)
+    as_of = optional_utc(as_of, "as_of", CatalogError)
     fs = mesh.any_set(name)
     who = current_identity(mesh.standards, identity)
     run = run_id or uuid.uuid4().hex

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from mesh.errors import MeshError
+from mesh.times import optional_utc
 
 
 def register(sub: Any) -> None:
@@ -94,17 +94,7 @@ def _context(args: argparse.Namespace, *, lookup: bool = True) -> tuple[Any, Any
 
 def parse_time(text: str | None, option: str) -> datetime | None:
     """ISO time; UTC unless it carries an offset."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise MeshError(
-            f"{option}: {text!r} is not an ISO time; use e.g. 2024-01-31 or 2024-01-31T12:00:00Z",
-            argument=option,
-            found=text,
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return optional_utc(text, option)
 
 
 def _publish(args: argparse.Namespace) -> int:

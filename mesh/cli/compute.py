@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from mesh.errors import ComputeError
+from mesh.times import optional_utc
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,18 +62,7 @@ def run_refresh(args: argparse.Namespace) -> int:
 
 def parse_time(text: str | None, argument: str) -> datetime | None:
     """ISO date or date-time; naive values are UTC."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ComputeError(
-            f"{argument}: {text!r} is not an ISO date or date-time; use e.g. 2024-01-31 or "
-            "2024-01-31T12:00:00.",
-            argument=argument,
-            found=text,
-        ) from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return optional_utc(text, argument, ComputeError)
 
 
 def parse_chunk(text: str | None) -> timedelta | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from mesh.errors import MeshError
+from mesh.times import as_utc
 
 
 def register(sub: Any) -> None:
@@ -210,16 +211,7 @@ def _global_build(args: argparse.Namespace) -> int:
 
 
 def _parse_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise MeshError(
-            f"--as-of {text!r} is not an ISO time; use e.g. 2024-03-01T12:00:00 (UTC) or "
-            "2024-03-01T12:00:00+01:00.",
-            argument="--as-of",
-            found=text,
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return as_utc(text, "--as-of")
 
 
 def _key_columns(specs: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.compute.build import feature_frame
@@ -32,6 +32,7 @@ from mesh.definitions import FeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
 from mesh.errors import ComputeError
 from mesh.storage import in_warehouse
+from mesh.times import optional_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -129,8 +130,8 @@ def compute_feature_set(
     mesh: MeshDefinition,
     name: str | FeatureSet,
     *,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: datetime | date | str | None = None,
+    end: datetime | date | str | None = None,
     chunk: timedelta | None = None,
     run_id: str | None = None,
     progress: Progress | None = print,
@@ -155,6 +156,8 @@ def compute_feature_set(
     """
     from mesh.storage import CommitInfo, open_table
 
+    start = optional_utc(start, "start", ComputeError)
+    end = optional_utc(end, "end", ComputeError)
     fs = feature_set(mesh, name)
     run_id = run_id or new_run_id()
     src = source or read_source(spark, mesh, fs)

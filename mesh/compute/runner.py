@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mesh.compute.job import Progress, RunResult, compute_feature_set, new_run_id
 from mesh.compute.refresh import downstream_globals, refresh_feature_set
 from mesh.errors import ComputeError
+from mesh.times import optional_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -55,12 +56,17 @@ def compute_targets(
     mesh: MeshDefinition,
     targets: Sequence[str] = (),
     *,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: datetime | date | str | None = None,
+    end: datetime | date | str | None = None,
     chunk: timedelta | None = None,
     progress: Progress | None = print,
 ) -> list[RunResult]:
-    """Compute every selected set over ``[start, end)`` (each over its data when not given)."""
+    """Compute every selected set over ``[start, end)`` (each over its data when not given).
+
+    Times are datetimes, dates or ISO strings; naive ones are UTC (``mesh.times``).
+    """
+    start = optional_utc(start, "start", ComputeError)
+    end = optional_utc(end, "end", ComputeError)
     run_id = new_run_id()
     results = []
     selected = resolve_targets(mesh, targets)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 from mesh.definitions.references import expand_references
 from mesh.sets.access import authorize
-from mesh.sets.errors import SpineError
+from mesh.sets.errors import SetBuildError, SpineError
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
+from mesh.times import optional_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -27,7 +28,7 @@ def build_inference_set(
     features: Sequence[str | FeatureRef | FeatureLookup],
     entities: DataFrame | Sequence[Mapping[str, Any]],
     *,
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
     identity: str | Identity | None = None,
     strict: bool = False,
     exclude_late_data: bool = True,
@@ -52,7 +53,7 @@ def build_inference_set(
     from mesh.join import point_in_time_join
     from mesh.storage.base import epoch_micros
 
-    when = as_of or datetime.now(timezone.utc)
+    when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
     rows_given = not hasattr(entities, "columns")
     given_columns = _columns(entities) if rows_given else list(entities.columns)  # type: ignore[union-attr]
     # Spark resolves names without regard to case: `AS_OF_TS` would be replaced too.

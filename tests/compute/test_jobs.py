@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,16 @@ def test_rerunning_a_range_replaces_exactly_that_range(spark: Any, computed: Any
     info = table.history()[0].info
     assert info is not None and [c["rows"] for c in info.extra["chunks"]] == [1, 1]
     assert_df_equality(table.read(), before, ignore_row_order=True, ignore_nullable=True)
+    # The same range as an ISO string and a date (a notebook's forms): the same commit range.
+    again = compute_feature_set(
+        spark, mesh, fs.qualified_name, start="2024-03-02", end=date(2024, 3, 4), progress=None
+    )
+    again_info = table.history()[0].info
+    assert again.delta_version == 2 and again_info is not None
+    assert (again_info.range_start, again_info.range_end) == (info.range_start, info.range_end)
+    assert_df_equality(table.read(), before, ignore_row_order=True, ignore_nullable=True)
+    with pytest.raises(ComputeError, match=r"^end: '3 March' is not an ISO date or time"):
+        compute_feature_set(spark, mesh, fs.qualified_name, start="2024-03-02", end="3 March")
 
 
 def test_refresh_after_one_new_day_touches_only_that_day(spark: Any, computed: Any) -> None:

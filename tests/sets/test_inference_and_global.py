@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from chispa import assert_df_equality
@@ -45,6 +45,12 @@ def test_inference_as_of_applies_late_data_and_ttl(wh) -> None:
     assert_df_equality(
         later, wh.spark.createDataFrame([(2, jan(20), None, 4)], INFER_SCHEMA), ignore_nullable=True
     )
+    # The time as an ISO string or a date, as a notebook passes it: the same rows.
+    for as_of in ("2024-01-20", "2024-01-20T01:00:00+01:00", date(2024, 1, 20)):
+        same = build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of=as_of)
+        assert_df_equality(same, later)
+    with pytest.raises(SetBuildError, match=r"as_of: 'Jan 20' is not an ISO date or time"):
+        build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of="Jan 20")
 
 
 def test_inference_denied_and_missing_keys(wh) -> None:

@@ -45,7 +45,7 @@ def test_bad_arguments_are_one_line_errors(capsys) -> None:
         ]
     )
     assert code == 1
-    assert "--as-of 'yesterday' is not an ISO time" in capsys.readouterr().err
+    assert "--as-of: 'yesterday' is not an ISO date or time" in capsys.readouterr().err
     code = main(["--conf", str(CONF), "inference", "payments.spend.amount", "--key", "oops"])
     assert code == 1
     assert "--key 'oops': expected COLUMN=V1,V2" in capsys.readouterr().err
