@@ -8,22 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
-    ByteType,
     DataType,
-    IntegerType,
-    LongType,
+    IntegralType,
     MapType,
-    ShortType,
     StructType,
     TimestampNTZType,
     TimestampType,
 )
 
 from mesh.errors import JoinError
-from mesh.join.columns import col, ident
+from mesh.join.columns import col
 from mesh.join.source import FeatureSource
 
 INTERNAL_PREFIX = "__mesh_"
@@ -82,13 +78,6 @@ def _require_same_type(
         )
 
 
-_INTEGRAL = (ByteType, ShortType, IntegerType, LongType)
-
-
-def _both_integral(a: DataType, b: DataType) -> bool:
-    return isinstance(a, _INTEGRAL) and isinstance(b, _INTEGRAL)
-
-
 def _as_spine_type(df: DataFrame, types: dict[str, DataType]) -> DataFrame:
     """The source with its integer keys of another width cast to the spine key's type.
 
@@ -97,9 +86,7 @@ def _as_spine_type(df: DataFrame, types: dict[str, DataType]) -> DataFrame:
     ``int`` spine key holds) equals no spine key: ``try_cast`` makes it null, and rows with a
     null key never match, as before.
     """
-    return df.withColumns(
-        {k: F.expr(f"try_cast({ident(k)} AS {t.simpleString()})") for k, t in types.items()}
-    )
+    return df.withColumns({k: col(k).try_cast(t) for k, t in types.items()})
 
 
 def case_sensitive(spark: SparkSession) -> bool:
@@ -204,14 +191,15 @@ def resolve(
         spine_keys = source.spine_key_columns
         mapped = source.spine_keys is not None
         # Integer keys of other widths are matched as the spine's type (see _as_spine_type).
-        retyped: dict[int, DataType] = {}
-        for position, (key, spine_key) in enumerate(zip(keys, spine_keys, strict=True)):
+        # Keyed by the name the key has once matched (the spine's, with spine_keys).
+        retyped: dict[str, DataType] = {}
+        for key, spine_key in zip(keys, spine_keys, strict=True):
             key_type = _require_column(types, key, f"{label}.keys", f"source {label}")
             argument = f"{label}.spine_keys" if mapped else f"{label}.keys"
             spine_key_type = _require_column(spine_types, spine_key, argument, "the spine")
-            if _both_integral(key_type, spine_key_type):
+            if isinstance(key_type, IntegralType) and isinstance(spine_key_type, IntegralType):
                 if key_type != spine_key_type:
-                    retyped[position] = spine_key_type
+                    retyped[spine_key if mapped else key] = spine_key_type
                 continue
             _require_same_type(
                 key_type, spine_key_type, key, f"{label}.keys", f"the spine key `{spine_key}`"
@@ -269,8 +257,7 @@ def resolve(
         if mapped and spine_keys != keys:
             df = _match_spine_keys(df, label, keys, spine_keys, [*reserved, *features], sensitive)
         if retyped:
-            named = spine_keys if mapped else keys
-            df = _as_spine_type(df, {named[p]: t for p, t in retyped.items()})
+            df = _as_spine_type(df, retyped)
         prefix = source.prefix or ""
         resolved.append(
             ResolvedSource(
