@@ -75,9 +75,12 @@ def _identity(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _context(args: argparse.Namespace, *, lookup: bool = True) -> tuple[Any, Any]:
+def _context(
+    args: argparse.Namespace, *, lookup: bool = True, defines: str | None = None
+) -> tuple[Any, Any]:
     """Spark and the mesh; a ``lookup`` (every catalog command but publish, which creates the
-    warehouse) is refused when the warehouse is a local folder that does not exist."""
+    warehouse) is refused when the warehouse is a local folder that does not exist, and a
+    feature set ``defines`` names that ``conf/`` does not define, before Spark starts."""
     from mesh.catalog.tables import require_warehouse
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
@@ -89,6 +92,8 @@ def _context(args: argparse.Namespace, *, lookup: bool = True) -> tuple[Any, Any
             "pass --warehouse or set MESH_WAREHOUSE (default: storage.warehouse in "
             f"{os.path.join(args.conf, 'mesh.yaml')})",
         )
+    if defines is not None:
+        mesh.any_set(defines)
     return get_spark("mesh-catalog"), mesh
 
 
@@ -101,7 +106,7 @@ def _publish(args: argparse.Namespace) -> int:
     from mesh.catalog.publish import publish_definition
     from mesh.catalog.run import publish_range
 
-    spark, mesh = _context(args, lookup=False)
+    spark, mesh = _context(args, lookup=False, defines=args.name)
     if args.metadata_only:
         result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)
     else:

@@ -36,13 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_compute(args: argparse.Namespace) -> int:
-    from mesh.compute import compute_targets
+    from mesh.compute import compute_targets, resolve_targets
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
 
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     chunk = parse_chunk(args.chunk)
     mesh = load_mesh(args.conf)
+    resolve_targets(mesh, args.targets)  # an unknown target is refused before Spark starts
     results = compute_targets(
         get_spark("mesh-compute"), mesh, args.targets, start=start, end=end, chunk=chunk
     )
@@ -50,12 +51,13 @@ def run_compute(args: argparse.Namespace) -> int:
 
 
 def run_refresh(args: argparse.Namespace) -> int:
-    from mesh.compute import refresh_targets
+    from mesh.compute import refresh_targets, resolve_targets
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
 
     chunk = parse_chunk(args.chunk)
     mesh = load_mesh(args.conf)
+    resolve_targets(mesh, args.targets)  # an unknown target is refused before Spark starts
     refresh_targets(get_spark("mesh-refresh"), mesh, args.targets, chunk=chunk)
     return 0
 

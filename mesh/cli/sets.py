@@ -81,26 +81,34 @@ def _unpublished(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _context(args: argparse.Namespace) -> tuple[Any, Any]:
-    """Spark and the mesh. Every command here reads governed data, so a missing identity is
-    refused before Spark starts (the build checks it again, with the grants)."""
+def _mesh(args: argparse.Namespace) -> Any:
+    """The mesh. Every command here reads governed data, so a missing identity is refused
+    here, before Spark starts (the build checks it again, with the grants); so is a name
+    the mesh does not define, by each command before it calls ``_spark``."""
     from mesh.catalog.access import current_identity
     from mesh.definitions import load_mesh
-    from mesh.session import get_spark
 
     mesh = load_mesh(args.conf)
     current_identity(mesh.standards, args.identity)
-    return get_spark("mesh-sets"), mesh
+    return mesh
+
+
+def _spark() -> Any:
+    from mesh.session import get_spark
+
+    return get_spark("mesh-sets")
 
 
 def _training_build(args: argparse.Namespace) -> int:
     from mesh.sets import build_training_set
+    from mesh.sets.training import training_spec
 
-    spark, mesh = _context(args)
+    mesh = _mesh(args)
+    spec = training_spec(mesh, args.name)
     result = build_training_set(
-        spark,
+        _spark(),
         mesh,
-        args.name,
+        spec,
         output=args.output,
         identity=args.identity,
         run_id=args.run_id,
@@ -116,9 +124,14 @@ def _training_build(args: argparse.Namespace) -> int:
 def _training_rebuild(args: argparse.Namespace) -> int:
     from mesh.sets import rebuild_training_set
 
-    spark, mesh = _context(args)
+    mesh = _mesh(args)
     result = rebuild_training_set(
-        spark, mesh, args.manifest, output=args.output, identity=args.identity, run_id=args.run_id
+        _spark(),
+        mesh,
+        args.manifest,
+        output=args.output,
+        identity=args.identity,
+        run_id=args.run_id,
     )
     print(
         f"training set {result.manifest.training_set} rebuilt from run "
@@ -136,8 +149,9 @@ def _inference(args: argparse.Namespace) -> int:
         raise MeshError("mesh inference: give feature references or --training NAME (one).")
     as_of = _parse_time(args.as_of) if args.as_of else None
     given = _key_columns(args.key) if args.key else None  # argument errors before Spark starts
-    spark, mesh = _context(args)
+    mesh = _mesh(args)
     features, options = _inference_features(mesh, args)
+    spark = _spark()
     if given is not None:
         columns, types = given
         entities = entities_from_text(spark, mesh, features, columns, types)
@@ -191,12 +205,15 @@ def _as_json(features: list[Any]) -> list[Any]:
 
 def _global_build(args: argparse.Namespace) -> int:
     from mesh.sets import build_global_feature_set
+    from mesh.sets.global_features import global_spec
 
-    spark, mesh = _context(args)
+    mesh = _mesh(args)
     names = args.names or [n for n in mesh.build_order() if n in mesh.global_sets]
-    for name in names:
+    specs = [global_spec(mesh, name) for name in names]
+    spark = _spark()
+    for spec in specs:
         result = build_global_feature_set(
-            spark, mesh, name, identity=args.identity, run_id=args.run_id
+            spark, mesh, spec, identity=args.identity, run_id=args.run_id
         )
         print(
             f"global feature set {result.feature_set} {result.semantic_version}: "

@@ -196,7 +196,7 @@ def build_global_feature_set(
     """
     from mesh.storage import CommitInfo, open_table
 
-    spec = _spec(mesh, global_set)
+    spec = global_spec(mesh, global_set)
     # A pipeline step: the inputs' newest commits (``mesh publish`` of a global set reads
     # the published ones).
     inputs = resolve_inputs(spark, mesh, list(spec.inputs.values()), published=False)
@@ -240,7 +240,11 @@ def build_global_feature_set(
     )
 
 
-def _spec(mesh: MeshDefinition, global_set: GlobalFeatureSet | str) -> GlobalFeatureSet:
+def global_spec(mesh: MeshDefinition, global_set: GlobalFeatureSet | str) -> GlobalFeatureSet:
+    """``global_set`` itself, or the spec of that qualified name in ``mesh``.
+
+    Raises ``UnknownReferenceError`` (naming the defined ones) for an unknown name.
+    """
     if isinstance(global_set, GlobalFeatureSet):
         return global_set
     spec = mesh.global_sets.get(global_set)

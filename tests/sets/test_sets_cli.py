@@ -72,6 +72,34 @@ def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, command
     assert "no caller identity: MESH_IDENTITY is not set" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["training", "build", "risk.nosuch"], "Training set 'risk.nosuch' is not defined"),
+        (
+            ["inference", "--training", "risk.nosuch", "--key", "customer_id=1"],
+            "Training set 'risk.nosuch' is not defined",
+        ),
+        (["global", "build", "risk.nosuch"], "Global feature set 'risk.nosuch' is not defined"),
+        (["publish", "risk.nosuch"], "feature set 'risk.nosuch' is not defined"),
+        (["compute", "nosuch"], "target 'nosuch' is neither a feature set nor a domain"),
+        (["refresh", "nosuch"], "target 'nosuch' is neither a feature set nor a domain"),
+    ],
+)
+def test_unknown_names_are_refused_before_spark_starts(
+    monkeypatch, capsys, command, message
+) -> None:
+    import mesh.session
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started")
+
+    monkeypatch.setenv("MESH_IDENTITY", "alice@risk")
+    monkeypatch.setattr(mesh.session, "get_spark", no_spark)
+    assert main(["--conf", str(CONF), *command]) == 1
+    assert message in capsys.readouterr().err
+
+
 def test_inference_key_values_are_typed(wh, capsys) -> None:
     from mesh.storage import open_table
 
