@@ -122,13 +122,14 @@ def _training_build(args: argparse.Namespace) -> int:
 
 
 def _training_rebuild(args: argparse.Namespace) -> int:
-    from mesh.sets import rebuild_training_set
+    from mesh.sets import read_manifest, rebuild_training_set
 
     mesh = _mesh(args)
+    manifest = read_manifest(args.manifest)
     result = rebuild_training_set(
         _spark(),
         mesh,
-        args.manifest,
+        manifest,
         output=args.output,
         identity=args.identity,
         run_id=args.run_id,

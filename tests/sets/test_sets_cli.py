@@ -76,6 +76,7 @@ def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, command
     ("command", "message"),
     [
         (["training", "build", "risk.nosuch"], "Training set 'risk.nosuch' is not defined"),
+        (["training", "rebuild", "nosuch/_manifest.json"], "no manifest file there"),
         (
             ["inference", "--training", "risk.nosuch", "--key", "customer_id=1"],
             "Training set 'risk.nosuch' is not defined",
@@ -86,7 +87,7 @@ def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, command
         (["refresh", "nosuch"], "target 'nosuch' is neither a feature set nor a domain"),
     ],
 )
-def test_unknown_names_are_refused_before_spark_starts(
+def test_unknown_names_and_manifests_are_refused_before_spark_starts(
     monkeypatch, capsys, command, message
 ) -> None:
     import mesh.session
