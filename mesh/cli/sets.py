@@ -144,6 +144,7 @@ def _training_rebuild(args: argparse.Namespace) -> int:
 
 def _inference(args: argparse.Namespace) -> int:
     from mesh.sets import build_inference_set, entities_from_text
+    from mesh.sets.resolve import check_references
     from mesh.storage import CommitInfo, open_table
 
     if bool(args.features) == bool(args.training):
@@ -152,6 +153,7 @@ def _inference(args: argparse.Namespace) -> int:
     given = _key_columns(args.key) if args.key else None  # argument errors before Spark starts
     mesh = _mesh(args)
     features, options = _inference_features(mesh, args)
+    check_references(mesh, features)
     spark = _spark()
     if given is not None:
         columns, types = given

@@ -247,6 +247,16 @@ def access_requests(
     return requests
 
 
+def check_references(
+    mesh: MeshDefinition, references: Sequence[str | FeatureRef | FeatureLookup]
+) -> None:
+    """Refuse, without Spark, references that are malformed or name a set ``mesh`` does not
+    define (``UnknownReferenceError``, as ``resolve_inputs`` would after reading the catalog).
+    Features are checked by ``resolve_inputs``: a pinned version may have other ones."""
+    for ref in _parse(references):
+        _current(mesh, ref)
+
+
 def _parse(references: Sequence[str | FeatureRef | FeatureLookup]) -> list[FeatureRef]:
     refs = []
     for raw in references:

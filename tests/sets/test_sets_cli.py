@@ -81,6 +81,14 @@ def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, command
             ["inference", "--training", "risk.nosuch", "--key", "customer_id=1"],
             "Training set 'risk.nosuch' is not defined",
         ),
+        (
+            ["inference", "payments.nosuch.x", "--key", "customer_id=1"],
+            "feature set 'payments.nosuch' is not defined",
+        ),
+        (
+            ["inference", "payments", "--key", "customer_id=1"],
+            "'payments' is not a feature reference",
+        ),
         (["global", "build", "risk.nosuch"], "Global feature set 'risk.nosuch' is not defined"),
         (["publish", "risk.nosuch"], "feature set 'risk.nosuch' is not defined"),
         (["compute", "nosuch"], "target 'nosuch' is neither a feature set nor a domain"),
@@ -99,6 +107,20 @@ def test_unknown_names_and_manifests_are_refused_before_spark_starts(
     monkeypatch.setattr(mesh.session, "get_spark", no_spark)
     assert main(["--conf", str(CONF), *command]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_check_references_leaves_features_and_pins_to_the_build() -> None:
+    from mesh.definitions import load_mesh
+    from mesh.sets.errors import UnknownReferenceError
+    from mesh.sets.resolve import check_references
+
+    mesh = load_mesh(str(CONF))
+    # A pinned version may have features the current definition lacks: not refused here.
+    check_references(
+        mesh, ["payments.spend.amount", "payments.spend@9.9.9.gone", "payments.spend.*"]
+    )
+    with pytest.raises(UnknownReferenceError, match=r"'payments\.nosuch' is not defined"):
+        check_references(mesh, ["payments.spend.amount", "payments.nosuch.amount"])
 
 
 def test_inference_key_values_are_typed(wh, capsys) -> None:
