@@ -51,6 +51,17 @@ def test_bad_arguments_are_one_line_errors(capsys) -> None:
     assert "--key 'oops': expected COLUMN=V1,V2" in capsys.readouterr().err
 
 
+@pytest.fixture
+def no_spark(monkeypatch) -> None:
+    """Starting Spark fails the test: what it checks must be refused before that."""
+    import mesh.session
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Spark was started")
+
+    monkeypatch.setattr(mesh.session, "get_spark", refuse)
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -60,14 +71,8 @@ def test_bad_arguments_are_one_line_errors(capsys) -> None:
         ["global", "build"],
     ],
 )
-def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, command) -> None:
-    import mesh.session
-
-    def no_spark(*args, **kwargs):
-        raise AssertionError("Spark was started")
-
+def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, no_spark, command) -> None:
     monkeypatch.delenv("MESH_IDENTITY", raising=False)
-    monkeypatch.setattr(mesh.session, "get_spark", no_spark)
     assert main(["--conf", str(CONF), *command]) == 1
     assert "no caller identity: MESH_IDENTITY is not set" in capsys.readouterr().err
 
@@ -96,15 +101,9 @@ def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, command
     ],
 )
 def test_unknown_names_and_manifests_are_refused_before_spark_starts(
-    monkeypatch, capsys, command, message
+    monkeypatch, capsys, no_spark, command, message
 ) -> None:
-    import mesh.session
-
-    def no_spark(*args, **kwargs):
-        raise AssertionError("Spark was started")
-
     monkeypatch.setenv("MESH_IDENTITY", "alice@risk")
-    monkeypatch.setattr(mesh.session, "get_spark", no_spark)
     assert main(["--conf", str(CONF), *command]) == 1
     assert message in capsys.readouterr().err
 
