@@ -206,17 +206,34 @@ def _windowed_sum(
 
     An item adds its value at its first row and takes it back after its last one, unless it
     lasts to its entity's end (the next row belongs to the next entity's running total).
+    NaN and infinities are counted apart from the finite values (a running total that held
+    one would stay NaN after it left the window): a window holding NaN, or both infinities,
+    sums to NaN, one infinity to itself, as Spark's ``sum`` does.
     """
     if pa.types.is_integer(values.type):
         v = values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    else:
-        v = values.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+        return pa.array(_running(grid, lo, hi, ends, v))
+    v = values.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+    finite = np.isfinite(v)
+    total = _running(grid, lo, hi, ends, np.where(finite, v, 0.0))
+    if finite.all():
+        return pa.array(total)
+    nan = _running(grid, lo, hi, ends, np.isnan(v).astype(np.int64)) > 0
+    pos = _running(grid, lo, hi, ends, (v == np.inf).astype(np.int64)) > 0
+    neg = _running(grid, lo, hi, ends, (v == -np.inf).astype(np.int64)) > 0
+    out = np.where(pos, np.inf, np.where(neg, -np.inf, total))
+    return pa.array(np.where(nan | (pos & neg), np.nan, out))
+
+
+def _running(
+    grid: _Grid, lo: np.ndarray, hi: np.ndarray, ends: np.ndarray, v: np.ndarray
+) -> np.ndarray:
     keep = lo < hi
     leaves = keep & (hi < ends)
     deltas = np.zeros(grid.n, dtype=v.dtype)
     np.add.at(deltas, lo[keep], v[keep])
     np.subtract.at(deltas, hi[leaves], v[leaves])
-    return pa.array(grid.cumulative(deltas))
+    return grid.cumulative(deltas)
 
 
 def _windowed_distinct(grid: _Grid, lo: np.ndarray, hi: np.ndarray, values: pa.Array) -> pa.Array:

@@ -150,6 +150,7 @@ def compute_aggregations(
         spec = _kernel_spec(plan, groups, keys, snapshot, windows, k_start, k_end, track_arrival)
         return _kernel_frame(groups, spec, plan, keys, windows, unit, track_arrival)
 
+    group_types = dict(groups.dtypes)
     placed = _place(groups, keys, snapshot, late, longest, k_start, k_end)
     by_pos = Window.partitionBy(*keys).orderBy("_k")
     running = by_pos.rangeBetween(Window.unboundedPreceding, Window.currentRow)
@@ -166,14 +167,36 @@ def compute_aggregations(
     def combine(kind: str, p: str, size: int) -> Column:
         counted = (F.col("_entry") <= F.col("_pe") + size - 1) if late else F.lit(True)
         if kind in SUBTRACTABLE:
-            # Without late rows the running total is the same for every window size.
-            total = raw(
-                f"{p}_run{size if late else ''}",
-                F.sum(F.when(entered & counted, F.col(p))).over(running),
+
+            def windowed_total(name: str, value: Column) -> Column:
+                # Without late rows the running total is the same for every window size.
+                total = raw(
+                    f"{name}_run{size if late else ''}",
+                    F.sum(F.when(entered & counted, value)).over(running),
+                )
+                before = by_pos.rangeBetween(Window.unboundedPreceding, -size)
+                gone = raw(
+                    f"{name}_gone{size}", F.sum(F.when(exited & counted, value)).over(before)
+                )
+                return F.coalesce(total, F.lit(0)) - F.coalesce(gone, F.lit(0))
+
+            value = F.col(p)
+            if group_types[p] not in ("double", "float"):
+                return windowed_total(p, value)
+            # NaN and infinities are counted apart: a running total that held one would stay
+            # NaN after it left the window. NaN, or both infinities, in the window give NaN.
+            inf = F.lit(float("inf"))
+            odd = F.isnan(value) | (F.abs(value) == inf)
+            finite = windowed_total(p, F.when(odd, F.lit(0.0)).otherwise(value))
+            nan = windowed_total(f"{p}_nan", F.when(F.isnan(value), 1).otherwise(0)) > 0
+            pos = windowed_total(f"{p}_pos", F.when(value == inf, 1).otherwise(0)) > 0
+            neg = windowed_total(f"{p}_neg", F.when(value == -inf, 1).otherwise(0)) > 0
+            return (
+                F.when(nan | (pos & neg), F.lit(float("nan")))
+                .when(pos, inf)
+                .when(neg, -inf)
+                .otherwise(finite)
             )
-            before = by_pos.rangeBetween(Window.unboundedPreceding, -size)
-            gone = raw(f"{p}_gone{size}", F.sum(F.when(exited & counted, F.col(p))).over(before))
-            return F.coalesce(total, F.lit(0)) - F.coalesce(gone, F.lit(0))
         if kind == "last":
             latest = raw(f"{p}_run", F.max(F.when(entered, F.col(p))).over(running))
             in_window = _pos_of(latest.getField("e"), unit) >= k - size + 1

@@ -241,3 +241,54 @@ def test_empty_range_is_refused(spark: Any) -> None:
     with pytest.raises(ComputeError) as info:
         feature_frame(src, feature_set(COUNTS), product(), KEYS, at(days=1), T0)
     assert set(info.value.params) == {"feature_set", "start", "end"}
+
+
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+def test_nan_and_infinity_count_only_while_in_the_window(spark: Any, engine: str) -> None:
+    # A sum holding NaN is NaN, +inf and -inf together are NaN (Spark's sum); once such a
+    # row has left the window it no longer changes the value.
+    rows = [
+        {"cid": 1, "e": at(1), "x": float("nan")},
+        {"cid": 1, "e": at(3), "x": 2.0},
+        {"cid": 1, "e": at(5), "x": 3.0},
+        {"cid": 2, "e": at(1), "x": float("inf")},
+        {"cid": 2, "e": at(2), "x": float("-inf")},
+        {"cid": 2, "e": at(5), "x": 3.0},
+    ]
+    fs = feature_set(
+        [
+            {
+                "kind": "aggregation",
+                "name": "s",
+                "function": "sum",
+                "column": "x",
+                "windows": ["3h"],
+            },
+            {
+                "kind": "aggregation",
+                "name": "m",
+                "function": "mean",
+                "column": "x",
+                "windows": ["3h"],
+            },
+        ],
+        accuracy="event",
+    )
+    src = source_df(spark, rows)
+    got = feature_frame(src, fs, product(False), KEYS, T0, at(days=1), engine=engine)
+    schema = "cid bigint, feature_ts timestamp, created_ts timestamp, s_3h double, m_3h double"
+    nan, inf = float("nan"), float("inf")
+    expected = spark.createDataFrame(
+        [
+            (1, _naive(at(1)), _naive(at(1)), nan, nan),
+            (1, _naive(at(3)), _naive(at(3)), nan, nan),
+            (1, _naive(at(5)), _naive(at(5)), 5.0, 2.5),
+            (2, _naive(at(1)), _naive(at(1)), inf, inf),
+            (2, _naive(at(2)), _naive(at(2)), nan, nan),
+            (2, _naive(at(5)), _naive(at(5)), 3.0, 3.0),
+        ],
+        schema,
+    )
+    assert_df_equality(
+        got, expected, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True
+    )
