@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|y)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+_MAX_SECONDS = (timedelta.max.days + 1) * 86400  # timedelta cannot hold this many
 
 
 class StrictModel(BaseModel):
@@ -44,6 +45,11 @@ def parse_duration(value: Any) -> timedelta:
         raise ValueError(f"{value!r} is not a duration; use forms like 1h, 7d, 30d")
     if seconds <= 0:
         raise ValueError(f"{value!r} is not a positive duration; use forms like 1h, 7d, 30d")
+    if seconds >= _MAX_SECONDS:
+        raise ValueError(
+            f"{value!r} is too long for a duration (at most {timedelta.max.days}d); use forms "
+            "like 1h, 7d, 30d"
+        )
     return timedelta(seconds=seconds)
 
 

@@ -104,6 +104,13 @@ CASES = [
         "604800 is not a duration: a bare number has no unit",
     ),
     Case(
+        "too-long-ttl",
+        sub(SPEND, "ttl: 30d", "ttl: 9999999999d"),
+        SPEND,
+        "ttl",
+        "'9999999999d' is too long for a duration",
+    ),
+    Case(
         "zero-interval",
         sub(SPEND, "interval: 1d", "interval: 0d"),
         SPEND,
