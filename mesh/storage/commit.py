@@ -45,6 +45,9 @@ from mesh.errors import CommitConflictError, StorageError
 from mesh.storage.base import CommitInfo, epoch_micros
 
 MAX_ATTEMPTS = 50
+# Delta writers (delta-spark, delta-rs) store a timestamp's max statistic truncated to
+# milliseconds: the file's true max may be up to 999 µs later than the stat.
+STATS_MAX_SLACK_US = 999
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,7 @@ def _may_overlap(add: dict[str, Any], guard: RangeGuard) -> bool:
     except (KeyError, TypeError, ValueError, AttributeError):
         # No usable stats (all-null column, other writer): assume the worst.
         return not _all_null(add, guard.column)
-    return high_us >= guard.start_us and low_us < guard.end_us
+    return high_us + STATS_MAX_SLACK_US >= guard.start_us and low_us < guard.end_us
 
 
 def _all_null(add: dict[str, Any], column: str) -> bool:

@@ -475,7 +475,8 @@ def _plan_range(
         values = files.column(name).cast(pa.timestamp("us", tz="UTC"))
         return pc.cast(values, pa.int64()).to_pylist()
 
-    lows, highs = micros("min"), micros("max")
+    lows = micros("min")
+    highs = [h if h is None else h + commit_mod.STATS_MAX_SLACK_US for h in micros("max")]
     nulls = (
         files.column(f"null_count.{column}").to_pylist()
         if f"null_count.{column}" in names

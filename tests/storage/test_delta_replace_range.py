@@ -8,6 +8,7 @@ from storage_helpers import SCHEMA, arrow_rows, commit, frame, rows_of, ts
 
 from mesh.errors import StorageError
 from mesh.storage import open_table
+from mesh.storage.base import epoch_micros
 
 
 def _live_files(path: str) -> set[str]:
@@ -164,3 +165,49 @@ def test_a_widening_commit_conflicts_with_any_concurrent_commit(spark, tmp_path)
         )
     assert conflict.value.params["conflicting_version"] == 1
     assert table.latest_version() == 1 and table.schema() == SCHEMA
+
+
+def test_replace_range_reads_millisecond_max_stats_as_upper_bounds(spark, tmp_path):
+    # Delta writers (delta-rs here, delta-spark too) store a timestamp's max truncated to
+    # milliseconds: the file's true max (.0027) is after the stat (.002) and inside the range.
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    path = str(tmp_path / "t")
+    stamps = [ts(1, micro=1500), ts(1, micro=2700)]
+    write_deltalake(
+        path,
+        pa.table(
+            {
+                "id": pa.array([1, 2], pa.int64()),
+                "feature_ts": pa.array(stamps, pa.timestamp("us", tz="UTC")),
+                "value": pa.array([1.0, 2.0]),
+                "name": pa.array(["keep", "old"]),
+            }
+        ),
+    )
+    table = open_table(spark, path, backend="embedded")
+    new = [(2, stamps[1], 20.0, "new")]
+    table.replace_range(
+        frame(spark, new),
+        commit("r1", "replace_range"),
+        time_column="feature_ts",
+        start=ts(1, micro=2500),
+        end=ts(2),
+    )
+    assert rows_of(table.read()) == sorted([(1, stamps[0], 1.0, "keep"), *new], key=repr)
+
+
+def test_a_concurrent_file_with_millisecond_max_stats_conflicts_with_its_range():
+    from mesh.storage.commit import RangeGuard, _may_overlap
+
+    # True max up to .002999 may be in [.0025, ...): the truncated stat must not prove otherwise.
+    stats = (
+        '{"numRecords":1,"minValues":{"feature_ts":"2024-01-01T00:00:00.002Z"},'
+        '"maxValues":{"feature_ts":"2024-01-01T00:00:00.002Z"},"nullCount":{"feature_ts":0}}'
+    )
+    start = ts(1, micro=2500)
+    guard = RangeGuard("feature_ts", epoch_micros(start), epoch_micros(ts(2)))
+    assert _may_overlap({"path": "f.parquet", "stats": stats}, guard)
+    later = RangeGuard("feature_ts", epoch_micros(ts(1, micro=3000)), epoch_micros(ts(2)))
+    assert not _may_overlap({"path": "f.parquet", "stats": stats}, later)
