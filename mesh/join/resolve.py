@@ -235,7 +235,7 @@ def resolve(
         used = {fold_name(c, sensitive) for c in (*reserved, *features)}
         referenced = [c for c in source.df.columns if fold_name(c, sensitive) in used]
         _check_plain_columns(referenced, f"{label}.df", sensitive)
-        unordered = [f for f in features if _has_map(types[f])]
+        unordered = [f for f in features if has_map(types[f])]
         if unordered:
             raise JoinError(
                 f"{label}.features: {unordered} hold maps, which Spark cannot order, and the "
@@ -367,12 +367,12 @@ def _disambiguate(
     return result
 
 
-def _has_map(data_type: DataType) -> bool:
+def has_map(data_type: DataType) -> bool:
     """Whether ``data_type`` is or holds a map (maps have no order in Spark)."""
     if isinstance(data_type, MapType):
         return True
     if isinstance(data_type, ArrayType):
-        return _has_map(data_type.elementType)
+        return has_map(data_type.elementType)
     if isinstance(data_type, StructType):
-        return any(_has_map(f.dataType) for f in data_type.fields)
+        return any(has_map(f.dataType) for f in data_type.fields)
     return False

@@ -66,19 +66,25 @@ def fingerprint_spine(df: DataFrame) -> tuple[int, str]:
     """(row count, checksum): the sum of a 64-bit hash of every row, independent of order.
 
     The hash covers every column plus a null mask (Spark's ``xxhash64`` skips nulls, so
-    without the mask ``(null, 1)`` and ``(1, null)`` would hash alike). The sum runs in
+    without the mask ``(null, 1)`` and ``(1, null)`` would hash alike). A column that is or
+    holds a map, which Spark refuses to hash, is hashed as its JSON text. The sum runs in
     ``decimal(38,0)`` so it can neither overflow nor depend on ANSI mode.
     """
     from pyspark.sql import functions as F
 
     from mesh.join.columns import col
+    from mesh.join.resolve import has_map
 
     if not df.columns:
         return df.count(), "0"
     # Backquoted: a name with a dot is a column, not a struct field.
     columns = [col(c) for c in df.columns]
     mask = F.array(*[c.isNull() for c in columns])
-    row_hash = F.xxhash64(mask, *columns).cast("decimal(38,0)")
+    hashed = [
+        F.to_json(F.struct(c.alias("v"))) if has_map(f.dataType) else c
+        for c, f in zip(columns, df.schema.fields, strict=True)
+    ]
+    row_hash = F.xxhash64(mask, *hashed).cast("decimal(38,0)")
     row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(row_hash).alias("s")).first()
     assert row is not None
     return int(row["n"]), str(row["s"] if row["s"] is not None else 0)
