@@ -59,6 +59,19 @@ def read_spine(
             missing=missing,
             available=list(df.columns),
         )
+    time_type = df.schema[spine.timestamp].dataType.simpleString()
+    if time_type != "timestamp":
+        # Feature tables hold timestamps (instants); the join compares like with like.
+        raise SpineError(
+            f"Spine {spine.path}: timestamp column {spine.timestamp} is {time_type}, but "
+            "feature tables' times are timestamp (instants); write the spine's "
+            f"{spine.timestamp} as a timestamp (e.g. CAST({spine.timestamp} AS TIMESTAMP), "
+            "read in the session time zone, or to_utc_timestamp for a local time elsewhere).",
+            path=path,
+            column=spine.timestamp,
+            expected="timestamp",
+            found=time_type,
+        )
     return df, read_version
 
 

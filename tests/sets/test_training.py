@@ -333,3 +333,29 @@ def test_spine_with_map_columns_is_fingerprinted_and_rebuilt(wh) -> None:
     assert_df_equality(
         again.selectExpr(*as_text), built.selectExpr(*as_text), ignore_row_order=True
     )
+
+
+@pytest.mark.parametrize(
+    ("column_type", "value"),
+    [("timestamp_ntz", jan(9).replace(tzinfo=None)), ("date", jan(9).date())],
+)
+def test_spine_time_of_another_type_is_refused_by_the_spine(wh, column_type, value) -> None:
+    # Feature tables hold timestamps; the error names the spine column, not a feature table.
+    from mesh.sets import SpineError
+    from mesh.storage import CommitInfo
+
+    df = wh.spark.createDataFrame(
+        [(1, value, True)], f"customer_id bigint, label_ts {column_type}, churned boolean"
+    )
+    open_table(wh.spark, str(wh.root / "products/risk/local")).append(
+        df, CommitInfo(run_id="spine", operation="spine")
+    )
+    ts = wh.mesh.training_sets["risk.train"]
+    spec = ts.model_copy(
+        update={"spine": ts.spine.model_copy(update={"path": "products/risk/local"})}
+    )
+    with pytest.raises(SpineError) as err:
+        build_training_set(wh.spark, wh.mesh, spec)
+    assert err.value.params["column"] == "label_ts"
+    assert (err.value.params["expected"], err.value.params["found"]) == ("timestamp", column_type)
+    assert not open_table(wh.spark, str(wh.root / "training/risk/train")).exists()
