@@ -12,6 +12,7 @@ from mesh.definitions.references import expand_references
 from mesh.sets.access import authorize
 from mesh.sets.errors import SetBuildError, SpineError
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
+from mesh.sets.spine import check_key_types
 from mesh.times import optional_utc
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def build_inference_set(
     frame = _frame(spark, mesh, inputs, entities) if rows_given else entities
     spine = frame.withColumn(AS_OF_COLUMN, F.timestamp_micros(F.lit(epoch_micros(when))))  # type: ignore[union-attr]
     sources = load_sources(spark, mesh, inputs)
+    check_key_types("build_inference_set entities", spine, inputs, sources)
     return point_in_time_join(spine, sources, spine_timestamp=AS_OF_COLUMN, strict=strict)
 
 

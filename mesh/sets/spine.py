@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mesh.definitions import MeshDefinition, Spine
 from mesh.sets.errors import SpineChangedError, SpineError
-from mesh.sets.manifest import SpinePin
+from mesh.sets.manifest import InputPin, SpinePin
 from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from mesh.join import FeatureSource
 
 
 def read_spine(
@@ -145,3 +148,30 @@ def verify_spine(pinned: SpinePin, df: DataFrame) -> None:
             expected=expected,
             found=found,
         )
+
+
+def check_key_types(
+    what: str, spine: DataFrame, inputs: Sequence[InputPin], sources: Sequence[FeatureSource]
+) -> None:
+    """Raise ``SpineError`` unless every spine key column has its feature table's key type
+    (integers of any width match by value, as in the join): the spine is what can be
+    written otherwise, a feature table is not. ``what`` names the spine in the message."""
+    from pyspark.sql.types import IntegralType
+
+    for pin, source in zip(inputs, sources, strict=True):
+        for key, column in zip(pin.keys, pin.spine_columns, strict=True):
+            found, expected = spine.schema[column].dataType, source.df.schema[key].dataType
+            if found == expected or (
+                isinstance(found, IntegralType) and isinstance(expected, IntegralType)
+            ):
+                continue
+            wanted = expected.simpleString()
+            raise SpineError(
+                f"{what}: key column {column} is {found.simpleString()}, but feature set "
+                f"{pin.feature_set} is keyed on {key} {wanted}; give {column} the type "
+                f"{wanted} (e.g. CAST({column} AS {wanted})).",
+                column=column,
+                expected=wanted,
+                found=found.simpleString(),
+                feature_set=pin.feature_set,
+            )

@@ -384,3 +384,27 @@ def test_inference_entities_of_other_kinds(wh) -> None:
             build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of=jan(6))
         assert err.value.params["argument"] == "entities"
         assert err.value.params["found"] == found
+
+
+def test_inference_entity_key_of_another_type_names_the_entities(wh) -> None:
+    from mesh.sets import SpineError
+
+    entities = wh.spark.createDataFrame([("1",)], "customer_id string")
+    with pytest.raises(SpineError) as err:
+        build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of=jan(6))
+    params = err.value.params
+    assert (params["column"], params["expected"], params["found"]) == (
+        "customer_id",
+        "bigint",
+        "string",
+    )
+    assert err.value.message.startswith("build_inference_set entities: key column customer_id")
+    # Integers of another width match by value.
+    narrow = wh.spark.createDataFrame([(1,)], "customer_id int")
+    got = build_inference_set(wh.spark, wh.mesh, FEATURES, narrow, as_of=jan(6))
+    expected = wh.spark.createDataFrame([(1, jan(6), 30.0, 2)], INFER_SCHEMA)
+    assert_df_equality(
+        got,
+        expected.withColumn("customer_id", expected["customer_id"].cast("int")),
+        ignore_nullable=True,
+    )

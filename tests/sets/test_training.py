@@ -359,3 +359,40 @@ def test_spine_time_of_another_type_is_refused_by_the_spine(wh, column_type, val
     assert err.value.params["column"] == "label_ts"
     assert (err.value.params["expected"], err.value.params["found"]) == ("timestamp", column_type)
     assert not open_table(wh.spark, str(wh.root / "training/risk/train")).exists()
+
+
+def test_spine_key_of_another_type_is_refused_by_the_spine(wh) -> None:
+    # The feature tables' keys have the entity's registered type: the error names the
+    # spine's column. Integers of another width still match by value.
+    from mesh.sets import SpineError
+    from mesh.storage import CommitInfo
+
+    ts = wh.mesh.training_sets["risk.train"]
+    for key_type, cast in [("string", str), ("int", int)]:
+        rows = [(cast(c), t, label) for c, t, label in SPINE]
+        df = wh.spark.createDataFrame(
+            rows, f"customer_id {key_type}, label_ts timestamp, churned boolean"
+        )
+        location = f"products/risk/keys_{key_type}"
+        open_table(wh.spark, str(wh.root / location)).append(
+            df, CommitInfo(run_id="spine", operation="spine")
+        )
+        spec = ts.model_copy(update={"spine": ts.spine.model_copy(update={"path": location})})
+        if key_type == "int":
+            result = build_training_set(wh.spark, wh.mesh, spec, output="training/risk/int")
+            assert_df_equality(
+                open_table(wh.spark, result.path).read(),
+                wh.spark.createDataFrame(EXPECTED, OUT_SCHEMA.replace("id bigint", "id int")),
+                ignore_row_order=True,
+                ignore_nullable=True,
+            )
+            continue
+        with pytest.raises(SpineError) as err:
+            build_training_set(wh.spark, wh.mesh, spec)
+        params = err.value.params
+        assert (params["column"], params["expected"], params["found"]) == (
+            "customer_id",
+            "bigint",
+            "string",
+        )
+        assert params["feature_set"] == "payments.spend"
