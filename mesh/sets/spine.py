@@ -83,13 +83,13 @@ def fingerprint_spine(df: DataFrame) -> tuple[int, str]:
 
     The hash covers every column plus a null mask (Spark's ``xxhash64`` skips nulls, so
     without the mask ``(null, 1)`` and ``(1, null)`` would hash alike). A column that is or
-    holds a map, which Spark refuses to hash, is hashed as its JSON text. The sum runs in
-    ``decimal(38,0)`` so it can neither overflow nor depend on ANSI mode.
+    holds a map or a variant, which Spark refuses to hash, is hashed as its JSON text. The
+    sum runs in ``decimal(38,0)`` so it can neither overflow nor depend on ANSI mode.
     """
     from pyspark.sql import functions as F
 
     from mesh.join.columns import col
-    from mesh.join.resolve import has_map
+    from mesh.join.resolve import unorderable
 
     if not df.columns:
         return df.count(), "0"
@@ -97,7 +97,7 @@ def fingerprint_spine(df: DataFrame) -> tuple[int, str]:
     columns = [col(c) for c in df.columns]
     mask = F.array(*[c.isNull() for c in columns])
     hashed = [
-        F.to_json(F.struct(c.alias("v"))) if has_map(f.dataType) else c
+        F.to_json(F.struct(c.alias("v"))) if unorderable(f.dataType) else c
         for c, f in zip(columns, df.schema.fields, strict=True)
     ]
     row_hash = F.xxhash64(mask, *hashed).cast("decimal(38,0)")

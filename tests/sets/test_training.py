@@ -396,3 +396,11 @@ def test_spine_key_of_another_type_is_refused_by_the_spine(wh) -> None:
             "string",
         )
         assert params["feature_set"] == "payments.spend"
+
+
+def test_spine_with_variant_columns_is_fingerprinted(spark) -> None:
+    spine = spark.sql("SELECT 1L AS k, parse_json('{\"a\": 1}') AS v")
+    changed = spark.sql("SELECT 1L AS k, parse_json('{\"a\": 2}') AS v")
+    assert fingerprint_spine(spine)[0] == fingerprint_spine(changed)[0] == 1
+    assert fingerprint_spine(spine)[1] != fingerprint_spine(changed)[1]
+    assert fingerprint_spine(spine) == fingerprint_spine(spine.select("*"))
