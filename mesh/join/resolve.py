@@ -215,6 +215,10 @@ def resolve(
             _require_same_type(
                 ct_type, t_type, created, f"{label}.created_timestamp", "the spine timestamp"
             )
+        if created == source.timestamp:
+            # Known when it happened: the rules give what no created_ts gives, and the
+            # reduced source would have the column twice.
+            created = None
         reserved = {*keys, source.timestamp, *([created] if created else [])}
         if source.features is None:
             features = tuple(c for c in source.df.columns if c not in reserved)
