@@ -16,6 +16,7 @@ from pyspark.sql.types import (
     StructType,
     TimestampNTZType,
     TimestampType,
+    VariantType,
 )
 
 from mesh.errors import JoinError
@@ -214,6 +215,10 @@ def resolve(
             _require_same_type(
                 ct_type, t_type, created, f"{label}.created_timestamp", "the spine timestamp"
             )
+        if created == source.timestamp:
+            # Known when it happened: the rules give what no created_ts gives, and the
+            # reduced source would have the column twice.
+            created = None
         reserved = {*keys, source.timestamp, *([created] if created else [])}
         if source.features is None:
             features = tuple(c for c in source.df.columns if c not in reserved)
@@ -235,14 +240,14 @@ def resolve(
         used = {fold_name(c, sensitive) for c in (*reserved, *features)}
         referenced = [c for c in source.df.columns if fold_name(c, sensitive) in used]
         _check_plain_columns(referenced, f"{label}.df", sensitive)
-        unordered = [f for f in features if _has_map(types[f])]
+        unordered = [f for f in features if unorderable(types[f])]
         if unordered:
             raise JoinError(
-                f"{label}.features: {unordered} hold maps, which Spark cannot order, and the "
-                "winning row is chosen by ordering its values; convert them (e.g. "
-                "map_entries, to_json) or leave them out of features.",
+                f"{label}.features: {unordered} hold maps or variants, which Spark cannot "
+                "order, and the winning row is chosen by ordering its values; convert them "
+                "(e.g. map_entries, to_json) or leave them out of features.",
                 argument=f"{label}.features",
-                expected="features without map types",
+                expected="features without map or variant types",
                 found=unordered,
             )
         if not features:
@@ -367,12 +372,12 @@ def _disambiguate(
     return result
 
 
-def _has_map(data_type: DataType) -> bool:
-    """Whether ``data_type`` is or holds a map (maps have no order in Spark)."""
-    if isinstance(data_type, MapType):
+def unorderable(data_type: DataType) -> bool:
+    """Whether ``data_type`` is or holds a map or a variant (no order, no hash in Spark)."""
+    if isinstance(data_type, (MapType, VariantType)):
         return True
     if isinstance(data_type, ArrayType):
-        return _has_map(data_type.elementType)
+        return unorderable(data_type.elementType)
     if isinstance(data_type, StructType):
-        return any(_has_map(f.dataType) for f in data_type.fields)
+        return any(unorderable(f.dataType) for f in data_type.fields)
     return False

@@ -12,6 +12,7 @@ from mesh.definitions.references import expand_references
 from mesh.sets.access import authorize
 from mesh.sets.errors import SetBuildError, SpineError
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
+from mesh.sets.spine import check_key_types
 from mesh.times import optional_utc
 
 if TYPE_CHECKING:
@@ -37,24 +38,28 @@ def build_inference_set(
     """The latest value of every referenced feature for each entity row, as known at ``as_of``.
 
     Runs the same point-in-time join as training sets on a spine made of ``entities`` (a
-    DataFrame, or rows as mappings of key column -> value) with ``as_of_ts = as_of`` (default:
-    now, UTC; naive datetimes are UTC). So TTLs apply (an expired value is null), rows not yet
-    created at ``as_of`` are excluded, and references may pin versions (``@1.2``). Output: the
-    entity columns unchanged, ``as_of_ts``, then one column per feature; one row per entity
-    row. ``features`` may hold ``FeatureLookup``s: their sets are matched on the entity
-    columns they name (``keys``) and their outputs prefixed. The read is access-checked and
+    Spark DataFrame, or rows as mappings of key column -> value, in a list or any iterable)
+    with ``as_of_ts = as_of`` (default: now, UTC; naive datetimes are UTC). So TTLs apply (an
+    expired value is null), rows not yet created at ``as_of`` are excluded, and references
+    may pin versions (``@1.2``). Output: the entity columns unchanged, ``as_of_ts``, then
+    one column per feature; one row per entity row. ``features`` may hold
+    ``FeatureLookup``s: their sets are matched on the entity columns they name (``keys``)
+    and their outputs prefixed. The read is access-checked and
     audited first. ``strict`` and ``exclude_late_data`` are a training set's options of the
     same names (``mesh inference --training`` passes the set's). Features are read at their sets'
     newest published versions; a set never published is refused (``NotPublishedError``)
     unless ``allow_unpublished`` (read with a warning).
     """
+    from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
     from mesh.join import point_in_time_join
     from mesh.storage.base import epoch_micros
 
     when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
-    rows_given = not hasattr(entities, "columns")
+    rows_given = not isinstance(entities, DataFrame)
+    if rows_given:
+        entities = _rows(entities)
     given_columns = _columns(entities) if rows_given else list(entities.columns)  # type: ignore[union-attr]
     # Spark resolves names without regard to case: `AS_OF_TS` would be replaced too.
     clash = next((c for c in given_columns if c.lower() == AS_OF_COLUMN), None)
@@ -88,7 +93,39 @@ def build_inference_set(
     frame = _frame(spark, mesh, inputs, entities) if rows_given else entities
     spine = frame.withColumn(AS_OF_COLUMN, F.timestamp_micros(F.lit(epoch_micros(when))))  # type: ignore[union-attr]
     sources = load_sources(spark, mesh, inputs)
+    check_key_types("build_inference_set entities", spine, inputs, sources)
     return point_in_time_join(spine, sources, spine_timestamp=AS_OF_COLUMN, strict=strict)
+
+
+def _rows(entities: object) -> list[Mapping[str, Any]]:
+    """The entity rows as a list (an iterator is read once), or a ``SpineError`` for a frame
+    that is not Spark's (pandas, polars) or a single mapping."""
+    kind = type(entities)
+    found = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    if hasattr(entities, "columns") or isinstance(entities, (Mapping, str, bytes)):
+        raise SpineError(
+            f"build_inference_set entities: expected a Spark DataFrame or a list of rows "
+            f"(mappings of column to value), found {found}; pass spark.createDataFrame(frame) "
+            "for a pandas frame, or [row] for a single row.",
+            argument="entities",
+            expected="pyspark DataFrame | list of mappings",
+            found=found,
+        )
+    rows = list(entities)  # type: ignore[call-overload]
+    wrong = next((r for r in rows if not isinstance(r, Mapping)), None)
+    if wrong is not None:
+        raise SpineError(
+            f"build_inference_set entities: every row must be a mapping of column to value, "
+            f"found {wrong!r} ({type(wrong).__name__}); e.g. [{{'customer_id': 1}}].",
+            argument="entities",
+            expected="mapping",
+            found=type(wrong).__name__,
+        )
+    return rows
 
 
 def _columns(rows: Any) -> list[str]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mesh.definitions import MeshDefinition, Spine
 from mesh.sets.errors import SpineChangedError, SpineError
-from mesh.sets.manifest import SpinePin
+from mesh.sets.manifest import InputPin, SpinePin
 from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from mesh.join import FeatureSource
 
 
 def read_spine(
@@ -59,6 +62,19 @@ def read_spine(
             missing=missing,
             available=list(df.columns),
         )
+    time_type = df.schema[spine.timestamp].dataType.simpleString()
+    if time_type != "timestamp":
+        # Feature tables hold timestamps (instants); the join compares like with like.
+        raise SpineError(
+            f"Spine {spine.path}: timestamp column {spine.timestamp} is {time_type}, but "
+            "feature tables' times are timestamp (instants); write the spine's "
+            f"{spine.timestamp} as a timestamp (e.g. CAST({spine.timestamp} AS TIMESTAMP), "
+            "read in the session time zone, or to_utc_timestamp for a local time elsewhere).",
+            path=path,
+            column=spine.timestamp,
+            expected="timestamp",
+            found=time_type,
+        )
     return df, read_version
 
 
@@ -66,19 +82,25 @@ def fingerprint_spine(df: DataFrame) -> tuple[int, str]:
     """(row count, checksum): the sum of a 64-bit hash of every row, independent of order.
 
     The hash covers every column plus a null mask (Spark's ``xxhash64`` skips nulls, so
-    without the mask ``(null, 1)`` and ``(1, null)`` would hash alike). The sum runs in
-    ``decimal(38,0)`` so it can neither overflow nor depend on ANSI mode.
+    without the mask ``(null, 1)`` and ``(1, null)`` would hash alike). A column that is or
+    holds a map or a variant, which Spark refuses to hash, is hashed as its JSON text. The
+    sum runs in ``decimal(38,0)`` so it can neither overflow nor depend on ANSI mode.
     """
     from pyspark.sql import functions as F
 
     from mesh.join.columns import col
+    from mesh.join.resolve import unorderable
 
     if not df.columns:
         return df.count(), "0"
     # Backquoted: a name with a dot is a column, not a struct field.
     columns = [col(c) for c in df.columns]
     mask = F.array(*[c.isNull() for c in columns])
-    row_hash = F.xxhash64(mask, *columns).cast("decimal(38,0)")
+    hashed = [
+        F.to_json(F.struct(c.alias("v"))) if unorderable(f.dataType) else c
+        for c, f in zip(columns, df.schema.fields, strict=True)
+    ]
+    row_hash = F.xxhash64(mask, *hashed).cast("decimal(38,0)")
     row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(row_hash).alias("s")).first()
     assert row is not None
     return int(row["n"]), str(row["s"] if row["s"] is not None else 0)
@@ -126,3 +148,30 @@ def verify_spine(pinned: SpinePin, df: DataFrame) -> None:
             expected=expected,
             found=found,
         )
+
+
+def check_key_types(
+    what: str, spine: DataFrame, inputs: Sequence[InputPin], sources: Sequence[FeatureSource]
+) -> None:
+    """Raise ``SpineError`` unless every spine key column has its feature table's key type
+    (integers of any width match by value, as in the join): the spine is what can be
+    written otherwise, a feature table is not. ``what`` names the spine in the message."""
+    from pyspark.sql.types import IntegralType
+
+    for pin, source in zip(inputs, sources, strict=True):
+        for key, column in zip(pin.keys, pin.spine_columns, strict=True):
+            found, expected = spine.schema[column].dataType, source.df.schema[key].dataType
+            if found == expected or (
+                isinstance(found, IntegralType) and isinstance(expected, IntegralType)
+            ):
+                continue
+            wanted = expected.simpleString()
+            raise SpineError(
+                f"{what}: key column {column} is {found.simpleString()}, but feature set "
+                f"{pin.feature_set} is keyed on {key} {wanted}; give {column} the type "
+                f"{wanted} (e.g. CAST({column} AS {wanted})).",
+                column=column,
+                expected=wanted,
+                found=found.simpleString(),
+                feature_set=pin.feature_set,
+            )

@@ -36,7 +36,7 @@ from mesh.sets.resolve import (
     resolve_inputs,
     verify_inputs,
 )
-from mesh.sets.spine import pin_spine, read_spine, verify_spine
+from mesh.sets.spine import check_key_types, pin_spine, read_spine, verify_spine
 from mesh.storage import in_warehouse, normalize_path
 
 if TYPE_CHECKING:
@@ -290,17 +290,16 @@ def _join_and_write(
     from mesh.join.columns import col
     from mesh.storage import CommitInfo, open_table
 
-    joined = point_in_time_join(
-        spine_df, load_sources(spark, mesh, inputs), spine_timestamp=spine_timestamp, strict=strict
-    )
+    sources = load_sources(spark, mesh, inputs)
+    check_key_types(f"Spine of training set {name}", spine_df, inputs, sources)
+    joined = point_in_time_join(spine_df, sources, spine_timestamp=spine_timestamp, strict=strict)
     # By exact name: a spine column `a.b` is a column, not the field b of a struct a.
     joined = joined.select(*[col(c) for c in _output_columns(spine_df.columns, inputs)])
-    sources = {pin.table: pin.delta_version for pin in inputs}
     commit = CommitInfo(
         run_id=run_id,
         operation=BUILD_OPERATION,
         definition_hash=definition_hash,
-        source_versions=sources,
+        source_versions={pin.table: pin.delta_version for pin in inputs},
         extra={"training_set": name, "spine_version": spine_version},
     )
     return open_table(spark, in_warehouse(mesh, location)).create(joined, commit, overwrite=True)

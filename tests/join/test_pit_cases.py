@@ -309,3 +309,16 @@ def test_column_names_sql_would_parse_are_taken_literally(spark, strategy):
     # x: T(3) row (T(4) created in time, T(6)-created row not yet); y: T(1) row;
     # z: T(1) row, 4 days old at T(5) > ttl of 3 days and a second: expired.
     assert got == [("x", 2.0, (8, "q")), ("y", 1.0, (7, "p")), ("z", None, None)]
+
+
+@pytest.mark.parametrize("strategy", ["sorted", "indexed"])
+def test_created_timestamp_that_is_the_event_timestamp(spark, strategy):
+    # One time column given as both: known when it happened, the same as no created_ts.
+    spine = spark.createDataFrame([(1, T(2), "a"), (1, T(4), "b")], SPINE)
+    feats = spark.createDataFrame([(1, T(1), None, 1.0), (1, T(3), None, 3.0)], FEATS)
+    source = FeatureSource(
+        feats, "cid", "fts", created_timestamp="fts", ttl=dt.timedelta(days=1), features=["x"]
+    )
+    result = point_in_time_join(spine, source, "ts", strategy=strategy, strict=True)
+    expected = spark.createDataFrame([(1, T(2), "a", 1.0), (1, T(4), "b", 3.0)], OUT)
+    assert_df_equality(result, expected, ignore_row_order=True)

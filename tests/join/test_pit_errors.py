@@ -244,3 +244,20 @@ def test_struct_keys_join_without_an_index(spark, strategy):
         )
     )
     assert err.params["argument"] == "strategy"
+
+
+def test_variant_features_are_refused_by_name_and_variant_spine_columns_kept(spark):
+    # Variants cannot be ordered either; a variant spine column is carried as any other.
+    spine = spark.sql(
+        "SELECT 1 AS cid, TIMESTAMP'2024-01-02 00:00:00' AS ts, parse_json('{\"a\": 1}') AS p"
+    )
+    feats = spark.sql(
+        "SELECT 1 AS cid, TIMESTAMP'2024-01-01 00:00:00' AS fts, parse_json('[1]') AS v, "
+        "array(named_struct('x', parse_json('2'))) AS nested, 3 AS plain"
+    )
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts"))
+    assert err.params["argument"] == "sources[0].features"
+    assert err.params["found"] == ["v", "nested"]
+    out = point_in_time_join(spine, FeatureSource(feats, "cid", "fts", features=["plain"]), "ts")
+    row = out.selectExpr("cid", "to_json(p) AS p", "plain").first()
+    assert tuple(row) == (1, '{"a":1}', 3)

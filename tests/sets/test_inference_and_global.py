@@ -358,3 +358,53 @@ def test_entity_column_differing_from_a_feature_in_case_only(wh) -> None:
         wh.spark.conf.unset("spark.sql.caseSensitive")
     assert "payments__spend__amount" not in columns
     assert (row["Amount"], row["amount"]) == (2.0, plain)
+
+
+def test_inference_entities_of_other_kinds(wh) -> None:
+    # Rows given as an iterator are read once, not lost: one output row per entity.
+    rows = ({"customer_id": c} for c in (1, 2, 3))
+    got = build_inference_set(wh.spark, wh.mesh, FEATURES, rows, as_of=jan(6))
+    expected = [(1, jan(6), 30.0, 2), (2, jan(6), 20.0, 4), (3, jan(6), None, None)]
+    assert_df_equality(
+        got,
+        wh.spark.createDataFrame(expected, INFER_SCHEMA),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    # A pandas frame or a single mapping: refused, saying what to pass instead.
+    import pandas as pd
+
+    from mesh.sets import SpineError
+
+    for entities, found in [
+        (pd.DataFrame({"customer_id": [1]}), "pandas.core.frame.DataFrame"),
+        ({"customer_id": 1}, "dict"),
+    ]:
+        with pytest.raises(SpineError) as err:
+            build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of=jan(6))
+        assert err.value.params["argument"] == "entities"
+        assert err.value.params["found"] == found
+
+
+def test_inference_entity_key_of_another_type_names_the_entities(wh) -> None:
+    from mesh.sets import SpineError
+
+    entities = wh.spark.createDataFrame([("1",)], "customer_id string")
+    with pytest.raises(SpineError) as err:
+        build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of=jan(6))
+    params = err.value.params
+    assert (params["column"], params["expected"], params["found"]) == (
+        "customer_id",
+        "bigint",
+        "string",
+    )
+    assert err.value.message.startswith("build_inference_set entities: key column customer_id")
+    # Integers of another width match by value.
+    narrow = wh.spark.createDataFrame([(1,)], "customer_id int")
+    got = build_inference_set(wh.spark, wh.mesh, FEATURES, narrow, as_of=jan(6))
+    expected = wh.spark.createDataFrame([(1, jan(6), 30.0, 2)], INFER_SCHEMA)
+    assert_df_equality(
+        got,
+        expected.withColumn("customer_id", expected["customer_id"].cast("int")),
+        ignore_nullable=True,
+    )
