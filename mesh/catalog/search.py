@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from mesh.catalog.access import Identity
-    from mesh.definitions import MeshDefinition
+    from mesh.definitions import AnyFeatureSet, MeshDefinition
 
 
 @dataclass(frozen=True)
@@ -254,13 +254,20 @@ def show(
     The caller (``identity``, else the identity variable) must be allowed to see the set by
     its visibility; otherwise ``AccessDeniedError`` names who, the set and the missing
     grant, and the refusal is audited. Seeing a set grants no PII features, so the
-    statistics show no values of a text feature the entry classes ``pii`` or
-    ``sensitive``, even when a publish stored them, and a caller without the feature's
-    read grant (``decide``) sees only count, nulls and distinct count of such a feature of
-    any type (no min, max, mean, stddev, quantiles or histogram). ``CatalogError`` when
+    statistics show no values of a text feature the entry or ``conf/`` now classes ``pii``
+    or ``sensitive``, even when a publish stored them, and a caller without the feature's
+    read grant (``decide``, the tighter of the published and the current classes) sees only
+    count, nulls and distinct count of such a feature of any type (no min, max, mean,
+    stddev, quantiles or histogram). ``CatalogError`` when
     ``name`` was never published.
     """
-    from mesh.catalog.access import authorize_metadata, current_identity, decide, hidden_sets
+    from mesh.catalog.access import (
+        authorize_metadata,
+        current_identity,
+        decide,
+        hidden_sets,
+        pii_of,
+    )
     from mesh.definitions.feature_set import PROTECTED_PII
     from mesh.governance.statistics import redact, stats_to_dict
 
@@ -280,7 +287,13 @@ def show(
     personal = [f["name"] for f in entry.features if f.get("pii") in PROTECTED_PII]
     fs = mesh.all_sets().get(name)
     if fs is not None:
-        readable = {d.feature for d in decide(mesh, who, fs, []) if d.allowed}
+        # As for reads, the tighter of the published and the current classes applies: a
+        # feature conf/ classes pii now is withheld before the next publish records it.
+        personal += [
+            o for o in fs.output_names() if pii_of(fs, o) in PROTECTED_PII and o not in personal
+        ]
+        published = _published_definition(latest) or fs
+        readable = {d.feature for d in decide(mesh, who, published, []) if d.allowed}
     else:  # no longer defined in conf: no grant to decide by, only the owner reads
         readable = {f["name"] for f in entry.features} if who.domain == entry.domain else set()
     withheld = [f for f in personal if f not in readable]
@@ -292,6 +305,16 @@ def show(
         "statistics": stats_to_dict(stats),
         "checks": [json.loads(c["record_json"]) for c in checks],
     }
+
+
+def _published_definition(record: VersionRecord) -> AnyFeatureSet | None:
+    """The definition ``record`` was published with; ``None`` when it no longer validates."""
+    from mesh.governance.contract import as_feature_set
+
+    try:
+        return as_feature_set(json.loads(record.definition_json))
+    except CatalogError:
+        return None
 
 
 def _without_hidden_inputs(version: dict[str, Any], hidden: set[str]) -> dict[str, Any]:

@@ -483,3 +483,37 @@ def test_sources_of_a_visible_set_leave_out_hidden_ones(spark: Any, world: Any) 
     assert (inputs["tickets_30d"], inputs["csat"]) == ("<hidden>", "<hidden>")
     assert inputs["spend_30d"] == "payments.customer_spend.amount_sum_30d"
     assert "feature_set:payments.customer_spend" in entry["sources"]
+
+
+def test_show_withholds_statistics_of_features_conf_now_classifies_personal(
+    spark: Any, mesh: Any
+) -> None:
+    # Published with country and credit_limit classed `none`; conf/ classes them `pii` now,
+    # so a caller without a grant may no longer read them, nor see their values here. The
+    # published class of birth_year (`pii`) still applies while conf/ says `none`.
+    fs = mesh.feature_sets["customers.profile"]
+    df = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, fs, df, start=START, end=END, identity="etl@customers", as_of=END
+    )
+    classes = {"country": "pii", "credit_limit": "pii", "birth_year": "none"}
+    features = [
+        f.model_copy(update={"pii": classes[f.name]}) if f.name in classes else f
+        for f in fs.features
+    ]
+    mesh.feature_sets["customers.profile"] = fs.model_copy(update={"features": features})
+
+    shown = show(spark, mesh, "customers.profile", identity="bob@support")["statistics"]
+    limit, country = shown["credit_limit"], shown["country"]
+    assert (limit["redacted"], limit["min"], limit["max"], limit["histogram"]) == (
+        True,
+        None,
+        None,
+        None,
+    )
+    assert (country["redacted"], country["histogram"]) == (True, None)
+    assert (limit["count"], country["distinct"]) == (12, 3)
+    assert (shown["birth_year"]["redacted"], shown["birth_year"]["max"]) == (True, None)
+    assert shown["segment"]["histogram"]["values"] == ["a", "b"]  # still `none`
+    owner = show(spark, mesh, "customers.profile", identity="etl@customers")["statistics"]
+    assert owner["credit_limit"]["max"] is not None
