@@ -279,3 +279,22 @@ def test_an_export_out_folder_that_is_a_file_is_one_catalog_error(
         export.export_catalog(None, None, "odcs", tmp_path)  # type: ignore[arg-type]
     assert err.value.params["out"] == str(tmp_path)
     assert err.value.params["path"].startswith(str(tmp_path / "odcs"))
+
+
+def test_odcs_range_rules_of_one_sided_bounds_check_only_the_bound_given() -> None:
+    expected = {
+        (1900, None): ("birth_year < 1900", "values at least 1900"),
+        (None, 2020): ("birth_year > 2020", "values at most 2020"),
+    }
+    for (low, high), (where, description) in expected.items():
+        data = _input()
+        quality = {"ranges": {"birth_year": [low, high]}}
+        data.versions["customers.profile"] = dataclasses.replace(
+            data.versions["customers.profile"], definition_json=json.dumps({"quality": quality})
+        )
+        doc = contract(data, "customers.profile")
+        (year,) = [p for p in doc["schema"][0]["properties"] if p["name"] == "birth_year"]
+        rule = year["quality"][-1]
+        assert rule["query"] == f"SELECT COUNT(*) FROM customers__profile WHERE {where}"
+        assert (rule["description"], rule["mustBe"]) == (description, 0)
+        assert "None" not in yaml.safe_dump(doc)
