@@ -292,7 +292,7 @@ def show(
         personal += [
             o for o in fs.output_names() if pii_of(fs, o) in PROTECTED_PII and o not in personal
         ]
-        published = _published_definition(latest) or fs
+        published = published_definition_of(latest) or fs
         readable = {d.feature for d in decide(mesh, who, published, []) if d.allowed}
     else:  # no longer defined in conf: no grant to decide by, only the owner reads
         readable = {f["name"] for f in entry.features} if who.domain == entry.domain else set()
@@ -307,7 +307,7 @@ def show(
     }
 
 
-def _published_definition(record: VersionRecord) -> AnyFeatureSet | None:
+def published_definition_of(record: VersionRecord) -> AnyFeatureSet | None:
     """The definition ``record`` was published with; ``None`` when it no longer validates."""
     from mesh.governance.contract import as_feature_set
 

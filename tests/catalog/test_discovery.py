@@ -517,3 +517,32 @@ def test_show_withholds_statistics_of_features_conf_now_classifies_personal(
     assert shown["segment"]["histogram"]["values"] == ["a", "b"]  # still `none`
     owner = show(spark, mesh, "customers.profile", identity="etl@customers")["statistics"]
     assert owner["credit_limit"]["max"] is not None
+
+
+def test_value_duplicates_read_no_feature_published_as_pii_without_a_grant(
+    spark: Any, mesh: Any
+) -> None:
+    # birth_year was published `pii`; conf/ declassifying it does not open the values the
+    # table already holds to a domain without a grant (support has none).
+    for name, rows, schema, owner in (
+        ("customers.profile", profile_rows(), PROFILE_SCHEMA, "etl@customers"),
+        ("payments.tx_amounts", amounts_rows(), AMOUNTS_SCHEMA, "etl@payments"),
+    ):
+        publish_feature_set(
+            spark,
+            mesh,
+            mesh.feature_sets[name],
+            frame(spark, rows, schema),
+            start=START,
+            end=END,
+            identity=owner,
+            as_of=END,
+        )
+    fs = mesh.feature_sets["customers.profile"]
+    features = [f.model_copy(update={"pii": "none"}) for f in fs.features]
+    mesh.feature_sets["customers.profile"] = fs.model_copy(update={"features": features})
+
+    value_duplicates(spark, mesh, threshold=0.99, min_overlap=1, identity="bob@support")
+    rows = audit_log(spark, mesh, feature_set="customers.profile", identity="bob@support")
+    (read,) = [r for r in rows if r["purpose"] == "duplicates"]
+    assert sorted(read["features"]) == ["country", "credit_limit", "segment"]
