@@ -375,6 +375,19 @@ def test_breaking_change_without_major_is_refused_with_reasons() -> None:
     assert record["bump"] == "major" and {c["kind"] for c in record["changes"]} == {"removed"}
 
 
+def test_a_refused_version_says_why_on_the_errors_first_line() -> None:
+    from mesh.errors import GovernanceError
+    from mesh.governance import GovernanceReport
+
+    report = GovernanceReport([_decision("major").check_version("1.0.0", "1.1.0")])
+    with pytest.raises(GovernanceError) as caught:
+        report.raise_if_failed("publish")
+    assert caught.value.params["failed"] == ["contract.version"]
+    first_line = str(caught.value).splitlines()[0]  # all the command line prints
+    assert "contract.version (measured 1.1.0, threshold >= 2.0.0)" in first_line
+    assert "removed amount_max_7d" in first_line and "use 2.0.0" in first_line
+
+
 def test_defaults_come_from_the_definitions() -> None:
     old = MESH.feature_sets[SPEND]
     new = FeatureSet.model_validate(
