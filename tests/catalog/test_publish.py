@@ -604,3 +604,57 @@ def test_a_refusal_whose_report_cannot_be_written_is_still_the_refusal(
     assert info.value.params["failed"] == ["data.key_nulls"]
     assert info.value.params["report_path"] is None
     assert "could not be written" in info.value.message
+
+
+def test_a_metadata_only_publish_keeps_the_feature_types_the_table_was_written_with(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    from mesh.definitions import FeatureSet
+
+    # The data product declares no columns: only the written table knows the type of an
+    # aggregation over it.
+    product = mesh.products["customers.customer_profiles"]
+    mesh.products["customers.customer_profiles"] = product.model_copy(update={"columns": {}})
+    fs = FeatureSet.model_validate(
+        {
+            "name": "limits",
+            "domain": "customers",
+            "entity": "customer",
+            "source": "customer_profiles",
+            "features": [
+                {
+                    "kind": "aggregation",
+                    "name": "limit_max",
+                    "function": "max",
+                    "column": "credit_limit",
+                    "windows": ["7d"],
+                    "pii": "none",
+                }
+            ],
+            "metadata": {"owner": "customers-team@example.com", "description": "Limits"},
+        }
+    )
+    mesh.feature_sets[fs.qualified_name] = fs
+    mesh.files[fs.qualified_name] = "conf/domains/customers/limits.yaml"
+    rows = [(cid, ts, created, limit) for cid, ts, created, *_, limit in profile_rows()]
+    schema = "customer_id bigint, feature_ts timestamp, created_ts timestamp, limit_max_7d double"
+    publish_feature_set(
+        spark,
+        mesh,
+        fs,
+        frame(spark, rows, schema),
+        start=START,
+        end=END,
+        identity=CUSTOMERS,
+        as_of=END,
+    )
+    meta = fs.metadata.model_copy(update={"description": "Highest credit limit"})
+    publish_definition(
+        spark,
+        mesh,
+        fs.model_copy(update={"metadata": meta, "version": "1.0.1"}),
+        identity=CUSTOMERS,
+    )
+    (entry,) = [e for e in entries(spark, mesh) if e.name == "customers.limits"]
+    assert (entry.semantic_version, entry.description) == ("1.0.1", "Highest credit limit")
+    assert [(f["name"], f["type"]) for f in entry.features] == [("limit_max_7d", "double")]
