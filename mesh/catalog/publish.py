@@ -256,12 +256,7 @@ def publish_definition(
         unbound=match == "legacy",
     )
     # No frame: the types the feature table was written with are the previous entry's.
-    written = {
-        f["name"]: f["type"]
-        for row in catalog.rows("feature_sets", publish_id=previous.publish_id)
-        for f in json.loads(row["features_json"])
-        if f.get("type")
-    }
+    written = _written_types(catalog, previous.publish_id)
     report_path = _record(spark, mesh, catalog, record, written, stats, report)
     page = reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
@@ -296,10 +291,17 @@ def _govern(
     from mesh.governance.statistics import compute_statistics, protected_columns
 
     report = validate_definitions(mesh, subjects=[fs.qualified_name])
+    written = None
+    if (
+        previous is not None
+    ):  # output types as the previous version's table and this frame hold them
+        before = _written_types(Catalog(spark, mesh.warehouse), previous.publish_id)
+        written = (before, {f.name: f.dataType.simpleString() for f in frame.schema.fields})
     decision = compare(
         json.loads(previous.definition_json) if previous else None,
         fs,
         binding=current_binding(mesh, fs),
+        written=written,
     )
     if previous is not None:
         report = report + GovernanceReport(
@@ -321,6 +323,16 @@ def _govern(
     present = [c for c in fs.output_names() if c in frame.columns]
     stats = compute_statistics(frame, present, protected=protected_columns(fs))
     return report, decision, stats
+
+
+def _written_types(catalog: Catalog, publish_id: str) -> dict[str, str]:
+    """Output column -> Spark type, as the catalog entry of ``publish_id`` recorded them."""
+    return {
+        f["name"]: f["type"]
+        for row in catalog.rows("feature_sets", publish_id=publish_id)
+        for f in json.loads(row["features_json"])
+        if f.get("type")
+    }
 
 
 def _reasons(decision: Any) -> list[str]:

@@ -519,3 +519,24 @@ def test_a_window_an_earlier_engine_named_1y_is_renamed() -> None:
     assert compare(history.model_dump(mode="json"), history).bump == "none"
     # A model is this engine's definition (as a Python caller of publish passes it): no rename.
     assert compare(history, history, binding=binding).bump == "none"
+
+
+def test_an_aggregation_typed_by_its_source_column_changes_type_as_written() -> None:
+    # amount_max has no `type:`: its type follows the data product's `amount` column,
+    # which the definition does not pin; the tables say what changed.
+    fs = MESH.feature_sets[SPEND]
+    previous = published_definition(fs, SPEND_BINDING)
+    before = {"amount_max_7d": "double", "tx_count_1d": "bigint"}
+    after = {"amount_max_7d": "bigint", "tx_count_1d": "bigint"}
+    decision = compare(previous, fs, binding=SPEND_BINDING, written=(before, after))
+    assert decision.bump == "major"
+    assert [(c.kind, c.feature, c.detail) for c in decision.changes] == [
+        ("type_changed", "amount_max_7d", "type of amount_max_7d double -> bigint")
+    ]
+    assert not decision.check_version("1.0.0", "1.0.0").passed
+    assert decision.check_version("1.0.0", "2.0.0").passed
+    # Unknown on either side (a table type not recorded): no change is claimed.
+    unknown = compare(previous, fs, binding=SPEND_BINDING, written=(before, {}))
+    assert unknown.bump == "none"
+    same = compare(previous, fs, binding=SPEND_BINDING, written=(before, dict(before)))
+    assert same.bump == "none"
