@@ -198,11 +198,12 @@ def search(
 ) -> list[CatalogEntry]:
     """Published feature sets the caller may see matching every given filter, by name.
 
-    ``text`` matches (case-insensitively) the name, description, tags and the names and
-    descriptions of the features; ``owner`` is a substring of the owner; ``tag`` matches a
-    set tag or a feature tag exactly. Sets the caller (``identity``, else the identity
-    variable) may not see by their visibility are left out: private sets of other domains,
-    internal sets that do not name the caller's domain. Without an identity the search is
+    ``text`` matches when each of its words appears (case-insensitively, in any order) in
+    the name, description, tags or the names and descriptions of the features; ``owner``
+    is a substring of the owner; ``tag`` matches a set tag or a feature tag exactly. Sets
+    the caller (``identity``, else the identity variable) may not see by their visibility
+    are left out: private sets of other domains, internal sets that do not name the
+    caller's domain. Without an identity the search is
     refused (``AccessDeniedError``), like a read.
     """
     from mesh.catalog.access import current_identity, hidden_sets, metadata_denial
@@ -223,7 +224,7 @@ def search(
             continue
         if metadata_denial(mesh, who, entry) is not None:
             continue
-        if text and text.lower() not in _haystack(entry):
+        if text and not all(word in _haystack(entry) for word in text.lower().split()):
             continue
         found.append(visible_sources(entry, hidden))
     return found

@@ -102,6 +102,9 @@ def test_search_by_text_domain_entity_owner_and_tag(
     assert names(search(spark, world, owner="customers-team")) == ["customers.profile"]
     assert names(search(spark, world, tag="global")) == ["risk.customer_risk"]
     assert names(search(spark, world, "year of birth")) == ["customers.profile"]
+    # Words, in any order and field: the set's description and a feature's.
+    assert names(search(spark, world, "birth  PROFILE")) == ["customers.profile"]
+    assert names(search(spark, world, "birth refunds")) == []
 
 
 def test_show_and_versions(spark: Any, world: Any) -> None:
