@@ -122,16 +122,22 @@ def versions(
     """Every published version of ``name`` (``domain.set``), newest first, for a caller.
 
     Raises ``AccessDeniedError`` (audited) when the caller may not see the set, and when no
-    identity is given or set. A set that was never published has no versions.
+    identity is given or set. A set that was never published has no versions. As in
+    ``show``, a stored definition names the inputs the caller may not see ``<hidden>``.
     """
-    from mesh.catalog.access import authorize_metadata, current_identity
+    from mesh.catalog.access import authorize_metadata, current_identity, hidden_sets
 
     who = current_identity(mesh.standards, identity)
-    entry = _entry(spark, mesh, name)
+    every = entries(spark, mesh)
+    entry = next((e for e in every if e.name == name), None)
     if entry is None:
         return []
     authorize_metadata(spark, mesh, who, entry, "catalog versions")
-    return recorded_versions(spark, mesh, name)
+    hidden = set(hidden_sets(mesh, who, every))
+    return [
+        dataclasses.replace(v, definition_json=_hide_inputs(v.definition_json, hidden))
+        for v in recorded_versions(spark, mesh, name)
+    ]
 
 
 def recorded_versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
@@ -179,10 +185,6 @@ def entries(spark: SparkSession, mesh: MeshDefinition) -> list[CatalogEntry]:
         if seen is None or row["published_at"] > seen["published_at"]:
             latest[row["name"]] = row
     return [CatalogEntry.from_row(latest[n]) for n in sorted(latest)]
-
-
-def _entry(spark: SparkSession, mesh: MeshDefinition, name: str) -> CatalogEntry | None:
-    return next((e for e in entries(spark, mesh) if e.name == name), None)
 
 
 def search(
@@ -319,21 +321,26 @@ def published_definition_of(record: VersionRecord) -> AnyFeatureSet | None:
 
 
 def _without_hidden_inputs(version: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
-    """A version whose stored definition names no ``hidden`` input set (a global set's
-    ``inputs`` map aliases to references ``domain.set[@pin].feature``)."""
-    definition = json.loads(version["definition_json"])
+    """A version (``to_dict``) whose stored definition names no ``hidden`` input set."""
+    return {**version, "definition_json": _hide_inputs(version["definition_json"], hidden)}
+
+
+def _hide_inputs(definition_json: str, hidden: set[str]) -> str:
+    """A stored definition whose inputs name no ``hidden`` set (a global set's ``inputs``
+    map aliases to references ``domain.set[@pin].feature``), each one ``<hidden>``."""
+    definition = json.loads(definition_json)
     inputs = definition.get("inputs")
     if not isinstance(inputs, dict):
-        return version
+        return definition_json
     from mesh.definitions import FeatureRef
 
     kept = {
         alias: ref for alias, ref in inputs.items() if FeatureRef.parse(ref).set_name not in hidden
     }
     if kept == inputs:
-        return version
+        return definition_json
     definition["inputs"] = {**kept, **{a: "<hidden>" for a in inputs if a not in kept}}
-    return {**version, "definition_json": json.dumps(definition)}
+    return json.dumps(definition)
 
 
 def statistics_of(

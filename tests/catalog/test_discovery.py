@@ -478,13 +478,15 @@ def test_sources_of_a_visible_set_leave_out_hidden_ones(spark: Any, world: Any) 
         shown = show(spark, world, "risk.customer_risk", identity=carol)
         entry = shown["entry"]
         (found,) = [e for e in search(spark, world, identity=carol) if e.domain == "risk"]
+        listed = versions(spark, world, "risk.customer_risk", identity=carol)
     finally:
         world.feature_sets["support.ticket_stats"] = stats
     assert source not in entry["sources"] and source not in found.sources
-    # Nor does the stored definition of its versions name them.
-    inputs = json.loads(shown["versions"][0]["definition_json"])["inputs"]
-    assert (inputs["tickets_30d"], inputs["csat"]) == ("<hidden>", "<hidden>")
-    assert inputs["spend_30d"] == "payments.customer_spend.amount_sum_30d"
+    # Nor does the stored definition of its versions name them (show, or versions).
+    for definition in (shown["versions"][0]["definition_json"], listed[0].definition_json):
+        inputs = json.loads(definition)["inputs"]
+        assert (inputs["tickets_30d"], inputs["csat"]) == ("<hidden>", "<hidden>")
+        assert inputs["spend_30d"] == "payments.customer_spend.amount_sum_30d"
     assert "feature_set:payments.customer_spend" in entry["sources"]
 
 
