@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,7 +136,11 @@ def versions(
     authorize_metadata(spark, mesh, who, entry, "catalog versions")
     hidden = set(hidden_sets(mesh, who, every))
     return [
-        dataclasses.replace(v, definition_json=_hide_inputs(v.definition_json, hidden))
+        dataclasses.replace(
+            v,
+            definition_json=_hide_inputs(v.definition_json, hidden),
+            reasons=_hide_references(v.reasons, hidden),
+        )
         for v in recorded_versions(spark, mesh, name)
     ]
 
@@ -321,8 +326,22 @@ def published_definition_of(record: VersionRecord) -> AnyFeatureSet | None:
 
 
 def _without_hidden_inputs(version: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
-    """A version (``to_dict``) whose stored definition names no ``hidden`` input set."""
-    return {**version, "definition_json": _hide_inputs(version["definition_json"], hidden)}
+    """A version (``to_dict``) whose stored definition and reasons name no ``hidden`` set."""
+    return {
+        **version,
+        "definition_json": _hide_inputs(version["definition_json"], hidden),
+        "reasons": _hide_references(version["reasons"], hidden),
+    }
+
+
+def _hide_references(reasons: list[str], hidden: set[str]) -> list[str]:
+    """``reasons`` (``input a: domain.set.feature -> ...``) with every reference to a
+    ``hidden`` set, pin and feature included, written ``<hidden>``."""
+    if not hidden:
+        return reasons
+    names = "|".join(re.escape(n) for n in sorted(hidden, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.])(?:{names})(?![\w])(?:@[\w.]+)?(?:\.\w+)?")
+    return [pattern.sub("<hidden>", reason) for reason in reasons]
 
 
 def _hide_inputs(definition_json: str, hidden: set[str]) -> str:

@@ -551,3 +551,42 @@ def test_value_duplicates_read_no_feature_published_as_pii_without_a_grant(
     rows = audit_log(spark, mesh, feature_set="customers.profile", identity="bob@support")
     (read,) = [r for r in rows if r["purpose"] == "duplicates"]
     assert sorted(read["features"]) == ["country", "credit_limit", "segment"]
+
+
+def test_version_reasons_name_no_input_set_the_caller_may_not_see(spark: Any, mesh: Any) -> None:
+    risk = mesh.global_sets["risk.customer_risk"]
+    rows = [
+        (cid, ts, ts, amount, float(cid) / 7, False) for cid, ts, _, amount, _ in amounts_rows()
+    ]
+    for fs in (
+        risk,
+        risk.model_copy(
+            update={
+                "version": "2.0.0",
+                "inputs": {**risk.inputs, "tickets_30d": "support.ticket_stats.tickets_7d"},
+            }
+        ),
+    ):
+        mesh.global_sets[fs.qualified_name] = fs
+        publish_feature_set(
+            spark,
+            mesh,
+            fs,
+            frame(spark, rows, RISK_SCHEMA),
+            start=START,
+            end=END,
+            identity="job@risk",
+            as_of=END,
+        )
+    carol = "carol@payments"  # may see risk.customer_risk and, at first, support.ticket_stats
+    (seen, _) = [v.reasons for v in versions(spark, mesh, "risk.customer_risk", identity=carol)]
+    assert seen == [
+        "input tickets_30d: support.ticket_stats.tickets_30d -> support.ticket_stats.tickets_7d"
+    ]
+    stats = mesh.feature_sets["support.ticket_stats"]
+    meta = stats.metadata.model_copy(update={"visibility": "private"})
+    mesh.feature_sets["support.ticket_stats"] = stats.model_copy(update={"metadata": meta})
+    listed = versions(spark, mesh, "risk.customer_risk", identity=carol)
+    shown = show(spark, mesh, "risk.customer_risk", identity=carol)["versions"]
+    for reasons in (listed[0].reasons, shown[0]["reasons"]):
+        assert reasons == ["input tickets_30d: <hidden> -> <hidden>"]
