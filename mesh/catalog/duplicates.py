@@ -130,7 +130,7 @@ def value_duplicates(
     from mesh.catalog.audit import record_reads
 
     who = current_identity(mesh.standards, identity)
-    from mesh.catalog.search import entries, latest_version
+    from mesh.catalog.search import entries, latest_version, published_definition_of
     from mesh.storage import open_table
 
     tables: dict[str, tuple[str, DataFrame, dict[str, str]]] = {}
@@ -141,12 +141,15 @@ def value_duplicates(
         fs = mesh.all_sets().get(entry.name)
         if fs is None:  # a set conf no longer defines has no PII classes to decide by
             continue
-        decisions = {d.feature: d for d in decide(mesh, who, fs, []) if d.allowed}
-        allowed[entry.name] = (fs, decisions)
-        readable = set(decisions)
         record = latest_version(spark, mesh, entry.name)
         if record is None:
             continue
+        # The table holds the published version's values: its PII classes apply with the
+        # current ones (the tighter wins, as for reads).
+        published = published_definition_of(record) or fs
+        decisions = {d.feature: d for d in decide(mesh, who, published, []) if d.allowed}
+        allowed[entry.name] = (fs, decisions)
+        readable = set(decisions)
         df = open_table(spark, record.table_path).read(version=record.delta_version)
         kinds = {
             f["name"]: str(f.get("type"))

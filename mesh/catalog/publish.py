@@ -169,7 +169,8 @@ def publish_feature_set(
         run_id=info.run_id,
     )
     try:
-        report_path = _record(spark, mesh, catalog, record, frame.schema, stats, report)
+        written = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+        report_path = _record(spark, mesh, catalog, record, written, stats, report)
     except BaseException as exc:
         undo_commit(table, existed, before, delta_version, start, end, exc, widened=widened)
         raise
@@ -254,7 +255,9 @@ def publish_definition(
         run_id=uuid.uuid4().hex,
         unbound=match == "legacy",
     )
-    report_path = _record(spark, mesh, catalog, record, None, stats, report)
+    # No frame: the types the feature table was written with are the previous entry's.
+    written = _written_types(catalog, previous.publish_id)
+    report_path = _record(spark, mesh, catalog, record, written, stats, report)
     page = reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
         name=fs.qualified_name,
@@ -288,10 +291,17 @@ def _govern(
     from mesh.governance.statistics import compute_statistics, protected_columns
 
     report = validate_definitions(mesh, subjects=[fs.qualified_name])
+    written = None
+    if (
+        previous is not None
+    ):  # output types as the previous version's table and this frame hold them
+        before = _written_types(Catalog(spark, mesh.warehouse), previous.publish_id)
+        written = (before, {f.name: f.dataType.simpleString() for f in frame.schema.fields})
     decision = compare(
         json.loads(previous.definition_json) if previous else None,
         fs,
         binding=current_binding(mesh, fs),
+        written=written,
     )
     if previous is not None:
         report = report + GovernanceReport(
@@ -313,6 +323,16 @@ def _govern(
     present = [c for c in fs.output_names() if c in frame.columns]
     stats = compute_statistics(frame, present, protected=protected_columns(fs))
     return report, decision, stats
+
+
+def _written_types(catalog: Catalog, publish_id: str) -> dict[str, str]:
+    """Output column -> Spark type, as the catalog entry of ``publish_id`` recorded them."""
+    return {
+        f["name"]: f["type"]
+        for row in catalog.rows("feature_sets", publish_id=publish_id)
+        for f in json.loads(row["features_json"])
+        if f.get("type")
+    }
 
 
 def _reasons(decision: Any) -> list[str]:
@@ -342,7 +362,7 @@ def _record(
     mesh: MeshDefinition,
     catalog: Catalog,
     row: _VersionRow,
-    schema: Any,
+    written: dict[str, str],
     stats: dict[str, Any],
     report: GovernanceReport,
 ) -> str:
@@ -373,7 +393,7 @@ def _record(
                 "sources": [
                     f"{e['from_kind']}:{e['from_name']}" for e in lineage_rows(mesh, fs, "", now)
                 ],
-                "features_json": json.dumps(_features(mesh, fs, schema)),
+                "features_json": json.dumps(_features(mesh, fs, written)),
                 "semantic_version": version,
                 "published_at": now,
             }
@@ -464,10 +484,11 @@ def _stats_dict(value: Any) -> Any:
     return value.to_dict() if hasattr(value, "to_dict") else value
 
 
-def _features(mesh: MeshDefinition, fs: AnyFeatureSet, schema: Any) -> list[dict[str, Any]]:
+def _features(
+    mesh: MeshDefinition, fs: AnyFeatureSet, written: dict[str, str]
+) -> list[dict[str, Any]]:
     """Catalog view of every output column: type (as written, else declared), PII, docs."""
     product = mesh.product(fs.source, fs.domain) if fs.kind == "feature_set" else None
-    written = {f.name: f.dataType.simpleString() for f in schema.fields} if schema else {}
     out = []
     for feature in fs.features:
         for output in feature.output_names():

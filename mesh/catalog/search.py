@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from mesh.catalog.access import Identity
-    from mesh.definitions import MeshDefinition
+    from mesh.definitions import AnyFeatureSet, MeshDefinition
 
 
 @dataclass(frozen=True)
@@ -122,16 +123,26 @@ def versions(
     """Every published version of ``name`` (``domain.set``), newest first, for a caller.
 
     Raises ``AccessDeniedError`` (audited) when the caller may not see the set, and when no
-    identity is given or set. A set that was never published has no versions.
+    identity is given or set. A set that was never published has no versions. As in
+    ``show``, a stored definition names the inputs the caller may not see ``<hidden>``.
     """
-    from mesh.catalog.access import authorize_metadata, current_identity
+    from mesh.catalog.access import authorize_metadata, current_identity, hidden_sets
 
     who = current_identity(mesh.standards, identity)
-    entry = _entry(spark, mesh, name)
+    every = entries(spark, mesh)
+    entry = next((e for e in every if e.name == name), None)
     if entry is None:
         return []
     authorize_metadata(spark, mesh, who, entry, "catalog versions")
-    return recorded_versions(spark, mesh, name)
+    hidden = set(hidden_sets(mesh, who, every))
+    return [
+        dataclasses.replace(
+            v,
+            definition_json=_hide_inputs(v.definition_json, hidden),
+            reasons=_hide_references(v.reasons, hidden),
+        )
+        for v in recorded_versions(spark, mesh, name)
+    ]
 
 
 def recorded_versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
@@ -181,10 +192,6 @@ def entries(spark: SparkSession, mesh: MeshDefinition) -> list[CatalogEntry]:
     return [CatalogEntry.from_row(latest[n]) for n in sorted(latest)]
 
 
-def _entry(spark: SparkSession, mesh: MeshDefinition, name: str) -> CatalogEntry | None:
-    return next((e for e in entries(spark, mesh) if e.name == name), None)
-
-
 def search(
     spark: SparkSession,
     mesh: MeshDefinition,
@@ -198,11 +205,12 @@ def search(
 ) -> list[CatalogEntry]:
     """Published feature sets the caller may see matching every given filter, by name.
 
-    ``text`` matches (case-insensitively) the name, description, tags and the names and
-    descriptions of the features; ``owner`` is a substring of the owner; ``tag`` matches a
-    set tag or a feature tag exactly. Sets the caller (``identity``, else the identity
-    variable) may not see by their visibility are left out: private sets of other domains,
-    internal sets that do not name the caller's domain. Without an identity the search is
+    ``text`` matches when each of its words appears (case-insensitively, in any order) in
+    the name, description, tags or the names and descriptions of the features; ``owner``
+    is a substring of the owner; ``tag`` matches a set tag or a feature tag exactly. Sets
+    the caller (``identity``, else the identity variable) may not see by their visibility
+    are left out: private sets of other domains, internal sets that do not name the
+    caller's domain. Without an identity the search is
     refused (``AccessDeniedError``), like a read.
     """
     from mesh.catalog.access import current_identity, hidden_sets, metadata_denial
@@ -223,7 +231,7 @@ def search(
             continue
         if metadata_denial(mesh, who, entry) is not None:
             continue
-        if text and text.lower() not in _haystack(entry):
+        if text and not all(word in _haystack(entry) for word in text.lower().split()):
             continue
         found.append(visible_sources(entry, hidden))
     return found
@@ -254,13 +262,20 @@ def show(
     The caller (``identity``, else the identity variable) must be allowed to see the set by
     its visibility; otherwise ``AccessDeniedError`` names who, the set and the missing
     grant, and the refusal is audited. Seeing a set grants no PII features, so the
-    statistics show no values of a text feature the entry classes ``pii`` or
-    ``sensitive``, even when a publish stored them, and a caller without the feature's
-    read grant (``decide``) sees only count, nulls and distinct count of such a feature of
-    any type (no min, max, mean, stddev, quantiles or histogram). ``CatalogError`` when
+    statistics show no values of a text feature the entry or ``conf/`` now classes ``pii``
+    or ``sensitive``, even when a publish stored them, and a caller without the feature's
+    read grant (``decide``, the tighter of the published and the current classes) sees only
+    count, nulls and distinct count of such a feature of any type (no min, max, mean,
+    stddev, quantiles or histogram). ``CatalogError`` when
     ``name`` was never published.
     """
-    from mesh.catalog.access import authorize_metadata, current_identity, decide, hidden_sets
+    from mesh.catalog.access import (
+        authorize_metadata,
+        current_identity,
+        decide,
+        hidden_sets,
+        pii_of,
+    )
     from mesh.definitions.feature_set import PROTECTED_PII
     from mesh.governance.statistics import redact, stats_to_dict
 
@@ -280,7 +295,13 @@ def show(
     personal = [f["name"] for f in entry.features if f.get("pii") in PROTECTED_PII]
     fs = mesh.all_sets().get(name)
     if fs is not None:
-        readable = {d.feature for d in decide(mesh, who, fs, []) if d.allowed}
+        # As for reads, the tighter of the published and the current classes applies: a
+        # feature conf/ classes pii now is withheld before the next publish records it.
+        personal += [
+            o for o in fs.output_names() if pii_of(fs, o) in PROTECTED_PII and o not in personal
+        ]
+        published = published_definition_of(latest) or fs
+        readable = {d.feature for d in decide(mesh, who, published, []) if d.allowed}
     else:  # no longer defined in conf: no grant to decide by, only the owner reads
         readable = {f["name"] for f in entry.features} if who.domain == entry.domain else set()
     withheld = [f for f in personal if f not in readable]
@@ -294,22 +315,51 @@ def show(
     }
 
 
+def published_definition_of(record: VersionRecord) -> AnyFeatureSet | None:
+    """The definition ``record`` was published with; ``None`` when it no longer validates."""
+    from mesh.governance.contract import as_feature_set
+
+    try:
+        return as_feature_set(json.loads(record.definition_json))
+    except CatalogError:
+        return None
+
+
 def _without_hidden_inputs(version: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
-    """A version whose stored definition names no ``hidden`` input set (a global set's
-    ``inputs`` map aliases to references ``domain.set[@pin].feature``)."""
-    definition = json.loads(version["definition_json"])
+    """A version (``to_dict``) whose stored definition and reasons name no ``hidden`` set."""
+    return {
+        **version,
+        "definition_json": _hide_inputs(version["definition_json"], hidden),
+        "reasons": _hide_references(version["reasons"], hidden),
+    }
+
+
+def _hide_references(reasons: list[str], hidden: set[str]) -> list[str]:
+    """``reasons`` (``input a: domain.set.feature -> ...``) with every reference to a
+    ``hidden`` set, pin and feature included, written ``<hidden>``."""
+    if not hidden:
+        return reasons
+    names = "|".join(re.escape(n) for n in sorted(hidden, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.])(?:{names})(?![\w])(?:@[\w.]+)?(?:\.\w+)?")
+    return [pattern.sub("<hidden>", reason) for reason in reasons]
+
+
+def _hide_inputs(definition_json: str, hidden: set[str]) -> str:
+    """A stored definition whose inputs name no ``hidden`` set (a global set's ``inputs``
+    map aliases to references ``domain.set[@pin].feature``), each one ``<hidden>``."""
+    definition = json.loads(definition_json)
     inputs = definition.get("inputs")
     if not isinstance(inputs, dict):
-        return version
+        return definition_json
     from mesh.definitions import FeatureRef
 
     kept = {
         alias: ref for alias, ref in inputs.items() if FeatureRef.parse(ref).set_name not in hidden
     }
     if kept == inputs:
-        return version
+        return definition_json
     definition["inputs"] = {**kept, **{a: "<hidden>" for a in inputs if a not in kept}}
-    return {**version, "definition_json": json.dumps(definition)}
+    return json.dumps(definition)
 
 
 def statistics_of(

@@ -206,6 +206,7 @@ def compare(
     current: AnyFeatureSet | Mapping[str, Any],
     *,
     binding: Binding | None = None,
+    written: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
 ) -> ContractDecision:
     """Compare the last published definition with the one being published.
 
@@ -216,6 +217,10 @@ def compare(
     ``definition_json`` of ``previous`` holds the binding it was published with. With both,
     changed keys, data product location and timestamp columns are breaking; with ``binding``
     but none recorded for ``previous``, ``binding_unverified`` is set (``warnings()``).
+    ``written`` is (previous, current) output column -> Spark type as the feature tables
+    hold them (the catalog's entry of the previous version, the frame being published): an
+    aggregation without a declared ``type:`` takes its type from its data product's column,
+    which the definitions do not pin, so a change of its type is seen there.
     Raises ``CatalogError`` when the two are different feature sets or a dict does not
     validate.
     """
@@ -242,7 +247,7 @@ def compare(
     legacy = prev_binding is None and cur_binding is not None and isinstance(previous, Mapping)
     old_outputs, new_outputs = _outputs(prev, legacy), _outputs(cur)
     data_changed = old_hash != new_hash or list(old_outputs) != list(new_outputs)
-    changes = _set_changes(prev, cur) + bound + _output_changes(old_outputs, new_outputs)
+    changes = _set_changes(prev, cur) + bound + _output_changes(old_outputs, new_outputs, written)
     if data_changed and not changes:
         if list(old_outputs) != list(new_outputs):
             changes.append(Change("reordered", None, "features reordered", False))
@@ -361,10 +366,19 @@ def _outputs(fs: AnyFeatureSet, legacy: bool = False) -> _Outputs:
     return found
 
 
-def _output_changes(old: _Outputs, new: _Outputs) -> list[Change]:
+def _output_changes(
+    old: _Outputs,
+    new: _Outputs,
+    written: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
+) -> list[Change]:
     changes: list[Change] = []
+    old_written, new_written = written or ({}, {})
     for name in [n for n in new if n in old]:
         (old_type, old_def), (new_type, new_def) = old[name], new[name]
+        if old_type is None and new_type is None:  # typed by its source column: as written
+            old_type, new_type = old_written.get(name), new_written.get(name)
+            if old_type is None or new_type is None:
+                old_type = new_type = None
         if old_type != new_type:
             changes.append(
                 Change("type_changed", name, f"type of {name} {old_type} -> {new_type}", True)

@@ -162,6 +162,13 @@ class GovernanceReport:
             f"{r.check}"
             + (f" on {r.feature}" if r.feature else "")
             + f" (measured {_short(r.measured)}, threshold {_short(r.threshold)})"
+            # A version refusal's measured value is only a version: say which change needs
+            # which bump, as the command line shows this line alone.
+            + (
+                f": {r.message.removeprefix(f'{r.subject}: ')}"
+                if r.check == "contract.version"
+                else ""
+            )
             for r in failed
         ]
         message = (

@@ -263,3 +263,18 @@ class SetRules(Collector):
                 "upper; swap them",
                 field,
             )
+        psi = fs.quality.max_psi
+        if psi is not None:
+            # A PSI is never negative: a negative limit would refuse every publish with a
+            # previous version.
+            self.add(
+                "quality.max_psi",
+                name,
+                None,
+                psi >= 0,
+                psi,
+                ">= 0",
+                f"{name}: quality.max_psi is {psi}, but a population stability index is never "
+                "negative; use a limit such as 0.25 (or 0.1 for a strict one)",
+                "quality.max_psi",
+            )

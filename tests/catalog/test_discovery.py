@@ -102,6 +102,9 @@ def test_search_by_text_domain_entity_owner_and_tag(
     assert names(search(spark, world, owner="customers-team")) == ["customers.profile"]
     assert names(search(spark, world, tag="global")) == ["risk.customer_risk"]
     assert names(search(spark, world, "year of birth")) == ["customers.profile"]
+    # Words, in any order and field: the set's description and a feature's.
+    assert names(search(spark, world, "birth  PROFILE")) == ["customers.profile"]
+    assert names(search(spark, world, "birth refunds")) == []
 
 
 def test_show_and_versions(spark: Any, world: Any) -> None:
@@ -475,11 +478,115 @@ def test_sources_of_a_visible_set_leave_out_hidden_ones(spark: Any, world: Any) 
         shown = show(spark, world, "risk.customer_risk", identity=carol)
         entry = shown["entry"]
         (found,) = [e for e in search(spark, world, identity=carol) if e.domain == "risk"]
+        listed = versions(spark, world, "risk.customer_risk", identity=carol)
     finally:
         world.feature_sets["support.ticket_stats"] = stats
     assert source not in entry["sources"] and source not in found.sources
-    # Nor does the stored definition of its versions name them.
-    inputs = json.loads(shown["versions"][0]["definition_json"])["inputs"]
-    assert (inputs["tickets_30d"], inputs["csat"]) == ("<hidden>", "<hidden>")
-    assert inputs["spend_30d"] == "payments.customer_spend.amount_sum_30d"
+    # Nor does the stored definition of its versions name them (show, or versions).
+    for definition in (shown["versions"][0]["definition_json"], listed[0].definition_json):
+        inputs = json.loads(definition)["inputs"]
+        assert (inputs["tickets_30d"], inputs["csat"]) == ("<hidden>", "<hidden>")
+        assert inputs["spend_30d"] == "payments.customer_spend.amount_sum_30d"
     assert "feature_set:payments.customer_spend" in entry["sources"]
+
+
+def test_show_withholds_statistics_of_features_conf_now_classifies_personal(
+    spark: Any, mesh: Any
+) -> None:
+    # Published with country and credit_limit classed `none`; conf/ classes them `pii` now,
+    # so a caller without a grant may no longer read them, nor see their values here. The
+    # published class of birth_year (`pii`) still applies while conf/ says `none`.
+    fs = mesh.feature_sets["customers.profile"]
+    df = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, fs, df, start=START, end=END, identity="etl@customers", as_of=END
+    )
+    classes = {"country": "pii", "credit_limit": "pii", "birth_year": "none"}
+    features = [
+        f.model_copy(update={"pii": classes[f.name]}) if f.name in classes else f
+        for f in fs.features
+    ]
+    mesh.feature_sets["customers.profile"] = fs.model_copy(update={"features": features})
+
+    shown = show(spark, mesh, "customers.profile", identity="bob@support")["statistics"]
+    limit, country = shown["credit_limit"], shown["country"]
+    assert (limit["redacted"], limit["min"], limit["max"], limit["histogram"]) == (
+        True,
+        None,
+        None,
+        None,
+    )
+    assert (country["redacted"], country["histogram"]) == (True, None)
+    assert (limit["count"], country["distinct"]) == (12, 3)
+    assert (shown["birth_year"]["redacted"], shown["birth_year"]["max"]) == (True, None)
+    assert shown["segment"]["histogram"]["values"] == ["a", "b"]  # still `none`
+    owner = show(spark, mesh, "customers.profile", identity="etl@customers")["statistics"]
+    assert owner["credit_limit"]["max"] is not None
+
+
+def test_value_duplicates_read_no_feature_published_as_pii_without_a_grant(
+    spark: Any, mesh: Any
+) -> None:
+    # birth_year was published `pii`; conf/ declassifying it does not open the values the
+    # table already holds to a domain without a grant (support has none).
+    for name, rows, schema, owner in (
+        ("customers.profile", profile_rows(), PROFILE_SCHEMA, "etl@customers"),
+        ("payments.tx_amounts", amounts_rows(), AMOUNTS_SCHEMA, "etl@payments"),
+    ):
+        publish_feature_set(
+            spark,
+            mesh,
+            mesh.feature_sets[name],
+            frame(spark, rows, schema),
+            start=START,
+            end=END,
+            identity=owner,
+            as_of=END,
+        )
+    fs = mesh.feature_sets["customers.profile"]
+    features = [f.model_copy(update={"pii": "none"}) for f in fs.features]
+    mesh.feature_sets["customers.profile"] = fs.model_copy(update={"features": features})
+
+    value_duplicates(spark, mesh, threshold=0.99, min_overlap=1, identity="bob@support")
+    rows = audit_log(spark, mesh, feature_set="customers.profile", identity="bob@support")
+    (read,) = [r for r in rows if r["purpose"] == "duplicates"]
+    assert sorted(read["features"]) == ["country", "credit_limit", "segment"]
+
+
+def test_version_reasons_name_no_input_set_the_caller_may_not_see(spark: Any, mesh: Any) -> None:
+    risk = mesh.global_sets["risk.customer_risk"]
+    rows = [
+        (cid, ts, ts, amount, float(cid) / 7, False) for cid, ts, _, amount, _ in amounts_rows()
+    ]
+    for fs in (
+        risk,
+        risk.model_copy(
+            update={
+                "version": "2.0.0",
+                "inputs": {**risk.inputs, "tickets_30d": "support.ticket_stats.tickets_7d"},
+            }
+        ),
+    ):
+        mesh.global_sets[fs.qualified_name] = fs
+        publish_feature_set(
+            spark,
+            mesh,
+            fs,
+            frame(spark, rows, RISK_SCHEMA),
+            start=START,
+            end=END,
+            identity="job@risk",
+            as_of=END,
+        )
+    carol = "carol@payments"  # may see risk.customer_risk and, at first, support.ticket_stats
+    (seen, _) = [v.reasons for v in versions(spark, mesh, "risk.customer_risk", identity=carol)]
+    assert seen == [
+        "input tickets_30d: support.ticket_stats.tickets_30d -> support.ticket_stats.tickets_7d"
+    ]
+    stats = mesh.feature_sets["support.ticket_stats"]
+    meta = stats.metadata.model_copy(update={"visibility": "private"})
+    mesh.feature_sets["support.ticket_stats"] = stats.model_copy(update={"metadata": meta})
+    listed = versions(spark, mesh, "risk.customer_risk", identity=carol)
+    shown = show(spark, mesh, "risk.customer_risk", identity=carol)["versions"]
+    for reasons in (listed[0].reasons, shown[0]["reasons"]):
+        assert reasons == ["input tickets_30d: <hidden> -> <hidden>"]

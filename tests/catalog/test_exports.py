@@ -23,6 +23,7 @@ from mesh.catalog.export.datahub import proposals
 from mesh.catalog.export.odcs import contract
 from mesh.catalog.lineage import Edge
 from mesh.catalog.search import CatalogEntry, VersionRecord
+from mesh.errors import CatalogError
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "catalog"
 AT = datetime(2024, 2, 1, 12, 0, tzinfo=timezone.utc)
@@ -257,3 +258,43 @@ def test_odcs_states_the_sets_own_thresholds() -> None:
     spend = contract(data, "payments.spend")["schema"][0]["properties"]
     (amount,) = [p for p in spend if p["name"] == "amount_sum_7d"]
     assert amount["quality"] == [dict(amount["quality"][0], mustBeLessOrEqualTo=0.6)]  # default
+
+
+def test_an_export_out_folder_that_is_a_file_is_one_catalog_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mesh.catalog.export as export
+
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    # Refused before the catalog is read (no Spark, no mesh needed).
+    with pytest.raises(CatalogError) as err:
+        export.export_catalog(None, None, "odcs", taken / "out")  # type: ignore[arg-type]
+    assert err.value.params["out"] == str(taken / "out")
+    assert err.value.params["path"] == str(taken)
+    # A file where the format's folder goes is found only when writing.
+    monkeypatch.setattr(export, "collect", lambda *args, **kwargs: _input())
+    (tmp_path / "odcs").write_text("")
+    with pytest.raises(CatalogError) as err:
+        export.export_catalog(None, None, "odcs", tmp_path)  # type: ignore[arg-type]
+    assert err.value.params["out"] == str(tmp_path)
+    assert err.value.params["path"].startswith(str(tmp_path / "odcs"))
+
+
+def test_odcs_range_rules_of_one_sided_bounds_check_only_the_bound_given() -> None:
+    expected = {
+        (1900, None): ("birth_year < 1900", "values at least 1900"),
+        (None, 2020): ("birth_year > 2020", "values at most 2020"),
+    }
+    for (low, high), (where, description) in expected.items():
+        data = _input()
+        quality = {"ranges": {"birth_year": [low, high]}}
+        data.versions["customers.profile"] = dataclasses.replace(
+            data.versions["customers.profile"], definition_json=json.dumps({"quality": quality})
+        )
+        doc = contract(data, "customers.profile")
+        (year,) = [p for p in doc["schema"][0]["properties"] if p["name"] == "birth_year"]
+        rule = year["quality"][-1]
+        assert rule["query"] == f"SELECT COUNT(*) FROM customers__profile WHERE {where}"
+        assert (rule["description"], rule["mustBe"]) == (description, 0)
+        assert "None" not in yaml.safe_dump(doc)

@@ -604,3 +604,103 @@ def test_a_refusal_whose_report_cannot_be_written_is_still_the_refusal(
     assert info.value.params["failed"] == ["data.key_nulls"]
     assert info.value.params["report_path"] is None
     assert "could not be written" in info.value.message
+
+
+def _limits(mesh: MeshDefinition) -> Any:
+    """customers.limits: a max over customer_profiles.credit_limit, without a `type:`."""
+    from mesh.definitions import FeatureSet
+
+    fs = FeatureSet.model_validate(
+        {
+            "name": "limits",
+            "domain": "customers",
+            "entity": "customer",
+            "source": "customer_profiles",
+            "features": [
+                {
+                    "kind": "aggregation",
+                    "name": "limit_max",
+                    "function": "max",
+                    "column": "credit_limit",
+                    "windows": ["7d"],
+                    "pii": "none",
+                }
+            ],
+            "metadata": {"owner": "customers-team@example.com", "description": "Limits"},
+        }
+    )
+    mesh.feature_sets[fs.qualified_name] = fs
+    mesh.files[fs.qualified_name] = "conf/domains/customers/limits.yaml"
+    return fs
+
+
+def _limit_rows(spark: Any, limit_type: str) -> Any:
+    cast = float if limit_type == "double" else int
+    rows = [(cid, ts, created, cast(limit)) for cid, ts, created, *_, limit in profile_rows()]
+    schema = (
+        f"customer_id bigint, feature_ts timestamp, created_ts timestamp, limit_max_7d {limit_type}"
+    )
+    return frame(spark, rows, schema)
+
+
+def _product_columns(mesh: MeshDefinition, columns: dict[str, str]) -> None:
+    product = mesh.products["customers.customer_profiles"]
+    mesh.products["customers.customer_profiles"] = product.model_copy(update={"columns": columns})
+
+
+def test_a_metadata_only_publish_keeps_the_feature_types_the_table_was_written_with(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    # The data product declares no columns: only the written table knows the type of an
+    # aggregation over it.
+    _product_columns(mesh, {})
+    fs = _limits(mesh)
+    df = _limit_rows(spark, "double")
+    publish_feature_set(spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END)
+    meta = fs.metadata.model_copy(update={"description": "Highest credit limit"})
+    publish_definition(
+        spark,
+        mesh,
+        fs.model_copy(update={"metadata": meta, "version": "1.0.1"}),
+        identity=CUSTOMERS,
+    )
+    (entry,) = [e for e in entries(spark, mesh) if e.name == "customers.limits"]
+    assert (entry.semantic_version, entry.description) == ("1.0.1", "Highest credit limit")
+    assert [(f["name"], f["type"]) for f in entry.features] == [("limit_max_7d", "double")]
+
+
+def test_an_aggregation_whose_source_column_changed_type_needs_a_major_version(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs = _limits(mesh)
+    publish_feature_set(
+        spark,
+        mesh,
+        fs,
+        _limit_rows(spark, "double"),
+        start=START,
+        end=END,
+        identity=CUSTOMERS,
+        as_of=END,
+    )
+    # credit_limit becomes bigint in the data product: max over it is bigint now.
+    columns = dict(mesh.products["customers.customer_profiles"].columns)
+    _product_columns(mesh, {**columns, "credit_limit": "bigint"})
+    df = _limit_rows(spark, "bigint")
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+        )
+    (check,) = info.value.report.failed
+    assert (check.check, check.measured, check.threshold) == (
+        "contract.version",
+        "1.0.0",
+        ">= 2.0.0",
+    )
+    assert "type of limit_max_7d double -> bigint" in check.message
+    major = fs.model_copy(update={"version": "2.0.0"})
+    mesh.feature_sets[fs.qualified_name] = major
+    result = publish_feature_set(
+        spark, mesh, major, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+    )
+    assert (result.bump, result.reasons) == ("major", ["type of limit_max_7d double -> bigint"])

@@ -375,6 +375,19 @@ def test_breaking_change_without_major_is_refused_with_reasons() -> None:
     assert record["bump"] == "major" and {c["kind"] for c in record["changes"]} == {"removed"}
 
 
+def test_a_refused_version_says_why_on_the_errors_first_line() -> None:
+    from mesh.errors import GovernanceError
+    from mesh.governance import GovernanceReport
+
+    report = GovernanceReport([_decision("major").check_version("1.0.0", "1.1.0")])
+    with pytest.raises(GovernanceError) as caught:
+        report.raise_if_failed("publish")
+    assert caught.value.params["failed"] == ["contract.version"]
+    first_line = str(caught.value).splitlines()[0]  # all the command line prints
+    assert "contract.version (measured 1.1.0, threshold >= 2.0.0)" in first_line
+    assert "removed amount_max_7d" in first_line and "use 2.0.0" in first_line
+
+
 def test_defaults_come_from_the_definitions() -> None:
     old = MESH.feature_sets[SPEND]
     new = FeatureSet.model_validate(
@@ -506,3 +519,24 @@ def test_a_window_an_earlier_engine_named_1y_is_renamed() -> None:
     assert compare(history.model_dump(mode="json"), history).bump == "none"
     # A model is this engine's definition (as a Python caller of publish passes it): no rename.
     assert compare(history, history, binding=binding).bump == "none"
+
+
+def test_an_aggregation_typed_by_its_source_column_changes_type_as_written() -> None:
+    # amount_max has no `type:`: its type follows the data product's `amount` column,
+    # which the definition does not pin; the tables say what changed.
+    fs = MESH.feature_sets[SPEND]
+    previous = published_definition(fs, SPEND_BINDING)
+    before = {"amount_max_7d": "double", "tx_count_1d": "bigint"}
+    after = {"amount_max_7d": "bigint", "tx_count_1d": "bigint"}
+    decision = compare(previous, fs, binding=SPEND_BINDING, written=(before, after))
+    assert decision.bump == "major"
+    assert [(c.kind, c.feature, c.detail) for c in decision.changes] == [
+        ("type_changed", "amount_max_7d", "type of amount_max_7d double -> bigint")
+    ]
+    assert not decision.check_version("1.0.0", "1.0.0").passed
+    assert decision.check_version("1.0.0", "2.0.0").passed
+    # Unknown on either side (a table type not recorded): no change is claimed.
+    unknown = compare(previous, fs, binding=SPEND_BINDING, written=(before, {}))
+    assert unknown.bump == "none"
+    same = compare(previous, fs, binding=SPEND_BINDING, written=(before, dict(before)))
+    assert same.bump == "none"

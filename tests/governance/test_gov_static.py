@@ -492,6 +492,15 @@ CASES: list[tuple[str, Callable[[MeshDefinition], None], str, str, str | None, A
         "low <= high",
     ),
     (
+        "drift threshold below 0",
+        on_set(SPEND, quality("max_psi", -0.25)),
+        "quality.max_psi",
+        SPEND,
+        None,
+        -0.25,
+        ">= 0",
+    ),
+    (
         "training set names a missing feature",
         training_ref,
         "references.training",

@@ -123,16 +123,33 @@ def export_catalog(
     """Write the files of ``fmt`` (one of ``FORMATS``) under ``out_dir``; return their paths.
 
     The export holds what ``identity`` may see in the catalog (see :func:`collect`).
+    ``CatalogError`` (params ``out``, ``path``) when ``out_dir`` is not a folder that can be
+    written: checked before the catalog is read when it (or a folder above it) is a file.
     """
-    files = render(collect(spark, mesh, identity), fmt)
     root = Path(out_dir)
+    blocking = next((p for p in (root, *root.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        _refuse_out(root, blocking, "it is a file, not a folder")
+    files = render(collect(spark, mesh, identity), fmt)
     written = []
     for name, text in sorted(files.items()):
         path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        except OSError as exc:
+            _refuse_out(root, path, exc.strerror or str(exc))
         written.append(path)
     return written
+
+
+def _refuse_out(root: Path, path: Path, reason: str) -> None:
+    raise CatalogError(
+        f"export: cannot write under {root} ({path}: {reason}); pass --out a folder you can "
+        "write (it is created when missing)",
+        out=str(root),
+        path=str(path),
+    )
 
 
 def dumps(payload: Any) -> str:

@@ -109,17 +109,8 @@ def contract(data: ExportInput, name: str) -> dict[str, Any]:
                     "mustBeLessOrEqualTo": max_null,
                 }
             )
-        if bounds is not None:
-            low, high = bounds
-            rules.append(
-                {
-                    "type": "sql",
-                    "description": f"values within [{low}, {high}]",
-                    "query": f"SELECT COUNT(*) FROM {table} WHERE {feature['name']} < {low} "
-                    f"OR {feature['name']} > {high}",
-                    "mustBe": 0,
-                }
-            )
+        if bounds is not None and any(b is not None for b in bounds):
+            rules.append(_range_rule(table, feature["name"], *bounds))
         if rules:
             prop["quality"] = rules
         properties.append(prop)
@@ -171,6 +162,23 @@ def contract(data: ExportInput, name: str) -> dict[str, Any]:
         ]
         doc["contractCreatedTs"] = version.published_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     return doc
+
+
+def _range_rule(table: str, column: str, low: Any, high: Any) -> dict[str, Any]:
+    """The ``data.range`` check as SQL; a bound left open (``None``) is not checked."""
+    outside = [f"{column} {op} {b}" for op, b in (("<", low), (">", high)) if b is not None]
+    if low is None:
+        description = f"values at most {high}"
+    elif high is None:
+        description = f"values at least {low}"
+    else:
+        description = f"values within [{low}, {high}]"
+    return {
+        "type": "sql",
+        "description": description,
+        "query": f"SELECT COUNT(*) FROM {table} WHERE {' OR '.join(outside)}",
+        "mustBe": 0,
+    }
 
 
 def render_odcs(data: ExportInput) -> dict[str, str]:
