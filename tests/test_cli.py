@@ -427,3 +427,47 @@ def test_publish_is_not_a_lookup(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert catalog._context(args, lookup=False)[0] == "spark"
         with pytest.raises(MeshError, match="no warehouse at"):
             catalog._context(args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["audit", "--limit", "-1"], "expected at least 0, found -1"),
+        (["lineage", "risk.churn", "--depth", "0"], "expected at least 1, found 0"),
+        (["duplicates", "--threshold", "5"], "above 0 and at most 1, found 5"),
+        (["duplicates", "--threshold", "x"], "expected a number, found 'x'"),
+        (["duplicates", "--min-overlap", "1.5"], "expected a whole number, found '1.5'"),
+    ],
+)
+def test_catalog_options_out_of_range_are_usage_errors(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["catalog", *argv, "--conf", CONF])
+    assert info.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_metadata_only_publish_refuses_a_range_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_spark(name: str) -> Any:
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr("mesh.session.get_spark", no_spark)
+    argv = ["publish", "customers.profile", "--metadata-only", "--end", "2024-02-01"]
+    assert main([*argv, "--conf", CONF]) == 1
+    err = capsys.readouterr().err
+    assert "--metadata-only computes nothing, so it takes no --start/--end" in err
+
+
+def test_versions_and_lineage_of_a_set_without_any_say_so(
+    spark: Any, warehouse: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(warehouse).mkdir()
+    common = ["--conf", CONF, "--warehouse", warehouse, "--identity", "bob@support"]
+    assert main(["catalog", "versions", "support.ticket_stats", *common]) == 0
+    assert capsys.readouterr().out == "no published version of support.ticket_stats\n"
+    argv = ["catalog", "lineage", "support.nosuch", "--direction", "upstream", *common]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == "no upstream lineage edges of support.nosuch\n"

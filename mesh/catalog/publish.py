@@ -292,9 +292,8 @@ def _govern(
 
     report = validate_definitions(mesh, subjects=[fs.qualified_name])
     written = None
-    if (
-        previous is not None
-    ):  # output types as the previous version's table and this frame hold them
+    if previous is not None:
+        # Output types as the previous version's table and this frame hold them.
         before = _written_types(Catalog(spark, mesh.warehouse), previous.publish_id)
         written = (before, {f.name: f.dataType.simpleString() for f in frame.schema.fields})
     decision = compare(

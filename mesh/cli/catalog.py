@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +48,7 @@ def register(sub: Any) -> None:
     lineage = csub.add_parser("lineage", help="lineage edges of a feature set")
     lineage.add_argument("name", help="domain.name (or kind:domain.name)")
     lineage.add_argument("--direction", choices=("upstream", "downstream", "both"), default="both")
-    lineage.add_argument("--depth", type=int, help="hops to follow (default: all)")
+    lineage.add_argument("--depth", type=_at_least(1), help="hops to follow (default: all)")
     _identity(lineage)
     lineage.set_defaults(func=_lineage)
     export = csub.add_parser("export", help="export to Atlas/Purview, OpenLineage, DataHub, ODCS")
@@ -56,16 +57,44 @@ def register(sub: Any) -> None:
     _identity(export)
     export.set_defaults(func=_export)
     dups = csub.add_parser("duplicates", help="likely duplicate features across sets")
-    dups.add_argument("--threshold", type=float, default=0.99)
-    dups.add_argument("--min-overlap", type=int, default=10)
+    dups.add_argument(
+        "--threshold", type=_share, default=0.99, help="least share of equal values, 0-1"
+    )
+    dups.add_argument("--min-overlap", type=_at_least(1), default=10)
     _identity(dups)
     dups.set_defaults(func=_duplicates)
     audit = csub.add_parser("audit", help="read audit log, newest first")
     audit.add_argument("--feature-set")
     audit.add_argument("--decision", choices=("allowed", "denied"))
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=_at_least(0), default=50)
     _identity(audit)
     audit.set_defaults(func=_audit)
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected at least {low}, found {value}")
+        return value
+
+    return parse
+
+
+def _share(text: str) -> float:
+    """An argparse type: a number above 0 and at most 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share above 0 and at most 1, found {text}")
+    return value
 
 
 def _identity(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +135,16 @@ def _publish(args: argparse.Namespace) -> int:
     from mesh.catalog.publish import publish_definition
     from mesh.catalog.run import publish_range
 
+    if args.metadata_only and (args.start or args.end):
+        from mesh.errors import CatalogError
+
+        # A metadata-only publish computes nothing: a range would be silently ignored.
+        raise CatalogError(
+            "mesh publish: --metadata-only computes nothing, so it takes no --start/--end; "
+            "leave them out, or publish without --metadata-only to compute that range.",
+            argument="--metadata-only",
+            found=[o for o, v in (("--start", args.start), ("--end", args.end)) if v],
+        )
     spark, mesh = _context(args, lookup=False, defines=args.name)
     if args.metadata_only:
         result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)
@@ -169,6 +208,9 @@ def _versions(args: argparse.Namespace) -> int:
 
     spark, mesh = _context(args)
     found = versions(spark, mesh, args.name, identity=args.identity)
+    if not found and not args.json:
+        print(f"no published version of {args.name}")
+        return 0
     if args.json:
         print(json.dumps([v.to_dict() for v in found], indent=2, default=str))
         return 0
@@ -185,8 +227,12 @@ def _lineage(args: argparse.Namespace) -> int:
     from mesh.catalog.lineage import lineage
 
     spark, mesh = _context(args)
-    for edge in lineage(spark, mesh, args.name, args.direction, args.depth, identity=args.identity):
+    edges = lineage(spark, mesh, args.name, args.direction, args.depth, identity=args.identity)
+    for edge in edges:
         print(edge)
+    if not edges:
+        scope = "" if args.direction == "both" else f" {args.direction}"
+        print(f"no{scope} lineage edges of {args.name}")
     return 0
 
 
