@@ -118,7 +118,7 @@ def publish_feature_set(
     publish_id = uuid.uuid4().hex
     frame = df.persist()
     try:
-        report, decision, stats = _govern(spark, mesh, fs, frame, previous, as_of)
+        report, decision, stats = _govern(spark, mesh, catalog, fs, frame, previous, as_of)
         reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
         row_count = frame.count()
         path = stored_path(feature_table_path(mesh, fs))
@@ -169,8 +169,7 @@ def publish_feature_set(
         run_id=info.run_id,
     )
     try:
-        written = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
-        report_path = _record(spark, mesh, catalog, record, written, stats, report)
+        report_path = _record(spark, mesh, catalog, record, _types(frame), stats, report)
     except BaseException as exc:
         undo_commit(table, existed, before, delta_version, start, end, exc, widened=widened)
         raise
@@ -277,6 +276,7 @@ def publish_definition(
 def _govern(
     spark: SparkSession,
     mesh: MeshDefinition,
+    catalog: Catalog,
     fs: AnyFeatureSet,
     frame: DataFrame,
     previous: VersionRecord | None,
@@ -294,8 +294,7 @@ def _govern(
     written = None
     if previous is not None:
         # Output types as the previous version's table and this frame hold them.
-        before = _written_types(Catalog(spark, mesh.warehouse), previous.publish_id)
-        written = (before, {f.name: f.dataType.simpleString() for f in frame.schema.fields})
+        written = (_written_types(catalog, previous.publish_id), _types(frame))
     decision = compare(
         json.loads(previous.definition_json) if previous else None,
         fs,
@@ -322,6 +321,11 @@ def _govern(
     present = [c for c in fs.output_names() if c in frame.columns]
     stats = compute_statistics(frame, present, protected=protected_columns(fs))
     return report, decision, stats
+
+
+def _types(frame: DataFrame) -> dict[str, str]:
+    """Output column -> Spark type of the rows being published."""
+    return {f.name: f.dataType.simpleString() for f in frame.schema.fields}
 
 
 def _written_types(catalog: Catalog, publish_id: str) -> dict[str, str]:

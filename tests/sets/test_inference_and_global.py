@@ -27,15 +27,16 @@ from mesh.storage import open_table
 
 INFER_SCHEMA = "customer_id bigint, as_of_ts timestamp, amount double, tickets bigint"
 FEATURES = ["payments.spend.amount", "support.tickets.tickets"]
+# FEATURES of customers 1, 2 and 3 as of Jan 6: late data excluded, 3 has no history.
+AT_JAN_6 = [(1, jan(6), 30.0, 2), (2, jan(6), 20.0, 4), (3, jan(6), None, None)]
 
 
 def test_inference_as_of_applies_late_data_and_ttl(wh) -> None:
     rows = [{"customer_id": 1}, {"customer_id": 2}, {"customer_id": 3}]
     got = build_inference_set(wh.spark, wh.mesh, FEATURES, rows, as_of=jan(6))
-    expected = [(1, jan(6), 30.0, 2), (2, jan(6), 20.0, 4), (3, jan(6), None, None)]
     assert_df_equality(
         got,
-        wh.spark.createDataFrame(expected, INFER_SCHEMA),
+        wh.spark.createDataFrame(AT_JAN_6, INFER_SCHEMA),
         ignore_row_order=True,
         ignore_nullable=True,
     )
@@ -364,10 +365,9 @@ def test_inference_entities_of_other_kinds(wh) -> None:
     # Rows given as an iterator are read once, not lost: one output row per entity.
     rows = ({"customer_id": c} for c in (1, 2, 3))
     got = build_inference_set(wh.spark, wh.mesh, FEATURES, rows, as_of=jan(6))
-    expected = [(1, jan(6), 30.0, 2), (2, jan(6), 20.0, 4), (3, jan(6), None, None)]
     assert_df_equality(
         got,
-        wh.spark.createDataFrame(expected, INFER_SCHEMA),
+        wh.spark.createDataFrame(AT_JAN_6, INFER_SCHEMA),
         ignore_row_order=True,
         ignore_nullable=True,
     )
