@@ -15,7 +15,9 @@ new table recomputed from scratch):
 * ``minor``: added outputs, or outputs only reordered;
 * ``patch``: metadata only (owner, description, tags, visibility, PII classes, quality
   thresholds) -- the data hash is unchanged, so it can never make a major version;
-* ``none``: nothing changed; ``initial``: no previous version.
+* ``none``: nothing changed; ``initial``: no previous version. Spelling out what is
+  already meant is no change: an aggregation's ``type:`` added or dropped where the feature
+  tables hold that type anyway.
 
 A version published before the catalog recorded bindings has none to compare: its own
 fields are compared (with the data hash of that time, ``legacy_data_hash``) and the decision
@@ -38,6 +40,7 @@ from mesh.definitions.global_set import GlobalFeatureSet
 from mesh.definitions.mesh import AnyFeatureSet
 from mesh.errors import CatalogError
 from mesh.governance.contract_binding import binding_changes, binding_warning
+from mesh.governance.data_types import spark_form
 from mesh.governance.results import CheckResult
 
 Bump = Literal["initial", "major", "minor", "patch", "none"]
@@ -220,7 +223,8 @@ def compare(
     ``written`` is (previous, current) output column -> Spark type as the feature tables
     hold them (the catalog's entry of the previous version, the frame being published): an
     aggregation without a declared ``type:`` takes its type from its data product's column,
-    which the definitions do not pin, so a change of its type is seen there.
+    which the definitions do not pin, so a change of its type is seen there; a ``type:``
+    spelled out on one side only that names the type the tables hold is no change.
     Raises ``CatalogError`` when the two are different feature sets or a dict does not
     validate.
     """
@@ -236,18 +240,23 @@ def compare(
             previous=prev.qualified_name,
             current=cur.qualified_name,
         )
-    if prev_binding is not None and cur_binding is not None:
-        old_hash, new_hash = prev.data_hash(prev_binding), cur.data_hash(cur_binding)
-        bound = binding_changes(prev, cur, prev_binding, cur_binding)
-    else:  # nothing to compare the binding with: the sets' own fields, as hashed before
-        old_hash, new_hash = prev.legacy_data_hash(), cur.legacy_data_hash()
-        bound = []
     # A catalog entry (a dict) without a binding was written by an earlier engine, which
     # named 365-day windows ``_1y``: its table holds those columns. A model is this engine's.
     legacy = prev_binding is None and cur_binding is not None and isinstance(previous, Mapping)
     old_outputs, new_outputs = _outputs(prev, legacy), _outputs(cur)
+    types = _output_types(old_outputs, new_outputs, written)
+    # A `type:` spelled out on one side only, naming the type the other side's column has
+    # anyway, changes no value: it is left out of both hashes.
+    spelled = _spelled_out(prev, cur, old_outputs, new_outputs, types)
+    hashed_prev, hashed_cur = _without_types(prev, spelled), _without_types(cur, spelled)
+    if prev_binding is not None and cur_binding is not None:
+        old_hash, new_hash = hashed_prev.data_hash(prev_binding), hashed_cur.data_hash(cur_binding)
+        bound = binding_changes(prev, cur, prev_binding, cur_binding)
+    else:  # nothing to compare the binding with: the sets' own fields, as hashed before
+        old_hash, new_hash = hashed_prev.legacy_data_hash(), hashed_cur.legacy_data_hash()
+        bound = []
     data_changed = old_hash != new_hash or list(old_outputs) != list(new_outputs)
-    changes = _set_changes(prev, cur) + bound + _output_changes(old_outputs, new_outputs, written)
+    changes = _set_changes(prev, cur) + bound + _output_changes(old_outputs, new_outputs, types)
     if data_changed and not changes:
         if list(old_outputs) != list(new_outputs):
             changes.append(Change("reordered", None, "features reordered", False))
@@ -366,19 +375,77 @@ def _outputs(fs: AnyFeatureSet, legacy: bool = False) -> _Outputs:
     return found
 
 
+def _output_types(
+    old: _Outputs,
+    new: _Outputs,
+    written: tuple[Mapping[str, str], Mapping[str, str]] | None,
+) -> dict[str, tuple[str | None, str | None]]:
+    """Type before and after of every output on both sides (Spark's spelling).
+
+    A side without a declared type (an aggregation typed by its data product's column)
+    has the type its table was written with (``written``). Typed so on both sides and
+    unknown on either, no type is claimed for it (``None`` on both sides).
+    """
+    old_written, new_written = written or ({}, {})
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for name in [n for n in new if n in old]:
+        old_type, new_type = old[name][0], new[name][0]
+        before = old_type if old_type is not None else old_written.get(name)
+        after = new_type if new_type is not None else new_written.get(name)
+        if old_type is None and new_type is None and (before is None or after is None):
+            before = after = None
+        found[name] = (_spelling(before), _spelling(after))
+    return found
+
+
+def _spelling(type_name: str | None) -> str | None:
+    return spark_form(type_name) if type_name is not None else None
+
+
+def _spelled_out(
+    prev: AnyFeatureSet,
+    cur: AnyFeatureSet,
+    old: _Outputs,
+    new: _Outputs,
+    types: Mapping[str, tuple[str | None, str | None]],
+) -> set[str]:
+    """Aggregations with a ``type:`` on one side only whose every output keeps its type."""
+    before = {f.name: f for f in prev.features if isinstance(f, AggregationFeature)}
+    found = set()
+    for feature in cur.features:
+        other = before.get(feature.name)
+        if not isinstance(feature, AggregationFeature) or other is None:
+            continue
+        if (other.type is None) == (feature.type is None):
+            continue
+        outputs = [n for n in feature.output_names() if n in old and n in new]
+        if outputs and all(types[n][0] is not None and types[n][0] == types[n][1] for n in outputs):
+            found.add(feature.name)
+    return found
+
+
+def _without_types(fs: AnyFeatureSet, names: set[str]) -> AnyFeatureSet:
+    """``fs`` with the ``type:`` of the aggregations ``names`` left out."""
+    if not names:
+        return fs
+    features = [
+        f.model_copy(update={"type": None})
+        if isinstance(f, AggregationFeature) and f.name in names
+        else f
+        for f in fs.features
+    ]
+    return fs.model_copy(update={"features": tuple(features)})
+
+
 def _output_changes(
     old: _Outputs,
     new: _Outputs,
-    written: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
+    types: Mapping[str, tuple[str | None, str | None]],
 ) -> list[Change]:
     changes: list[Change] = []
-    old_written, new_written = written or ({}, {})
     for name in [n for n in new if n in old]:
-        (old_type, old_def), (new_type, new_def) = old[name], new[name]
-        if old_type is None and new_type is None:  # typed by its source column: as written
-            old_type, new_type = old_written.get(name), new_written.get(name)
-            if old_type is None or new_type is None:
-                old_type = new_type = None
+        old_def, new_def = old[name][1], new[name][1]
+        old_type, new_type = types[name]
         if old_type != new_type:
             changes.append(
                 Change("type_changed", name, f"type of {name} {old_type} -> {new_type}", True)

@@ -540,3 +540,25 @@ def test_an_aggregation_typed_by_its_source_column_changes_type_as_written() -> 
     assert unknown.bump == "none"
     same = compare(previous, fs, binding=SPEND_BINDING, written=(before, dict(before)))
     assert same.bump == "none"
+
+
+def test_spelling_out_the_type_a_column_gives_an_aggregation_changes_nothing() -> None:
+    # amount_sum sums the double column `amount`: its table holds doubles with or without
+    # `type: double`; only a type other than the column's is a change.
+    fs = MESH.feature_sets[SPEND]
+    sums = [n for n in fs.output_names() if n.startswith("amount_sum_")]
+    doubles = {n: "double" for n in sums}
+    _, typed = edited(SPEND, set_feature("amount_sum", type="double"))
+    for before, after in [(fs, typed), (typed, fs)]:
+        previous = published_definition(before, SPEND_BINDING)
+        decision = compare(previous, after, binding=SPEND_BINDING, written=(doubles, doubles))
+        assert (decision.bump, decision.changes, decision.data_hash_changed) == ("none", (), False)
+        assert decision.check_version("1.0.0", "1.0.0").passed
+    _, cast = edited(SPEND, set_feature("amount_sum", type="bigint"))
+    bigints = {n: "bigint" for n in sums}
+    previous = published_definition(fs, SPEND_BINDING)
+    decision = compare(previous, cast, binding=SPEND_BINDING, written=(doubles, bigints))
+    assert decision.bump == "major"
+    assert [(c.kind, c.detail) for c in decision.changes] == [
+        ("type_changed", f"type of {n} double -> bigint") for n in sums
+    ]
