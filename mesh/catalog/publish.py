@@ -282,50 +282,26 @@ def _govern(
     previous: VersionRecord | None,
     as_of: datetime | None,
 ) -> tuple[GovernanceReport, Any, dict[str, Any]]:
-    from mesh.governance.contract import compare
-    from mesh.governance.contract_binding import current_binding
-    from mesh.governance.data_checks import run_data_checks
-    from mesh.governance.data_types import source_columns
-    from mesh.governance.results import GovernanceReport
-    from mesh.governance.static import validate_definitions
-    from mesh.governance.statistics import compute_statistics, protected_columns
+    """``evaluate_publish`` against the previous version as the catalog holds it."""
+    from mesh.governance.gate import evaluate_publish
 
-    report = validate_definitions(mesh, subjects=[fs.qualified_name])
-    written = None
-    if previous is not None:
-        # Output types as the previous version's table and this frame hold them.
-        written = (_written_types(catalog, previous.publish_id), _types(frame))
-    decision = compare(
-        json.loads(previous.definition_json) if previous else None,
+    evaluation = evaluate_publish(
+        mesh,
         fs,
-        binding=current_binding(mesh, fs),
-        written=written,
-    )
-    if previous is not None:
-        report = report + GovernanceReport(
-            [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]
-        )
-    # Drift is measured within one major only: a new major changes values on purpose.
-    same_major = previous is not None and previous.major == parse_semver(fs.version)[0]
-    previous_stats = statistics_of(spark, mesh, previous) if same_major and previous else None
-    report = report + run_data_checks(
         frame,
-        fs,
-        mesh.standards,
-        key_columns=mesh.entity(fs.entity).key_columns,
-        source_columns=source_columns(mesh, fs),
-        previous_stats=previous_stats or None,
+        previous=json.loads(previous.definition_json) if previous else None,
+        previous_types=_written_types(catalog, previous.publish_id) if previous else None,
+        previous_stats=statistics_of(spark, mesh, previous) if previous else None,
         as_of=as_of,
     )
-    # A missing column is the report's data.schema failure, not an error of its own here.
-    present = [c for c in fs.output_names() if c in frame.columns]
-    stats = compute_statistics(frame, present, protected=protected_columns(fs))
-    return report, decision, stats
+    return evaluation.report, evaluation.decision, evaluation.stats
 
 
 def _types(frame: DataFrame) -> dict[str, str]:
     """Output column -> Spark type of the rows being published."""
-    return {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+    from mesh.governance.data_types import column_types
+
+    return column_types(frame)
 
 
 def _written_types(catalog: Catalog, publish_id: str) -> dict[str, str]:

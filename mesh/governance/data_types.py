@@ -57,6 +57,11 @@ def type_checks(
     _aggregation_types(add, fs, standards, types, source_columns)
 
 
+def column_types(df: Any) -> dict[str, str]:
+    """Column -> Spark type (``simpleString``) of a DataFrame, from its schema alone."""
+    return {f.name: f.dataType.simpleString() for f in df.schema.fields}
+
+
 def spark_form(name: str) -> str:
     """A type name as ``DataType.simpleString`` writes it (``decimal(10,2)``, ``bigint``)."""
     return str(normalise_type(name)).replace(" ", "")

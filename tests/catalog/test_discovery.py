@@ -401,10 +401,10 @@ def test_show_keeps_no_values_of_personal_text_features(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mesh.catalog.tables import Catalog
-    from mesh.governance import statistics
+    from mesh.governance import gate
 
     # A publish that stored the values (as before they were withheld at publish).
-    monkeypatch.setattr(statistics, "protected_columns", lambda fs: [])
+    monkeypatch.setattr(gate, "protected_columns", lambda fs: [])
     fs = mesh.feature_sets["customers.profile"]
     features = [
         f.model_copy(update={"pii": "pii"}) if f.name == "country" else f for f in fs.features

@@ -24,10 +24,11 @@ from conftest import (
 
 from mesh.catalog import reports as reports_module
 from mesh.catalog.publish import feature_table_path, publish_definition, publish_feature_set
-from mesh.catalog.search import entries, latest_version, versions
+from mesh.catalog.search import entries, latest_version, statistics_of, versions
 from mesh.catalog.tables import SCHEMAS, Catalog, utc_now
 from mesh.definitions import MeshDefinition
 from mesh.errors import AccessDeniedError, CatalogError, GovernanceError
+from mesh.governance import evaluate_publish
 from mesh.storage import CommitInfo, open_table
 
 CUSTOMERS = "etl@customers"
@@ -646,6 +647,63 @@ def _limit_rows(spark: Any, limit_type: str) -> Any:
 def _product_columns(mesh: MeshDefinition, columns: dict[str, str]) -> None:
     product = mesh.products["customers.customer_profiles"]
     mesh.products["customers.customer_profiles"] = product.model_copy(update={"columns": columns})
+
+
+def test_the_python_gate_given_what_the_catalog_holds_decides_as_the_publish_does(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs = _limits(mesh)
+    publish_feature_set(
+        spark,
+        mesh,
+        fs,
+        _limit_rows(spark, "double"),
+        start=START,
+        end=END,
+        identity=CUSTOMERS,
+        as_of=END,
+    )
+    columns = dict(mesh.products["customers.customer_profiles"].columns)
+    _product_columns(mesh, {**columns, "credit_limit": "bigint"})
+    df = _limit_rows(spark, "bigint")
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+        )
+    record = latest_version(spark, mesh, fs.qualified_name)
+    assert record is not None
+    (entry,) = [e for e in entries(spark, mesh) if e.name == fs.qualified_name]
+    evaluation = evaluate_publish(
+        mesh,
+        fs,
+        df,
+        previous=json.loads(record.definition_json),
+        previous_types={f["name"]: f["type"] for f in entry.features},
+        previous_stats=statistics_of(spark, mesh, record),
+        as_of=END,
+    )
+    assert evaluation.decision.summary() == "major: type of limit_max_7d double -> bigint"
+    results = lambda report: [  # noqa: E731
+        (r.check, r.feature, r.passed, r.measured, r.threshold) for r in report.results
+    ]
+    assert results(evaluation.report) == results(info.value.report)
+
+
+def test_an_aggregation_type_spelled_out_as_its_column_gives_it_publishes_unchanged(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs = _limits(mesh)
+    df = _limit_rows(spark, "double")
+    publish_feature_set(spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END)
+    # max over the double column credit_limit is a double: `type: double` says what it was.
+    typed = fs.model_copy(
+        update={"features": (fs.features[0].model_copy(update={"type": "double"}),)}
+    )
+    mesh.feature_sets[fs.qualified_name] = typed
+    result = publish_feature_set(
+        spark, mesh, typed, df, start=START, end=END, identity=CUSTOMERS, as_of=END
+    )
+    assert (result.semantic_version, result.bump, result.reasons) == ("1.0.0", "none", [])
 
 
 def test_a_metadata_only_publish_keeps_the_feature_types_the_table_was_written_with(

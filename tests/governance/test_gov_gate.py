@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from governance_helpers import example_mesh
+from governance_helpers import edit_product, example_mesh
 
+from mesh.definitions.binding import published_definition
 from mesh.errors import GovernanceError
 from mesh.governance import evaluate_publish
 
@@ -60,3 +61,36 @@ def test_gate_checks_aggregation_types_against_the_data_product(spark) -> None:
     assert [(r.check, r.feature, r.measured, r.threshold) for r in result.report.failed] == [
         ("data.aggregation_type", "last_channel_1d", "int", "string")
     ]
+
+
+def test_gate_sees_a_type_change_of_an_aggregation_typed_by_its_source_column(spark) -> None:
+    # channel was a string when tx_events 1.0.0 was published (last_channel_1d string); the
+    # data product now declares it int, so last_channel_1d is an int: a breaking change.
+    mesh = example_mesh()
+    fs = mesh.feature_sets["payments.tx_events"]
+    previous = published_definition(fs, mesh.binding(fs))  # as the catalog stores it
+    written = {"tx_count_1h": "bigint", "tx_count_1d": "bigint", "last_channel_1d": "string"}
+    edit_product(mesh, "payments.transactions", lambda d: d["columns"].update(channel="int"))
+    rows = [(i, DAY + timedelta(hours=i), DAY + timedelta(hours=i), 1, 1, 0.5, 7) for i in range(4)]
+    df = spark.createDataFrame(
+        rows,
+        "customer_id bigint, feature_ts timestamp, created_ts timestamp, tx_count_1h bigint, "
+        "tx_count_1d bigint, amount_stddev_1d double, last_channel_1d int",
+    )
+    result = evaluate_publish(mesh, fs, df, previous=previous, previous_types=written, as_of=DAY)
+    assert result.decision.bump == "major"
+    assert [(c.kind, c.detail) for c in result.decision.changes] == [
+        ("type_changed", "type of last_channel_1d string -> int")
+    ]
+    assert [(r.check, r.measured, r.threshold) for r in result.report.failed] == [
+        ("contract.version", "1.0.0", ">= 2.0.0")
+    ]
+    unreadable = evaluate_publish(
+        mesh, fs, df, previous=previous, previous_types=written, proposed_version="two", as_of=DAY
+    )
+    failed = [(r.check, r.measured) for r in unreadable.report.failed]
+    assert failed == [("contract.version", "two")]
+    major = fs.model_copy(update={"version": "2.0.0"})
+    assert evaluate_publish(
+        mesh, major, df, previous=previous, previous_types=written, as_of=DAY
+    ).ok
