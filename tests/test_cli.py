@@ -461,6 +461,20 @@ def test_metadata_only_publish_refuses_a_range_before_spark_starts(
     assert "--metadata-only computes nothing, so it takes no --start/--end" in err
 
 
+def test_a_publish_by_another_domain_is_refused_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_spark(name: str) -> Any:
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr("mesh.session.get_spark", no_spark)
+    for extra in (["--start", "2024-01-01", "--end", "2024-02-01"], ["--metadata-only"]):
+        argv = ["publish", "customers.profile", *extra, "--identity", "eve@support"]
+        assert main([*argv, "--conf", CONF]) == 1
+        err = capsys.readouterr().err
+        assert "access denied: eve@support may not publish customers.profile" in err
+
+
 def test_versions_and_lineage_of_a_set_without_any_say_so(
     spark: Any, warehouse: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mesh.catalog.access import Identity, current_identity
+from mesh.catalog.access import Identity, authorize_publish, current_identity
 from mesh.catalog.publish import PublishResult, publish_feature_set
 from mesh.errors import CatalogError
 from mesh.storage import CommitInfo
@@ -44,12 +44,15 @@ def publish_range(
     with them, its rows in ``[start, end)`` (computed over the whole history, then cut).
     A global set's inputs are read at their published versions; an input never published is
     refused (``NotPublishedError``). ``as_of`` is the "now" of the freshness check.
+    An identity that does not act for the set's domain is refused (``AccessDeniedError``)
+    before anything is read or computed.
     """
     start = optional_utc(start, "start", CatalogError)
     end = optional_utc(end, "end", CatalogError)
     as_of = optional_utc(as_of, "as_of", CatalogError)
     fs = mesh.any_set(name)
     who = current_identity(mesh.standards, identity)
+    authorize_publish(who, fs)  # before any data is read: another domain's publish computes nothing
     run = run_id or uuid.uuid4().hex
     if fs.kind == "global_feature_set":
         df, sources = _global_frame(spark, mesh, fs, who)

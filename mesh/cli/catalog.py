@@ -105,11 +105,16 @@ def _identity(parser: argparse.ArgumentParser) -> None:
 
 
 def _context(
-    args: argparse.Namespace, *, lookup: bool = True, defines: str | None = None
+    args: argparse.Namespace,
+    *,
+    lookup: bool = True,
+    defines: str | None = None,
+    publishes: bool = False,
 ) -> tuple[Any, Any]:
     """Spark and the mesh; a ``lookup`` (every catalog command but publish, which creates the
-    warehouse) is refused when the warehouse is a local folder that does not exist, and a
-    feature set ``defines`` names that ``conf/`` does not define, before Spark starts."""
+    warehouse) is refused when the warehouse is a local folder that does not exist, a
+    feature set ``defines`` names that ``conf/`` does not define, and (``publishes``) a
+    caller who does not act for its domain, before Spark starts."""
     from mesh.catalog.tables import require_warehouse
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
@@ -122,7 +127,11 @@ def _context(
             f"{os.path.join(args.conf, 'mesh.yaml')})",
         )
     if defines is not None:
-        mesh.any_set(defines)
+        fs = mesh.any_set(defines)
+        if publishes:
+            from mesh.catalog.access import authorize_publish, current_identity
+
+            authorize_publish(current_identity(mesh.standards, args.identity), fs)
     return get_spark("mesh-catalog"), mesh
 
 
@@ -145,7 +154,7 @@ def _publish(args: argparse.Namespace) -> int:
             argument="--metadata-only",
             found=[o for o, v in (("--start", args.start), ("--end", args.end)) if v],
         )
-    spark, mesh = _context(args, lookup=False, defines=args.name)
+    spark, mesh = _context(args, lookup=False, defines=args.name, publishes=True)
     if args.metadata_only:
         result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)
     else:

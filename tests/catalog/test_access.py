@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import END, START
 
 from mesh.catalog.access import (
     Identity,
@@ -134,6 +137,31 @@ def test_only_the_owning_domain_publishes(mesh: MeshDefinition) -> None:
         authorize_publish(Identity("eve", "risk"), fs)
     assert info.value.params["feature_set"] == "customers.profile"
     assert info.value.params["identity"] == "eve@risk"
+
+
+@pytest.mark.parametrize("name", ["customers.profile", "risk.customer_risk"])
+def test_a_publish_by_another_domain_is_refused_before_any_data_is_read(
+    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    from mesh.catalog.run import publish_range
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("data was read before the publish was refused")
+
+    # The domain compute engine's source read and computation, a global set's inputs.
+    monkeypatch.setattr("mesh.compute.sources.read_source", read)
+    monkeypatch.setattr("mesh.compute.feature_rows", read)
+    monkeypatch.setattr("mesh.sets.resolve.resolve_inputs", read)
+    with pytest.raises(AccessDeniedError) as info:
+        publish_range(spark, mesh, name, start=START, end=END, identity="eve@support")
+    owner = name.split(".")[0]
+    assert info.value.params == {
+        "identity": "eve@support",
+        "feature_set": name,
+        "feature": None,
+        "missing_grant": f"publish {name} (owner domain {owner})",
+    }
+    assert not Path(mesh.warehouse).exists()  # nothing audited, written or created
 
 
 def test_catalog_metadata_follows_the_stricter_of_published_and_defined_visibility(
