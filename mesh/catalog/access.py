@@ -23,7 +23,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from mesh.definitions import AnyFeatureSet, MeshDefinition, Standards
 from mesh.definitions.feature_set import PROTECTED_PII
@@ -323,6 +323,32 @@ def authorize_metadata(
     denial = metadata_denial(mesh, identity, entry)
     if denial is not None:
         refuse_metadata(spark, mesh, identity, denial, purpose)
+
+
+def refuse_path(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    identity: Identity,
+    path: str,
+    reason: str,
+    purpose: str,
+) -> NoReturn:
+    """Audit a refused read of ``path``, a warehouse table that holds no feature set (the
+    catalog's own tables, another domain's training tables), and raise ``AccessDeniedError``
+    (params ``identity``, ``path``; ``feature_set``, ``feature`` and ``missing_grant`` None:
+    no grant opens such a table). Reads of feature tables by path are feature reads
+    (``authorize_read``)."""
+    from mesh.catalog.audit import record_path_denial
+
+    record_path_denial(spark, mesh, identity, path, reason, purpose)
+    raise AccessDeniedError(
+        f"access denied: {identity} may not read {path} for {purpose}: {reason}",
+        identity=str(identity),
+        feature_set=None,
+        feature=None,
+        missing_grant=None,
+        path=path,
+    )
 
 
 def authorize_publish(identity: Identity, fs: AnyFeatureSet) -> None:

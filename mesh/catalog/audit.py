@@ -1,7 +1,9 @@
 """The audit log: every read decision (allowed or denied) and every refused catalog lookup.
 
-Rows of ``_catalog/audit``; ``action`` is ``read`` for feature reads, ``metadata`` for a
-catalog lookup of a set the caller may not see.
+Rows of ``_catalog/audit``; ``action`` is ``read`` for reads through the engine, ``metadata``
+for a catalog lookup of a set the caller may not see. A refused read of a warehouse path
+that holds no feature set (the catalog's tables, another domain's training tables) is a
+``read`` row without a feature set, its ``reason`` naming the path.
 """
 
 from __future__ import annotations
@@ -84,6 +86,39 @@ def record_metadata_denial(
         "denied_features": [],
         "missing_grants": [denial.missing_grant] if denial.missing_grant else [],
         "reason": denial.reason,
+    }
+    commit = CommitInfo(
+        run_id=uuid.uuid4().hex,
+        operation="catalog_audit",
+        extra={"identity": str(identity), "purpose": purpose},
+    )
+    Catalog(spark, mesh.warehouse).append("audit", [row], commit)
+
+
+def record_path_denial(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    identity: Identity,
+    path: str,
+    reason: str,
+    purpose: str,
+) -> None:
+    """Append the audit row of a refused read of ``path``, a warehouse table that holds no
+    feature set: action ``read``, no feature set or features, ``reason`` naming the path. A
+    failure to write it propagates, as for feature reads."""
+    row = {
+        "event_id": uuid.uuid4().hex,
+        "at": utc_now(),
+        "user": identity.user,
+        "domain": identity.domain,
+        "action": "read",
+        "purpose": purpose,
+        "feature_set": None,
+        "features": [],
+        "decision": "denied",
+        "denied_features": [],
+        "missing_grants": [],
+        "reason": f"{path}: {reason}",
     }
     commit = CommitInfo(
         run_id=uuid.uuid4().hex,

@@ -286,7 +286,9 @@ def _audit(args: argparse.Namespace) -> int:
     for row in rows[: args.limit]:
         print(
             f"{row['at']:%Y-%m-%d %H:%M:%S} {row['user']}@{row['domain']} {row['decision']:7} "
-            f"{row['feature_set']} [{', '.join(row['features'])}] {row['purpose']}"
+            # A refused read of a path without a feature set: its reason names the path.
+            f"{row['feature_set'] or row['reason']} [{', '.join(row['features'])}] "
+            f"{row['purpose']}"
             + (f" missing: {', '.join(row['missing_grants'])}" if row["missing_grants"] else "")
         )
     return 0

@@ -50,12 +50,12 @@ def authorize_table_path(
     A table inside the warehouse's managed areas is data the engine governs: a feature table
     (``features/<domain>/<set>/v<major>``) is read as that set's features among ``columns``
     (all of them when none is), a training table (``training/<domain>/...``) only by its
-    domain, the catalog (``_catalog``) by nobody. Other paths (data products, the caller's own
-    files) are the caller's. This governs reads through the engine; storage permissions are
-    what protect the files themselves.
+    domain, the catalog (``_catalog``) by nobody; every refusal is audited. Other paths (data
+    products, the caller's own files) are the caller's. This governs reads through the
+    engine; storage permissions are what protect the files themselves.
     """
-    from mesh.catalog.access import current_identity
-    from mesh.errors import AccessDeniedError, MeshError
+    from mesh.catalog.access import current_identity, refuse_path
+    from mesh.errors import MeshError
 
     parts = _warehouse_parts(mesh.warehouse, path)
     if parts is None:
@@ -63,13 +63,7 @@ def authorize_table_path(
     who = current_identity(mesh.standards, identity)
 
     def refuse(reason: str) -> None:
-        raise AccessDeniedError(
-            f"access denied: {who} may not read {path} for {purpose}: {reason}",
-            identity=str(who),
-            feature_set=None,
-            feature=None,
-            missing_grant=None,
-        )
+        refuse_path(spark, mesh, who, path, reason, purpose)  # audited, like feature reads
 
     if parts[0].startswith("_catalog"):
         refuse("it is the catalog's own table")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import END, START
+from conftest import CONF, END, START
 
 from mesh.catalog.access import (
     Identity,
@@ -21,6 +21,7 @@ from mesh.catalog.access import (
 from mesh.catalog.audit import audit_log
 from mesh.catalog.search import CatalogEntry
 from mesh.catalog.tables import Catalog
+from mesh.cli import main
 from mesh.definitions import MeshDefinition
 from mesh.errors import AccessDeniedError
 
@@ -293,3 +294,48 @@ def test_an_internal_denial_names_each_domain_once(mesh: MeshDefinition) -> None
     )
     denied = decide(mesh, Identity("bob", "support"), internal, ["country"])[0]
     assert "internal to customers, risk" in denied.reason
+
+
+@pytest.mark.parametrize(
+    ("inside", "reason"),
+    [
+        ("_catalog/versions", "it is the catalog's own table"),
+        ("training/support/tickets_train", "it is a training table of domain support"),
+        ("features/nobody/nothing/v1", "it is a feature table of no feature set defined in conf/"),
+    ],
+)
+def test_a_refused_read_of_a_warehouse_path_without_a_feature_set_is_audited(
+    spark: Any,
+    mesh: MeshDefinition,
+    inside: str,
+    reason: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mesh.sets.access import authorize_table_path
+
+    path = str(Path(mesh.warehouse, inside))
+    with pytest.raises(AccessDeniedError) as info:
+        authorize_table_path(spark, mesh, path, (), "training set risk.x (spine)", "bob@risk")
+    assert info.value.params == {
+        "identity": "bob@risk",
+        "feature_set": None,
+        "feature": None,
+        "missing_grant": None,
+        "path": path,
+    }
+    assert reason in info.value.message
+    (row,) = audit_log(spark, mesh, identity="bob@risk")
+    assert {k: row[k] for k in ("user", "domain", "action", "purpose", "decision")} == {
+        "user": "bob",
+        "domain": "risk",
+        "action": "read",
+        "purpose": "training set risk.x (spine)",
+        "decision": "denied",
+    }
+    assert (row["feature_set"], row["features"], row["missing_grants"]) == (None, [], [])
+    assert row["reason"].startswith(f"{path}: {reason}")
+    monkeypatch.setenv("MESH_WAREHOUSE", mesh.warehouse)
+    argv = ["catalog", "audit", "--identity", "bob@risk", "--conf", str(CONF)]
+    assert main(argv) == 0
+    assert f"bob@risk denied  {path}: {reason}" in capsys.readouterr().out
