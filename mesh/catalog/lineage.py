@@ -1,7 +1,10 @@
 """Lineage edges: data product -> domain feature set -> global feature set -> training set.
 
 Edges are recorded with each publish (and each training-set manifest) in
-``_catalog/lineage``; a node is ``<kind>:<domain>.<name>``.
+``_catalog/lineage``; a node is ``<kind>:<domain>.<name>``. The edges into a node are those
+of one record: a feature set's newest published version (or a version asked for), a
+training set's newest build; edges of older versions are history, never mixed in. Upstream
+of a training set, each feature set is followed at the version its build pinned.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from mesh.catalog.tables import Catalog, stored_path, utc_now
+from mesh.errors import CatalogError
 from mesh.storage import CommitInfo
 
 if TYPE_CHECKING:
@@ -49,8 +53,9 @@ def lineage_rows(
     if fs.kind == "feature_set":
         product = mesh.product(fs.source, fs.domain)
         sources = [("data_product", product.qualified_name if product else fs.source)]
-    else:
-        sources = [(mesh.any_set(n).kind, n) for n in mesh.upstream(fs.qualified_name)]
+    else:  # the inputs of the definition being published, not of the one conf/ holds now
+        names = sorted({ref.set_name for ref in fs.input_refs().values()})
+        sources = [(mesh.any_set(n).kind, n) for n in names]
     return [
         {
             "publish_id": publish_id,
@@ -123,16 +128,78 @@ def record_training_set(
     return record_id
 
 
+@dataclass(frozen=True)
+class _Record:
+    """One landed record with edges: a publish (``version`` set) or a training-set build."""
+
+    publish_id: str
+    name: str
+    version: str | None
+    at: datetime
+    pins: Mapping[str, str]  # feature set -> semantic version a training-set build read
+
+
+class _Graph:
+    """The landed lineage edges, grouped by the record (publish or build) that wrote them."""
+
+    def __init__(self, spark: SparkSession, mesh: MeshDefinition) -> None:
+        catalog = Catalog(spark, mesh.warehouse)
+        records = [
+            _Record(r["publish_id"], r["name"], r["semantic_version"], r["published_at"], {})
+            for r in catalog.rows("versions")
+        ] + [
+            _Record(r["publish_id"], r["name"], None, r["recorded_at"], _pins(r["manifest_json"]))
+            for r in catalog.rows("manifests")
+        ]
+        self.records = {r.publish_id: r for r in records}
+        self.by_record: dict[str, list[Edge]] = {}
+        for row in catalog.rows("lineage"):
+            if row["publish_id"] in self.records:
+                edge = Edge(
+                    node(row["from_kind"], row["from_name"]), node(row["to_kind"], row["to_name"])
+                )
+                self.by_record.setdefault(row["publish_id"], []).append(edge)
+        # The record of each set and training set: its newest landed one; of each
+        # (set, version) too. Sets and training sets are named apart.
+        self.newest: dict[tuple[bool, str], _Record] = {}
+        self.pinned: dict[tuple[str, str], _Record] = {}
+        for record in sorted(records, key=lambda r: r.at):
+            self.newest[(record.version is None, record.name)] = record
+            if record.version is not None:
+                self.pinned[(record.name, record.version)] = record
+
+    def into(self, target: str, version: str | None = None) -> tuple[list[Edge], Mapping[str, str]]:
+        """Edges into node ``target`` from its record (newest, or of ``version``), and the
+        versions that record pinned its inputs at."""
+        kind, name = target.split(":", 1)
+        if version is None:
+            record = self.newest.get((kind == "training_set", name))
+        else:
+            record = self.pinned.get((name, version))
+        if record is None:
+            return [], {}
+        return [e for e in self.by_record.get(record.publish_id, []) if e.target == target], (
+            record.pins
+        )
+
+    def current(self) -> list[Edge]:
+        """The edges of every name's newest record."""
+        found = {e for r in self.newest.values() for e in self.by_record.get(r.publish_id, [])}
+        return sorted(found, key=lambda e: (e.source, e.target))
+
+
+def _pins(manifest_json: str) -> dict[str, str]:
+    pins = {}
+    for pin in json.loads(manifest_json).get("inputs", []):
+        if pin.get("feature_set") and pin.get("semantic_version"):
+            pins[str(pin["feature_set"])] = str(pin["semantic_version"])
+    return pins
+
+
 def edges(spark: SparkSession, mesh: MeshDefinition) -> list[Edge]:
-    """Every landed lineage edge (deduplicated across versions)."""
-    catalog = Catalog(spark, mesh.warehouse)
-    landed = catalog.published_ids()
-    found = {
-        Edge(node(r["from_kind"], r["from_name"]), node(r["to_kind"], r["to_name"]))
-        for r in catalog.rows("lineage")
-        if r["publish_id"] in landed
-    }
-    return sorted(found, key=lambda e: (e.source, e.target))
+    """The landed lineage edges of every set's newest published version and every training
+    set's newest build (a version's edges replace its predecessors')."""
+    return _Graph(spark, mesh).current()
 
 
 def lineage(
@@ -143,11 +210,17 @@ def lineage(
     depth: int | None = None,
     *,
     identity: Identity | str | None = None,
+    version: str | None = None,
 ) -> list[Edge]:
     """Edges reachable from ``name`` (``domain.set`` or a full node ``kind:domain.set``).
 
     ``upstream`` follows edges backwards (what ``name`` is built from), ``downstream``
     forwards (what is built from ``name``); ``depth`` limits the hops (``None``: all).
+    Every node's edges are those of one record: upstream, the start set at ``version``
+    (a published semantic version; default its newest), a training set's newest build, and
+    the feature sets it read at the versions that build pinned, any other set at its newest
+    published version; downstream, the newest record of every consumer. ``CatalogError``
+    when ``version`` of ``name`` was never published.
 
     Answers a caller (``identity``, else the identity variable; none is refused): lineage
     of a set the caller may not see (published, or defined in ``conf/`` only) is refused
@@ -162,21 +235,46 @@ def lineage(
     start_name = name.split(":", 1)[-1]
     if start_name in denied and (":" not in name or name.split(":", 1)[0] in SET_KINDS):
         refuse_metadata(spark, mesh, who, denied[start_name], "catalog lineage")
+    graph = _Graph(spark, mesh)
+    if version is not None and (start_name, version) not in graph.pinned:
+        raise CatalogError(
+            f"lineage of {start_name}: version {version} was never published; see `mesh "
+            f"catalog versions {start_name}` for its published versions",
+            feature_set=start_name,
+            version=version,
+        )
     hidden = {node(kind, set_name) for set_name in denied for kind in SET_KINDS}
-    all_edges = [e for e in edges(spark, mesh) if not {e.source, e.target} & hidden]
-    start = {e.source for e in all_edges} | {e.target for e in all_edges}
-    seeds = {n for n in start if n == name or n.split(":", 1)[1] == name}
+
+    def shown(found: list[Edge]) -> list[Edge]:
+        return [e for e in found if not {e.source, e.target} & hidden]
+
+    current = shown(graph.current())
+    nodes = {e.source for e in current} | {e.target for e in current}
+    if version is not None:
+        nodes |= {e.target for e in shown(graph.into(node("feature_set", start_name), version)[0])}
+        nodes |= {
+            e.target for e in shown(graph.into(node("global_feature_set", start_name), version)[0])
+        }
+    seeds = {n for n in nodes if n == name or n.split(":", 1)[1] == name}
     picked: set[Edge] = set()
-    for forward in _directions(direction):
-        frontier, seen, hops = set(seeds), set(seeds), 0
+    if direction in ("upstream", "both"):
+        frontier = {(n, version) for n in seeds}
+        seen, hops = set(frontier), 0
         while frontier and (depth is None or hops < depth):
-            step = [e for e in all_edges if (e.source if forward else e.target) in frontier]
-            picked.update(step)
-            nxt = {(e.target if forward else e.source) for e in step} - seen
-            seen |= nxt
-            frontier, hops = nxt, hops + 1
+            step: set[tuple[str, str | None]] = set()
+            for target, at in frontier:
+                into, pins = graph.into(target, at)
+                for e in shown(into):
+                    picked.add(e)
+                    step.add((e.source, pins.get(e.source.split(":", 1)[1])))
+            frontier, hops = step - seen, hops + 1
+            seen |= frontier
+    if direction in ("downstream", "both"):
+        frontier_nodes, reached, hops = set(seeds), set(seeds), 0
+        while frontier_nodes and (depth is None or hops < depth):
+            out = [e for e in current if e.source in frontier_nodes]
+            picked.update(out)
+            frontier_nodes = {e.target for e in out} - reached
+            reached |= frontier_nodes
+            hops += 1
     return sorted(picked, key=lambda e: (e.source, e.target))
-
-
-def _directions(direction: Direction) -> list[bool]:
-    return {"upstream": [False], "downstream": [True], "both": [False, True]}[direction]

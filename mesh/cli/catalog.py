@@ -49,6 +49,9 @@ def register(sub: Any) -> None:
     lineage.add_argument("name", help="domain.name (or kind:domain.name)")
     lineage.add_argument("--direction", choices=("upstream", "downstream", "both"), default="both")
     lineage.add_argument("--depth", type=_at_least(1), help="hops to follow (default: all)")
+    lineage.add_argument(
+        "--version", help="published version of the set whose inputs to follow (default: newest)"
+    )
     _identity(lineage)
     lineage.set_defaults(func=_lineage)
     export = csub.add_parser("export", help="export to Atlas/Purview, OpenLineage, DataHub, ODCS")
@@ -236,7 +239,15 @@ def _lineage(args: argparse.Namespace) -> int:
     from mesh.catalog.lineage import lineage
 
     spark, mesh = _context(args)
-    edges = lineage(spark, mesh, args.name, args.direction, args.depth, identity=args.identity)
+    edges = lineage(
+        spark,
+        mesh,
+        args.name,
+        args.direction,
+        args.depth,
+        identity=args.identity,
+        version=args.version,
+    )
     for edge in edges:
         print(edge)
     if not edges:

@@ -22,6 +22,7 @@ from mesh.catalog.access import Identity
 from mesh.catalog.audit import audit_log
 from mesh.catalog.duplicates import definition_duplicates, value_duplicates
 from mesh.catalog.export import export_catalog
+from mesh.catalog.lineage import edges as lineage_edges
 from mesh.catalog.lineage import lineage, record_training_set
 from mesh.catalog.publish import publish_definition, publish_feature_set
 from mesh.catalog.search import search, show, versions
@@ -139,6 +140,76 @@ def test_lineage_upstream_and_downstream(spark: Any, world: Any) -> None:
     ]
     full_up = lineage(spark, world, "risk.churn", "upstream", identity=ANN)
     assert "data_product:customers.customer_profiles" in {e.source for e in full_up}
+
+
+def test_lineage_is_each_sets_published_version_or_the_one_a_build_pinned(
+    spark: Any, mesh: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = mesh.feature_sets["customers.profile"]
+    risk = mesh.global_sets["risk.customer_risk"]
+    publish_feature_set(
+        spark,
+        mesh,
+        profile,
+        frame(spark, profile_rows(), PROFILE_SCHEMA),
+        start=START,
+        end=END,
+        identity="etl@customers",
+        as_of=END,
+    )
+    risk_rows = [(cid, ts, ts, amount, 0.5, False) for cid, ts, _, amount, _ in amounts_rows()]
+    risk_frame = frame(spark, risk_rows, RISK_SCHEMA)
+    publish_feature_set(
+        spark, mesh, risk, risk_frame, start=START, end=END, identity="job@risk", as_of=END
+    )
+    pins = [("risk.customer_risk", "1.0.0"), ("customers.profile", "1.0.0")]
+    record_training_set(
+        spark,
+        mesh,
+        mesh.training_sets["risk.churn"],
+        {"inputs": [{"feature_set": s, "semantic_version": v} for s, v in pins]},
+        table_path="training/risk/churn",
+        recorder=ANN,
+    )
+    # 2.0.0 reads no support features; conf/ still defines 1.0.0, which does.
+    data = risk.model_dump(mode="json")
+    data["inputs"] = {k: v for k, v in data["inputs"].items() if not v.startswith("support.")}
+    data["features"][0]["expr"] = "spend_30d"
+    data["features"][2]["expr"] = "coalesce(tx_30d, 0) > 10"
+    risk_2 = type(risk).model_validate({**data, "version": "2.0.0"})
+    publish_feature_set(
+        spark, mesh, risk_2, risk_frame, start=START, end=END, identity="job@risk", as_of=END
+    )
+
+    def upstream(name: str, depth: int | None = None, version: str | None = None) -> list[str]:
+        pinned = {"version": version} if version else {}
+        found = lineage(spark, mesh, name, "upstream", depth, identity=ANN, **pinned)
+        return [str(e) for e in found]
+
+    into_risk = [
+        f"feature_set:{s} -> global_feature_set:risk.customer_risk"
+        for s in ("customers.profile", "payments.customer_spend", "support.ticket_stats")
+    ]
+    assert upstream("risk.customer_risk", 1) == [into_risk[0], into_risk[1]]
+    assert upstream("risk.customer_risk", 1, version="1.0.0") == into_risk
+    # The build read risk.customer_risk 1.0.0: upstream of it, that version's inputs.
+    assert upstream("training_set:risk.churn") == sorted(
+        [
+            "data_product:customers.customer_profiles -> feature_set:customers.profile",
+            "feature_set:customers.profile -> training_set:risk.churn",
+            *into_risk,
+            "global_feature_set:risk.customer_risk -> training_set:risk.churn",
+        ]
+    )
+    assert "support.ticket_stats" not in " ".join(map(str, lineage_edges(spark, mesh)))
+    with pytest.raises(CatalogError) as info:
+        upstream("risk.customer_risk", version="1.1.0")
+    assert info.value.params == {"feature_set": "risk.customer_risk", "version": "1.1.0"}
+    monkeypatch.setenv("MESH_WAREHOUSE", mesh.warehouse)
+    argv = ["catalog", "lineage", "risk.customer_risk", "--direction", "upstream", "--depth", "1"]
+    argv += ["--identity", ANN]
+    assert main(["--conf", CONF, *argv, "--version", "1.0.0"]) == 0
+    assert capsys.readouterr().out.splitlines() == into_risk
 
 
 def test_export_from_the_catalog_writes_every_format(
