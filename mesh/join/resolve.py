@@ -79,6 +79,15 @@ def _require_same_type(
         )
 
 
+def key_types_match(source_key: DataType, spine_key: DataType) -> bool:
+    """Whether a source key column of type ``source_key`` can be matched against a spine key
+    column of type ``spine_key``: the same type, or integers of any widths (``int`` and
+    ``bigint``, ...), compared by value as in a Spark equi-join (see ``_as_spine_type``)."""
+    if isinstance(source_key, IntegralType) and isinstance(spine_key, IntegralType):
+        return True
+    return source_key == spine_key
+
+
 def _as_spine_type(df: DataFrame, types: dict[str, DataType]) -> DataFrame:
     """The source with its integer keys of another width cast to the spine key's type.
 
@@ -198,7 +207,7 @@ def resolve(
             key_type = _require_column(types, key, f"{label}.keys", f"source {label}")
             argument = f"{label}.spine_keys" if mapped else f"{label}.keys"
             spine_key_type = _require_column(spine_types, spine_key, argument, "the spine")
-            if isinstance(key_type, IntegralType) and isinstance(spine_key_type, IntegralType):
+            if key_types_match(key_type, spine_key_type):
                 if key_type != spine_key_type:
                     retyped[spine_key if mapped else key] = spine_key_type
                 continue

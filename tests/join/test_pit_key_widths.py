@@ -12,9 +12,20 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ByteType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+)
 
 from mesh.errors import JoinError
 from mesh.join import FeatureSource, point_in_time_join
+from mesh.join.resolve import key_types_match
 
 STRATEGIES = ("sorted", "indexed")
 
@@ -97,3 +108,23 @@ def test_other_type_families_are_still_refused(spark):
         )
     assert info.value.params["expected"] == "int"
     assert info.value.params["found"] == "double"
+
+
+@pytest.mark.parametrize(
+    ("source", "spine", "match"),
+    [
+        (IntegerType(), LongType(), True),
+        (ByteType(), ShortType(), True),
+        (LongType(), LongType(), True),
+        (StringType(), StringType(), True),
+        (DecimalType(10, 0), LongType(), False),
+        (LongType(), DecimalType(20, 0), False),
+        (DecimalType(10, 0), DecimalType(12, 0), False),
+        (DoubleType(), FloatType(), False),
+        (StringType(), LongType(), False),
+    ],
+)
+def test_key_types_match_same_types_and_integers_of_any_width(source, spine, match):
+    # The one rule both the join (JoinError) and the sets' spine check (SpineError) apply.
+    assert key_types_match(source, spine) is match
+    assert key_types_match(spine, source) is match
