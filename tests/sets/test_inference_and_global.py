@@ -440,3 +440,15 @@ def test_inference_keeps_the_entities_schema(wh) -> None:
     assert StructType(got.schema.fields[:3]) == schema
     rows = [tuple(r) for r in got.drop("as_of_ts").collect()]
     assert rows == [(1, ("gold", [3]), {"vip": 1}, 30.0, 2)]
+
+
+@pytest.mark.parametrize(
+    ("features", "found"), [([], "list"), ((), "tuple"), ("payments.spend.amount", None)]
+)
+def test_inference_without_a_list_of_features_says_so(wh, features, found) -> None:
+    # No reference, or one reference not in a list (read as its characters otherwise).
+    with pytest.raises(SetBuildError) as err:
+        build_inference_set(wh.spark, wh.mesh, features, [{"customer_id": 1}], as_of=jan(6))
+    assert err.value.params["argument"] == "features"
+    assert err.value.params["found"] == (found or repr(features))
+    assert "build_inference_set features: expected a non-empty list" in err.value.message
