@@ -13,6 +13,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
+    ArrayType,
     ByteType,
     DecimalType,
     DoubleType,
@@ -21,6 +22,9 @@ from pyspark.sql.types import (
     LongType,
     ShortType,
     StringType,
+    StructField,
+    StructType,
+    TimestampType,
 )
 
 from mesh.errors import JoinError
@@ -28,6 +32,7 @@ from mesh.join import FeatureSource, point_in_time_join
 from mesh.join.resolve import key_types_match
 
 STRATEGIES = ("sorted", "indexed")
+TS, DOUBLE = TimestampType(), DoubleType()
 
 
 def T(day: int) -> dt.datetime:
@@ -128,3 +133,23 @@ def test_key_types_match_same_types_and_integers_of_any_width(source, spine, mat
     # The one rule both the join (JoinError) and the sets' spine check (SpineError) apply.
     assert key_types_match(source, spine) is match
     assert key_types_match(spine, source) is match
+
+
+def test_struct_keys_differing_only_in_nullability_match(spark):
+    # As in a Spark equi-join, whether a key's fields may be null does not decide a match.
+    key = StructType([StructField("a", LongType(), nullable=False)])
+    spine = spark.createDataFrame(
+        [((1,), T(5)), ((2,), T(5))], StructType([StructField("k", key), StructField("ts", TS)])
+    )
+    nullable_key = StructType([StructField("a", LongType())])
+    feats = spark.createDataFrame(
+        [((1,), T(1), 1.0), ((2,), T(6), 2.0)],
+        StructType(
+            [StructField("k", nullable_key), StructField("fts", TS), StructField("v", DOUBLE)]
+        ),
+    )
+    assert key_types_match(nullable_key, key)
+    assert key_types_match(ArrayType(LongType(), False), ArrayType(LongType()))
+    out = point_in_time_join(spine, FeatureSource(feats, "k", "fts"), "ts")
+    assert out.schema["k"] == spine.schema["k"]
+    assert {r.k.a: r.v for r in out.collect()} == {1: 1.0, 2: None}
