@@ -186,6 +186,16 @@ def resolve(
             expected="non-empty list of FeatureSource",
             found=[],
         )
+    if not isinstance(spine_timestamp, str) or not spine_timestamp:
+        found = repr(spine_timestamp) if isinstance(spine_timestamp, str) else None
+        found = found or type(spine_timestamp).__name__
+        raise JoinError(
+            f"spine_timestamp: expected the name of the spine's time column, found {found}; "
+            "pass its name (e.g. 'ts'), not a Column.",
+            argument="spine_timestamp",
+            expected="column name",
+            found=found,
+        )
     sensitive = case_sensitive(spine.sparkSession)
     _check_plain_columns(spine.columns, "spine", sensitive)
     spine_types = _types(spine.schema)
