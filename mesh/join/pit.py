@@ -445,11 +445,17 @@ def _exact_spine_types(joined: DataFrame, spine: StructType) -> DataFrame:
     without the metadata of nested fields; a cast to the spine's type and an alias with its
     metadata give both back. Columns that kept them are left alone.
     """
-    differing = [f for f in spine.fields if joined.schema[f.name] != f]
+    differing = {f.name: f for f in spine.fields if joined.schema[f.name] != f}
     if not differing:
         return joined
-    return joined.withColumns(
-        {f.name: col(f.name).cast(f.dataType).alias(f.name, metadata=f.metadata) for f in differing}
+    # A select, not withColumns: Spark Connect's withColumns drops an alias's metadata.
+    return joined.select(
+        *[
+            col(c).cast(differing[c].dataType).alias(c, metadata=differing[c].metadata)
+            if c in differing
+            else col(c)
+            for c in joined.columns
+        ]
     )
 
 
