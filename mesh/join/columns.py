@@ -13,7 +13,23 @@ from collections.abc import Sequence
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, TimestampType
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    BooleanType,
+    CalendarIntervalType,
+    DataType,
+    DateType,
+    DayTimeIntervalType,
+    MapType,
+    NumericType,
+    StringType,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+    VariantType,
+    YearMonthIntervalType,
+)
 
 AVAIL = "__mesh_avail"  # time from which a source row is known (spine rows: t)
 TAG = "__mesh_tag"  # order among rows with equal AVAIL (see pit.py)
@@ -126,3 +142,47 @@ def interval(delta: dt.timedelta) -> str:
     minutes, rest = divmod(rest, 60_000_000)
     seconds, micros = divmod(rest, 1_000_000)
     return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{micros:06d}' DAY TO SECOND"
+
+
+def non_null_default(data_type: DataType) -> str | None:
+    """SQL: a constant of ``data_type`` that is not null, nor holds a null at any depth.
+
+    An empty array or map, a struct of its fields' defaults, a zero, an empty string, the
+    epoch. ``coalesce(c, default)`` returns ``c``'s values with ``c``'s type, nested
+    nullability included (Spark merges the two types' flags, and the default's are all
+    false), and is itself never null. None for a type without such a constant (null,
+    user-defined, time, spatial types).
+    """
+    if isinstance(data_type, ArrayType):
+        return "array()"
+    if isinstance(data_type, MapType):
+        return "map()"
+    if isinstance(data_type, StructType):
+        fields = []
+        for field in data_type.fields:
+            default = non_null_default(field.dataType)
+            if default is None:
+                return None
+            fields.append(f"{default} AS {ident(field.name)}")
+        return "struct(" + ", ".join(fields) + ")"
+    constant = {
+        BooleanType: "false",
+        BinaryType: "X''",
+        DateType: "DATE '1970-01-01'",
+        TimestampType: "TIMESTAMP '1970-01-01 00:00:00'",
+        TimestampNTZType: "TIMESTAMP_NTZ '1970-01-01 00:00:00'",
+        CalendarIntervalType: "make_interval(0)",
+        VariantType: "parse_json('null')",
+    }.get(type(data_type))
+    if constant is not None:
+        return constant
+    zero = None
+    if isinstance(data_type, NumericType):
+        zero = "0"
+    elif isinstance(data_type, StringType):  # its collation too
+        zero = "''"
+    elif isinstance(data_type, DayTimeIntervalType):
+        zero = "INTERVAL '0' SECOND"
+    elif isinstance(data_type, YearMonthIntervalType):
+        zero = "INTERVAL '0' MONTH"
+    return None if zero is None else f"CAST({zero} AS {data_type.simpleString()})"

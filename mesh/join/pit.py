@@ -18,17 +18,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    BinaryType,
-    BooleanType,
-    DataType,
-    DateType,
-    DecimalType,
-    NumericType,
-    StringType,
-    TimestampNTZType,
-    TimestampType,
-)
+from pyspark.sql.types import StructField, StructType
 
 from mesh.errors import JoinError
 from mesh.join.bounds import TimeRange, prune, spine_range
@@ -42,6 +32,7 @@ from mesh.join.columns import (
     availability,
     col,
     ident,
+    non_null_default,
     not_null,
     prefix_of,
     row_struct,
@@ -108,12 +99,13 @@ def point_in_time_join(
 
     Source rows with a null key or null ``feature_ts`` are ignored. Output: every spine row
     exactly once (duplicates kept; row order is not preserved), the spine columns unchanged
-    in name, type, value and order, followed by each source's features in source order
-    (named ``prefix + feature``; when two sources return the same name, each named source
-    uses ``<name>__<feature>``). Names are compared as the session compares them: without
-    regard to case unless ``spark.sql.caseSensitive`` is true, so a feature ``amount`` next
-    to a spine column ``Amount`` is a collision (a ``JoinError`` naming both), and so are
-    spine columns, or columns of one source the join refers to, that differ only in case.
+    in name, type (nullability and metadata included), value and order, followed by each
+    source's features in source order (named ``prefix + feature``; when two sources return
+    the same name, each named source uses ``<name>__<feature>``). Names are compared as the
+    session compares them: without regard to case unless ``spark.sql.caseSensitive`` is
+    true, so a feature ``amount`` next to a spine column ``Amount`` is a collision (a
+    ``JoinError`` naming both), and so are spine columns, or columns of one source the join
+    refers to, that differ only in case.
 
     Sources may be keyed by different key sets (e.g. ``customer_id``, ``merchant_id`` or
     both); key columns must have the same names (or see ``spine_keys``) and types in the
@@ -205,8 +197,9 @@ def point_in_time_join(
         result = _join_key_set(result, group, keys, spine_timestamp, strict, hot, times)
 
     outputs = [o for r in resolved for o in r.outputs]
-    spine_cols = [_keep_nullability(f.name, f.dataType, f.nullable) for f in spine.schema.fields]
-    return result.selectExpr(*spine_cols, *[ident(o) for o in outputs])
+    spine_cols = [_keep_nullability(f) for f in spine.schema.fields]
+    joined = result.selectExpr(*spine_cols, *[ident(o) for o in outputs])
+    return _exact_spine_types(joined, spine.schema)
 
 
 def _auto_index_limit(sources: Sequence[DataFrame], max_rows: int) -> int:
@@ -433,32 +426,37 @@ def _add_earlier_buckets(
     return ran.join(F.broadcast(prefix), condition, "left")
 
 
-def _keep_nullability(name: str, data_type: DataType, nullable: bool) -> str:
-    """SQL for the spine column ``name``; a non-nullable one stays non-nullable in the output.
+def _keep_nullability(field: StructField) -> str:
+    """SQL for the spine column ``field``; a non-nullable one stays non-nullable in the output.
 
     The union with source rows makes every carried column nullable in Spark's schema even
-    though spine rows never hold a null there. ``coalesce`` with any literal of the type is
-    a no-op on the values and restores the flag (only for atomic types; others stay as is).
+    though spine rows never hold a null there. ``coalesce`` with a non-null constant of the
+    type is a no-op on the values and restores the flag, nested ones included.
     """
-    c = ident(name)
-    if nullable:
-        return c
-    default: str | None = None
-    if isinstance(data_type, (NumericType, DecimalType)):
-        default = f"CAST(0 AS {data_type.simpleString()})"
-    elif isinstance(data_type, StringType):
-        default = "''"
-    elif isinstance(data_type, BooleanType):
-        default = "false"
-    elif isinstance(data_type, BinaryType):
-        default = "X''"
-    elif isinstance(data_type, DateType):
-        default = "DATE '1970-01-01'"
-    elif isinstance(data_type, TimestampType):
-        default = "TIMESTAMP '1970-01-01 00:00:00'"
-    elif isinstance(data_type, TimestampNTZType):
-        default = "TIMESTAMP_NTZ '1970-01-01 00:00:00'"
+    c = ident(field.name)
+    default = None if field.nullable else non_null_default(field.dataType)
     return c if default is None else f"coalesce({c}, {default}) AS {c}"
+
+
+def _exact_spine_types(joined: DataFrame, spine: StructType) -> DataFrame:
+    """``joined`` with each spine column's type and metadata exactly as in ``spine``.
+
+    ``coalesce`` (``_keep_nullability``) returns a column without metadata, and its type
+    without the metadata of nested fields; a cast to the spine's type and an alias with its
+    metadata give both back. Columns that kept them are left alone.
+    """
+    differing = {f.name: f for f in spine.fields if joined.schema[f.name] != f}
+    if not differing:
+        return joined
+    # A select, not withColumns: Spark Connect's withColumns drops an alias's metadata.
+    return joined.select(
+        *[
+            col(c).cast(differing[c].dataType).alias(c, metadata=differing[c].metadata)
+            if c in differing
+            else col(c)
+            for c in joined.columns
+        ]
+    )
 
 
 __all__ = ["point_in_time_join"]

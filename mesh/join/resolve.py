@@ -13,6 +13,7 @@ from pyspark.sql.types import (
     DataType,
     IntegralType,
     MapType,
+    StructField,
     StructType,
     TimestampNTZType,
     TimestampType,
@@ -77,6 +78,30 @@ def _require_same_type(
             expected=expected.simpleString(),
             found=found.simpleString(),
         )
+
+
+def key_types_match(source_key: DataType, spine_key: DataType) -> bool:
+    """Whether a source key column of type ``source_key`` can be matched against a spine key
+    column of type ``spine_key``: the same type, or integers of any widths (``int`` and
+    ``bigint``, ...), compared by value as in a Spark equi-join (see ``_as_spine_type``).
+
+    As in that join, whether the fields or elements of a struct, array or map may be null
+    (and their metadata) does not matter: only the values are compared.
+    """
+    if isinstance(source_key, IntegralType) and isinstance(spine_key, IntegralType):
+        return True
+    return _shape(source_key) == _shape(spine_key)
+
+
+def _shape(data_type: DataType) -> DataType:
+    """``data_type`` with every nested field and element nullable and no field metadata."""
+    if isinstance(data_type, ArrayType):
+        return ArrayType(_shape(data_type.elementType), True)
+    if isinstance(data_type, MapType):
+        return MapType(_shape(data_type.keyType), _shape(data_type.valueType), True)
+    if isinstance(data_type, StructType):
+        return StructType([StructField(f.name, _shape(f.dataType)) for f in data_type.fields])
+    return data_type
 
 
 def _as_spine_type(df: DataFrame, types: dict[str, DataType]) -> DataFrame:
@@ -161,6 +186,16 @@ def resolve(
             expected="non-empty list of FeatureSource",
             found=[],
         )
+    if not isinstance(spine_timestamp, str) or not spine_timestamp:
+        found = repr(spine_timestamp) if isinstance(spine_timestamp, str) else None
+        found = found or type(spine_timestamp).__name__
+        raise JoinError(
+            f"spine_timestamp: expected the name of the spine's time column, found {found}; "
+            "pass its name (e.g. 'ts'), not a Column.",
+            argument="spine_timestamp",
+            expected="column name",
+            found=found,
+        )
     sensitive = case_sensitive(spine.sparkSession)
     _check_plain_columns(spine.columns, "spine", sensitive)
     spine_types = _types(spine.schema)
@@ -198,8 +233,8 @@ def resolve(
             key_type = _require_column(types, key, f"{label}.keys", f"source {label}")
             argument = f"{label}.spine_keys" if mapped else f"{label}.keys"
             spine_key_type = _require_column(spine_types, spine_key, argument, "the spine")
-            if isinstance(key_type, IntegralType) and isinstance(spine_key_type, IntegralType):
-                if key_type != spine_key_type:
+            if key_types_match(key_type, spine_key_type):
+                if isinstance(spine_key_type, IntegralType) and key_type != spine_key_type:
                     retyped[spine_key if mapped else key] = spine_key_type
                 continue
             _require_same_type(

@@ -56,6 +56,7 @@ def build_inference_set(
     from mesh.join import point_in_time_join
     from mesh.storage.base import epoch_micros
 
+    _check_features(features)
     when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
     rows_given = not isinstance(entities, DataFrame)
     if rows_given:
@@ -95,6 +96,20 @@ def build_inference_set(
     sources = load_sources(spark, mesh, inputs)
     check_key_types("build_inference_set entities", spine, inputs, sources)
     return point_in_time_join(spine, sources, spine_timestamp=AS_OF_COLUMN, strict=strict)
+
+
+def _check_features(features: object) -> None:
+    """A ``SetBuildError`` unless ``features`` is a non-empty list of references: a single
+    reference would be read as its characters, and no reference has nothing to look up."""
+    if isinstance(features, (str, FeatureRef, FeatureLookup)) or not features:
+        given = repr(features) if isinstance(features, str) else type(features).__name__
+        raise SetBuildError(
+            f"build_inference_set features: expected a non-empty list of feature references, "
+            f"found {given}; pass e.g. ['payments.spend.amount'] or ['payments.spend.*'].",
+            argument="features",
+            expected="non-empty list of feature references",
+            found=given,
+        )
 
 
 def _rows(entities: object) -> list[Mapping[str, Any]]:

@@ -156,14 +156,12 @@ def check_key_types(
     """Raise ``SpineError`` unless every spine key column has its feature table's key type
     (integers of any width match by value, as in the join): the spine is what can be
     written otherwise, a feature table is not. ``what`` names the spine in the message."""
-    from pyspark.sql.types import IntegralType
+    from mesh.join.resolve import key_types_match
 
     for pin, source in zip(inputs, sources, strict=True):
         for key, column in zip(pin.keys, pin.spine_columns, strict=True):
             found, expected = spine.schema[column].dataType, source.df.schema[key].dataType
-            if found == expected or (
-                isinstance(found, IntegralType) and isinstance(expected, IntegralType)
-            ):
+            if key_types_match(expected, found):
                 continue
             wanted = expected.simpleString()
             raise SpineError(

@@ -13,6 +13,7 @@ from pyspark.sql.types import (
     DecimalType,
     DoubleType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -236,6 +237,48 @@ def test_spine_columns_are_returned_unchanged(spark):
     # chispa sorts rows by column name and cannot sort by a dotted name: rename for it only.
     plain = ["cid", "amount", "day", "tags", "ts"]
     assert_df_equality(result.drop("x").toDF(*plain), spine.toDF(*plain), ignore_row_order=True)
+
+
+# Complex spine columns that are not nullable, nor are their nested fields and elements.
+_POINT = StructType(
+    [
+        StructField("lat", DoubleType(), nullable=False, metadata={"unit": "degree"}),
+        StructField("tags", ArrayType(StringType(), containsNull=False), nullable=False),
+    ]
+)
+COMPLEX_SPINE = StructType(
+    [
+        StructField("cid", LongType(), nullable=False),
+        StructField("ts", TimestampType(), nullable=False),
+        StructField("where", _POINT, nullable=False, metadata={"comment": "last seen"}),
+        StructField("path", ArrayType(_POINT, containsNull=False), nullable=False),
+        StructField("counts", MapType(StringType(), LongType(), False), nullable=False),
+        StructField("label", StringType(), nullable=False, metadata={"comment": "target"}),
+        StructField("maybe", _POINT),  # nullable, its fields not
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "skew"),
+    [("sorted", False), ("indexed", False), ("sorted", [{"cid": 1}]), ("indexed", [{"cid": 1}])],
+)
+def test_non_nullable_complex_spine_columns_keep_their_schema(spark, strategy, skew):
+    point = (1.5, ["a"])
+    rows = [
+        (1, T(5), point, [point, (2.5, [])], {"k": 1}, "yes", None),
+        (1, T(6), (0.0, []), [], {}, "no", point),
+        (2, T(5), point, [point], {"k": 2}, "yes", point),
+    ]
+    spine = spark.createDataFrame(rows, COMPLEX_SPINE)
+    feats = spark.createDataFrame([(1, T(1), T(1), 1.0)], FEATS)
+    source = FeatureSource(feats, "cid", "fts", "cts")
+    result = point_in_time_join(spine, source, "ts", strategy=strategy, skew=skew)
+    # Names, types, nullability at every depth and metadata, as in the spine.
+    assert StructType(result.schema.fields[:-1]) == spine.schema
+    assert result.schema["x"] == StructField("x", DoubleType())
+    got = sorted(tuple(r) for r in result.collect())
+    assert got == sorted((*r, 1.0 if r[0] == 1 else None) for r in rows)
 
 
 def test_prefix_and_named_sources_disambiguate(spark):

@@ -66,6 +66,17 @@ def test_missing_spine_timestamp(frames):
     assert err.params["column"] == "event_time"
 
 
+@pytest.mark.parametrize("given", ["column", "", None])
+def test_spine_timestamp_that_is_not_a_name(frames, given):
+    from pyspark.sql import functions as F
+
+    spine, feats = frames
+    value = F.col("ts") if given == "column" else given
+    err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), value))
+    assert err.params["argument"] == "spine_timestamp"
+    assert err.params["found"] == {"column": "Column", "": "''", None: "NoneType"}[given]
+
+
 def test_spine_timestamp_not_a_timestamp(frames):
     spine, feats = frames
     err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "x"))

@@ -12,11 +12,27 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    ByteType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from mesh.errors import JoinError
 from mesh.join import FeatureSource, point_in_time_join
+from mesh.join.resolve import key_types_match
 
 STRATEGIES = ("sorted", "indexed")
+TS, DOUBLE = TimestampType(), DoubleType()
 
 
 def T(day: int) -> dt.datetime:
@@ -97,3 +113,43 @@ def test_other_type_families_are_still_refused(spark):
         )
     assert info.value.params["expected"] == "int"
     assert info.value.params["found"] == "double"
+
+
+@pytest.mark.parametrize(
+    ("source", "spine", "match"),
+    [
+        (IntegerType(), LongType(), True),
+        (ByteType(), ShortType(), True),
+        (LongType(), LongType(), True),
+        (StringType(), StringType(), True),
+        (DecimalType(10, 0), LongType(), False),
+        (LongType(), DecimalType(20, 0), False),
+        (DecimalType(10, 0), DecimalType(12, 0), False),
+        (DoubleType(), FloatType(), False),
+        (StringType(), LongType(), False),
+    ],
+)
+def test_key_types_match_same_types_and_integers_of_any_width(source, spine, match):
+    # The one rule both the join (JoinError) and the sets' spine check (SpineError) apply.
+    assert key_types_match(source, spine) is match
+    assert key_types_match(spine, source) is match
+
+
+def test_struct_keys_differing_only_in_nullability_match(spark):
+    # As in a Spark equi-join, whether a key's fields may be null does not decide a match.
+    key = StructType([StructField("a", LongType(), nullable=False)])
+    spine = spark.createDataFrame(
+        [((1,), T(5)), ((2,), T(5))], StructType([StructField("k", key), StructField("ts", TS)])
+    )
+    nullable_key = StructType([StructField("a", LongType())])
+    feats = spark.createDataFrame(
+        [((1,), T(1), 1.0), ((2,), T(6), 2.0)],
+        StructType(
+            [StructField("k", nullable_key), StructField("fts", TS), StructField("v", DOUBLE)]
+        ),
+    )
+    assert key_types_match(nullable_key, key)
+    assert key_types_match(ArrayType(LongType(), False), ArrayType(LongType()))
+    out = point_in_time_join(spine, FeatureSource(feats, "k", "fts"), "ts")
+    assert out.schema["k"] == spine.schema["k"]
+    assert {r.k.a: r.v for r in out.collect()} == {1: 1.0, 2: None}

@@ -408,3 +408,47 @@ def test_inference_entity_key_of_another_type_names_the_entities(wh) -> None:
         expected.withColumn("customer_id", expected["customer_id"].cast("int")),
         ignore_nullable=True,
     )
+
+
+def test_inference_keeps_the_entities_schema(wh) -> None:
+    # Entity columns come back as given: a non-nullable struct, array or map (and their
+    # non-nullable fields and elements) stays so, and column metadata is kept.
+    from pyspark.sql.types import (
+        ArrayType,
+        LongType,
+        MapType,
+        StringType,
+        StructField,
+        StructType,
+    )
+
+    segment = StructType(
+        [
+            StructField("name", StringType(), nullable=False),
+            StructField("scores", ArrayType(LongType(), containsNull=False), nullable=False),
+        ]
+    )
+    schema = StructType(
+        [
+            StructField("customer_id", LongType(), nullable=False),
+            StructField("segment", segment, nullable=False, metadata={"comment": "crm"}),
+            StructField("flags", MapType(StringType(), LongType(), False), nullable=False),
+        ]
+    )
+    entities = wh.spark.createDataFrame([(1, ("gold", [3]), {"vip": 1})], schema)
+    got = build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of=jan(6))
+    assert StructType(got.schema.fields[:3]) == schema
+    rows = [tuple(r) for r in got.drop("as_of_ts").collect()]
+    assert rows == [(1, ("gold", [3]), {"vip": 1}, 30.0, 2)]
+
+
+@pytest.mark.parametrize(
+    ("features", "found"), [([], "list"), ((), "tuple"), ("payments.spend.amount", None)]
+)
+def test_inference_without_a_list_of_features_says_so(wh, features, found) -> None:
+    # No reference, or one reference not in a list (read as its characters otherwise).
+    with pytest.raises(SetBuildError) as err:
+        build_inference_set(wh.spark, wh.mesh, features, [{"customer_id": 1}], as_of=jan(6))
+    assert err.value.params["argument"] == "features"
+    assert err.value.params["found"] == (found or repr(features))
+    assert "build_inference_set features: expected a non-empty list" in err.value.message
