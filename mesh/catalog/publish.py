@@ -201,8 +201,10 @@ def publish_definition(
     The new version points at the same feature-table Delta version as the last published
     one; statistics are carried over. Refused with ``GovernanceError`` when static or
     contract checks fail (its report kept as for ``publish_feature_set``), and with
-    ``CatalogError`` when nothing was published before or the data hash changed (that needs
-    a full publish with computed data).
+    ``CatalogError`` when nothing was published before or the data definition changed (that
+    needs a full publish with computed data). As in a full publish, an aggregation's
+    ``type:`` spelled out (or dropped) where the table was written with that type anyway is
+    no change.
     """
     who = current_identity(mesh.standards, identity)
     authorize_publish(who, fs)
@@ -213,10 +215,26 @@ def publish_definition(
             "version. Run `mesh publish` with computed data first.",
             feature_set=fs.qualified_name,
         )
+    from mesh.governance.contract import compare
+    from mesh.governance.results import GovernanceReport
+    from mesh.governance.static import validate_definitions
+    from mesh.governance.statistics import protected_columns, redact
+
+    catalog = Catalog(spark, mesh.warehouse)
+    # No frame: the types the feature table was written with are the previous entry's.
+    written = _written_types(catalog, previous.publish_id)
+    decision = compare(
+        json.loads(previous.definition_json),
+        fs,
+        binding=mesh.binding(fs),
+        written=(written, dict(written)),
+    )
     # A hash recorded by an earlier engine (without the binding) still matches an unchanged
-    # definition; the contract decision then warns that the binding was not recorded.
+    # definition; the contract decision then warns that the binding was not recorded. A hash
+    # that differs only by a `type:` naming the type the table holds anyway is no change
+    # either (the contract decision sees it), as for a full publish.
     match = mesh.match_data_hash(fs, previous.data_hash)
-    if match is None:
+    if match is None and decision.data_hash_changed:
         current = mesh.data_hash(fs)
         raise CatalogError(
             f"{fs.qualified_name}: the data definition changed since {previous.semantic_version} "
@@ -226,18 +244,11 @@ def publish_definition(
             previous=previous.data_hash,
             current=current,
         )
-    from mesh.governance.contract import compare
-    from mesh.governance.results import GovernanceReport
-    from mesh.governance.static import validate_definitions
-    from mesh.governance.statistics import protected_columns, redact
-
-    decision = compare(json.loads(previous.definition_json), fs, binding=mesh.binding(fs))
     report = validate_definitions(mesh, subjects=[fs.qualified_name]) + GovernanceReport(
         [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]
     )
     # Stored before a feature was classified pii/sensitive, its values must not be carried on.
     stats = redact(statistics_of(spark, mesh, previous), protected_columns(fs))
-    catalog = Catalog(spark, mesh.warehouse)
     publish_id = uuid.uuid4().hex
     reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
     record = _VersionRow(
@@ -252,10 +263,8 @@ def publish_definition(
         row_count=previous.row_count,
         publisher=str(who),
         run_id=uuid.uuid4().hex,
-        unbound=match == "legacy",
+        unbound=match == "legacy" or (match is None and decision.binding_unverified),
     )
-    # No frame: the types the feature table was written with are the previous entry's.
-    written = _written_types(catalog, previous.publish_id)
     report_path = _record(spark, mesh, catalog, record, written, stats, report)
     page = reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
