@@ -31,13 +31,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mesh.catalog import reports
 from mesh.catalog.access import Identity, authorize_publish, current_identity
-from mesh.catalog.lineage import lineage_rows
+from mesh.catalog.lineage import input_versions, lineage_rows
 from mesh.catalog.rollback import undo_commit
 from mesh.catalog.search import VersionRecord, latest_version, recorded_versions, statistics_of
 from mesh.catalog.tables import Catalog, stored_path, utc_now
@@ -93,13 +94,17 @@ def publish_feature_set(
     commit: CommitInfo | None = None,
     identity: Identity | str | None = None,
     as_of: datetime | date | str | None = None,
+    inputs: Sequence[tuple[str, str]] = (),
 ) -> PublishResult:
     """Check, write and record one computed range ``[start, end)`` of ``fs`` (see module doc).
 
     ``df`` holds the entity keys, ``feature_ts``, ``created_ts`` and the feature columns;
     every row must have ``start <= feature_ts < end``. ``commit`` carries the job's run id
     and source versions (its definition hash, range and extra are filled in here).
-    ``as_of`` is the "now" of the freshness check (default: the wall clock).
+    ``as_of`` is the "now" of the freshness check (default: the wall clock). ``inputs``
+    are the (feature set, semantic version) pairs a global set's rows were computed from:
+    its lineage edges record them, and lineage follows its inputs at those versions (at
+    their newest without them).
 
     Raises ``AccessDeniedError`` when ``identity`` does not act for ``fs.domain``,
     ``GovernanceError`` (``error.report`` names every failing check, feature, measured value
@@ -167,6 +172,7 @@ def publish_feature_set(
         row_count=row_count,
         publisher=str(who),
         run_id=info.run_id,
+        inputs=tuple(inputs),
     )
     try:
         report_path = _record(spark, mesh, catalog, record, _types(frame), stats, report)
@@ -264,6 +270,7 @@ def publish_definition(
         publisher=str(who),
         run_id=uuid.uuid4().hex,
         unbound=match == "legacy" or (match is None and decision.binding_unverified),
+        inputs=tuple(input_versions(catalog, previous.publish_id)),  # the same rows
     )
     report_path = _record(spark, mesh, catalog, record, written, stats, report)
     page = reports.copy_to_version_page(catalog, fs, publish_id, report_path)
@@ -343,6 +350,7 @@ class _VersionRow:
     # A metadata-only publish over a version an earlier engine recorded without its binding:
     # the commit was computed under a binding nobody recorded, so none is recorded now either.
     unbound: bool = False
+    inputs: tuple[tuple[str, str], ...] = ()  # (feature set, semantic version) read
 
 
 def _record(
@@ -420,7 +428,7 @@ def _record(
         ],
         commit,
     )
-    catalog.append("lineage", lineage_rows(mesh, fs, row.publish_id, now), commit)
+    catalog.append("lineage", lineage_rows(mesh, fs, row.publish_id, now, row.inputs), commit)
     report_path = catalog.report_path(name, version, row.publish_id)
     try:
         reports.write_text(report_path, render_html(name, version, stats, report))
