@@ -160,18 +160,29 @@ def visibility_denial(
 def decide(
     mesh: MeshDefinition, identity: Identity, fs: AnyFeatureSet, features: Sequence[str]
 ) -> list[Decision]:
-    """One decision per requested feature (every output when ``features`` is empty)."""
+    """One decision per requested feature (every output when ``features`` is empty).
+
+    A feature ``fs`` does not have is no read to allow or refuse: ``UnknownReferenceError``
+    (params ``reference``, ``feature_set``, ``feature``: the first unknown one, ``missing``:
+    all of them, ``available``) is raised before anything is decided or audited.
+    """
+    # Imported here: the package mesh.sets loads the set builds, which a decision never needs.
+    from mesh.sets.errors import UnknownReferenceError
+
     name = fs.qualified_name
-    wanted = list(features) or fs.output_names()
-    unknown = [f for f in wanted if f not in fs.output_names()]
+    outputs = fs.output_names()
+    wanted = list(features) or outputs
+    unknown = [f for f in wanted if f not in outputs]
     if unknown:
-        raise AccessDeniedError(
-            f"{name} has no feature(s) {', '.join(unknown)}; outputs: "
-            f"{', '.join(fs.output_names())}",
-            identity=str(identity),
+        raise UnknownReferenceError(
+            f"Feature reference `{name}.{unknown[0]}`: {name} (version {fs.version}) has no "
+            f"feature(s) {', '.join(repr(f) for f in unknown)} (features: {', '.join(outputs)}); "
+            f"use one of them or `{name}.*`.",
+            reference=f"{name}.{unknown[0]}",
             feature_set=name,
             feature=unknown[0],
-            missing_grant=None,
+            missing=unknown,
+            available=outputs,
         )
     if identity.domain == fs.domain:
         return [Decision(name, f, True, "owning domain") for f in wanted]
@@ -223,7 +234,8 @@ def authorize_read(
     denied) *before* the outcome is returned, so a refused read is on record. Raises
     ``AccessDeniedError`` (params ``identity``, ``feature_set``, ``feature``,
     ``missing_grant``: those of the first denied feature; ``denials``: all of them) when any
-    feature is refused; nothing is read then. An empty feature list means every output.
+    feature is refused; nothing is read then. An empty feature list means every output; a
+    feature a set does not have is ``UnknownReferenceError`` (see ``decide``), not a refusal.
     """
     from mesh.catalog.audit import record_reads
 

@@ -4,14 +4,15 @@ Edges are recorded with each publish (and each training-set manifest) in
 ``_catalog/lineage``; a node is ``<kind>:<domain>.<name>``. The edges into a node are those
 of one record: a feature set's newest published version (or a version asked for), a
 training set's newest build; edges of older versions are history, never mixed in. Upstream
-of a training set, each feature set is followed at the version its build pinned.
+of a training set or a global set, each input is followed at the version its build or
+publish read.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -47,27 +48,54 @@ def node(kind: str, name: str) -> str:
 
 
 def lineage_rows(
-    mesh: MeshDefinition, fs: AnyFeatureSet, publish_id: str, at: datetime
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    publish_id: str,
+    at: datetime,
+    inputs: Iterable[tuple[str, str]] = (),
 ) -> list[dict[str, Any]]:
-    """The edges into ``fs``: its data product, or the feature sets a global set reads."""
+    """The edges into ``fs``: its data product, or the feature sets a global set reads.
+
+    ``inputs`` are the (feature set, semantic version) pairs a global set's publish read:
+    each edge records its source's version (``from_version``; one edge per version read),
+    so lineage follows the inputs as they were. An input without one has ``None``: lineage
+    follows it at its newest published version.
+    """
+    read: dict[str, set[str]] = {}
+    for name, version in inputs:
+        read.setdefault(name, set()).add(version)
+    sources: list[tuple[str, str, str | None]]
     if fs.kind == "feature_set":
         product = mesh.product(fs.source, fs.domain)
-        sources = [("data_product", product.qualified_name if product else fs.source)]
+        sources = [("data_product", product.qualified_name if product else fs.source, None)]
     else:  # the inputs of the definition being published, not of the one conf/ holds now
-        names = sorted({ref.set_name for ref in fs.input_refs().values()})
-        sources = [(mesh.any_set(n).kind, n) for n in names]
+        sources = []
+        for name in sorted({ref.set_name for ref in fs.input_refs().values()}):
+            versions: list[str | None] = [*sorted(read.get(name, ()))] or [None]
+            sources += [(mesh.any_set(name).kind, name, v) for v in versions]
     return [
         {
             "publish_id": publish_id,
             "from_kind": kind,
             "from_name": name,
+            "from_version": version,
             "to_kind": fs.kind,
             "to_name": fs.qualified_name,
             "to_version": fs.version,
             "recorded_at": at,
         }
-        for kind, name in sources
+        for kind, name, version in sources
     ]
+
+
+def input_versions(catalog: Catalog, publish_id: str) -> list[tuple[str, str]]:
+    """(feature set, semantic version) of every input the publish ``publish_id`` recorded
+    as read (see ``lineage_rows``)."""
+    return sorted(
+        (row["from_name"], row["from_version"])
+        for row in catalog.rows("lineage", publish_id=publish_id)
+        if row["from_version"] is not None
+    )
 
 
 def record_training_set(
@@ -101,6 +129,7 @@ def record_training_set(
                 "publish_id": record_id,
                 "from_kind": mesh.any_set(s).kind,
                 "from_name": s,
+                "from_version": None,  # the manifest pins them
                 "to_kind": "training_set",
                 "to_name": name,
                 "to_version": None,
@@ -136,7 +165,6 @@ class _Record:
     name: str
     version: str | None
     at: datetime
-    pins: Mapping[str, str]  # feature set -> semantic version a training-set build read
 
 
 class _Graph:
@@ -144,21 +172,29 @@ class _Graph:
 
     def __init__(self, spark: SparkSession, mesh: MeshDefinition) -> None:
         catalog = Catalog(spark, mesh.warehouse)
+        manifests = catalog.rows("manifests")
         records = [
-            _Record(r["publish_id"], r["name"], r["semantic_version"], r["published_at"], {})
+            _Record(r["publish_id"], r["name"], r["semantic_version"], r["published_at"])
             for r in catalog.rows("versions")
-        ] + [
-            _Record(r["publish_id"], r["name"], None, r["recorded_at"], _pins(r["manifest_json"]))
-            for r in catalog.rows("manifests")
-        ]
+        ] + [_Record(r["publish_id"], r["name"], None, r["recorded_at"]) for r in manifests]
         self.records = {r.publish_id: r for r in records}
+        # Record -> feature set -> the semantic versions it read: a training-set build's
+        # manifest pins, a global set's publish's edges.
+        self.pins: dict[str, dict[str, set[str]]] = {
+            r["publish_id"]: _pins(r["manifest_json"]) for r in manifests
+        }
         self.by_record: dict[str, list[Edge]] = {}
         for row in catalog.rows("lineage"):
             if row["publish_id"] in self.records:
                 edge = Edge(
                     node(row["from_kind"], row["from_name"]), node(row["to_kind"], row["to_name"])
                 )
-                self.by_record.setdefault(row["publish_id"], []).append(edge)
+                found = self.by_record.setdefault(row["publish_id"], [])
+                if edge not in found:
+                    found.append(edge)
+                if row["from_version"] is not None:
+                    read = self.pins.setdefault(row["publish_id"], {})
+                    read.setdefault(row["from_name"], set()).add(row["from_version"])
         # The record of each set and training set: its newest landed one; of each
         # (set, version) too. Sets and training sets are named apart.
         self.newest: dict[tuple[bool, str], _Record] = {}
@@ -168,9 +204,11 @@ class _Graph:
             if record.version is not None:
                 self.pinned[(record.name, record.version)] = record
 
-    def into(self, target: str, version: str | None = None) -> tuple[list[Edge], Mapping[str, str]]:
+    def into(
+        self, target: str, version: str | None = None
+    ) -> tuple[list[Edge], Mapping[str, set[str]]]:
         """Edges into node ``target`` from its record (newest, or of ``version``), and the
-        versions that record pinned its inputs at."""
+        versions that record read its inputs at."""
         kind, name = target.split(":", 1)
         if version is None:
             record = self.newest.get((kind == "training_set", name))
@@ -178,9 +216,8 @@ class _Graph:
             record = self.pinned.get((name, version))
         if record is None:
             return [], {}
-        return [e for e in self.by_record.get(record.publish_id, []) if e.target == target], (
-            record.pins
-        )
+        edges = [e for e in self.by_record.get(record.publish_id, []) if e.target == target]
+        return edges, self.pins.get(record.publish_id, {})
 
     def current(self) -> list[Edge]:
         """The edges of every name's newest record."""
@@ -188,11 +225,11 @@ class _Graph:
         return sorted(found, key=lambda e: (e.source, e.target))
 
 
-def _pins(manifest_json: str) -> dict[str, str]:
-    pins = {}
+def _pins(manifest_json: str) -> dict[str, set[str]]:
+    pins: dict[str, set[str]] = {}
     for pin in json.loads(manifest_json).get("inputs", []):
         if pin.get("feature_set") and pin.get("semantic_version"):
-            pins[str(pin["feature_set"])] = str(pin["semantic_version"])
+            pins.setdefault(str(pin["feature_set"]), set()).add(str(pin["semantic_version"]))
     return pins
 
 
@@ -218,9 +255,10 @@ def lineage(
     forwards (what is built from ``name``); ``depth`` limits the hops (``None``: all).
     Every node's edges are those of one record: upstream, the start set at ``version``
     (a published semantic version; default its newest), a training set's newest build, and
-    the feature sets it read at the versions that build pinned, any other set at its newest
-    published version; downstream, the newest record of every consumer. ``CatalogError``
-    when ``version`` of ``name`` was never published.
+    the feature sets a training-set build or a global set's publish read at the versions it
+    read (a global set's publish recorded before versions were: at their newest), any other
+    set at its newest published version; downstream, the newest record of every consumer.
+    ``CatalogError`` when ``version`` of ``name`` was never published.
 
     Answers a caller (``identity``, else the identity variable; none is refused): lineage
     of a set the caller may not see (published, or defined in ``conf/`` only) is refused
@@ -266,7 +304,8 @@ def lineage(
                 into, pins = graph.into(target, at)
                 for e in shown(into):
                     picked.add(e)
-                    step.add((e.source, pins.get(e.source.split(":", 1)[1])))
+                    read: set[str | None] = {*pins.get(e.source.split(":", 1)[1], ())}
+                    step.update((e.source, v) for v in read or {None})
             frontier, hops = step - seen, hops + 1
             seen |= frontier
     if direction in ("downstream", "both"):

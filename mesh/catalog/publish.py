@@ -31,13 +31,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mesh.catalog import reports
 from mesh.catalog.access import Identity, authorize_publish, current_identity
-from mesh.catalog.lineage import lineage_rows
+from mesh.catalog.lineage import input_versions, lineage_rows
 from mesh.catalog.rollback import undo_commit
 from mesh.catalog.search import VersionRecord, latest_version, recorded_versions, statistics_of
 from mesh.catalog.tables import Catalog, stored_path, utc_now
@@ -93,13 +94,17 @@ def publish_feature_set(
     commit: CommitInfo | None = None,
     identity: Identity | str | None = None,
     as_of: datetime | date | str | None = None,
+    inputs: Sequence[tuple[str, str]] = (),
 ) -> PublishResult:
     """Check, write and record one computed range ``[start, end)`` of ``fs`` (see module doc).
 
     ``df`` holds the entity keys, ``feature_ts``, ``created_ts`` and the feature columns;
     every row must have ``start <= feature_ts < end``. ``commit`` carries the job's run id
     and source versions (its definition hash, range and extra are filled in here).
-    ``as_of`` is the "now" of the freshness check (default: the wall clock).
+    ``as_of`` is the "now" of the freshness check (default: the wall clock). ``inputs``
+    are the (feature set, semantic version) pairs a global set's rows were computed from:
+    its lineage edges record them, and lineage follows its inputs at those versions (at
+    their newest without them).
 
     Raises ``AccessDeniedError`` when ``identity`` does not act for ``fs.domain``,
     ``GovernanceError`` (``error.report`` names every failing check, feature, measured value
@@ -167,6 +172,7 @@ def publish_feature_set(
         row_count=row_count,
         publisher=str(who),
         run_id=info.run_id,
+        inputs=tuple(inputs),
     )
     try:
         report_path = _record(spark, mesh, catalog, record, _types(frame), stats, report)
@@ -201,8 +207,10 @@ def publish_definition(
     The new version points at the same feature-table Delta version as the last published
     one; statistics are carried over. Refused with ``GovernanceError`` when static or
     contract checks fail (its report kept as for ``publish_feature_set``), and with
-    ``CatalogError`` when nothing was published before or the data hash changed (that needs
-    a full publish with computed data).
+    ``CatalogError`` when nothing was published before or the data definition changed (that
+    needs a full publish with computed data). As in a full publish, an aggregation's
+    ``type:`` spelled out (or dropped) where the table was written with that type anyway is
+    no change.
     """
     who = current_identity(mesh.standards, identity)
     authorize_publish(who, fs)
@@ -213,10 +221,26 @@ def publish_definition(
             "version. Run `mesh publish` with computed data first.",
             feature_set=fs.qualified_name,
         )
+    from mesh.governance.contract import compare
+    from mesh.governance.results import GovernanceReport
+    from mesh.governance.static import validate_definitions
+    from mesh.governance.statistics import protected_columns, redact
+
+    catalog = Catalog(spark, mesh.warehouse)
+    # No frame: the types the feature table was written with are the previous entry's.
+    written = _written_types(catalog, previous.publish_id)
+    decision = compare(
+        json.loads(previous.definition_json),
+        fs,
+        binding=mesh.binding(fs),
+        written=(written, dict(written)),
+    )
     # A hash recorded by an earlier engine (without the binding) still matches an unchanged
-    # definition; the contract decision then warns that the binding was not recorded.
+    # definition; the contract decision then warns that the binding was not recorded. A hash
+    # that differs only by a `type:` naming the type the table holds anyway is no change
+    # either (the contract decision sees it), as for a full publish.
     match = mesh.match_data_hash(fs, previous.data_hash)
-    if match is None:
+    if match is None and decision.data_hash_changed:
         current = mesh.data_hash(fs)
         raise CatalogError(
             f"{fs.qualified_name}: the data definition changed since {previous.semantic_version} "
@@ -226,18 +250,11 @@ def publish_definition(
             previous=previous.data_hash,
             current=current,
         )
-    from mesh.governance.contract import compare
-    from mesh.governance.results import GovernanceReport
-    from mesh.governance.static import validate_definitions
-    from mesh.governance.statistics import protected_columns, redact
-
-    decision = compare(json.loads(previous.definition_json), fs, binding=mesh.binding(fs))
     report = validate_definitions(mesh, subjects=[fs.qualified_name]) + GovernanceReport(
         [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]
     )
     # Stored before a feature was classified pii/sensitive, its values must not be carried on.
     stats = redact(statistics_of(spark, mesh, previous), protected_columns(fs))
-    catalog = Catalog(spark, mesh.warehouse)
     publish_id = uuid.uuid4().hex
     reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
     record = _VersionRow(
@@ -252,10 +269,9 @@ def publish_definition(
         row_count=previous.row_count,
         publisher=str(who),
         run_id=uuid.uuid4().hex,
-        unbound=match == "legacy",
+        unbound=match == "legacy" or (match is None and decision.binding_unverified),
+        inputs=tuple(input_versions(catalog, previous.publish_id)),  # the same rows
     )
-    # No frame: the types the feature table was written with are the previous entry's.
-    written = _written_types(catalog, previous.publish_id)
     report_path = _record(spark, mesh, catalog, record, written, stats, report)
     page = reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(
@@ -334,6 +350,7 @@ class _VersionRow:
     # A metadata-only publish over a version an earlier engine recorded without its binding:
     # the commit was computed under a binding nobody recorded, so none is recorded now either.
     unbound: bool = False
+    inputs: tuple[tuple[str, str], ...] = ()  # (feature set, semantic version) read
 
 
 def _record(
@@ -411,7 +428,7 @@ def _record(
         ],
         commit,
     )
-    catalog.append("lineage", lineage_rows(mesh, fs, row.publish_id, now), commit)
+    catalog.append("lineage", lineage_rows(mesh, fs, row.publish_id, now, row.inputs), commit)
     report_path = catalog.report_path(name, version, row.publish_id)
     try:
         reports.write_text(report_path, render_html(name, version, stats, report))

@@ -42,8 +42,9 @@ def publish_range(
     inputs' published tables (the caller must be allowed to read them: checked and
     audited). Without ``start``/``end`` a global set is published over its whole history;
     with them, its rows in ``[start, end)`` (computed over the whole history, then cut).
-    A global set's inputs are read at their published versions; an input never published is
-    refused (``NotPublishedError``). ``as_of`` is the "now" of the freshness check.
+    A global set's inputs are read at their published versions (recorded on its lineage
+    edges); an input never published is refused (``NotPublishedError``). ``as_of`` is the
+    "now" of the freshness check.
     An identity that does not act for the set's domain is refused (``AccessDeniedError``)
     before anything is read or computed.
     """
@@ -54,8 +55,9 @@ def publish_range(
     who = current_identity(mesh.standards, identity)
     authorize_publish(who, fs)  # before any data is read: another domain's publish computes nothing
     run = run_id or uuid.uuid4().hex
+    read: list[tuple[str, str]] = []  # (input feature set, semantic version) of a global set
     if fs.kind == "global_feature_set":
-        df, sources = _global_frame(spark, mesh, fs, who)
+        df, sources, read = _global_frame(spark, mesh, fs, who)
     else:
         if start is None or end is None:
             raise CatalogError(
@@ -80,7 +82,16 @@ def publish_range(
         end = end or high + timedelta(microseconds=1)
     commit = CommitInfo(run_id=run, operation="publish", source_versions=sources)
     return publish_feature_set(
-        spark, mesh, fs, df, start=start, end=end, commit=commit, identity=who, as_of=as_of
+        spark,
+        mesh,
+        fs,
+        df,
+        start=start,
+        end=end,
+        commit=commit,
+        identity=who,
+        as_of=as_of,
+        inputs=read,
     )
 
 
@@ -110,7 +121,9 @@ def _entry(fs: Any, module_name: str, function: str) -> Any:
 
 def _global_frame(
     spark: SparkSession, mesh: MeshDefinition, fs: Any, who: Identity
-) -> tuple[DataFrame, dict[str, int]]:
+) -> tuple[DataFrame, dict[str, int], list[tuple[str, str]]]:
+    """The global set's rows, the Delta version of every input table and the (feature set,
+    semantic version) of every input, as read."""
     from mesh.catalog.access import authorize_read
     from mesh.sets.global_features import compute_global_features
     from mesh.sets.resolve import access_requests, resolve_inputs
@@ -124,4 +137,5 @@ def _global_frame(
         f"global feature set {fs.qualified_name}",
     )
     df = compute_global_features(spark, mesh, fs, inputs)
-    return df, {pin.table: pin.delta_version for pin in inputs}
+    read = [(pin.feature_set, pin.semantic_version) for pin in inputs]
+    return df, {pin.table: pin.delta_version for pin in inputs}, read

@@ -90,6 +90,9 @@ SCHEMAS: dict[str, list[tuple[str, str]]] = {
         ("publish_id", "string"),
         ("from_kind", "string"),
         ("from_name", "string"),
+        # The version of the source a global set's publish read; null for data products and
+        # for edges recorded before versions were.
+        ("from_version", "string"),
         ("to_kind", "string"),
         ("to_name", "string"),
         ("to_version", "string"),
@@ -236,9 +239,12 @@ class Catalog:
         data = [tuple(row.get(c) for c in columns) for row in rows]
         df = self.spark.createDataFrame(data, schema=spark_schema(table))
         handle = open_table(self.spark, self.path(table), backend=self.backend)
+        # A table an earlier engine created may lack a column added since: the first append
+        # adds it (its earlier rows read it as null).
+        widen = handle.exists() and not set(columns) <= set(handle.schema().names)
         for attempt in range(RETRIES):
             try:
-                return handle.append(df, commit)
+                return handle.append(df, commit, merge_schema=widen)
             except CommitConflictError:
                 if attempt == RETRIES - 1:
                     raise
@@ -254,8 +260,8 @@ class Catalog:
     def rows(self, table: str, **equal: Any) -> list[dict[str, Any]]:
         """Every row of ``table`` (optionally where ``column == value``) as plain dicts.
 
-        Timestamps come back as aware UTC datetimes. A table that does not exist yet has no
-        rows.
+        Timestamps come back as aware UTC datetimes; a column the table lacks (created by an
+        earlier engine) as None. A table that does not exist yet has no rows.
         """
         from pyspark.sql import functions as F
 
@@ -269,7 +275,7 @@ class Catalog:
         stamps = [n for n, kind in SCHEMAS[table] if kind == "timestamp"]
         out = []
         for row in df.collect():
-            item = row.asDict()
+            item = {name: None for name, _ in SCHEMAS[table]} | row.asDict()
             for column in stamps:
                 item[column] = as_utc(item.get(column))
             out.append(item)

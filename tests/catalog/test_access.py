@@ -24,6 +24,7 @@ from mesh.catalog.tables import Catalog
 from mesh.cli import main
 from mesh.definitions import MeshDefinition
 from mesh.errors import AccessDeniedError
+from mesh.sets.errors import UnknownReferenceError
 
 
 def _private(mesh: MeshDefinition, name: str) -> object:
@@ -124,11 +125,31 @@ def test_private_set_is_refused_outside_its_domain_even_with_a_grant(
     assert decide(mesh, Identity("cus", "customers"), fs, ["birth_year"])[0].allowed  # type: ignore[arg-type]
 
 
-def test_unknown_feature_is_refused(mesh: MeshDefinition) -> None:
+def test_a_feature_the_set_does_not_have_is_an_unknown_reference(mesh: MeshDefinition) -> None:
     fs = mesh.feature_sets["customers.profile"]
-    with pytest.raises(AccessDeniedError) as info:
-        decide(mesh, Identity("ann", "risk"), fs, ["nope"])
-    assert info.value.params["feature"] == "nope"
+    with pytest.raises(UnknownReferenceError) as info:
+        decide(mesh, Identity("ann", "risk"), fs, ["country", "nope", "gone"])
+    params = info.value.params
+    assert (params["feature_set"], params["feature"], params["missing"]) == (
+        "customers.profile",
+        "nope",
+        ["nope", "gone"],
+    )
+    assert params["available"] == fs.output_names()
+    assert "customers.profile (version 1.0.0) has no feature(s) 'nope', 'gone'" in str(info.value)
+
+
+def test_a_read_of_a_feature_the_set_does_not_have_is_no_refusal_to_audit(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    profile = mesh.feature_sets["customers.profile"]
+    with pytest.raises(UnknownReferenceError) as info:
+        authorize_read(
+            spark, mesh, Identity("bob", "support"), [(profile, ["nope"])], "training set x"
+        )
+    assert not isinstance(info.value, AccessDeniedError)
+    assert info.value.params["reference"] == "customers.profile.nope"
+    assert audit_log(spark, mesh, identity="etl@customers") == []
 
 
 def test_only_the_owning_domain_publishes(mesh: MeshDefinition) -> None:

@@ -661,3 +661,91 @@ def test_version_reasons_name_no_input_set_the_caller_may_not_see(spark: Any, me
     shown = show(spark, mesh, "risk.customer_risk", identity=carol)["versions"]
     for reasons in (listed[0].reasons, shown[0]["reasons"]):
         assert reasons == ["input tickets_30d: <hidden> -> <hidden>"]
+
+
+def test_lineage_follows_a_global_sets_inputs_at_the_versions_its_publish_read(
+    spark: Any, mesh: Any
+) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.catalog.tables import Catalog
+    from mesh.definitions import GlobalFeatureSet
+
+    profile = mesh.feature_sets["customers.profile"]
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, profile, rows, start=START, end=END, identity="etl@customers", as_of=END
+    )
+    limits = GlobalFeatureSet.model_validate(
+        {
+            "name": "limits",
+            "domain": "risk",
+            "entity": "customer",
+            "inputs": {"limit": "customers.profile.credit_limit"},
+            "features": [
+                {
+                    "kind": "expression",
+                    "name": "half_limit",
+                    "expr": "limit / 2",
+                    "type": "double",
+                    "pii": "none",
+                    "description": "Half the credit limit",
+                }
+            ],
+            "metadata": {
+                "owner": "risk-team@example.com",
+                "description": "Credit limits",
+                "visibility": "internal",
+                "allowed_domains": ["risk"],
+            },
+        }
+    )
+    mesh.global_sets[limits.qualified_name] = limits
+    published = publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    read = Catalog(spark, mesh.warehouse).rows("lineage", publish_id=published.publish_id)
+    assert [(r["from_name"], r["from_version"]) for r in read] == [("customers.profile", "1.0.0")]
+    # customers.profile 2.0.0 is computed from another data product; risk.limits still
+    # holds what profile 1.0.0 gave, and so does a metadata-only publish of it.
+    product = mesh.products["customers.customer_profiles"]
+    mesh.products["customers.profiles_v2"] = product.model_copy(update={"name": "profiles_v2"})
+    profile_2 = profile.model_copy(update={"source": "profiles_v2", "version": "2.0.0"})
+    mesh.feature_sets[profile.qualified_name] = profile_2
+    publish_feature_set(
+        spark, mesh, profile_2, rows, start=START, end=END, identity="etl@customers", as_of=END
+    )
+    meta = limits.metadata.model_copy(update={"description": "Credit limits, halved"})
+    documented = limits.model_copy(update={"metadata": meta, "version": "1.0.1"})
+    mesh.global_sets[limits.qualified_name] = documented
+    assert publish_definition(spark, mesh, documented, identity="job@risk").bump == "patch"
+    into_profile = "data_product:customers.{} -> feature_set:customers.profile"
+    into_limits = "feature_set:customers.profile -> global_feature_set:risk.limits"
+    for version in ("1.0.0", "1.0.1", None):
+        found = lineage(spark, mesh, "risk.limits", "upstream", identity=ANN, version=version)
+        assert [str(e) for e in found] == [into_profile.format("customer_profiles"), into_limits]
+    found = lineage(spark, mesh, "customers.profile", "upstream", identity=ANN)
+    assert [str(e) for e in found] == [into_profile.format("profiles_v2")]
+
+
+def test_a_lineage_table_an_earlier_engine_created_takes_the_source_versions(
+    spark: Any, tmp_path: Path
+) -> None:
+    from datetime import datetime, timezone
+
+    from mesh.catalog.tables import SCHEMAS, Catalog
+    from mesh.storage import CommitInfo, open_table
+
+    catalog = Catalog(spark, str(tmp_path / "wh"))
+    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    old = [(n, t) for n, t in SCHEMAS["lineage"] if n != "from_version"]
+    edge = {"publish_id": "p1", "from_kind": "feature_set", "from_name": "customers.profile"}
+    edge |= {"to_kind": "global_feature_set", "to_name": "risk.limits", "to_version": "1.0.0"}
+    earlier = spark.createDataFrame(
+        [tuple({**edge, "recorded_at": at}[n] for n, _ in old)],
+        ", ".join(f"`{n}` {t}" for n, t in old),
+    )
+    open_table(spark, catalog.path("lineage")).append(
+        earlier, CommitInfo(run_id="p1", operation="catalog_publish")
+    )
+    newer = {**edge, "publish_id": "p2", "from_version": "1.0.0", "recorded_at": at}
+    catalog.append("lineage", [newer], CommitInfo(run_id="p2", operation="catalog_publish"))
+    got = sorted((r["publish_id"], r["from_version"]) for r in catalog.rows("lineage"))
+    assert got == [("p1", None), ("p2", "1.0.0")]

@@ -762,3 +762,40 @@ def test_an_aggregation_whose_source_column_changed_type_needs_a_major_version(
         spark, mesh, major, df, start=START, end=END, identity=CUSTOMERS, as_of=END
     )
     assert (result.bump, result.reasons) == ("major", ["type of limit_max_7d double -> bigint"])
+
+
+def test_a_metadata_only_publish_of_a_type_the_table_holds_anyway_is_no_change(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs = _limits(mesh)
+    published = publish_feature_set(
+        spark,
+        mesh,
+        fs,
+        _limit_rows(spark, "double"),
+        start=START,
+        end=END,
+        identity=CUSTOMERS,
+        as_of=END,
+    )
+
+    def typed(type_name: str | None, version: str) -> Any:
+        feature = fs.features[0].model_copy(update={"type": type_name})
+        return fs.model_copy(update={"features": (feature,), "version": version})
+
+    # max over the double column credit_limit is a double: `type: double` says what it was,
+    # and so does leaving it out again; a full publish decides the same ("none").
+    for spelled in (typed("double", "1.0.0"), typed(None, "1.0.0")):
+        out = publish_definition(spark, mesh, spelled, identity=CUSTOMERS)
+        assert (out.bump, out.reasons, out.semantic_version) == ("none", [], "1.0.0")
+        assert out.delta_version == published.delta_version
+    meta = fs.metadata.model_copy(update={"description": "Highest credit limit"})
+    documented = typed("double", "1.0.1").model_copy(update={"metadata": meta})
+    assert publish_definition(spark, mesh, documented, identity=CUSTOMERS).bump == "patch"
+    recorded = latest_version(spark, mesh, fs.qualified_name)
+    assert recorded is not None and recorded.data_hash == mesh.data_hash(documented)
+    # Another type than the table holds changes values: it needs a full publish.
+    with pytest.raises(CatalogError) as info:
+        publish_definition(spark, mesh, typed("bigint", "2.0.0"), identity=CUSTOMERS)
+    assert info.value.params["previous"] == mesh.data_hash(documented)
+    assert info.value.params["current"] == mesh.data_hash(typed("bigint", "2.0.0"))
