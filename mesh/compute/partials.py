@@ -121,6 +121,13 @@ class PartialPlan:
                 )
             else:
                 dtype = hll_source_types.get(p.column or "")
+                if dtype in _FLOATING:
+                    # One value for 0.0 and -0.0 and one for every NaN, as Spark's = says.
+                    value = (
+                        F.when(F.isnan(value), F.lit(float("nan")).cast(dtype))
+                        .when(value == 0, F.lit(0.0).cast(dtype))
+                        .otherwise(value)
+                    )
                 if distinct_sets:
                     agg = F.collect_set(F.when(cond, value))
                 else:

@@ -345,3 +345,34 @@ def test_stddev_of_large_values_that_differ_by_one_does_not_cancel(spark: Any, e
             assert r.stddev_4h is None
         else:
             assert math.isclose(r.stddev_4h, statistics.stdev(inside), rel_tol=1e-6), (i, r)
+
+
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+def test_distinct_doubles_count_zero_and_negative_zero_once_and_nan_once(
+    spark: Any, engine: str
+) -> None:
+    nan = float("nan")
+    rows = [
+        {"cid": 1, "e": at(1), "x": 0.0},
+        {"cid": 1, "e": at(1), "x": -0.0},
+        {"cid": 1, "e": at(2), "x": -0.0},
+        {"cid": 1, "e": at(2), "x": nan},
+        {"cid": 1, "e": at(3), "x": nan},
+        {"cid": 1, "e": at(3), "x": 1.0},
+    ]
+    fs = feature_set(
+        [
+            {
+                "kind": "aggregation",
+                "name": "d",
+                "function": "approx_distinct",
+                "column": "x",
+                "windows": ["1d"],
+            }
+        ],
+        accuracy="event",
+    )
+    got = feature_frame(
+        source_df(spark, rows), fs, product(False), KEYS, T0, at(days=1), engine=engine
+    )
+    assert [r.d_1d for r in got.orderBy("feature_ts").collect()] == [1, 2, 3]
