@@ -17,8 +17,14 @@ The model (positions are integers: grid index for snapshots, microseconds for ev
 
 Intervals are mapped to ranges of output rows (one ``searchsorted``). Then:
 
-* count, sum and sum of squares: +value at the interval's first output row, -value after its
-  last, and a cumulative sum per entity (exact for integers);
+* counts and sums of integers: +value at the interval's first output row, -value after its
+  last, and a cumulative sum per entity (exact);
+* sums of floating-point values, and the (count, mean, squared deviations) behind ``stddev``:
+  a segment tree over output rows. Each interval is added to the disjoint tree nodes that
+  cover it (at most two per level), then nodes are pushed down to their children level by
+  level, so a row combines only the values in its window: a sum is as accurate as summing
+  the window directly, whatever left the window before, and spreads are merged with Chan's
+  formula (deviations from the means, never a difference of sums of squares);
 * min and max: a "range chmin, point query" sparse table over output rows: each interval is
   written to the two power-of-two blocks that cover it, and the blocks are pushed down level
   by level (``log2`` of the longest interval levels, each one vectorised pass). It works on
@@ -41,8 +47,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from mesh.compute.partials import SUBTRACTABLE
 
 ENTRY = "_entry"
 EVENT = "_pe"
@@ -125,6 +129,7 @@ def compute_chunk(table: pa.Table, spec: KernelSpec) -> pa.Table:
         columns[CREATED_US] = pa.array(best, mask=best == np.iinfo(np.int64).min)
     ranks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     stops: dict[int, np.ndarray] = {}
+    covers: dict[int, _Cover] = {}
     for out in spec.outputs:
         values = table.column(out.partial).combine_chunks()
         if out.kind == "last":
@@ -133,8 +138,13 @@ def compute_chunk(table: pa.Table, spec: KernelSpec) -> pa.Table:
         if out.size not in stops:
             stops[out.size] = grid.stop(entity, event + out.size - 1)
         lo, hi = first, stops[out.size]
-        if out.kind in SUBTRACTABLE:
-            columns[out.name] = _windowed_sum(grid, lo, hi, ends, values)
+        if out.kind == "n" or (out.kind == "s" and pa.types.is_integer(values.type)):
+            columns[out.name] = pa.array(_running(grid, lo, hi, ends, _int64(values)))
+        elif out.kind in ("s", "m2"):
+            if out.size not in covers:
+                covers[out.size] = _Cover(grid.n, lo, hi)
+            combine = _windowed_float_sum if out.kind == "s" else _windowed_spread
+            columns[out.name] = combine(covers[out.size], values)
         elif out.kind == "hll":
             columns[out.name] = _windowed_distinct(grid, lo, hi, values)
         else:
@@ -199,30 +209,104 @@ def _outputs(
     return np.repeat(e, length), np.repeat(piece_lo, length) + step
 
 
-def _windowed_sum(
-    grid: _Grid, lo: np.ndarray, hi: np.ndarray, ends: np.ndarray, values: pa.Array
-) -> pa.Array:
-    """count / sum / sum of squares of the items whose interval covers each output row.
+def _int64(values: pa.Array) -> np.ndarray:
+    return values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
 
-    An item adds its value at its first row and takes it back after its last one, unless it
-    lasts to its entity's end (the next row belongs to the next entity's running total).
-    NaN and infinities are counted apart from the finite values (a running total that held
-    one would stay NaN after it left the window): a window holding NaN, or both infinities,
-    sums to NaN, one infinity to itself, as Spark's ``sum`` does.
+
+class _Cover:
+    """A segment tree over ``n`` output rows and the disjoint nodes covering each item's rows.
+
+    Leaves are nodes ``size + row``; node ``i``'s children are ``2i`` and ``2i + 1``. An item
+    covering rows ``[lo, hi)`` is held by at most two nodes per level: ``node[j]`` holds item
+    ``item[j]``. Pushing every node's value down to its children then gives each row the
+    values of exactly the items that cover it, and no others.
     """
-    if pa.types.is_integer(values.type):
-        v = values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        return pa.array(_running(grid, lo, hi, ends, v))
+
+    def __init__(self, n: int, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.n = n
+        self.size = 1 << max(n - 1, 0).bit_length()
+        item = np.flatnonzero(lo < hi)
+        left, right = lo[item] + self.size, hi[item] + self.size
+        nodes, items = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        while len(item):
+            odd = (left & 1) == 1
+            nodes.append(left[odd])
+            items.append(item[odd])
+            left = left + odd
+            odd = (right & 1) == 1
+            right = right - odd
+            nodes.append(right[odd])
+            items.append(item[odd])
+            left, right = left >> 1, right >> 1
+            more = left < right
+            item, left, right = item[more], left[more], right[more]
+        self.node, self.item = np.concatenate(nodes), np.concatenate(items)
+
+    def sums(self, weights: np.ndarray, node: np.ndarray | None = None) -> np.ndarray:
+        """Each node's sum of ``weights`` (one per held item, in ``node`` order)."""
+        node = self.node if node is None else node
+        sums = np.bincount(node, weights=weights, minlength=2 * self.size)
+        return sums.astype(np.float64, copy=False)  # bincount of nothing is integer
+
+    def levels(self, *nodes: np.ndarray) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
+        """For each level from the root down, (parents, their children as pairs) of each array.
+
+        Both are views: writing to the children writes to ``nodes``.
+        """
+        width = 1
+        while width < self.size:
+            yield [
+                (a[width : 2 * width, None], a[2 * width : 4 * width].reshape(width, 2))
+                for a in nodes
+            ]
+            width *= 2
+
+    def leaves(self, nodes: np.ndarray) -> np.ndarray:
+        return nodes[self.size : self.size + self.n]
+
+
+def _windowed_float_sum(cover: _Cover, values: pa.Array) -> pa.Array:
+    """Sum of the floating-point values of the items covering each row (segment tree).
+
+    A row's sum holds only its window's values, added in a few groups; NaN, or both
+    infinities, in the window give NaN and one infinity gives itself, as Spark's ``sum``.
+    """
     v = values.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
-    finite = np.isfinite(v)
-    total = _running(grid, lo, hi, ends, np.where(finite, v, 0.0))
-    if finite.all():
-        return pa.array(total)
-    nan = _running(grid, lo, hi, ends, np.isnan(v).astype(np.int64)) > 0
-    pos = _running(grid, lo, hi, ends, (v == np.inf).astype(np.int64)) > 0
-    neg = _running(grid, lo, hi, ends, (v == -np.inf).astype(np.int64)) > 0
-    out = np.where(pos, np.inf, np.where(neg, -np.inf, total))
-    return pa.array(np.where(nan | (pos & neg), np.nan, out))
+    total = cover.sums(v[cover.item])
+    with np.errstate(invalid="ignore"):  # inf + -inf
+        for [(parent, children)] in cover.levels(total):
+            children += parent
+    return pa.array(cover.leaves(total))
+
+
+def _windowed_spread(cover: _Cover, values: pa.Array) -> pa.Array:
+    """Sum of squared deviations from the window's mean over the items covering each row.
+
+    ``values`` holds each item's ``(n, mean, m2)``. A node first takes its items' count and
+    mean, then their deviations from that mean; each parent is merged into its children with
+    Chan's formula. A window holding NaN or an infinity gives NaN, as Spark's ``stddev``.
+    """
+    n = values.field("n").fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
+    mean = values.field("mean").fill_null(0.0).to_numpy(zero_copy_only=False)
+    m2 = values.field("m2").fill_null(0.0).to_numpy(zero_copy_only=False)
+    used = n[cover.item] > 0
+    node, item = cover.node[used], cover.item[used]
+    count = cover.sums(n[item], node)
+    with np.errstate(invalid="ignore", over="ignore"):
+        centre = cover.sums(n[item] * mean[item], node) / np.maximum(count, 1.0)
+        deviation = mean[item] - centre[node]
+        spread = cover.sums(m2[item] + n[item] * deviation * deviation, node)
+        for (up_n, own_n), (up_mean, own_mean), (up_spread, own_spread) in cover.levels(
+            count, centre, spread
+        ):
+            both = own_n + up_n
+            share = up_n / np.maximum(both, 1.0)  # 0 when both are empty
+            delta = up_mean - own_mean
+            own_spread += up_spread + delta * delta * own_n * share
+            own_mean += delta * share
+            own_n[...] = both
+    finite = np.isfinite(cover.leaves(centre))
+    return pa.array(np.where(finite, cover.leaves(spread), np.nan))
 
 
 def _running(

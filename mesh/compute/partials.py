@@ -1,9 +1,12 @@
 """Partial aggregates of windowed features, and how each function turns them into a value.
 
 Source rows are first reduced per (entity, position) to partials; windows then combine
-partials of many positions. Sums and counts are subtractable (a window is a difference of two
-running totals); min, max and approximate distinct are not and are combined over range frames;
-``last`` is a running maximum of ``(event time, arrival time, value)``.
+partials of many positions. Counts and sums of integers are exact, so a window may be a
+difference of two running totals; sums of floating-point values and the spread behind
+``stddev`` are combined from the window's own partials only (a running total that once held a
+large value keeps its rounding after the value has left the window). Min, max and approximate
+distinct are combined over range frames; ``last`` is a running maximum of
+``(event time, arrival time, value)``.
 """
 
 from __future__ import annotations
@@ -18,20 +21,21 @@ from mesh.errors import ComputeError
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-SUBTRACTABLE = ("n", "s", "q")
-# Partials each function needs: n = count of values, s = sum, q = sum of squares,
-# mn/mx = min/max, last = max struct by time, hll = HLL sketch of the values.
+# Partials each function needs: n = count of values, s = sum, m2 = (count, mean, sum of
+# squared deviations from the mean) of the values, mn/mx = min/max, last = max struct by
+# time, hll = HLL sketch (or set) of the values.
 NEEDS: dict[str, tuple[str, ...]] = {
     "count": ("n",),
     "sum": ("n", "s"),
     "mean": ("n", "s"),
-    "stddev": ("n", "s", "q"),
+    "stddev": ("n", "m2"),
     "min": ("mn",),
     "max": ("mx",),
     "last": ("last",),
     "approx_distinct": ("hll",),
 }
 _HLL_TYPES = ("int", "bigint", "string", "binary")
+_FLOATING = ("float", "double")
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,14 @@ class PartialPlan:
                 agg = F.count(F.when(cond, value))
             elif p.kind == "s":
                 agg = F.sum(F.when(cond, value))
-            elif p.kind == "q":
-                agg = F.sum(F.when(cond, value.cast("double") * value.cast("double")))
+            elif p.kind == "m2":
+                x = F.when(cond, value).cast("double")
+                # Spark's var_pop is computed from deviations, so it does not cancel.
+                agg = F.struct(
+                    F.count(x).alias("n"),
+                    F.avg(x).alias("mean"),
+                    (F.var_pop(x) * F.count(x)).alias("m2"),
+                )
             elif p.kind == "mn":
                 agg = F.min(F.when(cond, value))
             elif p.kind == "mx":
@@ -109,15 +119,20 @@ class PartialPlan:
                         F.struct(F.col(E_US).alias("e"), F.col(AR_US).alias("a"), value.alias("v")),
                     )
                 )
-            elif distinct_sets:
-                agg = F.collect_set(F.when(cond, value))
             else:
-                typed = (
-                    value
-                    if hll_source_types.get(p.column or "") in _HLL_TYPES
-                    else (value.cast("string"))
-                )
-                agg = F.hll_sketch_agg(F.when(cond, typed))
+                dtype = hll_source_types.get(p.column or "")
+                if dtype in _FLOATING:
+                    # One value for 0.0 and -0.0 and one for every NaN, as Spark's = says.
+                    value = (
+                        F.when(F.isnan(value), F.lit(float("nan")).cast(dtype))
+                        .when(value == 0, F.lit(0.0).cast(dtype))
+                        .otherwise(value)
+                    )
+                if distinct_sets:
+                    agg = F.collect_set(F.when(cond, value))
+                else:
+                    typed = value if dtype in _HLL_TYPES else value.cast("string")
+                    agg = F.hll_sketch_agg(F.when(cond, typed))
             out.append(agg.alias(p.name))
         return out
 
@@ -138,10 +153,8 @@ def finalize(feature: AggregationFeature, window: str, values: dict[str, Column]
     elif fn == "mean":
         result = F.when(values["n"] > 0, values["s"] / values["n"])
     elif fn == "stddev":
-        n, s, q = values["n"], values["s"].cast("double"), values["q"]
-        variance = (q - s * s / n) / (n - 1)
-        # Sums of squares can undershoot zero by rounding for constant values.
-        result = F.when(n >= 2, F.sqrt(F.greatest(variance, F.lit(0.0))))
+        n, m2 = values["n"], values["m2"]
+        result = F.when(n >= 2, F.sqrt(m2 / (n - 1)))
     elif fn == "min":
         result = values["mn"]
     elif fn == "max":

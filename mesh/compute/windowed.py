@@ -21,15 +21,17 @@ the keys. Then, per partition:
 
 * ``engine="kernel"`` (default whenever it supports every partial): ``mesh.compute.kernel``
   computes all windows of all entities with vectorised numpy passes over Arrow batches
-  (``mapInArrow``): O(1) per output row and partial for counts, sums and ``last``, O(log w)
-  for min/max, exact distinct counts; late rows cost nothing extra;
+  (``mapInArrow``): O(1) per output row and partial for counts, integer sums and ``last``,
+  O(log w) for min/max and for floating-point sums and ``stddev`` (a segment tree, so each
+  window combines only its own values), exact distinct counts; late rows cost nothing extra;
 * ``engine="sql"`` (sums of decimals, aggregations of non-atomic columns, or when asked):
-  one Spark window pass per entity. Counts and sums are differences of two running totals
-  (rows enter at their availability position and leave by their event position), ``last`` is
-  a running maximum by time, and min/max/approximate distinct use range frames over
-  positions (with an explicit event-position check when late rows can be in a frame). The
-  only extra rows are the grid points themselves (snapshot) and one exit marker per late
-  group.
+  one Spark window pass per entity. Counts and sums of integers and decimals are
+  differences of two running totals (rows enter at their availability position and leave by
+  their event position), ``last`` is a running maximum by time, and min/max/approximate
+  distinct, sums of floating-point values and ``stddev`` use range frames over positions
+  (with an explicit event-position check when late rows can be in a frame), so they combine
+  only the window's own values. The only extra rows are the grid points themselves
+  (snapshot) and one exit marker per late group.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from mesh.compute import kernel
-from mesh.compute.partials import SUBTRACTABLE, PartialPlan, finalize
+from mesh.compute.partials import PartialPlan, finalize
 from mesh.compute.sources import AR_US, AV_US, E_US, uses_arrival
 from mesh.definitions import AggregationFeature, DataProduct, FeatureSet, format_duration
 from mesh.errors import ComputeError
@@ -166,43 +168,28 @@ def compute_aggregations(
 
     def combine(kind: str, p: str, size: int) -> Column:
         counted = (F.col("_entry") <= F.col("_pe") + size - 1) if late else F.lit(True)
-        if kind in SUBTRACTABLE:
-
-            def windowed_total(name: str, value: Column) -> Column:
-                # Without late rows the running total is the same for every window size.
-                total = raw(
-                    f"{name}_run{size if late else ''}",
-                    F.sum(F.when(entered & counted, value)).over(running),
-                )
-                before = by_pos.rangeBetween(Window.unboundedPreceding, -size)
-                gone = raw(
-                    f"{name}_gone{size}", F.sum(F.when(exited & counted, value)).over(before)
-                )
-                return F.coalesce(total, F.lit(0)) - F.coalesce(gone, F.lit(0))
-
-            value = F.col(p)
-            if group_types[p] not in ("double", "float"):
-                return windowed_total(p, value)
-            # NaN and infinities are counted apart: a running total that held one would stay
-            # NaN after it left the window. NaN, or both infinities, in the window give NaN.
-            inf = F.lit(float("inf"))
-            odd = F.isnan(value) | (F.abs(value) == inf)
-            finite = windowed_total(p, F.when(odd, F.lit(0.0)).otherwise(value))
-            nan = windowed_total(f"{p}_nan", F.when(F.isnan(value), 1).otherwise(0)) > 0
-            pos = windowed_total(f"{p}_pos", F.when(value == inf, 1).otherwise(0)) > 0
-            neg = windowed_total(f"{p}_neg", F.when(value == -inf, 1).otherwise(0)) > 0
-            return (
-                F.when(nan | (pos & neg), F.lit(float("nan")))
-                .when(pos, inf)
-                .when(neg, -inf)
-                .otherwise(finite)
+        if kind == "n" or (kind == "s" and group_types[p] not in ("double", "float")):
+            # Exact: a running total less what has left the window. Without late rows the
+            # running total is the same for every window size.
+            total = raw(
+                f"{p}_run{size if late else ''}",
+                F.sum(F.when(entered & counted, F.col(p))).over(running),
             )
+            before = by_pos.rangeBetween(Window.unboundedPreceding, -size)
+            gone = raw(f"{p}_gone{size}", F.sum(F.when(exited & counted, F.col(p))).over(before))
+            return F.coalesce(total, F.lit(0)) - F.coalesce(gone, F.lit(0))
         if kind == "last":
             latest = raw(f"{p}_run", F.max(F.when(entered, F.col(p))).over(running))
             in_window = _pos_of(latest.getField("e"), unit) >= k - size + 1
             return F.when(in_window, latest.getField("v"))
         slide = by_pos.rangeBetween(-(size - 1), Window.currentRow)
-        return raw(f"{p}_w{size}", _framed(kind, p, slide, late, k - size + 1))
+        framed = raw(f"{p}_w{size}", _framed(kind, p, slide, late, k - size + 1))
+        if kind != "m2":
+            return framed
+        # NaN or an infinity in the window make the spread NaN, as Spark's stddev does.
+        mean = framed.getField("mean")
+        finite = ~F.isnan(mean) & (F.abs(mean) != float("inf"))
+        return F.when(finite, framed.getField("m2")).otherwise(F.lit(float("nan")))
 
     columns: list[Column] = []
     for feature in plan.features:
@@ -247,7 +234,7 @@ def _pos_of(micros: Column, unit: int) -> Column:
 
 
 def _framed(kind: str, partial: str, frame: object, late: bool, lowest: Column) -> Column:
-    """min / max / approximate distinct of the partials in a range frame.
+    """min / max / approximate distinct / floating-point sum / spread of partials in a frame.
 
     A group that arrived on time (entry position == event position) is in the frame exactly
     while it is in the window, so plain frame aggregates serve it. A late group enters the
@@ -257,8 +244,12 @@ def _framed(kind: str, partial: str, frame: object, late: bool, lowest: Column) 
     from pyspark.sql import functions as F
 
     value, entered = F.col(partial), F.col("_ent")
+    if kind == "m2":
+        return _spread(value, frame, late, lowest)
     on_time = entered & (F.col("_pe") == F.col("_entry")) if late else entered
-    if kind == "mn":
+    if kind == "s":
+        plain = F.sum(F.when(on_time, value)).over(frame)  # type: ignore[arg-type]
+    elif kind == "mn":
         plain = F.min(F.when(on_time, value)).over(frame)  # type: ignore[arg-type]
     elif kind == "mx":
         plain = F.max(F.when(on_time, value)).over(frame)  # type: ignore[arg-type]
@@ -266,6 +257,8 @@ def _framed(kind: str, partial: str, frame: object, late: bool, lowest: Column) 
         plain = F.hll_union_agg(F.when(on_time, value)).over(frame)  # type: ignore[arg-type]
     if not late:
         return F.hll_sketch_estimate(plain) if kind == "hll" else plain
+    if kind == "s":
+        plain = F.coalesce(plain, F.lit(0.0))
     late_items = F.collect_list(
         F.when(
             entered & (F.col("_pe") < F.col("_entry")) & value.isNotNull(),
@@ -275,6 +268,8 @@ def _framed(kind: str, partial: str, frame: object, late: bool, lowest: Column) 
     kept = F.transform(
         F.filter(late_items, lambda x: x.getField("p") >= lowest), lambda x: x.getField("v")
     )
+    if kind == "s":
+        return F.aggregate(kept, plain, lambda acc, x: acc + x)
     if kind == "mn":
         return F.least(plain, F.array_min(kept))
     if kind == "mx":
@@ -283,6 +278,40 @@ def _framed(kind: str, partial: str, frame: object, late: bool, lowest: Column) 
         kept, plain, lambda acc, x: F.when(acc.isNull(), x).otherwise(F.hll_union(acc, x))
     )
     return F.hll_sketch_estimate(union)
+
+
+def _spread(value: Column, frame: object, late: bool, lowest: Column) -> Column:
+    """``(n, mean, m2)`` of the window from the ``(n, mean, m2)`` partials in a frame.
+
+    The window's partials are collected and merged one by one with Chan's formula, which
+    adds deviations and never subtracts sums of squares. Late groups are checked as above.
+    """
+    from pyspark.sql import functions as F
+
+    entered = F.col("_ent") & (value.getField("n") > 0)
+    item = F.struct(
+        F.col("_pe").alias("p"),
+        value.getField("n").cast("double").alias("n"),
+        value.getField("mean").alias("mean"),
+        value.getField("m2").alias("m2"),
+    )
+    items = F.collect_list(F.when(entered, item)).over(frame)  # type: ignore[arg-type]
+    if late:
+        items = F.filter(items, lambda x: x.getField("p") >= lowest)
+    start = F.struct(F.lit(0.0).alias("n"), F.lit(0.0).alias("mean"), F.lit(0.0).alias("m2"))
+
+    def merge(acc: Column, x: Column) -> Column:
+        # From the empty start (n = 0) this gives x itself.
+        a_n, b_n = acc.getField("n"), x.getField("n")
+        both = a_n + b_n
+        delta = x.getField("mean") - acc.getField("mean")
+        return F.struct(
+            both.alias("n"),
+            (acc.getField("mean") + delta * b_n / both).alias("mean"),
+            (acc.getField("m2") + x.getField("m2") + delta * delta * a_n * b_n / both).alias("m2"),
+        )
+
+    return F.aggregate(items, start, merge)
 
 
 def _place(
@@ -368,7 +397,7 @@ def kernel_supports(plan: PartialPlan, source_types: dict[str, str]) -> bool:
 
     for p in plan.partials.values():
         dtype = base(p.column)
-        if p.kind in ("s", "q") and dtype not in _SUMMABLE:
+        if p.kind in ("s", "m2") and dtype not in _SUMMABLE:
             return False
         if p.kind in ("mn", "mx", "last", "hll") and dtype not in _ATOMIC:
             return False
@@ -415,7 +444,7 @@ def _kernel_spec(
         if kind in ("n", "hll"):
             dtype: T.DataType = T.LongType()
         else:
-            dtype = T.DoubleType() if kind == "q" else types[partial]
+            dtype = T.DoubleType() if kind == "m2" else types[partial]
         fields.append(T.StructField(name, dtype))
         outputs.append(kernel.Output(name, partial, kind, size))
     schema = T.StructType(fields)

@@ -98,9 +98,9 @@ def _value(
     if not values:
         return None
     if f.function == "sum":
-        return sum(values)
+        return math.fsum(values) if f.column and isinstance(values[0], float) else sum(values)
     if f.function == "mean":
-        return sum(values) / len(values)
+        return math.fsum(values) / len(values)
     if f.function == "stddev":
         return statistics.stdev(values) if len(values) >= 2 else None
     if f.function == "min":

@@ -2,12 +2,14 @@
 
 The Spark-level property tests (``test_reference_property.py``) check the kernel's results
 against the oracle; these check its parts: the interval min/max table against brute force,
-chunking across batch and entity boundaries, and value order for NaN and strings.
+chunking across batch and entity boundaries, value order for NaN and strings, and sums and
+spreads of floating-point values against exact arithmetic over each window.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
@@ -155,3 +157,107 @@ def test_distinct_values_are_counted_once_while_any_of_their_items_covers_the_ro
         (2, 3): 1,
         (2, 4): 1,
     }
+
+
+def _sum_spec(longest: int, kinds: tuple[str, ...] = ("n", "s", "m2")) -> kernel.KernelSpec:
+    outputs = tuple(kernel.Output(f"{kind}_w", kind, kind, longest) for kind in kinds)
+    return kernel.KernelSpec(
+        keys=("cid",),
+        snapshot=True,
+        k_start=0,
+        k_end=40,
+        longest=longest,
+        outputs=outputs,
+        track_arrival=False,
+        columns=("cid", kernel.POSITION, *(o.name for o in outputs)),
+    )
+
+
+def _sum_table(rows: list[tuple[int, int, int, float]]) -> pa.Table:
+    """Single-value items (cid, entry, event, value) with their count, sum and spread partials."""
+    rows = sorted(rows, key=lambda r: r[0])
+    values = [r[3] for r in rows]
+    ones = pa.array([1] * len(rows), pa.int64())
+    return pa.table(
+        {
+            "cid": pa.array([r[0] for r in rows], pa.int64()),
+            kernel.ENTRY: pa.array([r[1] for r in rows], pa.int64()),
+            kernel.EVENT: pa.array([r[2] for r in rows], pa.int64()),
+            "n": ones,
+            "s": pa.array(values, pa.float64()),
+            "m2": pa.StructArray.from_arrays(
+                [ones, pa.array(values, pa.float64()), pa.array([0.0] * len(rows), pa.float64())],
+                names=["n", "mean", "m2"],
+            ),
+        }
+    )
+
+
+def _window_values(
+    rows: list[tuple[int, int, int, float]], cid: int, t: int, longest: int
+) -> list[float]:
+    return [v for c, a, p, v in rows if c == cid and a <= t <= p + longest - 1]
+
+
+def test_a_window_sum_holds_only_its_own_values_after_a_huge_one_left() -> None:
+    rows = [(1, 0, 0, 1e17), (1, 5, 5, 1.0), (1, 6, 6, 2.0)]
+    out = kernel.compute_chunk(_sum_table(rows), _sum_spec(3, ("n", "s"))).to_pylist()
+    assert [(r[kernel.POSITION], r["s_w"]) for r in out] == [
+        (0, 1e17),
+        (1, 1e17),
+        (2, 1e17),
+        (5, 1.0),
+        (6, 3.0),
+        (7, 3.0),
+        (8, 2.0),
+    ]
+    out = kernel.compute_chunk(_sum_table(rows), _sum_spec(3)).to_pylist()
+    assert [r["m2_w"] for r in out] == [0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.0]
+
+
+def test_spread_of_large_values_that_differ_by_one_does_not_cancel() -> None:
+    base = 1_700_000_000.0
+    rows = [(1, t, t, base + t % 2) for t in range(8)]
+    out = kernel.compute_chunk(_sum_table(rows), _sum_spec(4)).to_pylist()
+    for r in out:
+        inside = [Fraction(v) for v in _window_values(rows, 1, r[kernel.POSITION], 4)]
+        mean = sum(inside, Fraction(0)) / len(inside)
+        spread = float(sum((v - mean) ** 2 for v in inside))
+        # The means carry rounding of about 1e-16 * 1.7e9; a difference of sums of squares
+        # would be off by about 1e-16 * (1.7e9)^2.
+        assert math.isclose(r["m2_w"], spread, rel_tol=1e-6), (r, spread)
+
+
+magnitudes = st.builds(
+    lambda mantissa, exponent: mantissa * 10.0**exponent,
+    st.floats(-9.99, 9.99, allow_nan=False),
+    st.sampled_from([-6, 0, 3, 9, 9, 17, 17, 30]),
+)
+sum_items = st.lists(
+    st.tuples(st.integers(1, 3), st.integers(0, 30), st.integers(0, 3), magnitudes), max_size=40
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=sum_items, longest=st.integers(1, 6))
+def test_window_sums_and_spreads_match_exact_arithmetic_over_the_window(
+    raw: list[tuple[int, int, int, float]], longest: int
+) -> None:
+    # Late items (entry after event) make windows that are not runs of consecutive items.
+    rows = [(cid, e + min(lag, longest - 1), e, v) for cid, e, lag, v in raw]
+    out = kernel.compute_chunk(_sum_table(rows), _sum_spec(longest)).to_pylist()
+    for r in out:
+        inside = _window_values(rows, r["cid"], r[kernel.POSITION], longest)
+        assert r["n_w"] == len(inside)
+        # As accurate as summing the window directly: error within rounding of its own values.
+        size = math.fsum(abs(v) for v in inside)
+        assert abs(r["s_w"] - math.fsum(inside)) <= 1e-15 * len(inside) * size, (r, inside)
+        exact = [Fraction(v) for v in inside]
+        mean = sum(exact, Fraction(0)) / len(exact) if exact else Fraction(0)
+        spread = float(sum(((v - mean) ** 2 for v in exact), Fraction(0)))
+        # Deviations are taken from rounded means: an error of a few ulps of the largest value.
+        top = max(map(abs, inside), default=0.0)
+        tolerance = len(inside) * (
+            1e-12 * spread + 1e-14 * top * math.sqrt(spread) + (1e-15 * top) ** 2
+        )
+        assert abs(r["m2_w"] - spread) <= tolerance, (r, inside)

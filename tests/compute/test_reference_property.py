@@ -3,10 +3,13 @@
 Times sit on a 30-minute lattice so ties, window edges and grid points collide often; rows
 arrive on time, a little late, a lot late (beyond short windows) or never say; corrections
 repeat an event time with a later arrival and another value; values and filters may be null.
+Sums, means and standard deviations of doubles of many magnitudes are checked against the
+oracle within the rounding of each window's own values.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import timedelta
 from typing import Any
@@ -186,3 +189,71 @@ def test_snapshot_matches_reference(spark: Any, data: dict[str, Any], engine: st
 @given(data=data_strategy)
 def test_event_matches_reference(spark: Any, data: dict[str, Any], engine: str) -> None:
     _check(spark, data, "event", EVENT_FEATURES, engine)
+
+
+magnitudes = st.builds(
+    lambda mantissa, exponent: mantissa * 10.0**exponent,
+    st.floats(-9.99, 9.99, allow_nan=False),
+    st.sampled_from([-3, 0, 0, 9, 17, 17]),
+)
+wide_strategy = st.lists(
+    st.tuples(
+        st.integers(1, 2),  # entity
+        st.integers(0, 30),  # event slot
+        st.sampled_from([0, 0, 60, 150]),  # arrival lag (minutes)
+        magnitudes,
+    ),
+    max_size=12,
+)
+WIDE_FEATURES = [
+    {"kind": "aggregation", "name": f, "function": f, "column": "x", "windows": ["1h", "3h"]}
+    for f in ("sum", "mean", "stddev")
+]
+SCALE_FEATURES = [
+    {"kind": "aggregation", "name": f, "function": f, "column": "x", "windows": ["1h", "3h"]}
+    for f in ("count", "sum", "max")
+]
+
+
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+@SETTINGS
+@given(raw=wide_strategy)
+def test_double_windows_are_as_accurate_as_their_own_values(
+    spark: Any, raw: list[tuple[int, int, int, float]], engine: str
+) -> None:
+    rows = [
+        {"cid": cid, "e": T0 + timedelta(minutes=30 * slot), "x": x, "lag": lag}
+        for cid, slot, lag, x in raw
+    ]
+    for r in rows:
+        r["a"] = r["e"] + timedelta(minutes=r.pop("lag"))
+    fs = feature_set(WIDE_FEATURES, accuracy="event")
+    start, end = T0, T0 + timedelta(days=1)
+    got = {
+        (r["cid"], micros(r["feature_ts"])): r.asDict()
+        for r in feature_frame(
+            source_df(spark, rows), fs, product(True), KEYS, start, end, engine=engine
+        ).collect()
+    }
+    oracle_rows = [{**r, "e": micros(r["e"]), "a": micros(r["a"])} for r in rows]
+    bounds = {"has_arrival": True, "start_us": micros(start), "end_us": micros(end), "filters": {}}
+    want = reference(oracle_rows, fs, **bounds)
+    # Count, sum and largest of the absolute values in each window: the scale of its rounding.
+    scale = reference(
+        [{**r, "x": abs(r["x"])} for r in oracle_rows],
+        feature_set(SCALE_FEATURES, accuracy="event"),
+        **bounds,
+    )
+    assert sorted(got) == sorted(want)
+    for point, expected in want.items():
+        for w in ("1h", "3h"):
+            n, size, top = (scale[point][f"{f}_{w}"] for f in ("count", "sum", "max"))
+            for f in ("sum", "mean"):
+                a, b = got[point][f"{f}_{w}"], expected[f"{f}_{w}"]
+                assert (a is None) == (b is None), (point, f, w)
+                if b is not None:
+                    assert abs(a - b) <= 1e-14 * size, (point, f, w, a, b)
+            a, b = got[point][f"stddev_{w}"], expected[f"stddev_{w}"]
+            assert (a is None) == (b is None) == (n < 2), (point, w)
+            if b is not None:
+                assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-13 * top), (point, w, a, b)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 from datetime import datetime
 from typing import Any
 
@@ -292,3 +294,85 @@ def test_nan_and_infinity_count_only_while_in_the_window(spark: Any, engine: str
     assert_df_equality(
         got, expected, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True
     )
+
+
+def _stats_frame(spark: Any, rows: list[dict[str, Any]], engine: str, window: str) -> list[Any]:
+    fs = feature_set(
+        [
+            {
+                "kind": "aggregation",
+                "name": name,
+                "function": name,
+                "column": "x",
+                "windows": [window],
+            }
+            for name in ("sum", "mean", "stddev")
+        ],
+        accuracy="event",
+    )
+    got = feature_frame(
+        source_df(spark, rows), fs, product(False), KEYS, T0, at(days=2), engine=engine
+    )
+    return got.orderBy("cid", "feature_ts").collect()
+
+
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+def test_window_of_small_values_after_a_huge_one_left_is_exact(spark: Any, engine: str) -> None:
+    rows = [
+        {"cid": 1, "e": at(1), "x": 1e17},
+        {"cid": 1, "e": at(5), "x": 1.0},
+        {"cid": 1, "e": at(6), "x": 2.0},
+    ]
+    got = _stats_frame(spark, rows, engine, "3h")
+    assert [(r.sum_3h, r.mean_3h, r.stddev_3h) for r in got] == [
+        (1e17, 1e17, None),
+        (1.0, 1.0, None),
+        (3.0, 1.5, math.sqrt(0.5)),
+    ]
+
+
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+def test_stddev_of_large_values_that_differ_by_one_does_not_cancel(spark: Any, engine: str) -> None:
+    # Epoch seconds: a spread of 0.5 next to a mean of 1.7e9 (squares near 2.9e18).
+    xs = [1_700_000_000.0 + (i % 2) for i in range(6)] + [1_700_000_007.0]
+    rows = [{"cid": 1, "e": at(i + 1), "x": x} for i, x in enumerate(xs)]
+    got = _stats_frame(spark, rows, engine, "4h")
+    assert len(got) == len(xs)
+    for i, r in enumerate(got):
+        inside = xs[max(0, i - 3) : i + 1]
+        assert r.sum_4h == math.fsum(inside)
+        if len(inside) < 2:
+            assert r.stddev_4h is None
+        else:
+            assert math.isclose(r.stddev_4h, statistics.stdev(inside), rel_tol=1e-6), (i, r)
+
+
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+def test_distinct_doubles_count_zero_and_negative_zero_once_and_nan_once(
+    spark: Any, engine: str
+) -> None:
+    nan = float("nan")
+    rows = [
+        {"cid": 1, "e": at(1), "x": 0.0},
+        {"cid": 1, "e": at(1), "x": -0.0},
+        {"cid": 1, "e": at(2), "x": -0.0},
+        {"cid": 1, "e": at(2), "x": nan},
+        {"cid": 1, "e": at(3), "x": nan},
+        {"cid": 1, "e": at(3), "x": 1.0},
+    ]
+    fs = feature_set(
+        [
+            {
+                "kind": "aggregation",
+                "name": "d",
+                "function": "approx_distinct",
+                "column": "x",
+                "windows": ["1d"],
+            }
+        ],
+        accuracy="event",
+    )
+    got = feature_frame(
+        source_df(spark, rows), fs, product(False), KEYS, T0, at(days=1), engine=engine
+    )
+    assert [r.d_1d for r in got.orderBy("feature_ts").collect()] == [1, 2, 3]
