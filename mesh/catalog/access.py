@@ -164,7 +164,9 @@ def decide(
 
     A feature ``fs`` does not have is no read to allow or refuse: ``UnknownReferenceError``
     (params ``reference``, ``feature_set``, ``feature``: the first unknown one, ``missing``:
-    all of them, ``available``) is raised before anything is decided or audited.
+    all of them, ``available``) is raised before anything is decided or audited, unless the
+    caller may not see the set at all: then every requested feature is refused, so that a
+    refusal tells nothing of which features the set has.
     """
     # Imported here: the package mesh.sets loads the set builds, which a decision never needs.
     from mesh.sets.errors import UnknownReferenceError
@@ -172,6 +174,20 @@ def decide(
     name = fs.qualified_name
     outputs = fs.output_names()
     wanted = list(features) or outputs
+    # ``fs`` may be the definition an older version was published with: the rules ``conf/``
+    # defines now apply too, where they are tighter (as for the catalog's metadata).
+    current = mesh.all_sets().get(name)
+    definitions = [fs] if current is None or current is fs else [fs, current]
+    if identity.domain != fs.domain:
+        # A set the caller may not see is refused whatever it asks for: which features it
+        # has is metadata too.
+        for d in definitions:
+            visibility = visibility_of(mesh, d)
+            denial = visibility_denial(
+                identity, name, d.domain, visibility, d.metadata.allowed_domains
+            )
+            if denial is not None:
+                return [dataclasses.replace(denial, feature=f) for f in wanted]
     unknown = [f for f in wanted if f not in outputs]
     if unknown:
         raise UnknownReferenceError(
@@ -186,15 +202,6 @@ def decide(
         )
     if identity.domain == fs.domain:
         return [Decision(name, f, True, "owning domain") for f in wanted]
-    # ``fs`` may be the definition an older version was published with: the rules ``conf/``
-    # defines now apply too, where they are tighter (as for the catalog's metadata).
-    current = mesh.all_sets().get(name)
-    definitions = [fs] if current is None or current is fs else [fs, current]
-    for d in definitions:
-        visibility = visibility_of(mesh, d)
-        denial = visibility_denial(identity, name, d.domain, visibility, d.metadata.allowed_domains)
-        if denial is not None:
-            return [dataclasses.replace(denial, feature=f) for f in wanted]
     grants = set(mesh.standards.access.grants.get(identity.domain, ()))
     out = []
     for output in wanted:

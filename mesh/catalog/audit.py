@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mesh.catalog.tables import Catalog, utc_now
@@ -38,27 +39,20 @@ def record_reads(
     for fs, items in decisions:
         denied = [d for d in items if not d.allowed]
         rows.append(
-            {
-                "event_id": uuid.uuid4().hex,
-                "at": at,
-                "user": identity.user,
-                "domain": identity.domain,
-                "action": "read",
-                "purpose": purpose,
-                "feature_set": fs.qualified_name,
-                "features": [d.feature for d in items],
-                "decision": "denied" if denied else "allowed",
-                "denied_features": [d.feature for d in denied],
-                "missing_grants": sorted({d.missing_grant for d in denied if d.missing_grant}),
-                "reason": "; ".join(sorted({d.reason for d in denied})) if denied else "allowed",
-            }
+            _row(
+                identity,
+                "read",
+                purpose,
+                at=at,
+                feature_set=fs.qualified_name,
+                features=[d.feature for d in items],
+                decision="denied" if denied else "allowed",
+                denied_features=[d.feature for d in denied],
+                missing_grants=sorted({d.missing_grant for d in denied if d.missing_grant}),
+                reason="; ".join(sorted({d.reason for d in denied})) if denied else "allowed",
+            )
         )
-    commit = CommitInfo(
-        run_id=uuid.uuid4().hex,
-        operation="catalog_audit",
-        extra={"identity": str(identity), "purpose": purpose},
-    )
-    Catalog(spark, mesh.warehouse).append("audit", rows, commit)
+    _append(spark, mesh, identity, purpose, rows)
 
 
 def record_metadata_denial(
@@ -73,26 +67,15 @@ def record_metadata_denial(
     Action ``metadata`` tells it apart from feature reads; no features are named, the whole
     set was refused. A failure to write it propagates, as for reads.
     """
-    row = {
-        "event_id": uuid.uuid4().hex,
-        "at": utc_now(),
-        "user": identity.user,
-        "domain": identity.domain,
-        "action": "metadata",
-        "purpose": purpose,
-        "feature_set": denial.feature_set,
-        "features": [],
-        "decision": "denied",
-        "denied_features": [],
-        "missing_grants": [denial.missing_grant] if denial.missing_grant else [],
-        "reason": denial.reason,
-    }
-    commit = CommitInfo(
-        run_id=uuid.uuid4().hex,
-        operation="catalog_audit",
-        extra={"identity": str(identity), "purpose": purpose},
+    row = _row(
+        identity,
+        "metadata",
+        purpose,
+        feature_set=denial.feature_set,
+        missing_grants=[denial.missing_grant] if denial.missing_grant else [],
+        reason=denial.reason,
     )
-    Catalog(spark, mesh.warehouse).append("audit", [row], commit)
+    _append(spark, mesh, identity, purpose, [row])
 
 
 def record_path_denial(
@@ -106,26 +89,54 @@ def record_path_denial(
     """Append the audit row of a refused read of ``path``, a warehouse table that holds no
     feature set: action ``read``, no feature set or features, ``reason`` naming the path. A
     failure to write it propagates, as for feature reads."""
-    row = {
+    row = _row(identity, "read", purpose, feature_set=None, reason=f"{path}: {reason}")
+    _append(spark, mesh, identity, purpose, [row])
+
+
+def _row(
+    identity: Identity,
+    action: str,
+    purpose: str,
+    *,
+    feature_set: str | None,
+    reason: str,
+    at: datetime | None = None,
+    features: list[str] | None = None,
+    decision: str = "denied",
+    denied_features: list[str] | None = None,
+    missing_grants: list[str] | None = None,
+) -> dict[str, Any]:
+    """One audit row; the defaults describe a refusal that names no features."""
+    return {
         "event_id": uuid.uuid4().hex,
-        "at": utc_now(),
+        "at": at or utc_now(),
         "user": identity.user,
         "domain": identity.domain,
-        "action": "read",
+        "action": action,
         "purpose": purpose,
-        "feature_set": None,
-        "features": [],
-        "decision": "denied",
-        "denied_features": [],
-        "missing_grants": [],
-        "reason": f"{path}: {reason}",
+        "feature_set": feature_set,
+        "features": features or [],
+        "decision": decision,
+        "denied_features": denied_features or [],
+        "missing_grants": missing_grants or [],
+        "reason": reason,
     }
+
+
+def _append(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    identity: Identity,
+    purpose: str,
+    rows: list[dict[str, Any]],
+) -> None:
+    """Append ``rows`` to the audit table in one commit; a failure propagates."""
     commit = CommitInfo(
         run_id=uuid.uuid4().hex,
         operation="catalog_audit",
         extra={"identity": str(identity), "purpose": purpose},
     )
-    Catalog(spark, mesh.warehouse).append("audit", [row], commit)
+    Catalog(spark, mesh.warehouse).append("audit", rows, commit)
 
 
 def audit_log(

@@ -125,16 +125,19 @@ def _global_frame(
     """The global set's rows, the Delta version of every input table and the (feature set,
     semantic version) of every input, as read."""
     from mesh.catalog.access import authorize_read
+    from mesh.sets.access import check_visible_references
     from mesh.sets.global_features import compute_global_features
     from mesh.sets.resolve import access_requests, resolve_inputs
 
+    purpose = f"global feature set {fs.qualified_name}"
+    check_visible_references(spark, mesh, list(fs.inputs.values()), purpose, who)
     inputs = resolve_inputs(spark, mesh, list(fs.inputs.values()))
     authorize_read(
         spark,
         mesh,
         who,
         access_requests(spark, mesh, inputs),
-        f"global feature set {fs.qualified_name}",
+        purpose,
     )
     df = compute_global_features(spark, mesh, fs, inputs)
     read = [(pin.feature_set, pin.semantic_version) for pin in inputs]

@@ -143,6 +143,7 @@ def _training_rebuild(args: argparse.Namespace) -> int:
 
 
 def _inference(args: argparse.Namespace) -> int:
+    from mesh.catalog.access import current_identity, hidden_sets
     from mesh.sets import build_inference_set, entities_from_text
     from mesh.sets.resolve import check_references
     from mesh.storage import CommitInfo, open_table
@@ -153,7 +154,9 @@ def _inference(args: argparse.Namespace) -> int:
     given = _key_columns(args.key) if args.key else None  # argument errors before Spark starts
     mesh = _mesh(args)
     features, options = _inference_features(mesh, args)
-    check_references(mesh, features)
+    # Before Spark starts: unknown sets are named, listing only those the caller may see.
+    who = current_identity(mesh.standards, args.identity)
+    check_references(mesh, features, hidden_sets(mesh, who, []))
     spark = _spark()
     if given is not None:
         columns, types = given

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from mesh.catalog.access import Identity
-    from mesh.definitions import AnyFeatureSet, MeshDefinition
+    from mesh.definitions import AnyFeatureSet, FeatureLookup, FeatureRef, MeshDefinition
 
 
 def authorize(
@@ -34,6 +34,41 @@ def authorize(
 
     who = current_identity(mesh.standards, identity)
     authorize_read(spark, mesh, who, list(requests), purpose)
+    return who
+
+
+def check_visible_references(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    references: Sequence[str | FeatureRef | FeatureLookup],
+    purpose: str,
+    identity: str | Identity | None = None,
+) -> Identity:
+    """Before anything is resolved: the sets ``references`` name exist and the caller may see them.
+
+    A set ``conf/`` does not define is ``UnknownReferenceError`` listing only the sets the
+    caller may see; a set whose visibility refuses the caller is refused and audited like any
+    read (``AccessDeniedError``), whatever features, versions or pins the reference names, so
+    no later error describes a set the catalog hides from the caller. Returns the caller's
+    identity. Grants on single features are checked by ``authorize`` once the inputs are
+    resolved.
+    """
+    from mesh.catalog.access import authorize_read, current_identity, hidden_sets
+    from mesh.sets.resolve import check_references
+
+    who = current_identity(mesh.standards, identity)
+    hidden = hidden_sets(mesh, who, [])
+    refs = check_references(mesh, references, hidden)
+    known = mesh.all_sets()
+    refused: dict[str, list[str]] = {}
+    for ref in refs:
+        if ref.set_name in hidden:
+            # As named: `*` stays `*`, so the refusal lists none of the set's features.
+            wanted = refused.setdefault(ref.set_name, [])
+            if ref.feature not in wanted:
+                wanted.append(ref.feature)
+    if refused:
+        authorize_read(spark, mesh, who, [(known[n], f) for n, f in refused.items()], purpose)
     return who
 
 

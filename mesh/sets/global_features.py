@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from mesh.definitions import GlobalFeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
-from mesh.sets.access import authorize
+from mesh.sets.access import authorize, check_visible_references
 from mesh.sets.errors import SetBuildError, UnknownReferenceError
 from mesh.sets.manifest import InputPin
 from mesh.sets.resolve import (
@@ -199,12 +199,14 @@ def build_global_feature_set(
     spec = global_spec(mesh, global_set)
     # A pipeline step: the inputs' newest commits (``mesh publish`` of a global set reads
     # the published ones).
+    purpose = f"global feature set {spec.qualified_name}"
+    check_visible_references(spark, mesh, list(spec.inputs.values()), purpose, identity)
     inputs = resolve_inputs(spark, mesh, list(spec.inputs.values()), published=False)
     who = authorize(
         spark,
         mesh,
         access_requests(spark, mesh, inputs),
-        f"global feature set {spec.qualified_name}",
+        purpose,
         identity,
     )
     df = compute_global_features(spark, mesh, spec, inputs)

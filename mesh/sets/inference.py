@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 from mesh.definitions.references import expand_references
-from mesh.sets.access import authorize
+from mesh.sets.access import authorize, check_visible_references
 from mesh.sets.errors import SetBuildError, SpineError
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
 from mesh.sets.spine import check_key_types
@@ -57,6 +57,7 @@ def build_inference_set(
     from mesh.storage.base import epoch_micros
 
     _check_features(features)
+    check_visible_references(spark, mesh, features, "inference set", identity)
     when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
     rows_given = not isinstance(entities, DataFrame)
     if rows_given:

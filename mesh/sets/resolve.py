@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureLookup, FeatureRef, FeatureSet, MeshDefinition
@@ -248,13 +248,19 @@ def access_requests(
 
 
 def check_references(
-    mesh: MeshDefinition, references: Sequence[str | FeatureRef | FeatureLookup]
-) -> None:
+    mesh: MeshDefinition,
+    references: Sequence[str | FeatureRef | FeatureLookup],
+    hidden: Collection[str] = (),
+) -> list[FeatureRef]:
     """Refuse, without Spark, references that are malformed or name a set ``mesh`` does not
-    define (``UnknownReferenceError``, as ``resolve_inputs`` would after reading the catalog).
-    Features are checked by ``resolve_inputs``: a pinned version may have other ones."""
-    for ref in _parse(references):
-        _current(mesh, ref)
+    define (``UnknownReferenceError``, as ``resolve_inputs`` would after reading the catalog;
+    its list of defined sets leaves out ``hidden``, the sets the caller may not see).
+    Features are checked by ``resolve_inputs``: a pinned version may have other ones.
+    Returns the references, parsed."""
+    refs = _parse(references)
+    for ref in refs:
+        _current(mesh, ref, hidden)
+    return refs
 
 
 def _parse(references: Sequence[str | FeatureRef | FeatureLookup]) -> list[FeatureRef]:
@@ -287,17 +293,18 @@ def _with_role(pin: InputPin, role: Role) -> InputPin:
     return pin.model_copy(update={"spine_keys": spine_keys, "prefix": prefix})
 
 
-def _current(mesh: MeshDefinition, ref: FeatureRef) -> AnyFeatureSet:
+def _current(mesh: MeshDefinition, ref: FeatureRef, hidden: Collection[str] = ()) -> AnyFeatureSet:
     known = mesh.all_sets()
     definition = known.get(ref.set_name)
     if definition is None:
+        listed = sorted(n for n in known if n not in hidden)
         raise UnknownReferenceError(
             f"Feature reference `{ref}`: feature set {ref.set_name!r} is not defined "
-            f"(defined: {', '.join(sorted(known)) or 'none'}); fix the reference or add the "
+            f"(defined: {', '.join(listed) or 'none'}); fix the reference or add the "
             "feature set under conf/.",
             reference=str(ref),
             feature_set=ref.set_name,
-            available=sorted(known),
+            available=listed,
         )
     return definition
 

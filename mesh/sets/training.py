@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from mesh.definitions import MeshDefinition, Spine, TrainingSet
 from mesh.definitions.base import fingerprint
-from mesh.sets.access import authorize, authorize_table_path
+from mesh.sets.access import authorize, authorize_table_path, check_visible_references
 from mesh.sets.errors import SpineError, UnknownReferenceError
 from mesh.sets.manifest import (
     BUILD_OPERATION,
@@ -88,6 +88,7 @@ def build_training_set(
     purpose = f"training set {spec.qualified_name}"
     spine_path = in_warehouse(mesh, spec.spine.path)
     authorize_table_path(spark, mesh, spine_path, (), f"{purpose} (spine)", identity)
+    check_visible_references(spark, mesh, spec.features, purpose, identity)
     spine_df, spine_version = read_spine(spark, mesh, spec.spine)
     inputs = resolve_inputs(
         spark,

@@ -65,6 +65,37 @@ def test_inference_denied_and_missing_keys(wh) -> None:
     assert missing.value.params["missing"] == ["customer_id"]
 
 
+def test_a_hidden_set_is_refused_before_its_features_or_name_are_told(wh) -> None:
+    from mesh.catalog.audit import audit_log
+
+    # A feature support.tickets lacks, asked by a domain that may not see the set: an audited
+    # refusal, not an error listing the set's features.
+    for features in (["support.tickets.nosuch"], ["support.tickets@9.9.9.tickets"]):
+        with pytest.raises(AccessDeniedError) as err:
+            build_inference_set(
+                wh.spark, wh.mesh, features, [{"customer_id": 1}], identity="bob@marketing"
+            )
+        assert err.value.params["feature_set"] == "support.tickets"
+        assert "features:" not in str(err.value)
+    rows = audit_log(wh.spark, wh.mesh, identity="bob@marketing")
+    assert [(r["feature_set"], r["decision"], r["features"]) for r in rows[:2]] == [
+        ("support.tickets", "denied", ["tickets"]),
+        ("support.tickets", "denied", ["nosuch"]),
+    ]
+    # An undefined set: the sets listed as defined leave the hidden one out.
+    with pytest.raises(UnknownReferenceError) as unknown:
+        build_inference_set(
+            wh.spark, wh.mesh, ["support.nosuch.x"], [{"customer_id": 1}], identity="bob@marketing"
+        )
+    assert "support.tickets" not in unknown.value.params["available"]
+    assert "payments.spend" in unknown.value.params["available"]
+    # The owning domain is told which features the set has.
+    with pytest.raises(UnknownReferenceError, match=r"features: tickets"):
+        build_inference_set(
+            wh.spark, wh.mesh, ["support.tickets.nosuch"], [{"customer_id": 1}], identity="x@support"
+        )
+
+
 def test_global_values_use_inputs_as_of_each_time(wh) -> None:
     result = build_global_feature_set(wh.spark, wh.mesh, "risk.combo", run_id="g1")
     table = open_table(wh.spark, result.path)

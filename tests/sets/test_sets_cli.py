@@ -108,6 +108,18 @@ def test_unknown_names_and_manifests_are_refused_before_spark_starts(
     assert message in capsys.readouterr().err
 
 
+def test_unknown_set_error_lists_only_sets_the_caller_may_see(monkeypatch, capsys, no_spark) -> None:
+    # support.tickets is internal to support and risk: marketing is not told it exists.
+    command = ["--conf", str(CONF), "inference", "payments.nosuch.x", "--key", "customer_id=1"]
+    monkeypatch.setenv("MESH_IDENTITY", "bob@marketing")
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert "payments.spend" in err and "support.tickets" not in err
+    monkeypatch.setenv("MESH_IDENTITY", "alice@risk")
+    assert main(command) == 1
+    assert "support.tickets" in capsys.readouterr().err
+
+
 def test_check_references_leaves_features_and_pins_to_the_build() -> None:
     from mesh.definitions import load_mesh
     from mesh.sets.errors import UnknownReferenceError
