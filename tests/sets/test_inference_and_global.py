@@ -92,7 +92,11 @@ def test_a_hidden_set_is_refused_before_its_features_or_name_are_told(wh) -> Non
     # The owning domain is told which features the set has.
     with pytest.raises(UnknownReferenceError, match=r"features: tickets"):
         build_inference_set(
-            wh.spark, wh.mesh, ["support.tickets.nosuch"], [{"customer_id": 1}], identity="x@support"
+            wh.spark,
+            wh.mesh,
+            ["support.tickets.nosuch"],
+            [{"customer_id": 1}],
+            identity="x@support",
         )
 
 

@@ -108,7 +108,9 @@ def test_unknown_names_and_manifests_are_refused_before_spark_starts(
     assert message in capsys.readouterr().err
 
 
-def test_unknown_set_error_lists_only_sets_the_caller_may_see(monkeypatch, capsys, no_spark) -> None:
+def test_unknown_set_error_lists_only_sets_the_caller_may_see(
+    monkeypatch, capsys, no_spark
+) -> None:
     # support.tickets is internal to support and risk: marketing is not told it exists.
     command = ["--conf", str(CONF), "inference", "payments.nosuch.x", "--key", "customer_id=1"]
     monkeypatch.setenv("MESH_IDENTITY", "bob@marketing")
