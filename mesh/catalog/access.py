@@ -351,15 +351,16 @@ def refuse_path(
     path: str,
     reason: str,
     purpose: str,
+    owner: str | None = None,
 ) -> NoReturn:
     """Audit a refused read of ``path``, a warehouse table that holds no feature set (the
     catalog's own tables, another domain's training tables), and raise ``AccessDeniedError``
     (params ``identity``, ``path``; ``feature_set``, ``feature`` and ``missing_grant`` None:
-    no grant opens such a table). Reads of feature tables by path are feature reads
-    (``authorize_read``)."""
+    no grant opens such a table). ``owner``, the domain owning the table, also sees the audit
+    row. Reads of feature tables by path are feature reads (``authorize_read``)."""
     from mesh.catalog.audit import record_path_denial
 
-    record_path_denial(spark, mesh, identity, path, reason, purpose)
+    record_path_denial(spark, mesh, identity, path, reason, purpose, owner)
     raise AccessDeniedError(
         f"access denied: {identity} may not read {path} for {purpose}: {reason}",
         identity=str(identity),

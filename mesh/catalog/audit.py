@@ -85,11 +85,14 @@ def record_path_denial(
     path: str,
     reason: str,
     purpose: str,
+    owner: str | None = None,
 ) -> None:
     """Append the audit row of a refused read of ``path``, a warehouse table that holds no
-    feature set: action ``read``, no feature set or features, ``reason`` naming the path. A
-    failure to write it propagates, as for feature reads."""
+    feature set: action ``read``, no feature set or features, ``reason`` naming the path,
+    ``owner_domain`` the domain that owns the table (a training table's; None for the
+    catalog's). A failure to write it propagates, as for feature reads."""
     row = _row(identity, "read", purpose, feature_set=None, reason=f"{path}: {reason}")
+    row["owner_domain"] = owner
     _append(spark, mesh, identity, purpose, [row])
 
 
@@ -120,6 +123,7 @@ def _row(
         "denied_features": denied_features or [],
         "missing_grants": missing_grants or [],
         "reason": reason,
+        "owner_domain": None,
     }
 
 
@@ -150,7 +154,8 @@ def audit_log(
     """Audit rows, newest first, optionally of one feature set and/or one decision.
 
     The caller (``identity``, else the identity variable; none is refused) sees the rows of
-    its own domain's reads and the reads of its domain's feature sets, not other domains'.
+    its own domain's reads and the reads of its domain's feature sets and training tables,
+    not other domains'.
     """
     from mesh.catalog.access import current_identity
 
@@ -159,6 +164,7 @@ def audit_log(
     rows = [
         r
         for r in Catalog(spark, mesh.warehouse).rows("audit", **filters)
-        if who.domain in (r["domain"], str(r["feature_set"] or "").split(".", 1)[0])
+        if who.domain
+        in (r["domain"], r["owner_domain"], str(r["feature_set"] or "").split(".", 1)[0])
     ]
     return sorted(rows, key=lambda r: r["at"], reverse=True)

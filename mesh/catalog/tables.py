@@ -120,6 +120,9 @@ SCHEMAS: dict[str, list[tuple[str, str]]] = {
         ("denied_features", "array<string>"),
         ("missing_grants", "array<string>"),
         ("reason", "string"),
+        # The domain whose data the row is about, when it is no feature set's: the owner of
+        # a training table a read was refused. Null otherwise and in rows written before.
+        ("owner_domain", "string"),
     ],
 }
 

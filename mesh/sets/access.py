@@ -97,13 +97,13 @@ def authorize_table_path(
         return
     who = current_identity(mesh.standards, identity)
 
-    def refuse(reason: str) -> None:
-        refuse_path(spark, mesh, who, path, reason, purpose)  # audited, like feature reads
+    def refuse(reason: str, owner: str | None = None) -> None:
+        refuse_path(spark, mesh, who, path, reason, purpose, owner)  # audited, like reads
 
     if parts[0].startswith("_catalog"):
         refuse("it is the catalog's own table")
     elif parts[0] == "training" and len(parts) > 1 and parts[1] != who.domain:
-        refuse(f"it is a training table of domain {parts[1]}; only that domain reads it")
+        refuse(f"it is a training table of domain {parts[1]}; only that domain reads it", parts[1])
     elif parts[0] == "features" and len(parts) > 2:
         try:
             fs = mesh.any_set(f"{parts[1]}.{parts[2]}")

@@ -318,11 +318,15 @@ def test_an_internal_denial_names_each_domain_once(mesh: MeshDefinition) -> None
 
 
 @pytest.mark.parametrize(
-    ("inside", "reason"),
+    ("inside", "reason", "owner"),
     [
-        ("_catalog/versions", "it is the catalog's own table"),
-        ("training/support/tickets_train", "it is a training table of domain support"),
-        ("features/nobody/nothing/v1", "it is a feature table of no feature set defined in conf/"),
+        ("_catalog/versions", "it is the catalog's own table", None),
+        ("training/support/tickets_train", "it is a training table of domain support", "support"),
+        (
+            "features/nobody/nothing/v1",
+            "it is a feature table of no feature set defined in conf/",
+            None,
+        ),
     ],
 )
 def test_a_refused_read_of_a_warehouse_path_without_a_feature_set_is_audited(
@@ -330,6 +334,7 @@ def test_a_refused_read_of_a_warehouse_path_without_a_feature_set_is_audited(
     mesh: MeshDefinition,
     inside: str,
     reason: str,
+    owner: str | None,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -356,6 +361,9 @@ def test_a_refused_read_of_a_warehouse_path_without_a_feature_set_is_audited(
     }
     assert (row["feature_set"], row["features"], row["missing_grants"]) == (None, [], [])
     assert row["reason"].startswith(f"{path}: {reason}")
+    assert row["owner_domain"] == owner
+    # The domain owning a training table sees the refused read of it too; others do not.
+    assert audit_log(spark, mesh, identity="eve@support") == ([row] if owner else [])
     monkeypatch.setenv("MESH_WAREHOUSE", mesh.warehouse)
     argv = ["catalog", "audit", "--identity", "bob@risk", "--conf", str(CONF)]
     assert main(argv) == 0
