@@ -649,19 +649,13 @@ def _product_columns(mesh: MeshDefinition, columns: dict[str, str]) -> None:
     mesh.products["customers.customer_profiles"] = product.model_copy(update={"columns": columns})
 
 
-def test_the_python_gate_given_what_the_catalog_holds_decides_as_the_publish_does(
-    spark: Any, mesh: MeshDefinition
-) -> None:
+def _limits_retyped_to_bigint(spark: Any, mesh: MeshDefinition) -> tuple[Any, Any, GovernanceError]:
+    """customers.limits published over a double ``credit_limit``, which then becomes bigint:
+    the set, its new rows and the refusal of their publish as 1.0.0."""
     fs = _limits(mesh)
+    double = _limit_rows(spark, "double")
     publish_feature_set(
-        spark,
-        mesh,
-        fs,
-        _limit_rows(spark, "double"),
-        start=START,
-        end=END,
-        identity=CUSTOMERS,
-        as_of=END,
+        spark, mesh, fs, double, start=START, end=END, identity=CUSTOMERS, as_of=END
     )
     columns = dict(mesh.products["customers.customer_profiles"].columns)
     _product_columns(mesh, {**columns, "credit_limit": "bigint"})
@@ -670,6 +664,13 @@ def test_the_python_gate_given_what_the_catalog_holds_decides_as_the_publish_doe
         publish_feature_set(
             spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
         )
+    return fs, df, info.value
+
+
+def test_the_python_gate_given_what_the_catalog_holds_decides_as_the_publish_does(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    fs, df, refused = _limits_retyped_to_bigint(spark, mesh)
     record = latest_version(spark, mesh, fs.qualified_name)
     assert record is not None
     (entry,) = [e for e in entries(spark, mesh) if e.name == fs.qualified_name]
@@ -686,7 +687,7 @@ def test_the_python_gate_given_what_the_catalog_holds_decides_as_the_publish_doe
     results = lambda report: [  # noqa: E731
         (r.check, r.feature, r.passed, r.measured, r.threshold) for r in report.results
     ]
-    assert results(evaluation.report) == results(info.value.report)
+    assert results(evaluation.report) == results(refused.report)
 
 
 def test_an_aggregation_type_spelled_out_as_its_column_gives_it_publishes_unchanged(
@@ -730,26 +731,9 @@ def test_a_metadata_only_publish_keeps_the_feature_types_the_table_was_written_w
 def test_an_aggregation_whose_source_column_changed_type_needs_a_major_version(
     spark: Any, mesh: MeshDefinition
 ) -> None:
-    fs = _limits(mesh)
-    publish_feature_set(
-        spark,
-        mesh,
-        fs,
-        _limit_rows(spark, "double"),
-        start=START,
-        end=END,
-        identity=CUSTOMERS,
-        as_of=END,
-    )
     # credit_limit becomes bigint in the data product: max over it is bigint now.
-    columns = dict(mesh.products["customers.customer_profiles"].columns)
-    _product_columns(mesh, {**columns, "credit_limit": "bigint"})
-    df = _limit_rows(spark, "bigint")
-    with pytest.raises(GovernanceError) as info:
-        publish_feature_set(
-            spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-        )
-    (check,) = info.value.report.failed
+    fs, df, refused = _limits_retyped_to_bigint(spark, mesh)
+    (check,) = refused.report.failed
     assert (check.check, check.measured, check.threshold) == (
         "contract.version",
         "1.0.0",
