@@ -12,6 +12,7 @@ over the rows sorted before it: the struct order *is* the tie-breaking rule.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Mapping, Sequence
 from functools import cache, partial, reduce
 from typing import Any
@@ -51,7 +52,7 @@ from mesh.join.reduction import (
 )
 from mesh.join.resolve import ResolvedSource, resolve
 from mesh.join.skew import SkewConfig, assign_buckets, find_hot_keys, normalise_skew
-from mesh.join.source import FeatureSource
+from mesh.join.source import FeatureSource, require_bool
 from mesh.join.spine_index import SpineIndex
 
 STRATEGIES = ("auto", "indexed", "sorted")
@@ -150,12 +151,13 @@ def point_in_time_join(
     list like ``[{"customer_id": 42}]`` names them. Results are identical in every case.
 
     Raises:
-        JoinError: a column is missing, types differ, an output name collides, or
-            ``strategy="indexed"`` cannot be used (spine too large, ``timestamp_ntz`` times).
+        JoinError: a column is missing, types differ, an output name collides, an
+            argument has the wrong kind (``strict`` not a bool, ``index_max_rows`` not a
+            non-negative int), or ``strategy="indexed"`` cannot be used (spine too large,
+            ``timestamp_ntz`` times).
     """
-    source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
-    resolved = resolve(spine, source_list, spine_timestamp)
-    skew_config = normalise_skew(skew)
+    require_bool(strict, "strict")
+    index_max_rows = _row_limit(index_max_rows)
     if strategy not in STRATEGIES:
         raise JoinError(
             f"strategy: expected one of {list(STRATEGIES)}, found {strategy!r}.",
@@ -163,6 +165,9 @@ def point_in_time_join(
             expected=" | ".join(STRATEGIES),
             found=strategy,
         )
+    source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
+    resolved = resolve(spine, source_list, spine_timestamp)
+    skew_config = normalise_skew(skew)
 
     groups: dict[tuple[str, ...], list[ResolvedSource]] = {}
     for r in resolved:
@@ -200,6 +205,20 @@ def point_in_time_join(
     spine_cols = [_keep_nullability(f) for f in spine.schema.fields]
     joined = result.selectExpr(*spine_cols, *[ident(o) for o in outputs])
     return _exact_spine_types(joined, spine.schema)
+
+
+def _row_limit(value: object) -> int:
+    """``index_max_rows`` checked: a row count, not a bool, a float or a negative number."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
+        return int(value)
+    raise JoinError(
+        f"index_max_rows: expected a non-negative integer (a number of spine rows), found "
+        f"{value!r} ({type(value).__name__}); pass e.g. index_max_rows={INDEX_MAX_ROWS:_}, "
+        "or strategy='sorted' to never index the spine.",
+        argument="index_max_rows",
+        expected="int >= 0",
+        found=value,
+    )
 
 
 def _auto_index_limit(sources: Sequence[DataFrame], max_rows: int) -> int:
