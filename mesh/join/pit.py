@@ -50,7 +50,7 @@ from mesh.join.reduction import (
     lookup_frame,
     reduce_source,
 )
-from mesh.join.resolve import ResolvedSource, resolve
+from mesh.join.resolve import ResolvedSource, resolve, spine_time_column
 from mesh.join.skew import SkewConfig, assign_buckets, find_hot_keys, normalise_skew
 from mesh.join.source import FeatureSource, require_bool
 from mesh.join.spine_index import SpineIndex
@@ -106,7 +106,8 @@ def point_in_time_join(
     session compares them: without regard to case unless ``spark.sql.caseSensitive`` is
     true, so a feature ``amount`` next to a spine column ``Amount`` is a collision (a
     ``JoinError`` naming both), and so are spine columns, or columns of one source the join
-    refers to, that differ only in case.
+    refers to, that differ only in case. The names passed (keys, timestamps, features) are
+    resolved the same way, and the output spells each column as its DataFrame does.
 
     Sources may be keyed by different key sets (e.g. ``customer_id``, ``merchant_id`` or
     both); key columns must have the same names (or see ``spine_keys``) and types in the
@@ -167,6 +168,8 @@ def point_in_time_join(
         )
     source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
     resolved = resolve(spine, source_list, spine_timestamp)
+    # As the spine spells it (the session may resolve names in any case).
+    spine_timestamp = spine_time_column(spine, spine_timestamp)
     skew_config = normalise_skew(skew)
 
     groups: dict[tuple[str, ...], list[ResolvedSource]] = {}
