@@ -12,6 +12,7 @@ over the rows sorted before it: the struct order *is* the tie-breaking rule.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Mapping, Sequence
 from functools import cache, partial, reduce
 from typing import Any
@@ -49,9 +50,9 @@ from mesh.join.reduction import (
     lookup_frame,
     reduce_source,
 )
-from mesh.join.resolve import ResolvedSource, resolve
+from mesh.join.resolve import ResolvedSource, resolve, spine_time_column
 from mesh.join.skew import SkewConfig, assign_buckets, find_hot_keys, normalise_skew
-from mesh.join.source import FeatureSource
+from mesh.join.source import FeatureSource, require_bool
 from mesh.join.spine_index import SpineIndex
 
 STRATEGIES = ("auto", "indexed", "sorted")
@@ -105,7 +106,8 @@ def point_in_time_join(
     session compares them: without regard to case unless ``spark.sql.caseSensitive`` is
     true, so a feature ``amount`` next to a spine column ``Amount`` is a collision (a
     ``JoinError`` naming both), and so are spine columns, or columns of one source the join
-    refers to, that differ only in case.
+    refers to, that differ only in case. The names passed (keys, timestamps, features) are
+    resolved the same way, and the output spells each column as its DataFrame does.
 
     Sources may be keyed by different key sets (e.g. ``customer_id``, ``merchant_id`` or
     both); key columns must have the same names (or see ``spine_keys``) and types in the
@@ -150,12 +152,13 @@ def point_in_time_join(
     list like ``[{"customer_id": 42}]`` names them. Results are identical in every case.
 
     Raises:
-        JoinError: a column is missing, types differ, an output name collides, or
-            ``strategy="indexed"`` cannot be used (spine too large, ``timestamp_ntz`` times).
+        JoinError: a column is missing, types differ, an output name collides, an
+            argument has the wrong kind (``strict`` not a bool, ``index_max_rows`` not a
+            non-negative int), or ``strategy="indexed"`` cannot be used (spine too large,
+            ``timestamp_ntz`` times).
     """
-    source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
-    resolved = resolve(spine, source_list, spine_timestamp)
-    skew_config = normalise_skew(skew)
+    require_bool(strict, "strict")
+    index_max_rows = _row_limit(index_max_rows)
     if strategy not in STRATEGIES:
         raise JoinError(
             f"strategy: expected one of {list(STRATEGIES)}, found {strategy!r}.",
@@ -163,6 +166,11 @@ def point_in_time_join(
             expected=" | ".join(STRATEGIES),
             found=strategy,
         )
+    source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
+    resolved = resolve(spine, source_list, spine_timestamp)
+    # As the spine spells it (the session may resolve names in any case).
+    spine_timestamp = spine_time_column(spine, spine_timestamp)
+    skew_config = normalise_skew(skew)
 
     groups: dict[tuple[str, ...], list[ResolvedSource]] = {}
     for r in resolved:
@@ -200,6 +208,20 @@ def point_in_time_join(
     spine_cols = [_keep_nullability(f) for f in spine.schema.fields]
     joined = result.selectExpr(*spine_cols, *[ident(o) for o in outputs])
     return _exact_spine_types(joined, spine.schema)
+
+
+def _row_limit(value: object) -> int:
+    """``index_max_rows`` checked: a row count, not a bool, a float or a negative number."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
+        return int(value)
+    raise JoinError(
+        f"index_max_rows: expected a non-negative integer (a number of spine rows), found "
+        f"{value!r} ({type(value).__name__}); pass e.g. index_max_rows={INDEX_MAX_ROWS:_}, "
+        "or strategy='sorted' to never index the spine.",
+        argument="index_max_rows",
+        expected="int >= 0",
+        found=value,
+    )
 
 
 def _auto_index_limit(sources: Sequence[DataFrame], max_rows: int) -> int:

@@ -6,6 +6,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
@@ -53,17 +54,57 @@ def _types(schema: StructType) -> dict[str, DataType]:
     return {f.name: f.dataType for f in schema.fields}
 
 
-def _require_column(types: dict[str, DataType], column: str, argument: str, where: str) -> DataType:
-    if column not in types:
+def _column_name(
+    columns: Sequence[str], name: str, argument: str, where: str, sensitive: bool
+) -> str:
+    """The column ``name`` refers to, spelled as the DataFrame spells it.
+
+    As Spark resolves names: the exact name, else (``spark.sql.caseSensitive`` false, its
+    default) the one column equal to it in another case. A name matching several columns
+    only in case, or none, is a ``JoinError`` naming the columns.
+    """
+    if name in columns:
+        return name
+    folded = fold_name(name, sensitive)
+    matches = [c for c in columns if fold_name(c, sensitive) == folded]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
         raise JoinError(
-            f"{argument}: column `{column}` not found in {where}; available columns: "
-            f"{sorted(types)}. Rename or select the column before joining.",
+            f"{argument}: `{name}` matches the columns {matches} of {where}, which differ only "
+            f"in case{_case_note(sensitive)}; rename all but one (withColumnRenamed) or pass "
+            "the exact name of one that is unique.",
             argument=argument,
-            column=column,
-            expected="existing column",
-            found=sorted(types),
+            column=name,
+            expected="one matching column",
+            found=matches,
         )
-    return types[column]
+    others = [c for c in columns if c.lower() == name.lower()]
+    hint = f" (spark.sql.caseSensitive is true: {others} differ in case)" if others else ""
+    raise JoinError(
+        f"{argument}: column `{name}` not found in {where}{hint}; available columns: "
+        f"{sorted(columns)}. Rename or select the column before joining.",
+        argument=argument,
+        column=name,
+        expected="existing column",
+        found=sorted(columns),
+    )
+
+
+def _require_distinct(
+    given: Sequence[str], columns: Sequence[str], argument: str, sensitive: bool
+) -> None:
+    """Names ``given`` that resolve to the same column (differing only in case) are refused."""
+    if len(set(columns)) == len(columns):
+        return
+    repeated = [g for g, c in zip(given, columns, strict=True) if columns.count(c) > 1]
+    raise JoinError(
+        f"{argument}: {repeated} name the same column{_case_note(sensitive)}; "
+        "list each column once.",
+        argument=argument,
+        expected="names of distinct columns",
+        found=repeated,
+    )
 
 
 def _require_same_type(
@@ -173,19 +214,11 @@ def _not_a_frame(argument: str, value: object) -> JoinError:
     )
 
 
-def resolve(
-    spine: DataFrame, sources: Sequence[FeatureSource], spine_timestamp: str
-) -> list[ResolvedSource]:
-    """Validate spine and sources; return sources with their final output column names."""
+def spine_time_column(spine: DataFrame, spine_timestamp: object) -> str:
+    """The spine's time column ``spine_timestamp`` names, as the spine spells it; checked to
+    be a ``timestamp`` or ``timestamp_ntz`` column (names resolved as the session does)."""
     if not isinstance(spine, DataFrame):
         raise _not_a_frame("spine", spine)
-    if not sources:
-        raise JoinError(
-            "sources: expected at least one FeatureSource, found none.",
-            argument="sources",
-            expected="non-empty list of FeatureSource",
-            found=[],
-        )
     if not isinstance(spine_timestamp, str) or not spine_timestamp:
         found = repr(spine_timestamp) if isinstance(spine_timestamp, str) else None
         found = found or type(spine_timestamp).__name__
@@ -197,18 +230,43 @@ def resolve(
             found=found,
         )
     sensitive = case_sensitive(spine.sparkSession)
-    _check_plain_columns(spine.columns, "spine", sensitive)
-    spine_types = _types(spine.schema)
-    t_type = _require_column(spine_types, spine_timestamp, "spine_timestamp", "the spine")
+    name = _column_name(spine.columns, spine_timestamp, "spine_timestamp", "the spine", sensitive)
+    t_type = _types(spine.schema)[name]
     if not isinstance(t_type, TIME_TYPES):
         raise JoinError(
-            f"spine_timestamp: column `{spine_timestamp}` has type {t_type.simpleString()}, "
+            f"spine_timestamp: column `{name}` has type {t_type.simpleString()}, "
             "expected timestamp or timestamp_ntz; cast it (e.g. to_timestamp) before joining.",
             argument="spine_timestamp",
-            column=spine_timestamp,
+            column=name,
             expected="timestamp | timestamp_ntz",
             found=t_type.simpleString(),
         )
+    return name
+
+
+def resolve(
+    spine: DataFrame, sources: Sequence[FeatureSource], spine_timestamp: str
+) -> list[ResolvedSource]:
+    """Validate spine and sources; return sources with their final output column names.
+
+    Every column name given (keys, timestamps, features) is resolved as the session
+    resolves names (see ``_column_name``); the resolved sources use the DataFrames' own
+    spellings, and a source key spelled otherwise than its spine key is renamed to it.
+    """
+    if not isinstance(spine, DataFrame):
+        raise _not_a_frame("spine", spine)
+    if not sources:
+        raise JoinError(
+            "sources: expected at least one FeatureSource, found none.",
+            argument="sources",
+            expected="non-empty list of FeatureSource",
+            found=[],
+        )
+    sensitive = case_sensitive(spine.sparkSession)
+    _check_plain_columns(spine.columns, "spine", sensitive)
+    spine_timestamp = spine_time_column(spine, spine_timestamp)
+    spine_types = _types(spine.schema)
+    t_type = spine_types[spine_timestamp]
 
     resolved: list[ResolvedSource] = []
     for index, source in enumerate(sources):
@@ -223,44 +281,52 @@ def resolve(
         if not isinstance(source.df, DataFrame):
             raise _not_a_frame(f"{label}.df", source.df)
         types = _types(source.df.schema)
-        keys = source.key_columns
-        spine_keys = source.spine_key_columns
+        name = partial(
+            _column_name, source.df.columns, where=f"source {label}", sensitive=sensitive
+        )
+
         mapped = source.spine_keys is not None
+        spine_argument = f"{label}.spine_keys" if mapped else f"{label}.keys"
+        keys = tuple(name(k, f"{label}.keys") for k in source.key_columns)
+        _require_distinct(source.key_columns, keys, f"{label}.keys", sensitive)
+        spine_keys = tuple(
+            _column_name(spine.columns, k, spine_argument, "the spine", sensitive)
+            for k in source.spine_key_columns
+        )
+        _require_distinct(source.spine_key_columns, spine_keys, spine_argument, sensitive)
         # Integer keys of other widths are matched as the spine's type (see _as_spine_type).
-        # Keyed by the name the key has once matched (the spine's, with spine_keys).
+        # Keyed by the name the key has once matched (the spine's).
         retyped: dict[str, DataType] = {}
         for key, spine_key in zip(keys, spine_keys, strict=True):
-            key_type = _require_column(types, key, f"{label}.keys", f"source {label}")
-            argument = f"{label}.spine_keys" if mapped else f"{label}.keys"
-            spine_key_type = _require_column(spine_types, spine_key, argument, "the spine")
+            key_type = types[key]
+            spine_key_type = spine_types[spine_key]
             if key_types_match(key_type, spine_key_type):
                 if isinstance(spine_key_type, IntegralType) and key_type != spine_key_type:
-                    retyped[spine_key if mapped else key] = spine_key_type
+                    retyped[spine_key] = spine_key_type
                 continue
             _require_same_type(
                 key_type, spine_key_type, key, f"{label}.keys", f"the spine key `{spine_key}`"
             )
-        ts_type = _require_column(types, source.timestamp, f"{label}.timestamp", label)
+        timestamp = name(source.timestamp, f"{label}.timestamp")
         _require_same_type(
-            ts_type, t_type, source.timestamp, f"{label}.timestamp", "the spine timestamp type"
+            types[timestamp], t_type, timestamp, f"{label}.timestamp", "the spine timestamp type"
         )
         created = source.created_timestamp
         if created is not None:
-            ct_type = _require_column(types, created, f"{label}.created_timestamp", label)
+            created = name(created, f"{label}.created_timestamp")
             _require_same_type(
-                ct_type, t_type, created, f"{label}.created_timestamp", "the spine timestamp"
+                types[created], t_type, created, f"{label}.created_timestamp", "the spine timestamp"
             )
-        if created == source.timestamp:
+        if created == timestamp:
             # Known when it happened: the rules give what no created_ts gives, and the
             # reduced source would have the column twice.
             created = None
-        reserved = {*keys, source.timestamp, *([created] if created else [])}
+        reserved = {*keys, timestamp, *([created] if created else [])}
         if source.features is None:
             features = tuple(c for c in source.df.columns if c not in reserved)
         else:
-            features = tuple(source.features)
-            for feature in features:
-                _require_column(types, feature, f"{label}.features", label)
+            features = tuple(name(f, f"{label}.features") for f in source.features)
+            _require_distinct(source.features, features, f"{label}.features", sensitive)
             folded = {fold_name(c, sensitive) for c in reserved}
             clashing = [f for f in features if fold_name(f, sensitive) in folded]
             if clashing:
@@ -294,7 +360,7 @@ def resolve(
                 found=[],
             )
         df = source.df
-        if mapped and spine_keys != keys:
+        if spine_keys != keys:
             df = _match_spine_keys(df, label, keys, spine_keys, [*reserved, *features], sensitive)
         if retyped:
             df = _as_spine_type(df, retyped)
@@ -305,7 +371,7 @@ def resolve(
                 label=label,
                 df=df,
                 keys=spine_keys,
-                timestamp=source.timestamp,
+                timestamp=timestamp,
                 created_timestamp=created,
                 gate_on_created=created is not None and source.exclude_not_yet_created,
                 ttl=source.ttl_delta,

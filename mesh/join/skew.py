@@ -10,6 +10,7 @@ max is associative. Non-hot rows get bucket 0 and behave exactly as without skew
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -53,6 +54,37 @@ class SkewConfig:
     seed: int = 7
 
     def __post_init__(self) -> None:
+        for name in ("min_rows", "rows_per_bucket", "max_buckets", "max_hot_keys", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise JoinError(
+                    f"skew.{name}: expected an integer, found {value!r} ({type(value).__name__}).",
+                    argument=f"skew.{name}",
+                    expected="int",
+                    found=value,
+                )
+        for name in ("sample_fraction", "partition_factor"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+            ):
+                raise JoinError(
+                    f"skew.{name}: expected a finite number, found {value!r} "
+                    f"({type(value).__name__}).",
+                    argument=f"skew.{name}",
+                    expected="float",
+                    found=value,
+                )
+        if self.partition_factor < 0:
+            raise JoinError(
+                f"skew.partition_factor: expected a non-negative number, found "
+                f"{self.partition_factor!r}.",
+                argument="skew.partition_factor",
+                expected=">= 0",
+                found=self.partition_factor,
+            )
         if not 0 < self.sample_fraction <= 1:
             raise JoinError(
                 f"skew.sample_fraction: expected a fraction in (0, 1], found "

@@ -47,6 +47,19 @@ def _normalise_ttl(ttl: object) -> dt.timedelta | None:
     return value
 
 
+def require_bool(value: object, argument: str, where: str = "") -> bool:
+    """``value`` if it is a bool; a truthy string like ``"no"`` must not pass as True."""
+    if isinstance(value, bool):
+        return value
+    raise JoinError(
+        f"{where}{argument}: expected True or False, found {value!r} ({type(value).__name__}); "
+        f"pass a bool, e.g. {argument}=True.",
+        argument=argument,
+        expected="bool",
+        found=value,
+    )
+
+
 def _normalise_names(value: object, argument: str) -> tuple[str, ...]:
     names = (value,) if isinstance(value, str) else value
     if (
@@ -129,6 +142,7 @@ class FeatureSource:
         if self.features is not None:
             object.__setattr__(self, "features", _normalise_names(self.features, "features"))
         object.__setattr__(self, "ttl", _normalise_ttl(self.ttl))
+        require_bool(self.exclude_not_yet_created, "exclude_not_yet_created", "FeatureSource ")
         for argument in ("timestamp", "created_timestamp", "name", "prefix"):
             value = getattr(self, argument)
             if value is not None and not (isinstance(value, str) and value):

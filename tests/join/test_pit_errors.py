@@ -272,3 +272,61 @@ def test_variant_features_are_refused_by_name_and_variant_spine_columns_kept(spa
     out = point_in_time_join(spine, FeatureSource(feats, "cid", "fts", features=["plain"]), "ts")
     row = out.selectExpr("cid", "to_json(p) AS p", "plain").first()
     assert tuple(row) == (1, '{"a":1}', 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument", "expected"),
+    [
+        ({"strict": "no"}, "strict", "bool"),
+        ({"strict": 1}, "strict", "bool"),
+        ({"strict": None}, "strict", "bool"),
+        ({"index_max_rows": -1}, "index_max_rows", "int >= 0"),
+        ({"index_max_rows": 1.5}, "index_max_rows", "int >= 0"),
+        ({"index_max_rows": 10.0}, "index_max_rows", "int >= 0"),
+        ({"index_max_rows": True}, "index_max_rows", "int >= 0"),
+        ({"index_max_rows": "10"}, "index_max_rows", "int >= 0"),
+    ],
+)
+def test_join_arguments_of_the_wrong_kind_are_refused(frames, kwargs, argument, expected):
+    spine, feats = frames
+    source = FeatureSource(feats, "cid", "fts")
+    err = join_error(lambda: point_in_time_join(spine, source, "ts", **kwargs))
+    (value,) = kwargs.values()
+    assert err.params == {"argument": argument, "expected": expected, "found": value}
+    assert err.message.startswith(f"{argument}: ")
+    assert repr(value) in err.message
+
+
+def test_join_arguments_of_the_right_kind_are_accepted(frames):
+    import numpy as np
+
+    spine, feats = frames
+    source = FeatureSource(feats, "cid", "fts")
+    for kwargs in ({"strict": True}, {"index_max_rows": 0}, {"index_max_rows": np.int64(10)}):
+        assert point_in_time_join(spine, source, "ts", **kwargs).count() == 0
+
+
+def test_exclude_not_yet_created_must_be_a_bool(frames):
+    _, feats = frames
+    err = join_error(
+        lambda: FeatureSource(feats, "cid", "fts", "cts", exclude_not_yet_created="no")
+    )
+    assert err.params == {"argument": "exclude_not_yet_created", "expected": "bool", "found": "no"}
+    assert FeatureSource(feats, "cid", "fts", "cts", exclude_not_yet_created=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"min_rows": "5"}, "skew.min_rows"),
+        ({"min_rows": True}, "skew.min_rows"),
+        ({"max_buckets": 4.5}, "skew.max_buckets"),
+        ({"seed": 1.5}, "skew.seed"),
+        ({"sample_fraction": "0.1"}, "skew.sample_fraction"),
+        ({"partition_factor": "2"}, "skew.partition_factor"),
+        ({"partition_factor": -1.0}, "skew.partition_factor"),
+        ({"partition_factor": float("nan")}, "skew.partition_factor"),
+    ],
+)
+def test_skew_config_fields_of_the_wrong_kind(kwargs, argument):
+    assert join_error(lambda: SkewConfig(**kwargs)).params["argument"] == argument

@@ -129,3 +129,71 @@ def test_case_sensitive_session_keeps_names_apart(spark, strategy):
         "cid long, mid long, ts timestamp, Amount double, amount double, s double, S double",
     )
     assert_df_equality(out, expected, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("strategy", ["sorted", "indexed"])
+def test_names_in_another_case_resolve_as_spark_resolves_them(spark, strategy):
+    # spark.sql.caseSensitive is false (Spark's default): a name matches a column in any
+    # case, and the output is spelled as the DataFrames spell their columns.
+    spine = spark.createDataFrame([(1, T2, 5.0)], "CUSTOMER_ID long, ts timestamp, x double")
+    feats = spark.createDataFrame(
+        [(1, T1, T1, 7.0), (1, T2, T2, 8.0)],
+        "customer_id long, fts timestamp, cts timestamp, Amount double",
+    )
+    source = FeatureSource(
+        feats, ["Customer_ID"], "FTS", created_timestamp="CTS", features=["amount"]
+    )
+    out = point_in_time_join(spine, source, "TS", strategy=strategy, strict=True)
+    expected = spark.createDataFrame(
+        [(1, T2, 5.0, 7.0)], "CUSTOMER_ID long, ts timestamp, x double, Amount double"
+    )
+    assert_df_equality(out, expected, ignore_nullable=True)
+    # spine_keys in another case too.
+    mapped = FeatureSource(
+        feats, "CUSTOMER_id", "fts", spine_keys="customer_ID", prefix="f_", features=["AMOUNT"]
+    )
+    out = point_in_time_join(spine, mapped, "ts", strategy=strategy)
+    assert out.columns == ["CUSTOMER_ID", "ts", "x", "f_Amount"]
+    assert [tuple(r) for r in out.collect()] == [(1, T2, 5.0, 8.0)]
+
+
+def test_names_matching_several_columns_or_one_column_twice(spark):
+    spine, _, _, _ = frames(spark)
+    feats = spark.createDataFrame(
+        [(1, T1, 7.0, 8.0)], "cid long, fts timestamp, amount double, AMOUNT double"
+    )
+    err = join_error(
+        lambda: point_in_time_join(
+            spine.drop("Amount"), FeatureSource(feats, "cid", "fts", features=["Amount"]), "ts"
+        )
+    )
+    assert err.params == {
+        "argument": "sources[0].features",
+        "column": "Amount",
+        "expected": "one matching column",
+        "found": ["amount", "AMOUNT"],
+    }
+    assert "spark.sql.caseSensitive" in err.message
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource(feats, ["cid", "CID"], "fts"), "ts")
+    )
+    assert err.params == {
+        "argument": "sources[0].keys",
+        "expected": "names of distinct columns",
+        "found": ["cid", "CID"],
+    }
+
+
+@pytest.mark.usefixtures("case_sensitive")
+def test_case_sensitive_session_names_the_column_in_another_case(spark):
+    spine = spark.createDataFrame([(1, T2)], "customer_id long, ts timestamp")
+    feats = spark.createDataFrame([(1, T1, 7.0)], "customer_id long, fts timestamp, v double")
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource(feats, "Customer_ID", "fts"), "ts")
+    )
+    assert (err.params["argument"], err.params["column"]) == ("sources[0].keys", "Customer_ID")
+    assert "['customer_id'] differ in case" in err.message
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource(feats, "customer_id", "fts"), "TS")
+    )
+    assert (err.params["argument"], err.params["column"]) == ("spine_timestamp", "TS")
