@@ -485,3 +485,22 @@ def test_versions_and_lineage_of_a_set_without_any_say_so(
     argv = ["catalog", "lineage", "support.nosuch", "--direction", "upstream", *common]
     assert main(argv) == 0
     assert capsys.readouterr().out == "no upstream lineage edges of support.nosuch\n"
+
+
+def test_inference_output_into_a_feature_table_is_refused(
+    spark: Any, warehouse: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mesh.storage import CommitInfo, open_table
+
+    path = f"{warehouse}/features/payments/customer_spend/v1"
+    table = open_table(spark, path)
+    rows = spark.createDataFrame([(1, 10.0)], "customer_id bigint, amount_sum_30d double")
+    table.create(rows, CommitInfo(run_id="compute-1", operation="compute"))
+    argv = ["inference", "payments.customer_spend.amount_sum_30d", "--key", "customer_id=1"]
+    argv += ["--identity", "alice@risk", "--output", path]
+    assert main(["--conf", CONF, "--warehouse", warehouse, *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Output {path} of inference set: it is in the feature tables'")
+    assert "Choose another --output: a new or empty folder" in err
+    assert table.latest_version() == 0
+    assert [tuple(r) for r in table.read().collect()] == [(1, 10.0)]

@@ -145,8 +145,9 @@ def _training_rebuild(args: argparse.Namespace) -> int:
 def _inference(args: argparse.Namespace) -> int:
     from mesh.catalog.access import current_identity, hidden_sets
     from mesh.sets import build_inference_set, entities_from_text
+    from mesh.sets.output import INFERENCE_OPERATION, check_output, feature_tables
     from mesh.sets.resolve import check_references
-    from mesh.storage import CommitInfo, open_table
+    from mesh.storage import CommitInfo, normalize_path, open_table
 
     if bool(args.features) == bool(args.training):
         raise MeshError("mesh inference: give feature references or --training NAME (one).")
@@ -158,6 +159,13 @@ def _inference(args: argparse.Namespace) -> int:
     who = current_identity(mesh.standards, args.identity)
     check_references(mesh, features, hidden_sets(mesh, who, []))
     spark = _spark()
+    if args.output:
+        # Paths given here are the caller's (relative to the working directory), not the
+        # warehouse's: made absolute before the check places them.
+        reads = feature_tables(mesh, features)
+        if args.entities:
+            reads.append(("the entity table", normalize_path(args.entities)))
+        check_output(spark, mesh, normalize_path(args.output), reads, operation=INFERENCE_OPERATION)
     if given is not None:
         columns, types = given
         entities = entities_from_text(spark, mesh, features, columns, types)
@@ -186,7 +194,7 @@ def _inference(args: argparse.Namespace) -> int:
         extra: dict[str, Any] = {"features": list(args.features)}
         if args.training:
             extra = {"training_set": args.training, "features": _as_json(features)}
-        commit = CommitInfo(run_id=uuid.uuid4().hex, operation="inference", extra=extra)
+        commit = CommitInfo(run_id=uuid.uuid4().hex, operation=INFERENCE_OPERATION, extra=extra)
         version = open_table(spark, args.output).create(df, commit, overwrite=True)
         print(f"inference set: {df.count()} rows -> {args.output} (Delta version {version})")
     else:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mesh.storage import is_uri
+from mesh.storage import parts_below
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -92,8 +91,8 @@ def authorize_table_path(
     from mesh.catalog.access import current_identity, refuse_path
     from mesh.errors import MeshError
 
-    parts = _warehouse_parts(mesh.warehouse, path)
-    if parts is None:
+    parts = parts_below(mesh.warehouse, path)
+    if not parts:  # outside the warehouse (or its root, which is no table)
         return
     who = current_identity(mesh.standards, identity)
 
@@ -112,23 +111,3 @@ def authorize_table_path(
             return
         features = [c for c in columns if c in fs.output_names()]
         authorize(spark, mesh, [(fs, features)], purpose, who)
-
-
-def _warehouse_parts(warehouse: str, path: str) -> list[str] | None:
-    """``path``'s parts below the warehouse root; None when it lies outside.
-
-    Local paths are compared resolved (symbolic links, ``..``); URIs (``s3://``, ``dbfs:``)
-    by their text, a local path and a URI never being one inside the other.
-    """
-    uri = is_uri(warehouse)
-    if uri != is_uri(path):
-        return None
-    if uri:
-        root, target = warehouse.rstrip("/"), path.rstrip("/")
-        if not target.startswith(root + "/"):
-            return None
-        return [p for p in target[len(root) + 1 :].split("/") if p]
-    root, target = os.path.realpath(warehouse), os.path.realpath(path)
-    if target == root or os.path.commonpath([root, target]) != root:
-        return None
-    return os.path.relpath(target, root).split(os.sep)

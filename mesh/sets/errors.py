@@ -39,3 +39,7 @@ class InputChangedError(SetBuildError):
 
 class ManifestError(SetBuildError):
     """A training-set manifest is missing, unreadable or not a manifest."""
+
+
+class OutputPathError(SetBuildError):
+    """An output would overwrite a managed area, a table the build reads, or others' data."""

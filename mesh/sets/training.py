@@ -30,6 +30,7 @@ from mesh.sets.manifest import (
     read_manifest,
     write_manifest,
 )
+from mesh.sets.output import check_output, feature_tables
 from mesh.sets.resolve import (
     access_requests,
     load_sources,
@@ -83,8 +84,16 @@ def build_training_set(
     the standards' identity variable). Each build is one new commit of the training table.
     Features are read at their sets' newest published versions; a set never published is
     refused (``NotPublishedError``) unless ``allow_unpublished`` (read with a warning).
+    An output the build must not overwrite (the catalog, feature tables, another domain's
+    training tables, a table it reads, another writer's table or files) is refused with
+    ``OutputPathError`` before anything is read (:mod:`mesh.sets.output`).
     """
     spec = training_spec(mesh, training_set)
+    location = output or spec.location
+    reads = [("the spine", spec.spine.path), *feature_tables(mesh, spec.features)]
+    check_output(
+        spark, mesh, location, reads, operation=BUILD_OPERATION, training_set=spec.qualified_name
+    )
     purpose = f"training set {spec.qualified_name}"
     spine_path = in_warehouse(mesh, spec.spine.path)
     authorize_table_path(spark, mesh, spine_path, (), f"{purpose} (spine)", identity)
@@ -108,7 +117,6 @@ def build_training_set(
     )
     spine_pin = pin_spine(spec.spine, spine_df, spine_version)
     run = run_id or uuid.uuid4().hex
-    location = output or spec.location
     version = _join_and_write(
         spark,
         mesh,
@@ -155,7 +163,8 @@ def rebuild_training_set(
     row count, checksum or columns differ from the manifest. ``manifest`` is a ``Manifest``,
     a manifest file, or a training table folder; ``output`` defaults to the manifest's table
     (the rebuild becomes its newest commit). A new manifest (``rebuilt_from`` = original run
-    id) is written beside the output.
+    id) is written beside the output. The output is checked as a build's is
+    (``OutputPathError``): the set's own table, or a new or empty folder, is fine.
     """
     pinned = read_manifest(manifest) if isinstance(manifest, str) else manifest
     spine = Spine(
@@ -164,6 +173,12 @@ def rebuild_training_set(
         timestamp=pinned.spine.timestamp,
         keys=pinned.spine.keys,
         labels=pinned.spine.labels,
+    )
+    location = output or pinned.output.path
+    reads = [("the spine", spine.path)]
+    reads += [(f"the feature table of {pin.feature_set}", pin.table) for pin in pinned.inputs]
+    check_output(
+        spark, mesh, location, reads, operation=BUILD_OPERATION, training_set=pinned.training_set
     )
     purpose = f"training set {pinned.training_set} (rebuild)"
     spine_path = in_warehouse(mesh, spine.path)
@@ -195,7 +210,6 @@ def rebuild_training_set(
             stacklevel=2,
         )
     run = run_id or uuid.uuid4().hex
-    location = output or pinned.output.path
     version = _join_and_write(
         spark,
         mesh,

@@ -28,6 +28,7 @@ __all__ = [
     "is_uri",
     "normalize_path",
     "open_table",
+    "parts_below",
 ]
 
 BACKENDS = ("auto", "native", "embedded")
@@ -96,3 +97,27 @@ def in_warehouse(mesh: MeshDefinition, location: str) -> str:
     if os.path.isabs(location) or is_uri(location):
         return location
     return os.path.join(mesh.warehouse, location)
+
+
+def parts_below(root: str, path: str) -> list[str] | None:
+    """``path``'s parts below ``root`` (``[]`` for ``root`` itself); None when it lies outside.
+
+    Local paths are compared resolved (symbolic links, ``..``); URIs (``s3://``, ``dbfs:``)
+    by their text, a local path and a URI never being one inside the other.
+    """
+    uri = is_uri(root)
+    if uri != is_uri(path):
+        return None
+    if uri:
+        base, target = root.rstrip("/"), path.rstrip("/")
+        if target == base:
+            return []
+        if not target.startswith(base + "/"):
+            return None
+        return [p for p in target[len(base) + 1 :].split("/") if p]
+    base, target = os.path.realpath(root), os.path.realpath(path)
+    if target == base:
+        return []
+    if os.path.commonpath([base, target]) != base:
+        return None
+    return os.path.relpath(target, base).split(os.sep)

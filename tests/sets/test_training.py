@@ -251,12 +251,14 @@ def test_a_spine_inside_the_warehouse_is_access_checked(wh, path, identity, reas
         ("/local/wh", "s3://bucket/wh/training/support/t", None),
         ("/local/wh", "/local/wh/../wh/features/a/b/v1", ["features", "a", "b", "v1"]),
         ("/local/wh", "/local/other", None),
+        ("/local/wh", "/local/wh/", []),
+        ("s3://bucket/wh/", "s3://bucket/wh", []),
     ],
 )
 def test_paths_inside_the_warehouse_also_as_uris(warehouse, path, parts) -> None:
-    from mesh.sets.access import _warehouse_parts
+    from mesh.storage import parts_below
 
-    assert _warehouse_parts(warehouse, path) == parts
+    assert parts_below(warehouse, path) == parts
 
 
 def test_spine_columns_with_dots_in_their_names(wh) -> None:
