@@ -5,7 +5,8 @@ Before anything is read or written, :func:`check_output` refuses an output that
 
 * lies in a managed area of the warehouse: the catalog (``_catalog*``), the feature tables
   (``features/``), the ``training/`` folder itself and, for a training set, another domain's
-  training tables (``training/<domain>/``); or holds the whole warehouse;
+  training tables (``training/<domain>/``), for an inference set all of ``training/``; or
+  holds the whole warehouse;
 * is, holds or lies inside a table the build reads: the spine or the entity table, the
   referenced feature tables, any data product defined in the mesh;
 * is something else already: a Delta table whose newest commit another kind of build wrote
@@ -112,6 +113,11 @@ def check_output(
         )
     if parts == ["training"]:
         refuse("it holds the training tables of every domain (training/)")
+    if parts[:1] == ["training"] and not training_set:
+        refuse(
+            "it is in the training tables' area (training/) of the warehouse, which holds "
+            "training set builds only"
+        )
     if domain and parts[:1] == ["training"] and parts[1] != domain:
         refuse(
             f"it is in the training area of domain {parts[1]} (training/{parts[1]}/), and "

@@ -135,6 +135,10 @@ def test_inference_outputs_overwrite_only_earlier_inference_outputs(wh, tmp_path
     df = wh.spark.createDataFrame([(1,)], "customer_id bigint")
     open_table(wh.spark, earlier).create(df, CommitInfo(run_id="i", operation=INFERENCE_OPERATION))
     check_output(wh.spark, wh.mesh, earlier, [], operation=INFERENCE_OPERATION)  # allowed
+    # The training area holds training set builds only, even where nothing is yet.
+    for area in ("training/risk/scores", "training/support/scores"):
+        with pytest.raises(OutputPathError, match=r"training tables' area \(training/\)"):
+            check_output(wh.spark, wh.mesh, area, [], operation=INFERENCE_OPERATION)
     with pytest.raises(OutputPathError, match=r"not a build of training set risk\.train"):
         check_output(
             wh.spark, wh.mesh, earlier, [], operation=BUILD_OPERATION, training_set="risk.train"
@@ -143,6 +147,7 @@ def test_inference_outputs_overwrite_only_earlier_inference_outputs(wh, tmp_path
     with pytest.raises(OutputPathError, match="it is the entity table") as err:
         check_output(wh.spark, wh.mesh, earlier, entities, operation=INFERENCE_OPERATION)
     assert err.value.params["conflict"] == earlier
-    built = build_training_set(wh.spark, wh.mesh, "risk.train")
+    # A training table outside the warehouse is told apart by its commits.
+    built = build_training_set(wh.spark, wh.mesh, "risk.train", output=str(tmp_path / "train"))
     with pytest.raises(OutputPathError, match=r"is a build of training set risk\.train, not a"):
         check_output(wh.spark, wh.mesh, built.path, [], operation=INFERENCE_OPERATION)
