@@ -91,8 +91,14 @@ def record_path_denial(
     feature set: action ``read``, no feature set or features, ``reason`` naming the path,
     ``owner_domain`` the domain that owns the table (a training table's; None for the
     catalog's). A failure to write it propagates, as for feature reads."""
-    row = _row(identity, "read", purpose, feature_set=None, reason=f"{path}: {reason}")
-    row["owner_domain"] = owner
+    row = _row(
+        identity,
+        "read",
+        purpose,
+        feature_set=None,
+        reason=f"{path}: {reason}",
+        owner_domain=owner,
+    )
     _append(spark, mesh, identity, purpose, [row])
 
 
@@ -108,6 +114,7 @@ def _row(
     decision: str = "denied",
     denied_features: list[str] | None = None,
     missing_grants: list[str] | None = None,
+    owner_domain: str | None = None,
 ) -> dict[str, Any]:
     """One audit row; the defaults describe a refusal that names no features."""
     return {
@@ -123,7 +130,7 @@ def _row(
         "denied_features": denied_features or [],
         "missing_grants": missing_grants or [],
         "reason": reason,
-        "owner_domain": None,
+        "owner_domain": owner_domain,
     }
 
 

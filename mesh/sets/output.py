@@ -48,8 +48,9 @@ def feature_tables(
     does not define is left out: the build refuses the reference itself.
     """
     tables: dict[str, str] = {}
+    known = mesh.all_sets()
     for ref in expand_references(references):
-        definition = mesh.feature_sets.get(ref.set_name) or mesh.global_sets.get(ref.set_name)
+        definition = known.get(ref.set_name)
         if definition is None:
             continue
         major = int((ref.version or definition.version).split(".")[0])
