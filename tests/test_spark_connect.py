@@ -35,6 +35,7 @@ RERUN = [
     "tests/catalog/test_publish.py::test_refused_publish_leaves_catalog_and_feature_table_exactly_as_they_were",
     "tests/storage/test_delta_roundtrip.py",
     "tests/storage/test_delta_replace_range.py",
+    "tests/storage/test_delta_rows.py",
 ]
 
 

@@ -23,6 +23,7 @@ from mesh.errors import CatalogError, CommitConflictError
 from mesh.storage import CommitInfo, is_uri, normalize_path, open_table
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import SparkSession
     from pyspark.sql.types import StructType
 
@@ -190,6 +191,19 @@ def spark_schema(table: str) -> StructType:
     return parsed
 
 
+def arrow_rows(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """``rows`` of catalog table ``table`` as Arrow, with its columns and Spark's types.
+
+    Timestamps are UTC instants (naive datetimes are taken as UTC, as everywhere in mesh).
+    """
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(spark_schema(table), timezone="UTC")
+    columns = {f.name: [row.get(f.name) for row in rows] for f in schema}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
 class Catalog:
     """Handle on the catalog tables of one warehouse; cheap to create, nothing read yet."""
 
@@ -239,15 +253,14 @@ class Catalog:
                 table=table,
                 columns=unknown,
             )
-        data = [tuple(row.get(c) for c in columns) for row in rows]
-        df = self.spark.createDataFrame(data, schema=spark_schema(table))
+        data = arrow_rows(table, rows)
         handle = open_table(self.spark, self.path(table), backend=self.backend)
         # A table an earlier engine created may lack a column added since: the first append
         # adds it (its earlier rows read it as null).
         widen = handle.exists() and not set(columns) <= set(handle.schema().names)
         for attempt in range(RETRIES):
             try:
-                return handle.append(df, commit, merge_schema=widen)
+                return handle.append_rows(data, commit, merge_schema=widen)
             except CommitConflictError:
                 if attempt == RETRIES - 1:
                     raise
@@ -266,19 +279,19 @@ class Catalog:
         Timestamps come back as aware UTC datetimes; a column the table lacks (created by an
         earlier engine) as None. A table that does not exist yet has no rows.
         """
-        from pyspark.sql import functions as F
+        import pyarrow.compute as pc
 
         self._check(table)
         handle = open_table(self.spark, self.path(table), backend=self.backend)
         if not handle.exists():
             return []
-        df = handle.read()
+        data = handle.read_rows()
         for column, value in equal.items():
-            df = df.where(F.col(column) == F.lit(value))
+            data = data.filter(pc.equal(data[column], value))
         stamps = [n for n, kind in SCHEMAS[table] if kind == "timestamp"]
         out = []
-        for row in df.collect():
-            item = {name: None for name, _ in SCHEMAS[table]} | row.asDict()
+        for row in data.to_pylist():
+            item = {name: None for name, _ in SCHEMAS[table]} | row
             for column in stamps:
                 item[column] = as_utc(item.get(column))
             out.append(item)

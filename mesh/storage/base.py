@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mesh.errors import StorageError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
@@ -229,6 +230,23 @@ class DeltaFeatureTable(ABC):
     @abstractmethod
     def schema(self) -> StructType:
         """Spark schema of the latest version."""
+
+    # -- small tables (the catalog's records) --------------------------------------------
+
+    def append_rows(self, rows: pa.Table, commit: CommitInfo, *, merge_schema: bool = False) -> int:
+        """``append`` for a few rows held on the driver as Arrow (catalog records).
+
+        Through Spark here; the embedded backend writes and commits them without a Spark job.
+        """
+        frame = self.spark.createDataFrame(rows)
+        return self.append(frame, commit, merge_schema=merge_schema)
+
+    def read_rows(self) -> pa.Table:
+        """The latest version's rows as Arrow, for tables small enough to hold on the driver.
+
+        Through Spark here; the embedded backend reads the files without a Spark job.
+        """
+        return self.read().toArrow()
 
 
 def parse_history_entry(raw: dict[str, Any], version: int) -> CommitRecord:

@@ -28,9 +28,11 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from pyarrow import fs as pafs
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from mesh.errors import StorageError, TableNotFoundError, VersionNotFoundError
@@ -44,7 +46,7 @@ from mesh.storage.base import (
     to_utc,
 )
 from mesh.storage.commit import RangeGuard, RemovedFile, StagedFile, filesystem_for
-from mesh.storage.schema import align, require_time_column, table_schema_of
+from mesh.storage.schema import align, as_nullable, require_time_column, table_schema_of
 from mesh.storage.settle import run_settled
 from mesh.storage.stats import file_stats
 
@@ -246,6 +248,29 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             )
         return self._write(frame, commit, schema, table.version(), time_column)
 
+    def append_rows(self, rows: pa.Table, commit: CommitInfo, *, merge_schema: bool = False) -> int:
+        """Rows whose columns are the table's (any order) are written by pyarrow as one file
+        and committed like any append, without a Spark job; other rows (new columns, other
+        types: widening or the error) take Spark's way."""
+        incoming = _arrow_to_spark(rows.schema)
+        if not self.exists():
+            return self._write(rows, commit, incoming, None, None)
+        table = self._table()
+        self._check_writable(table)
+        current = _spark_schema(table)
+        kinds = {f.name: f.dataType.simpleString() for f in current}
+        if {f.name: f.dataType.simpleString() for f in incoming} != kinds:
+            return super().append_rows(rows, commit, merge_schema=merge_schema)
+        return self._write(rows.select(current.names), commit, current, table.version(), None)
+
+    def read_rows(self) -> pa.Table:
+        """The latest version's rows read by delta-rs, without a Spark job."""
+        table = self._table()
+        self._check_readable(table)
+        schema = _spark_schema(table)
+        rows = table.to_pyarrow_table()
+        return rows.select(schema.names)
+
     def replace_range(
         self,
         df: DataFrame,
@@ -316,7 +341,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
 
     def _write(
         self,
-        df: DataFrame,
+        df: DataFrame | pa.Table,
         commit: CommitInfo,
         schema: StructType,
         read_version: int | None,
@@ -330,6 +355,8 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
     ) -> int:
         """Stage ``df`` (and ``kept``) and commit them with ``removes`` as one transaction.
 
+        ``df`` may be Arrow rows on the driver: pyarrow writes them as one file.
+
         ``widen``: ``schema`` adds columns to the table's. delta-rs writes a new schema only in
         a commit that replaces every live file, so ``kept`` must then hold every row the table
         keeps (``removes`` is implied: all live files).
@@ -337,7 +364,10 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         txn_id = uuid.uuid4().hex
         staging = f"data/{txn_id}"
         try:
-            adds = self._stage(df, f"{staging}/new", time_column)
+            if isinstance(df, pa.Table):
+                adds = self._stage_rows(df, f"{staging}/new")
+            else:
+                adds = self._stage(df, f"{staging}/new", time_column)
             for index, rows in enumerate(kept):  # apart from the new rows: in-range files stay pure
                 adds += self._stage(rows, f"{staging}/kept{index}", time_column)
             return commit_mod.commit_files(
@@ -378,6 +408,25 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             # No _SUCCESS marker: the Delta log, not the directory, says what was written.
             writer = writer.option("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
             run_settled(self.spark, lambda: writer.parquet(target))
+        return self._staged_files(relative_dir)
+
+    def _stage_rows(self, rows: pa.Table, relative_dir: str) -> list[StagedFile]:
+        """Arrow rows written by pyarrow as one Parquet file (INT64 micros, as Spark's)."""
+        filesystem, root = filesystem_for(self.path)
+        directory = f"{root.rstrip('/')}/{relative_dir}"
+        filesystem.create_dir(directory, recursive=True)
+        name = f"part-00000-{uuid.uuid4().hex}.snappy.parquet"
+        pq.write_table(
+            rows,
+            f"{directory}/{name}",
+            filesystem=filesystem,
+            compression="snappy",
+            coerce_timestamps="us",
+        )
+        return self._staged_files(relative_dir)
+
+    def _staged_files(self, relative_dir: str) -> list[StagedFile]:
+        """The Parquet files written into ``relative_dir``, with their Delta stats."""
         filesystem, root = filesystem_for(self.path)
         selector = pafs.FileSelector(f"{root.rstrip('/')}/{relative_dir}", recursive=False)
         infos = [
@@ -435,6 +484,13 @@ def _parquet_write_conf(spark: SparkSession) -> Iterator[None]:
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, old)
+
+
+def _arrow_to_spark(schema: pa.Schema) -> StructType:
+    """The Delta schema of Arrow rows: Spark's types, every column nullable."""
+    converted = as_nullable(from_arrow_schema(schema))
+    assert isinstance(converted, StructType)
+    return converted
 
 
 def _spark_schema(table: DeltaTable) -> StructType:
