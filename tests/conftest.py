@@ -1,4 +1,4 @@
-"""One SparkSession for the whole test run: local[2], UI off, few shuffle partitions, UTC.
+"""One SparkSession for the whole test run: local[2], UI off, two shuffle partitions, UTC.
 
 With ``SPARK_API_MODE=connect`` (PySpark's own switch) the same session is a Spark Connect
 one, served by a local Connect server: ``tests/test_spark_connect.py`` reruns tests so.
@@ -27,8 +27,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         SparkSession.builder.master("local[2]")
         .appName("feature-mesh-tests")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "4")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.adaptive.enabled", "false")
@@ -41,3 +41,16 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def four_shuffle_partitions(spark: object) -> Iterator[None]:
+    """Four shuffle partitions inside (the session has two): for the tests that count a
+    plan's partitions or spread a hot key over several."""
+    conf = spark.conf  # type: ignore[attr-defined]
+    previous = conf.get("spark.sql.shuffle.partitions")
+    conf.set("spark.sql.shuffle.partitions", "4")
+    try:
+        yield
+    finally:
+        conf.set("spark.sql.shuffle.partitions", previous)

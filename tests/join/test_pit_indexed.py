@@ -16,6 +16,9 @@ from mesh.join.pit import INDEX_MIN_RATIO
 from mesh.join.reduction import _US, _start
 from mesh.join.spine_index import STARTS, T_MIN, WIDTH
 
+# These tests count partitions (or spread hot keys) for four shuffle partitions.
+pytestmark = pytest.mark.usefixtures("four_shuffle_partitions")
+
 BASE = dt.datetime(2024, 1, 1)
 
 

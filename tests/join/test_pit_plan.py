@@ -11,6 +11,9 @@ import pytest
 from mesh.join import FeatureSource, SkewConfig, layout, point_in_time_join
 from mesh.join.spine_index import SLOTS
 
+# These tests count partitions (or spread hot keys) for four shuffle partitions.
+pytestmark = pytest.mark.usefixtures("four_shuffle_partitions")
+
 
 def plan_of(df) -> str:
     return df._jdf.queryExecution().executedPlan().toString()

@@ -13,6 +13,9 @@ from mesh.join import FeatureSource, SkewConfig, point_in_time_join
 from mesh.join.columns import AVAIL, BOUNDS
 from mesh.join.skew import find_hot_keys
 
+# These tests count partitions (or spread hot keys) for four shuffle partitions.
+pytestmark = pytest.mark.usefixtures("four_shuffle_partitions")
+
 BASE = dt.datetime(2024, 1, 1)
 
 
