@@ -48,7 +48,7 @@ from mesh.definitions import AggregationFeature
 from mesh.definitions.base import parse_semver
 from mesh.definitions.binding import published_definition
 from mesh.errors import CatalogError
-from mesh.storage import CommitInfo, open_table
+from mesh.storage import CommitInfo, DeltaFeatureTable, open_table
 from mesh.times import as_utc, optional_utc
 
 if TYPE_CHECKING:
@@ -104,7 +104,8 @@ def publish_feature_set(
     ``as_of`` is the "now" of the freshness check (default: the wall clock). ``inputs``
     are the (feature set, semantic version) pairs a global set's rows were computed from:
     its lineage edges record them, and lineage follows its inputs at those versions (at
-    their newest without them).
+    their newest without them). Where the table keeps rows outside ``[start, end)``, the
+    inputs of the publish that wrote them are recorded too.
 
     Raises ``AccessDeniedError`` when ``identity`` does not act for ``fs.domain``,
     ``GovernanceError`` (``error.report`` names every failing check, feature, measured value
@@ -130,10 +131,13 @@ def publish_feature_set(
         table = open_table(spark, path, backend=mesh.standards.storage.backend)
         existed = table.exists()
         before = table.latest_version() if existed else None
+        kept_from: VersionRecord | None = None  # the publish whose rows outside the range stay
         if before is not None:
             same_table = [v for v in published if stored_path(v.table_path) == path]
             checked = same_table[0].delta_version if same_table else None
             refuse_unchecked_rows(table, fs.qualified_name, checked, before, start, end)
+            if fs.kind == "global_feature_set" and same_table:
+                kept_from = same_table[0] if _rows_outside(table, before, start, end) else None
         base = commit or CommitInfo(run_id=publish_id, operation="publish")
         info = dataclasses.replace(
             base,
@@ -172,7 +176,11 @@ def publish_feature_set(
         row_count=row_count,
         publisher=str(who),
         run_id=info.run_id,
-        inputs=tuple(inputs),
+        # A global set's rows kept outside the range were computed from what the publish
+        # that wrote them read: lineage names those input versions too.
+        inputs=tuple(
+            sorted({*inputs, *(input_versions(catalog, kept_from.publish_id) if kept_from else ())})
+        ),
     )
     try:
         report_path = _record(spark, mesh, catalog, record, _types(frame), stats, report)
@@ -193,6 +201,15 @@ def publish_feature_set(
         report_path=report_path,
         warnings=[r.message for r in report.warnings] + ([page] if page else []),
     )
+
+
+def _rows_outside(table: DeltaFeatureTable, version: int, start: datetime, end: datetime) -> bool:
+    """Whether ``version`` of ``table`` holds rows a replacement of ``[start, end)`` keeps."""
+    from pyspark.sql import functions as F
+
+    ts = F.col(FEATURE_TS)
+    outside = ts.isNull() | (ts < F.lit(start)) | (ts >= F.lit(end))
+    return bool(table.read(version=version).where(outside).limit(1).count())
 
 
 def publish_definition(

@@ -725,6 +725,55 @@ def test_lineage_follows_a_global_sets_inputs_at_the_versions_its_publish_read(
     assert [str(e) for e in found] == [into_profile.format("profiles_v2")]
 
 
+def test_a_global_sets_publish_over_part_of_its_table_names_the_inputs_of_the_rows_it_keeps(
+    spark: Any, mesh: Any
+) -> None:
+    from datetime import timedelta
+
+    from mesh.catalog.run import publish_range
+    from mesh.catalog.tables import Catalog
+    from mesh.definitions import GlobalFeatureSet
+
+    profile = mesh.feature_sets["customers.profile"]
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, profile, rows, start=START, end=END, identity="etl@customers", as_of=END
+    )
+    feature = {"kind": "expression", "name": "half_limit", "expr": "limit / 2", "type": "double"}
+    limits = GlobalFeatureSet.model_validate(
+        {
+            "name": "limits",
+            "domain": "risk",
+            "entity": "customer",
+            "inputs": {"limit": "customers.profile.credit_limit"},
+            "features": [{**feature, "pii": "none", "description": "Half the credit limit"}],
+            "metadata": {"owner": "risk-team@example.com", "description": "Credit limits"},
+            "quality": {"max_psi": 100.0},  # its days differ: new values, fewer rows
+        }
+    )
+    mesh.global_sets[limits.qualified_name] = limits
+    publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    # profile 1.0.1 (new values) lands; risk.limits recomputes its last days only.
+    meta = profile.metadata.model_copy(update={"description": "Profiles, corrected"})
+    profile_1 = profile.model_copy(update={"version": "1.0.1", "metadata": meta})
+    mesh.feature_sets[profile.qualified_name] = profile_1
+    changed = frame(spark, profile_rows(shift=3), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, profile_1, changed, start=START, end=END, identity="etl@customers", as_of=END
+    )
+    cut = START + timedelta(days=5)
+    partial = publish_range(spark, mesh, "risk.limits", start=cut, identity="job@risk", as_of=END)
+    read = Catalog(spark, mesh.warehouse).rows("lineage", publish_id=partial.publish_id)
+    assert sorted((r["from_name"], r["from_version"]) for r in read) == [
+        ("customers.profile", "1.0.0"),
+        ("customers.profile", "1.0.1"),
+    ]
+    # Over the whole table, no row of an earlier publish stays: only what it read now.
+    whole = publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    read = Catalog(spark, mesh.warehouse).rows("lineage", publish_id=whole.publish_id)
+    assert [(r["from_name"], r["from_version"]) for r in read] == [("customers.profile", "1.0.1")]
+
+
 def test_a_lineage_table_an_earlier_engine_created_takes_the_source_versions(
     spark: Any, tmp_path: Path
 ) -> None:
