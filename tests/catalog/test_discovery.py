@@ -663,11 +663,9 @@ def test_version_reasons_name_no_input_set_the_caller_may_not_see(spark: Any, me
         assert reasons == ["input tickets_30d: <hidden> -> <hidden>"]
 
 
-def test_lineage_follows_a_global_sets_inputs_at_the_versions_its_publish_read(
-    spark: Any, mesh: Any
-) -> None:
-    from mesh.catalog.run import publish_range
-    from mesh.catalog.tables import Catalog
+def _profile_and_limits(spark: Any, mesh: Any, **fields: Any) -> tuple[Any, Any, Any]:
+    """customers.profile published over [START, END) (the set, its rows) and risk.limits,
+    half its credit limit, defined (with ``fields``) but not published."""
     from mesh.definitions import GlobalFeatureSet
 
     profile = mesh.feature_sets["customers.profile"]
@@ -675,31 +673,34 @@ def test_lineage_follows_a_global_sets_inputs_at_the_versions_its_publish_read(
     publish_feature_set(
         spark, mesh, profile, rows, start=START, end=END, identity="etl@customers", as_of=END
     )
+    feature = {"kind": "expression", "name": "half_limit", "expr": "limit / 2", "type": "double"}
     limits = GlobalFeatureSet.model_validate(
         {
             "name": "limits",
             "domain": "risk",
             "entity": "customer",
             "inputs": {"limit": "customers.profile.credit_limit"},
-            "features": [
-                {
-                    "kind": "expression",
-                    "name": "half_limit",
-                    "expr": "limit / 2",
-                    "type": "double",
-                    "pii": "none",
-                    "description": "Half the credit limit",
-                }
-            ],
+            "features": [{**feature, "pii": "none", "description": "Half the credit limit"}],
             "metadata": {
                 "owner": "risk-team@example.com",
                 "description": "Credit limits",
                 "visibility": "internal",
                 "allowed_domains": ["risk"],
             },
+            **fields,
         }
     )
     mesh.global_sets[limits.qualified_name] = limits
+    return profile, limits, rows
+
+
+def test_lineage_follows_a_global_sets_inputs_at_the_versions_its_publish_read(
+    spark: Any, mesh: Any
+) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.catalog.tables import Catalog
+
+    profile, limits, rows = _profile_and_limits(spark, mesh)
     published = publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
     read = Catalog(spark, mesh.warehouse).rows("lineage", publish_id=published.publish_id)
     assert [(r["from_name"], r["from_version"]) for r in read] == [("customers.profile", "1.0.0")]
@@ -732,26 +733,9 @@ def test_a_global_sets_publish_over_part_of_its_table_names_the_inputs_of_the_ro
 
     from mesh.catalog.run import publish_range
     from mesh.catalog.tables import Catalog
-    from mesh.definitions import GlobalFeatureSet
 
-    profile = mesh.feature_sets["customers.profile"]
-    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
-    publish_feature_set(
-        spark, mesh, profile, rows, start=START, end=END, identity="etl@customers", as_of=END
-    )
-    feature = {"kind": "expression", "name": "half_limit", "expr": "limit / 2", "type": "double"}
-    limits = GlobalFeatureSet.model_validate(
-        {
-            "name": "limits",
-            "domain": "risk",
-            "entity": "customer",
-            "inputs": {"limit": "customers.profile.credit_limit"},
-            "features": [{**feature, "pii": "none", "description": "Half the credit limit"}],
-            "metadata": {"owner": "risk-team@example.com", "description": "Credit limits"},
-            "quality": {"max_psi": 100.0},  # its days differ: new values, fewer rows
-        }
-    )
-    mesh.global_sets[limits.qualified_name] = limits
+    # Its last days differ from all of them (new values, fewer rows): no drift check.
+    profile, _, _ = _profile_and_limits(spark, mesh, quality={"max_psi": 100.0})
     publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
     # profile 1.0.1 (new values) lands; risk.limits recomputes its last days only.
     meta = profile.metadata.model_copy(update={"description": "Profiles, corrected"})
