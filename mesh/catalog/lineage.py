@@ -219,6 +219,19 @@ class _Graph:
         edges = [e for e in self.by_record.get(record.publish_id, []) if e.target == target]
         return edges, self.pins.get(record.publish_id, {})
 
+    def read_at(self, name: str, version: str) -> list[Edge]:
+        """Edges out of set ``name`` from every name's newest record that read ``version``
+        of it (a record that recorded no version read it at its newest)."""
+        newest = self.newest.get((False, name))
+        at_newest = newest is not None and newest.version == version
+        found: set[Edge] = set()
+        for record in self.newest.values():
+            read = self.pins.get(record.publish_id, {}).get(name)
+            if (version in read) if read else at_newest:
+                edges = self.by_record.get(record.publish_id, [])
+                found.update(e for e in edges if e.source.split(":", 1)[1] == name)
+        return sorted(found, key=lambda e: (e.source, e.target))
+
     def current(self) -> list[Edge]:
         """The edges of every name's newest record."""
         found = {e for r in self.newest.values() for e in self.by_record.get(r.publish_id, [])}
@@ -257,7 +270,8 @@ def lineage(
     (a published semantic version; default its newest), a training set's newest build, and
     the feature sets a training-set build or a global set's publish read at the versions it
     read (a global set's publish recorded before versions were: at their newest), any other
-    set at its newest published version; downstream, the newest record of every consumer.
+    set at its newest published version; downstream, the newest record of every consumer
+    (with ``version``: of those consumers whose newest record read that version of ``name``).
     ``CatalogError`` when ``version`` of ``name`` was never published.
 
     Answers a caller (``identity``, else the identity variable; none is refused): lineage
@@ -311,7 +325,8 @@ def lineage(
     if direction in ("downstream", "both"):
         frontier_nodes, reached, hops = set(seeds), set(seeds), 0
         while frontier_nodes and (depth is None or hops < depth):
-            out = [e for e in current if e.source in frontier_nodes]
+            pool = current if hops or version is None else shown(graph.read_at(start_name, version))
+            out = [e for e in pool if e.source in frontier_nodes]
             picked.update(out)
             frontier_nodes = {e.target for e in out} - reached
             reached |= frontier_nodes

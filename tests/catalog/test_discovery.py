@@ -202,6 +202,12 @@ def test_lineage_is_each_sets_published_version_or_the_one_a_build_pinned(
         ]
     )
     assert "support.ticket_stats" not in " ".join(map(str, lineage_edges(spark, mesh)))
+    # Downstream of a version: the consumers whose newest record read it.
+    into_churn = ["global_feature_set:risk.customer_risk -> training_set:risk.churn"]
+    for version, expected in ((None, into_churn), ("1.0.0", into_churn), ("2.0.0", [])):
+        pinned = {"version": version} if version else {}
+        found = lineage(spark, mesh, "risk.customer_risk", "downstream", identity=ANN, **pinned)
+        assert [str(e) for e in found] == expected, version
     with pytest.raises(CatalogError) as info:
         upstream("risk.customer_risk", version="1.1.0")
     assert info.value.params == {"feature_set": "risk.customer_risk", "version": "1.1.0"}
