@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -63,6 +63,51 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
     return spark
 
 
+def lazy_spark(app_name: str = "feature-mesh") -> SparkSession:
+    """``get_spark``, started only when first used, where that changes nothing.
+
+    Commands that only read catalog records (``mesh catalog search``, ``show``...) need no
+    Spark on the embedded backend: delta-rs reads the records. When no session is active and
+    the one ``get_spark`` would start is a local classic one without the Delta jars (so
+    ``open_table``'s ``auto`` gives ``embedded`` either way), this returns a stand-in that
+    starts that session on its first use; otherwise the session itself. Databricks,
+    spark-submit and Spark Connect always get their session.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    environment = ("SPARK_REMOTE", "PYSPARK_GATEWAY_PORT", "DATABRICKS_RUNTIME_VERSION")
+    connect = os.environ.get("SPARK_API_MODE", "").strip().lower() == "connect"
+    if connect or any(os.environ.get(v) for v in environment) or _delta_jars_available():
+        return get_spark(app_name)
+    return cast("SparkSession", _LazySession(app_name))
+
+
+class _LazySession:
+    """Stands in for the session ``get_spark(app_name)`` returns; starts it on first use."""
+
+    def __init__(self, app_name: str) -> None:
+        self._app_name = app_name
+        self._session: SparkSession | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._session is not None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy/pickle probes: not a reason to start Spark
+            raise AttributeError(name)
+        if self._session is None:
+            self._session = get_spark(self._app_name)
+        return getattr(self._session, name)
+
+    def __repr__(self) -> str:
+        state = "started" if self._session is not None else "not started"
+        return f"<lazy Spark session {self._app_name!r}, {state}>"
+
+
 def is_connect(spark: SparkSession) -> bool:
     """Whether ``spark`` is a Spark Connect session (no SparkContext or JVM in this process)."""
     return type(spark).__module__.startswith("pyspark.sql.connect")
@@ -102,6 +147,8 @@ def native_delta_enabled(spark: SparkSession) -> bool:
     """
     if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
         return True
+    if isinstance(spark, _LazySession) and not spark.started:
+        return False  # made only where the session it would start has no Delta jars
     extensions = spark.conf.get("spark.sql.extensions", "") or ""
     if DELTA_EXTENSION not in extensions:
         return False

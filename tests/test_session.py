@@ -15,8 +15,10 @@ import pytest
 from mesh.session import (
     DELTA_EXTENSION,
     _delta_jars_available,
+    _LazySession,
     get_spark,
     is_connect,
+    lazy_spark,
     native_delta_enabled,
 )
 
@@ -29,6 +31,44 @@ def test_get_spark_returns_the_active_session(spark: Any) -> None:
 def test_native_delta_is_off_in_the_test_session(spark: Any) -> None:
     assert DELTA_EXTENSION not in (spark.conf.get("spark.sql.extensions", "") or "")
     assert native_delta_enabled(spark) is False
+
+
+def test_a_lazy_session_is_made_only_where_a_new_session_would_be_local_without_delta(
+    spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyspark.sql import SparkSession
+
+    import mesh.session as session_module
+
+    assert lazy_spark() is spark  # an active session is used as is
+    monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    monkeypatch.setattr(session_module, "get_spark", lambda app_name="": "started")
+    for name in ("SPARK_REMOTE", "PYSPARK_GATEWAY_PORT", "DATABRICKS_RUNTIME_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("SPARK_API_MODE", "MESH_DELTA_JARS", "PYSPARK_SUBMIT_ARGS", "SPARK_CLASSPATH"):
+        monkeypatch.delenv(name, raising=False)
+    lazy = lazy_spark("app")
+    assert isinstance(lazy, _LazySession) and not lazy.started
+    for name, value in (
+        ("SPARK_REMOTE", "sc://host"),
+        ("PYSPARK_GATEWAY_PORT", "4040"),
+        ("DATABRICKS_RUNTIME_VERSION", "17.3"),
+        ("SPARK_API_MODE", "connect"),
+        ("MESH_DELTA_JARS", "/jars/delta-spark.jar"),
+    ):
+        with monkeypatch.context() as scoped:
+            scoped.setenv(name, value)
+            assert lazy_spark("app") == "started", name
+
+
+def test_a_lazy_session_decides_the_backend_unstarted_and_starts_on_first_use(spark: Any) -> None:
+    lazy = _LazySession("app")
+    assert native_delta_enabled(lazy) is False  # the session it would start has no Delta
+    assert not lazy.started
+    assert lazy.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert lazy.started
+    assert lazy.range(3).count() == 3
+    assert native_delta_enabled(lazy) is native_delta_enabled(spark)
 
 
 class _Conf:

@@ -183,12 +183,24 @@ def require_warehouse(warehouse: str, hint: str) -> None:
 
 
 def spark_schema(table: str) -> StructType:
-    from pyspark.sql.types import StructType
+    """The Spark schema of catalog table ``table``, built without a session (``fromDDL``
+    parses in the JVM; the catalog's records are read and written without one)."""
+    from pyspark.sql import types as T
 
-    ddl = ", ".join(f"`{name}` {kind}" for name, kind in SCHEMAS[table])
-    parsed = StructType.fromDDL(ddl)
-    assert isinstance(parsed, StructType)
-    return parsed
+    atomic: dict[str, T.DataType] = {
+        "string": T.StringType(),
+        "timestamp": T.TimestampType(),
+        "int": T.IntegerType(),
+        "bigint": T.LongType(),
+        "boolean": T.BooleanType(),
+    }
+
+    def parse(kind: str) -> T.DataType:
+        if kind.startswith("array<") and kind.endswith(">"):
+            return T.ArrayType(parse(kind[len("array<") : -1]))
+        return atomic[kind]
+
+    return T.StructType([T.StructField(name, parse(kind)) for name, kind in SCHEMAS[table]])
 
 
 def arrow_rows(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:

@@ -117,10 +117,15 @@ def _context(
     """Spark and the mesh; a ``lookup`` (every catalog command but publish, which creates the
     warehouse) is refused when the warehouse is a local folder that does not exist, a
     feature set ``defines`` names that ``conf/`` does not define, and (``publishes``) a
-    caller who does not act for its domain, before Spark starts."""
+    caller who does not act for its domain, before Spark starts.
+
+    A lookup's session starts only when first used (``lazy_spark``): on the embedded
+    backend, reading and appending catalog records needs none, so ``search``, ``show``,
+    ``versions``, ``lineage`` and ``audit`` start no JVM.
+    """
     from mesh.catalog.tables import require_warehouse
     from mesh.definitions import load_mesh
-    from mesh.session import get_spark
+    from mesh.session import get_spark, lazy_spark
 
     mesh = load_mesh(args.conf)
     if lookup:
@@ -135,7 +140,7 @@ def _context(
             from mesh.catalog.access import authorize_publish, current_identity
 
             authorize_publish(current_identity(mesh.standards, args.identity), fs)
-    return get_spark("mesh-catalog"), mesh
+    return (lazy_spark if lookup else get_spark)("mesh-catalog"), mesh
 
 
 def parse_time(text: str | None, option: str) -> datetime | None:

@@ -264,11 +264,17 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         return self._write(rows.select(current.names), commit, current, table.version(), None)
 
     def read_rows(self) -> pa.Table:
-        """The latest version's rows read by delta-rs, without a Spark job."""
+        """The latest version's rows read by delta-rs, without a Spark job.
+
+        The files are read through pyarrow's own filesystem: with delta-rs's (the default)
+        the process can abort at exit ("terminate called without an active exception",
+        exit code 134) once pyarrow's reader threads have called into it.
+        """
         table = self._table()
         self._check_readable(table)
         schema = _spark_schema(table)
-        rows = table.to_pyarrow_table()
+        filesystem, root = filesystem_for(self.path)
+        rows = table.to_pyarrow_table(filesystem=pafs.SubTreeFileSystem(root, filesystem))
         return rows.select(schema.names)
 
     def replace_range(

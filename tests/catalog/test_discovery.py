@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -383,6 +387,54 @@ def test_cli_catalog_commands(
     assert "-> training_set:risk.churn" in capsys.readouterr().out
     assert main(["--conf", conf, "catalog", "show", "payments.nope"]) == 1
     assert "not in the catalog" in capsys.readouterr().err
+
+
+def _command_line(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from mesh.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, "--conf", CONF, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_catalog_lookups_on_the_command_line_start_no_spark(world: Any, tmp_path: Path) -> None:
+    """Each command runs in a process of its own where Java cannot start: a lookup that
+    started Spark would fail. Each also exits 0 or 1 as it should: reading the records
+    through delta-rs's own filesystem could abort the process at exit (code 134)."""
+    warehouse = tmp_path / "wh"  # a copy: the refusal below adds to the audit log
+    shutil.copytree(world.warehouse, warehouse)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SPARK_"))}
+    env.pop("MESH_DELTA_JARS", None)
+    env |= {"MESH_WAREHOUSE": str(warehouse), "MESH_IDENTITY": ANN, "JAVA_HOME": "/nowhere"}
+    lookups = {
+        "search": (["catalog", "search", "--tag", "profile"], "customers.profile"),
+        "versions": (["catalog", "versions", "payments.tx_amounts"], "1.0.0"),
+        "show": (["catalog", "show", "payments.tx_amounts"], '"payments.tx_amounts"'),
+        "lineage": (
+            ["catalog", "lineage", "risk.churn", "--direction", "upstream"],
+            "-> training_set:risk.churn",
+        ),
+    }
+    for name, (args, expected) in lookups.items():
+        done = _command_line(args, env)
+        assert (name, done.returncode) == (name, 0), done.stderr[-2000:]
+        assert expected in done.stdout, name
+    # A refusal is recorded in the audit log, also without Spark.
+    refused = ["catalog", "show", "risk.customer_risk", "--identity", "x@nowhere"]
+    denied = _command_line(refused, env)
+    assert denied.returncode == 1, denied.stderr[-2000:]
+    assert "access denied: x@nowhere" in denied.stderr
+    audit = _command_line(["catalog", "audit", "--decision", "denied"], env)
+    assert audit.returncode == 0, audit.stderr[-2000:]
+    assert "x@nowhere denied  risk.customer_risk" in audit.stdout
+    # A command that needs Spark starts it, and fails here: Java is out of reach.
+    needs_spark = _command_line(["catalog", "duplicates"], env)
+    assert needs_spark.returncode != 0
+    assert "/nowhere" in needs_spark.stderr or "JAVA" in needs_spark.stderr
 
 
 def test_search_leaves_out_sets_the_caller_may_not_see(spark: Any, world: Any) -> None:

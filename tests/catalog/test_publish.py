@@ -46,6 +46,16 @@ def _state(spark: Any, mesh: MeshDefinition, paths: list[str]) -> dict[str, Any]
     return out
 
 
+def test_catalog_schemas_are_built_without_spark_as_spark_parses_them(spark: Any) -> None:
+    from pyspark.sql.types import StructType
+
+    from mesh.catalog.tables import spark_schema
+
+    for table, columns in SCHEMAS.items():
+        ddl = ", ".join(f"`{name}` {kind}" for name, kind in columns)
+        assert spark_schema(table) == StructType.fromDDL(ddl), table
+
+
 @pytest.fixture(scope="module")
 def first(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[MeshDefinition, Any]:
     mesh = make_mesh(tmp_path_factory.mktemp("publish") / "wh")
