@@ -135,7 +135,6 @@ def value_duplicates(
     either column is constant over the overlap it is null (undefined), so the pair is flagged
     only by its equality rate (two equal constants), never by correlation.
     """
-
     from mesh.catalog.access import Decision, current_identity, decide, metadata_denial
     from mesh.catalog.audit import record_reads
 

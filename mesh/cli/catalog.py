@@ -121,7 +121,7 @@ def _context(
 
     A lookup's session starts only when first used (``lazy_spark``): on the embedded
     backend, reading and appending catalog records needs none, so ``search``, ``show``,
-    ``versions``, ``lineage`` and ``audit`` start no JVM.
+    ``versions``, ``lineage``, ``audit`` and ``export`` start no JVM.
     """
     from mesh.catalog.tables import require_warehouse
     from mesh.definitions import load_mesh
