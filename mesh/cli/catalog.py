@@ -52,6 +52,7 @@ def register(sub: Any) -> None:
     lineage.add_argument(
         "--version", help="published version of the set whose inputs to follow (default: newest)"
     )
+    lineage.add_argument("--json", action="store_true", help="print JSON")
     _identity(lineage)
     lineage.set_defaults(func=_lineage)
     export = csub.add_parser("export", help="export to Atlas/Purview, OpenLineage, DataHub, ODCS")
@@ -70,6 +71,7 @@ def register(sub: Any) -> None:
     audit.add_argument("--feature-set")
     audit.add_argument("--decision", choices=("allowed", "denied"))
     audit.add_argument("--limit", type=_at_least(0), default=50)
+    audit.add_argument("--json", action="store_true", help="print JSON")
     _identity(audit)
     audit.set_defaults(func=_audit)
 
@@ -141,6 +143,11 @@ def _context(
 
             authorize_publish(current_identity(mesh.standards, args.identity), fs)
     return (lazy_spark if lookup else get_spark)("mesh-catalog"), mesh
+
+
+def _iso(value: Any) -> str:
+    """JSON for what ``json`` cannot write: times as ISO 8601, anything else as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def parse_time(text: str | None, option: str) -> datetime | None:
@@ -253,6 +260,9 @@ def _lineage(args: argparse.Namespace) -> int:
         identity=args.identity,
         version=args.version,
     )
+    if args.json:
+        print(json.dumps([{"source": e.source, "target": e.target} for e in edges], indent=2))
+        return 0
     for edge in edges:
         print(edge)
     if not edges:
@@ -299,6 +309,9 @@ def _audit(args: argparse.Namespace) -> int:
         decision=args.decision,
         identity=args.identity,
     )
+    if args.json:
+        print(json.dumps(rows[: args.limit], indent=2, default=_iso))
+        return 0
     for row in rows[: args.limit]:
         print(
             f"{row['at']:%Y-%m-%d %H:%M:%S} {row['user']}@{row['domain']} {row['decision']:7} "

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +386,12 @@ def test_cli_catalog_commands(
         == 0
     )
     assert "-> training_set:risk.churn" in capsys.readouterr().out
+    lineage_json = ["catalog", "lineage", "risk.churn", "--direction", "upstream", "--json"]
+    assert main(["--conf", conf, *lineage_json, "--depth", "1"]) == 0
+    assert sorted(e["source"] for e in json.loads(capsys.readouterr().out)) == [
+        "feature_set:customers.profile",
+        "global_feature_set:risk.customer_risk",
+    ]
     assert main(["--conf", conf, "catalog", "show", "payments.nope"]) == 1
     assert "not in the catalog" in capsys.readouterr().err
 
@@ -431,6 +438,15 @@ def test_catalog_lookups_on_the_command_line_start_no_spark(world: Any, tmp_path
     audit = _command_line(["catalog", "audit", "--decision", "denied"], env)
     assert audit.returncode == 0, audit.stderr[-2000:]
     assert "x@nowhere denied  risk.customer_risk" in audit.stdout
+    as_json = _command_line(["catalog", "audit", "--decision", "denied", "--json"], env)
+    assert as_json.returncode == 0, as_json.stderr[-2000:]
+    [logged] = [r for r in json.loads(as_json.stdout) if r["user"] == "x"]
+    assert (logged["user"], logged["domain"], logged["feature_set"]) == (
+        "x",
+        "nowhere",
+        "risk.customer_risk",
+    )
+    assert datetime.fromisoformat(logged["at"]).tzinfo is not None
     # A command that needs Spark starts it, and fails here: Java is out of reach.
     needs_spark = _command_line(["catalog", "duplicates"], env)
     assert needs_spark.returncode != 0
