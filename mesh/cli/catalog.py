@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -65,6 +66,7 @@ def register(sub: Any) -> None:
         "--threshold", type=_share, default=0.99, help="least share of equal values, 0-1"
     )
     dups.add_argument("--min-overlap", type=_at_least(1), default=10)
+    dups.add_argument("--json", action="store_true", help="print JSON")
     _identity(dups)
     dups.set_defaults(func=_duplicates)
     audit = csub.add_parser("audit", help="read audit log, newest first")
@@ -292,6 +294,9 @@ def _duplicates(args: argparse.Namespace) -> int:
         min_overlap=args.min_overlap,
         identity=args.identity,
     )
+    if args.json:
+        print(json.dumps([dataclasses.asdict(d) for d in found], indent=2))
+        return 0
     for dup in found:
         print(dup)
     print(f"{len(found)} likely duplicate(s)")

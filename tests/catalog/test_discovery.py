@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -252,7 +253,9 @@ def test_export_from_the_catalog_writes_every_format(
         export_catalog(spark, world, "odcs", bob)
 
 
-def test_value_duplicates_are_flagged_and_distinct_features_are_not(spark: Any, world: Any) -> None:
+def test_value_duplicates_are_flagged_and_distinct_features_are_not(
+    spark: Any, world: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     found = value_duplicates(spark, world, threshold=0.99, min_overlap=5, identity=ANN)
     pairs = {(d.left, d.right, d.measure) for d in found}
     assert (
@@ -267,6 +270,11 @@ def test_value_duplicates_are_flagged_and_distinct_features_are_not(spark: Any, 
         spark, world, threshold=0.99, min_overlap=5, identity=Identity("bob", "support")
     )
     assert not any("customer_risk" in d.left or "customer_risk" in d.right for d in hidden)
+    monkeypatch.setenv("MESH_WAREHOUSE", world.warehouse)
+    options = ["--threshold", "0.99", "--min-overlap", "5", "--identity", ANN, "--json"]
+    assert main(["--conf", CONF, "catalog", "duplicates", *options]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [d for d in printed if d["kind"] == "values"] == [asdict(d) for d in found]
 
 
 def test_value_duplicates_of_a_constant_feature_have_no_correlation(
