@@ -49,6 +49,18 @@ def rows_of(df: DataFrame) -> list[tuple[Any, ...]]:
     return sorted(out, key=repr)
 
 
+def delta_rs_rows(path: str, version: int | None = None) -> Any:
+    """The table at ``path`` as delta-rs reads it (an independent reader), as Arrow.
+
+    Through pyarrow's local filesystem: with delta-rs's own, a process can abort at exit.
+    """
+    from deltalake import DeltaTable
+    from pyarrow import fs as pafs
+
+    table = DeltaTable(path) if version is None else DeltaTable(path, version=version)
+    return table.to_pyarrow_table(filesystem=pafs.SubTreeFileSystem(path, pafs.LocalFileSystem()))
+
+
 def arrow_rows(table: Any, columns: list[str]) -> list[tuple[Any, ...]]:
     """Rows of a pyarrow table in the same form as ``rows_of``."""
     data = table.select(columns).to_pylist()

@@ -6,7 +6,16 @@ import multiprocessing
 
 import pytest
 from deltalake import DeltaTable
-from storage_helpers import SCHEMA, arrow_rows, commit, concurrent_writer, frame, rows_of, ts
+from storage_helpers import (
+    SCHEMA,
+    arrow_rows,
+    commit,
+    concurrent_writer,
+    delta_rs_rows,
+    frame,
+    rows_of,
+    ts,
+)
 
 from mesh.errors import CommitConflictError
 from mesh.storage import commit as commit_mod
@@ -68,7 +77,7 @@ def test_concurrent_replace_range_one_wins_other_conflicts(spark, tmp_path, exis
     assert table.latest_version() == before + 1
     expected = sorted([(1, ts(1), 1.0, "outside"), (100, ts(10, 6), 1.0, winner)], key=repr)
     assert rows_of(table.read()) == expected
-    assert arrow_rows(DeltaTable(path).to_pyarrow_table(), SCHEMA.names) == expected
+    assert arrow_rows(delta_rs_rows(path), SCHEMA.names) == expected
 
 
 def test_replace_range_conflict_through_spark_path(spark, tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from deltalake import DeltaTable
-from storage_helpers import SCHEMA, arrow_rows, commit, frame, rows_of, ts
+from storage_helpers import SCHEMA, arrow_rows, commit, delta_rs_rows, frame, rows_of, ts
 
 from mesh.errors import StorageError
 from mesh.storage import open_table
@@ -38,7 +38,7 @@ def test_replace_range_keeps_outside_rows_and_is_idempotent(spark, tmp_path):
     )
     assert v2 == 2
     assert rows_of(table.read()) == expected
-    assert arrow_rows(DeltaTable(path).to_pyarrow_table(), SCHEMA.names) == expected
+    assert arrow_rows(delta_rs_rows(path), SCHEMA.names) == expected
     assert table.history()[0].info == info
     files_after_first = _live_files(path)
 
@@ -123,7 +123,7 @@ def test_replace_range_with_merge_schema_adds_columns_in_the_same_commit(spark, 
     kept = [(1, ts(1), 1.0, "a"), (3, ts(4), 3.0, "c"), (4, None, 4.0, "d"), (5, ts(5), 5.0, "e")]
     expected = sorted([*[(*r, None) for r in kept], (6, ts(3), 6.0, "f", 60)], key=repr)
     assert rows_of(table.read()) == expected
-    assert arrow_rows(DeltaTable(path).to_pyarrow_table(), table.schema().names) == expected
+    assert arrow_rows(delta_rs_rows(path), table.schema().names) == expected
     assert rows_of(table.read(version=1)) == sorted([*base, (5, ts(5), 5.0, "e")], key=repr)
 
     retyped = wider.selectExpr("id", "feature_ts", "value", "name", "CAST(score AS string) score")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from deltalake import DeltaTable
-from storage_helpers import SCHEMA, arrow_rows, commit, frame, rows_of, ts
+from storage_helpers import SCHEMA, arrow_rows, commit, delta_rs_rows, frame, rows_of, ts
 
 from mesh.errors import StorageError, TableNotFoundError, VersionNotFoundError
 from mesh.storage import CommitInfo, open_table
@@ -39,7 +39,7 @@ def test_every_version_matches_delta_rs_and_metadata_round_trips(spark, tmp_path
     expected = {0: sorted(first, key=repr), 1: sorted(first + second, key=repr)}
     for version, rows in expected.items():
         ours = rows_of(table.read(version=version))
-        theirs = arrow_rows(DeltaTable(path, version=version).to_pyarrow_table(), SCHEMA.names)
+        theirs = arrow_rows(delta_rs_rows(path, version), SCHEMA.names)
         assert ours == theirs == rows, f"version {version}"
     assert rows_of(table.read()) == expected[1]
 
@@ -120,7 +120,7 @@ def test_schema_mismatch_names_columns_and_merge_schema_adds_them(spark, tmp_pat
     assert table.schema().names == [*SCHEMA.names, "extra_col"]
     rows = rows_of(table.read())
     assert rows == [(1, ts(1), 1.0, "a", None), (2, ts(2), 2.0, "b", 4)]
-    theirs = arrow_rows(DeltaTable(path).to_pyarrow_table(), table.schema().names)
+    theirs = arrow_rows(delta_rs_rows(path), table.schema().names)
     assert theirs == rows
 
 
@@ -134,7 +134,7 @@ def test_create_refuses_existing_table_unless_overwrite(spark, tmp_path):
     assert table.create(other, commit("r3", "create"), overwrite=True) == 1
     assert rows_of(table.read()) == [(9, "z")]
     assert rows_of(table.read(version=0)) == [(1, ts(1), 1.0, "a")]
-    assert arrow_rows(DeltaTable(path).to_pyarrow_table(), ["k", "v"]) == [(9, "z")]
+    assert arrow_rows(delta_rs_rows(path), ["k", "v"]) == [(9, "z")]
 
 
 def test_empty_frame_and_append_creates_table(spark, tmp_path):
@@ -142,4 +142,4 @@ def test_empty_frame_and_append_creates_table(spark, tmp_path):
     table = open_table(spark, path, backend="embedded")
     assert table.append(frame(spark, []), commit("r1")) == 0
     assert table.read().count() == 0 and table.schema() == SCHEMA
-    assert DeltaTable(path).to_pyarrow_table().num_rows == 0
+    assert delta_rs_rows(path).num_rows == 0

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
-from storage_helpers import SCHEMA, arrow_rows, commit, frame, rows_of, ts
+from storage_helpers import SCHEMA, arrow_rows, commit, delta_rs_rows, frame, rows_of, ts
 
 from mesh.errors import StorageError
 from mesh.storage import CommitInfo, open_table
@@ -44,7 +44,7 @@ def test_rows_round_trip_as_one_commit_each_and_read_as_spark_reads_them(spark, 
     expected = sorted([*first, (2, ts(2, 3, 999999), 2.0, "b")], key=repr)
     assert arrow_rows(table.read_rows(), SCHEMA.names) == expected
     assert rows_of(table.read()) == expected
-    assert arrow_rows(DeltaTable(path).to_pyarrow_table(), SCHEMA.names) == expected
+    assert arrow_rows(delta_rs_rows(path), SCHEMA.names) == expected
     assert table.schema() == SCHEMA
     assert table.history()[1].info == info
     for uri in DeltaTable(path).file_uris():
