@@ -92,11 +92,6 @@ def definition_duplicates(
     return found
 
 
-def _ident(name: str) -> str:
-    """``name`` quoted as a SQL identifier."""
-    return "`" + name.replace("`", "``") + "`"
-
-
 def _latest(df: DataFrame, keys: list[str], columns: dict[str, str]) -> DataFrame:
     """The latest row per key (greatest ``feature_ts``, then ``created_ts``): keys, columns."""
     from pyspark.sql import Window
@@ -110,8 +105,10 @@ def _latest(df: DataFrame, keys: list[str], columns: dict[str, str]) -> DataFram
 
 
 def _prefixed(df: DataFrame, keys: list[str], prefix: str, columns: dict[str, str]) -> DataFrame:
+    from mesh.join.columns import ident
+
     return df.selectExpr(
-        *[_ident(k) for k in keys], *[f"{_ident(c)} AS {_ident(prefix + c)}" for c in columns]
+        *[ident(k) for k in keys], *[f"{ident(c)} AS {ident(prefix + c)}" for c in columns]
     )
 
 
@@ -222,6 +219,8 @@ def _compare(
     """
     from pyspark.sql import functions as F
 
+    from mesh.join.columns import ident
+
     latest = {
         name: _latest(tables[name][1], mesh.entity(tables[name][0]).key_columns, tables[name][2])
         for name in sorted({name for pair in compared for name in pair})
@@ -242,7 +241,7 @@ def _compare(
                 numeric = lt in NUMERIC and rt in NUMERIC
                 if not numeric and lt != rt:
                     continue
-                a, b = _ident(f"l__{lc}"), _ident(f"r__{rc}")
+                a, b = ident(f"l__{lc}"), ident(f"r__{rc}")
                 both = f"({a} IS NOT NULL AND {b} IS NOT NULL)"
                 if numeric:
                     a, b = f"CAST({a} AS DOUBLE)", f"CAST({b} AS DOUBLE)"
