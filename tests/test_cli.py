@@ -461,6 +461,20 @@ def test_metadata_only_publish_refuses_a_range_before_spark_starts(
     assert "--metadata-only computes nothing, so it takes no --start/--end" in err
 
 
+def test_publish_refuses_an_empty_range_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_spark(name: str) -> Any:
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr("mesh.session.get_spark", no_spark)
+    for start, end in (("2024-03-01", "2024-01-01"), ("2024-01-01", "2024-01-01")):
+        argv = ["publish", "payments.tx_amounts", "--start", start, "--end", end]
+        assert main([*argv, "--conf", CONF]) == 1
+        err = capsys.readouterr().err
+        assert f"--start {start}T00:00:00+00:00 is not before --end {end}" in err
+
+
 def test_a_publish_by_another_domain_is_refused_before_spark_starts(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

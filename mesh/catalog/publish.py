@@ -224,8 +224,9 @@ def publish_definition(
     The new version points at the same feature-table Delta version as the last published
     one; statistics are carried over. Refused with ``GovernanceError`` when static or
     contract checks fail (its report kept as for ``publish_feature_set``), and with
-    ``CatalogError`` when nothing was published before or the data definition changed (that
-    needs a full publish with computed data). As in a full publish, an aggregation's
+    ``CatalogError`` when nothing was published before, or the data definition or the
+    quality thresholds changed (that needs a full publish with computed data: thresholds
+    are checked against the data). As in a full publish, an aggregation's
     ``type:`` spelled out (or dropped) where the table was written with that type anyway is
     no change.
     """
@@ -238,7 +239,7 @@ def publish_definition(
             "version. Run `mesh publish` with computed data first.",
             feature_set=fs.qualified_name,
         )
-    from mesh.governance.contract import compare
+    from mesh.governance.contract import as_feature_set, compare
     from mesh.governance.results import GovernanceReport
     from mesh.governance.static import validate_definitions
     from mesh.governance.statistics import protected_columns, redact
@@ -266,6 +267,18 @@ def publish_definition(
             feature_set=fs.qualified_name,
             previous=previous.data_hash,
             current=current,
+        )
+    if as_feature_set(json.loads(previous.definition_json)).quality != fs.quality:
+        # Thresholds are promises about the data (and exported as its contract): they land
+        # only through the data checks that measure them.
+        raise CatalogError(
+            f"{fs.qualified_name}: the quality thresholds changed since "
+            f"{previous.semantic_version}; they are checked against the data, so a "
+            "metadata-only publish cannot carry them. Run a full `mesh publish` over the data"
+            + (" (--start and --end)" if fs.kind == "feature_set" else "")
+            + ".",
+            feature_set=fs.qualified_name,
+            previous=previous.semantic_version,
         )
     report = validate_definitions(mesh, subjects=[fs.qualified_name]) + GovernanceReport(
         [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]

@@ -50,6 +50,7 @@ def publish_range(
     """
     start = optional_utc(start, "start", CatalogError)
     end = optional_utc(end, "end", CatalogError)
+    check_range(name, start, end)
     as_of = optional_utc(as_of, "as_of", CatalogError)
     fs = mesh.any_set(name)
     who = current_identity(mesh.standards, identity)
@@ -93,6 +94,18 @@ def publish_range(
         as_of=as_of,
         inputs=read,
     )
+
+
+def check_range(name: str, start: datetime | None, end: datetime | None) -> None:
+    """Refuse ``[start, end)`` when it is empty (``CatalogError``), before anything runs."""
+    if start is not None and end is not None and start >= end:
+        raise CatalogError(
+            f"publish {name}: --start {start.isoformat()} is not before --end "
+            f"{end.isoformat()}; pass a start earlier than the end",
+            feature_set=name,
+            start=start,
+            end=end,
+        )
 
 
 def _compute(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -266,7 +266,8 @@ def show(
     or ``sensitive``, even when a publish stored them, and a caller without the feature's
     read grant (``decide``, the tighter of the published and the current classes) sees only
     count, nulls and distinct count of such a feature of any type (no min, max, mean,
-    stddev, quantiles or histogram). ``CatalogError`` when
+    stddev, quantiles or histogram), nor the measurements of its data checks (a range
+    check's min and max). ``CatalogError`` when
     ``name`` was never published.
     """
     from mesh.catalog.access import (
@@ -311,8 +312,19 @@ def show(
         "entry": visible_sources(entry, hidden).to_dict(),
         "versions": [_without_hidden_inputs(v.to_dict(), hidden) for v in history],
         "statistics": stats_to_dict(stats),
-        "checks": [json.loads(c["record_json"]) for c in checks],
+        "checks": [_withhold(json.loads(c["record_json"]), withheld) for c in checks],
     }
+
+
+def _withhold(check: dict[str, Any], withheld: Sequence[str]) -> dict[str, Any]:
+    """A data check's record without its measurement when the caller may not read its
+    feature (a range check measures the feature's min and max)."""
+    if not (str(check.get("check", "")).startswith("data.") and check.get("feature") in withheld):
+        return check
+    message = check.get("message")
+    if message != "ok":
+        message = f"{check['check']} on {check['feature']}: values withheld (no read grant)"
+    return {**check, "measured": None, "message": message, "redacted": True}
 
 
 def published_definition_of(record: VersionRecord) -> AnyFeatureSet | None:

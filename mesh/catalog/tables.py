@@ -14,8 +14,10 @@ leaves rows nobody reads.
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -247,6 +249,27 @@ class Catalog:
                 table=table,
             )
 
+    @contextmanager
+    def _readable(self, table: str) -> Iterator[None]:
+        """A catalog table whose files cannot be read (a damaged or foreign ``_delta_log``,
+        a file where its folder should be) as one ``CatalogError`` naming it, not delta-rs's
+        ``OSError``/``DeltaError`` from deep inside a command."""
+        from deltalake.exceptions import DeltaError
+
+        try:
+            yield
+        except (OSError, DeltaError) as exc:
+            # delta-rs colours its cause chain ("error \x1b[31m↳\x1b[0m cause"): one line.
+            plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+            detail = ": ".join(" ".join(part.split()) for part in plain.split("↳"))
+            raise CatalogError(
+                f"catalog table {table} at {self.path(table)} cannot be read ({detail}); "
+                f"restore its files (the Delta log under {CATALOG_DIR}/{table}/_delta_log) "
+                "from a backup or the storage's versioning",
+                table=table,
+                path=self.path(table),
+            ) from exc
+
     def append(self, table: str, rows: Sequence[Mapping[str, Any]], commit: CommitInfo) -> int:
         """Append ``rows`` (dicts keyed by column) to ``table`` in one Delta commit.
 
@@ -269,7 +292,8 @@ class Catalog:
         handle = open_table(self.spark, self.path(table), backend=self.backend)
         # A table an earlier engine created may lack a column added since: the first append
         # adds it (its earlier rows read it as null).
-        widen = handle.exists() and not set(columns) <= set(handle.schema().names)
+        with self._readable(table):
+            widen = handle.exists() and not set(columns) <= set(handle.schema().names)
         for attempt in range(RETRIES):
             try:
                 return handle.append_rows(data, commit, merge_schema=widen)
@@ -283,7 +307,8 @@ class Catalog:
         """Latest Delta version of a catalog table, ``None`` when it does not exist yet."""
         self._check(table)
         handle = open_table(self.spark, self.path(table), backend=self.backend)
-        return handle.latest_version() if handle.exists() else None
+        with self._readable(table):
+            return handle.latest_version() if handle.exists() else None
 
     def rows(self, table: str, **equal: Any) -> list[dict[str, Any]]:
         """Every row of ``table`` (optionally where ``column == value``) as plain dicts.
@@ -295,9 +320,10 @@ class Catalog:
 
         self._check(table)
         handle = open_table(self.spark, self.path(table), backend=self.backend)
-        if not handle.exists():
-            return []
-        data = handle.read_rows()
+        with self._readable(table):
+            if not handle.exists():
+                return []
+            data = handle.read_rows()
         for column, value in equal.items():
             data = data.filter(pc.equal(data[column], value))
         stamps = [n for n, kind in SCHEMAS[table] if kind == "timestamp"]

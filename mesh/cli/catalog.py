@@ -159,7 +159,7 @@ def parse_time(text: str | None, option: str) -> datetime | None:
 
 def _publish(args: argparse.Namespace) -> int:
     from mesh.catalog.publish import publish_definition
-    from mesh.catalog.run import publish_range
+    from mesh.catalog.run import check_range, publish_range
 
     if args.metadata_only and (args.start or args.end):
         from mesh.errors import CatalogError
@@ -171,6 +171,8 @@ def _publish(args: argparse.Namespace) -> int:
             argument="--metadata-only",
             found=[o for o, v in (("--start", args.start), ("--end", args.end)) if v],
         )
+    start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
+    check_range(args.name, start, end)  # before Spark starts
     spark, mesh = _context(args, lookup=False, defines=args.name, publishes=True)
     if args.metadata_only:
         result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)
@@ -179,8 +181,8 @@ def _publish(args: argparse.Namespace) -> int:
             spark,
             mesh,
             args.name,
-            start=parse_time(args.start, "--start"),
-            end=parse_time(args.end, "--end"),
+            start=start,
+            end=end,
             identity=args.identity,
             run_id=args.run_id,
         )

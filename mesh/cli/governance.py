@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
@@ -33,9 +34,11 @@ def run_validate(args: argparse.Namespace) -> int:
     else:
         print(report.render_text(verbose=args.verbose))
     if not report.ok:
+        # With --json, stdout holds JSON lines only: the summary goes to stderr.
         print(
             f"validate: {len(report.failed)} check(s) failed in {args.conf}; fix the "
-            "definitions above and run `mesh validate` again"
+            "definitions above and run `mesh validate` again",
+            file=sys.stderr if args.json else sys.stdout,
         )
         return 1
     return 0

@@ -124,11 +124,11 @@ class SetRules(Collector):
                 "metadata.required",
                 name,
                 None,
-                bool(value),
+                _present(value),
                 value or None,
                 key,
                 f"{name}: metadata.{key} is required by mesh.yaml (required_metadata) but "
-                f"is missing; add `metadata: {{{key}: ...}}`",
+                f"is missing or blank; add `metadata: {{{key}: ...}}`",
                 f"metadata.{key}",
             )
 
@@ -278,3 +278,13 @@ class SetRules(Collector):
                 "negative; use a limit such as 0.25 (or 0.1 for a strict one)",
                 "quality.max_psi",
             )
+
+
+def _present(value: object) -> bool:
+    """A required metadata value is present: text that is not blank, a list (tags) with
+    such text, any other set value (visibility)."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | tuple):
+        return any(_present(v) for v in value)
+    return value is not None

@@ -31,7 +31,7 @@ from mesh.catalog.export import export_catalog
 from mesh.catalog.lineage import edges as lineage_edges
 from mesh.catalog.lineage import lineage, record_training_set
 from mesh.catalog.publish import publish_definition, publish_feature_set
-from mesh.catalog.search import search, show, versions
+from mesh.catalog.search import _withhold, search, show, versions
 from mesh.cli import main
 from mesh.errors import AccessDeniedError, CatalogError
 
@@ -350,6 +350,37 @@ def test_show_withholds_numeric_pii_statistics_from_callers_without_a_grant(
         shown = show(spark, world, "customers.profile", identity=who)["statistics"]
         assert shown["birth_year"]["redacted"] is False
         assert shown["birth_year"]["min"] is not None and shown["birth_year"]["histogram"]
+
+
+def test_show_withholds_the_measurements_of_data_checks_on_withheld_features(
+    spark: Any, world: Any
+) -> None:
+    def data_checks(who: str) -> list[dict[str, Any]]:
+        checks = show(spark, world, "customers.profile", identity=who)["checks"]
+        return [
+            c for c in checks if c["check"].startswith("data.") and c["feature"] == "birth_year"
+        ]
+
+    hidden, shown = data_checks("bob@support"), data_checks(ANN)
+    assert [c["check"] for c in hidden] == [c["check"] for c in shown] != []
+    assert all(c["measured"] is None and c["redacted"] for c in hidden)
+    assert all(c["measured"] is not None and "redacted" not in c for c in shown)
+    # A range check measures the feature's min and max, which the statistics withhold.
+    assert _withhold(
+        {
+            "check": "data.range",
+            "feature": "birth_year",
+            "measured": [1945.0, 2004.0],
+            "message": "data.range on birth_year (measured [1945.0, 2004.0])",
+        },
+        ["birth_year"],
+    ) == {
+        "check": "data.range",
+        "feature": "birth_year",
+        "measured": None,
+        "message": "data.range on birth_year: values withheld (no read grant)",
+        "redacted": True,
+    }
 
 
 def test_definition_duplicates_across_domains(world: Any) -> None:

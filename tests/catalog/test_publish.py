@@ -267,6 +267,12 @@ def test_metadata_only_change_is_a_patch_on_the_same_delta_version(spark: Any, f
     with pytest.raises(CatalogError) as info:
         publish_definition(spark, mesh, data_change, identity=CUSTOMERS)
     assert info.value.params["previous"] == mesh.data_hash(fs)
+    # Thresholds are promises about the data: only a publish that checks them lands them.
+    tighter = fs.quality.model_copy(update={"max_null_rate": {"birth_year": 0.0}})
+    quality_change = fs.model_copy(update={"quality": tighter, "version": "1.0.2"})
+    with pytest.raises(CatalogError, match=r"quality thresholds changed since 1\.0\.1"):
+        publish_definition(spark, mesh, quality_change, identity=CUSTOMERS)
+    assert versions(spark, mesh, "customers.profile")[0].semantic_version == "1.0.1"
 
 
 def _publish_amounts(spark: Any, mesh: MeshDefinition, fs: Any) -> Any:

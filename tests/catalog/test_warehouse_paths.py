@@ -86,3 +86,25 @@ def test_a_relative_path_an_earlier_engine_recorded_is_read_under_the_warehouse(
 def test_recorded_path(stored: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.getcwd", lambda: "/cwd")
     assert recorded_path("/data/wh", stored, "features/d/s/v1") == expected
+
+
+def test_a_damaged_catalog_table_is_one_catalog_error_naming_it(spark: Any, tmp_path: Path) -> None:
+    from mesh.errors import CatalogError
+    from mesh.storage import CommitInfo
+
+    catalog = Catalog(spark, str(tmp_path))
+    catalog.append("audit", [{"user": "ann"}], CommitInfo(run_id="r", operation="append"))
+    assert [r["user"] for r in catalog.rows("audit")] == ["ann"]
+    # A commit file overwritten with junk: delta-rs cannot parse the log.
+    (tmp_path / "_catalog" / "audit" / "_delta_log" / "00000000000000000000.json").write_text("{")
+    with pytest.raises(CatalogError, match=r"catalog table audit at .* cannot be read") as info:
+        catalog.rows("audit")
+    assert info.value.params["table"] == "audit"
+    with pytest.raises(CatalogError, match="catalog table audit"):
+        catalog.append("audit", [{"user": "bob"}], CommitInfo(run_id="r", operation="append"))
+    # A file where the table's folder should be.
+    (tmp_path / "_catalog" / "lineage").write_text("junk")
+    with pytest.raises(CatalogError, match=r"catalog table lineage .*Not a directory"):
+        catalog.rows("lineage")
+    with pytest.raises(CatalogError, match="catalog table lineage"):
+        catalog.version("lineage")

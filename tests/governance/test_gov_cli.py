@@ -49,7 +49,11 @@ def test_validate_reports_every_problem(tmp_path, capsys) -> None:
 def test_validate_json_lines(tmp_path, capsys) -> None:
     conf = broken_conf(tmp_path)
     assert main(["--conf", str(conf), "validate", "--json"]) == 1
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()[:-1]]
+    captured = capsys.readouterr()
+    # Every line of stdout is JSON (a pipe into jq works when checks fail); the summary is
+    # on stderr.
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert captured.err.startswith("validate: 6 check(s) failed in ")
     failed = {(r["check"], r["feature"]) for r in records if r["severity"] == "error"}
     assert failed == {
         ("config.invalid", None),

@@ -562,6 +562,24 @@ def test_bad_definition_fails_its_own_check(
         assert result.file == mesh.files[subject]
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("owner", " \t"), ("description", "   "), ("tags", [" "]), ("tags", ["", "  "])],
+)
+def test_blank_required_metadata_is_missing(key: str, value: Any) -> None:
+    mesh = example_mesh()
+    set_standards(mesh, required_metadata=("owner", "description", "tags"))
+    edit_set(mesh, RISK, set_meta(key, value))
+    report = validate_definitions(mesh, subjects=[RISK])
+    (failed,) = report.failed
+    assert (failed.check, failed.threshold, failed.field) == (
+        "metadata.required",
+        key,
+        f"metadata.{key}",
+    )
+    assert "missing or blank" in failed.message
+
+
 def test_cases_are_distinct() -> None:
     keys = [(c[2], c[4], str(c[6])) for c in CASES]
     assert len(set(keys)) == len(keys) >= 30
