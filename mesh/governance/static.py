@@ -32,7 +32,8 @@ def validate_definitions(
     class), visibility and ``allowed_domains``, global sets no more visible than their
     inputs, duplicate feature names, references (sources, columns, inputs,
     training-set features, timestamp columns), quality overrides naming real features,
-    and cycles among global feature sets.
+    cycles among global feature sets, and ``access.grants`` naming declared domains and
+    defined sets or features (reported under the subject ``mesh.yaml``).
     """
     checker = _Checker(mesh)
     for name, product in sorted(mesh.products.items()):
@@ -42,6 +43,7 @@ def validate_definitions(
     for name, gs in sorted(mesh.global_sets.items()):
         checker.global_set(name, gs)
     checker.cycles()
+    checker.grants()
     for name, ts in sorted(mesh.training_sets.items()):
         checker.training_set(name, ts)
     results = checker.results

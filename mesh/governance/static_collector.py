@@ -27,6 +27,7 @@ class Collector:
         message: str,
         field: str,
         severity: Severity = "error",
+        file: str | None = None,
     ) -> None:
         self.results.append(
             CheckResult(
@@ -37,7 +38,7 @@ class Collector:
                 measured=measured,
                 threshold=threshold,
                 message=message if not passed else "ok",
-                file=self.mesh.files.get(subject),
+                file=file or self.mesh.files.get(subject),
                 field=field,
                 severity=severity,
             )

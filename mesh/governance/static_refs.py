@@ -15,6 +15,7 @@ A global set republishes what it reads, so it may be no easier to read than its 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 
 from mesh.definitions.feature_set import (
     PII_ORDER,
@@ -363,6 +364,44 @@ class ReferenceRules(SetRules):
                 "inputs",
             )
 
+    def grants(self) -> None:
+        """Each ``access.grants`` entry names a declared domain and a defined set or feature.
+
+        A misspelt grant would grant nothing, silently: the reader is then refused the
+        feature it was meant to read, with no hint that mesh.yaml has a typo.
+        """
+        where = f"{self.mesh.conf_dir}/mesh.yaml"
+        domains = sorted(self.std.domains)
+        sets = self.mesh.all_sets()
+        for reader, refs in sorted(self.std.access.grants.items()):
+            field = f"access.grants.{reader}"
+            if domains:
+                self.add(
+                    "access.grant",
+                    "mesh.yaml",
+                    None,
+                    reader in domains,
+                    reader,
+                    domains,
+                    f"mesh.yaml ({field}): grants to domain {reader!r}, which is not declared "
+                    f"(domains: {', '.join(domains)}); fix the name",
+                    field,
+                    file=where,
+                )
+            for ref in refs:
+                problem = _grant_problem(ref, sets, self.mesh.invalid)
+                self.add(
+                    "access.grant",
+                    "mesh.yaml",
+                    None,
+                    problem is None,
+                    ref,
+                    "domain.set or domain.set.feature",
+                    f"mesh.yaml ({field}): grant {ref!r} grants nothing: {problem}",
+                    field,
+                    file=where,
+                )
+
     def training_set(self, name: str, ts: TrainingSet) -> None:
         self.domain(name, ts.domain)
         for i, ref in enumerate(ts.refs()):
@@ -384,6 +423,28 @@ class ReferenceRules(SetRules):
                 ),
                 f"features[{i}]",
             )
+
+
+def _grant_problem(
+    ref: str, sets: Mapping[str, AnyFeatureSet], invalid: Collection[str]
+) -> str | None:
+    """Why the grant ``ref`` matches no feature set or feature (``None``: it matches)."""
+    parts = ref.split(".")
+    if len(parts) not in (2, 3):
+        return "expected `domain.set` (every feature) or `domain.set.feature`"
+    name = ".".join(parts[:2])
+    target = sets.get(name)
+    if target is None:
+        if name in invalid:
+            return f"feature set {name!r} does not load (see its config.invalid result)"
+        return f"feature set {name!r} is not defined"
+    if len(parts) == 2:
+        return None
+    # Access accepts an output name or a feature's base name (every window of it).
+    names = sorted({*target.output_names(), *(f.name for f in target.features)})
+    if parts[2] in names:
+        return None
+    return f"{name} has no feature {parts[2]!r} (features: {', '.join(names)})"
 
 
 def _reads(expr: str, alias: str) -> bool:

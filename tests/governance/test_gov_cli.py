@@ -53,7 +53,7 @@ def test_validate_json_lines(tmp_path, capsys) -> None:
     # Every line of stdout is JSON (a pipe into jq works when checks fail); the summary is
     # on stderr.
     records = [json.loads(line) for line in captured.out.splitlines()]
-    assert captured.err.startswith("validate: 6 check(s) failed in ")
+    assert captured.err.startswith("validate: 7 check(s) failed in ")
     failed = {(r["check"], r["feature"]) for r in records if r["severity"] == "error"}
     assert failed == {
         ("config.invalid", None),
@@ -62,6 +62,7 @@ def test_validate_json_lines(tmp_path, capsys) -> None:
         ("references.input", "limit"),
         ("references.training", "country"),
         ("references.training", "segment"),
+        ("access.grant", None),
     }
 
 
@@ -71,14 +72,18 @@ def test_validate_conf_keeps_valid_definitions(tmp_path) -> None:
     assert "payments.tx_events" in mesh.feature_sets  # cross-reference problems are checks
     assert [p.field for p in problems] == ["acuracy"]
     report = validate_conf(tmp_path / "conf")
-    # the training set and global set now miss customers.profile: reported, not hidden
+    # the training set, global set and risk's grant now miss customers.profile: reported,
+    # not hidden
     assert {r.check for r in report.failed} == {
         "config.invalid",
         "types.allowed",
         "entity.registered",
         "references.input",
         "references.training",
+        "access.grant",
     }
+    (grant,) = [r for r in report.failed if r.check == "access.grant"]
+    assert "'customers.profile' does not load (see its config.invalid result)" in grant.message
 
 
 def test_missing_conf_is_a_config_error(tmp_path, capsys) -> None:

@@ -580,6 +580,38 @@ def test_blank_required_metadata_is_missing(key: str, value: Any) -> None:
     assert "missing or blank" in failed.message
 
 
+def test_grants_name_declared_domains_and_defined_sets_or_features() -> None:
+    mesh = example_mesh()
+    good = (
+        "customers.profile",  # every feature of the set
+        "customers.profile.birth_year",  # one output
+        "payments.customer_spend.amount_sum",  # a base name: every window of it
+        "payments.customer_spend.amount_sum_7d",
+    )
+    bad = {
+        "customers.profil.birth_year": "feature set 'customers.profil' is not defined",
+        "customers.profile.birthyear": "customers.profile has no feature 'birthyear'",
+        "customers": "expected `domain.set` (every feature) or `domain.set.feature`",
+    }
+    access = mesh.standards.access.model_copy(
+        update={"grants": {"risk": (*good, *bad), "riks": ("customers.profile",)}}
+    )
+    set_standards(mesh, access=access)
+    report = validate_definitions(mesh)
+    grants = [r for r in report.results if r.check == "access.grant"]
+    assert {r.measured for r in grants if r.passed} == {"risk", *good}
+    failed = {r.measured: r for r in report.failed}
+    assert set(failed) == {*bad, "riks"}
+    for ref, reason in bad.items():
+        expected = f"mesh.yaml (access.grants.risk): grant {ref!r} grants nothing: {reason}"
+        assert failed[ref].message.startswith(expected)
+    assert "domain 'riks', which is not declared" in failed["riks"].message
+    assert all(r.subject == "mesh.yaml" for r in grants)
+    assert {r.file for r in grants} == {f"{mesh.conf_dir}/mesh.yaml"}
+    # A publish validates its own subject only: a platform typo does not block it.
+    assert validate_definitions(mesh, subjects=["customers.profile"]).ok
+
+
 def test_cases_are_distinct() -> None:
     keys = [(c[2], c[4], str(c[6])) for c in CASES]
     assert len(set(keys)) == len(keys) >= 30
