@@ -14,14 +14,13 @@ leaves rows nobody reads.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from mesh.errors import CatalogError, CommitConflictError
+from mesh.errors import CatalogError, CommitConflictError, StorageError
 from mesh.storage import CommitInfo, is_uri, normalize_path, open_table
 
 if TYPE_CHECKING:
@@ -256,12 +255,14 @@ class Catalog:
         ``OSError``/``DeltaError`` from deep inside a command."""
         from deltalake.exceptions import DeltaError
 
+        from mesh.storage.commit import delta_rs_detail
+
         try:
             yield
-        except (OSError, DeltaError) as exc:
-            # delta-rs colours its cause chain ("error \x1b[31m↳\x1b[0m cause"): one line.
-            plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-            detail = ": ".join(" ".join(part.split()) for part in plain.split("↳"))
+        except (OSError, DeltaError, StorageError) as exc:
+            # The storage layer's own words are about tables in general: its cause is ours.
+            cause = exc.__cause__ if isinstance(exc, StorageError) else None
+            detail = delta_rs_detail(cause or exc)
             raise CatalogError(
                 f"catalog table {table} at {self.path(table)} cannot be read ({detail}); "
                 f"restore its files (the Delta log under {CATALOG_DIR}/{table}/_delta_log) "

@@ -27,7 +27,14 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import ArrayType, MapType, StructType, TimestampType
+from pyspark.sql.types import (
+    ArrayType,
+    MapType,
+    StructField,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+)
 
 from mesh.join.bounds import TimeRange, micros_range
 from mesh.join.columns import (
@@ -206,12 +213,22 @@ def lookup_frame(spine: DataFrame, index: SpineIndex, keys: Sequence[str]) -> Da
     (about 2 s of planning for 100k keys, measured; the plan stays small this way).
     """
     spark = spine.sparkSession
+    # Arrow's zone-less timestamps would be read as the session zone's local times (and a
+    # key in a daylight-saving gap or overlap refused): a timestamp_ntz key is given as one.
+    schema = StructType(
+        [
+            StructField(f.name, TimestampNTZType(), f.nullable)
+            if f.name in keys and isinstance(spine.schema[f.name].dataType, TimestampNTZType)
+            else f
+            for f in from_arrow_schema(index.lookup.schema)
+        ]
+    )
     if index.lookup.num_rows == 0:  # no spine row with keys and time
         # Spark Connect infers no schema from an empty Arrow table: given, the same for both.
-        frame = spark.createDataFrame([], from_arrow_schema(index.lookup.schema))
+        frame = spark.createDataFrame([], schema)
     else:
         with _arrow_never_local(spark):
-            frame = spark.createDataFrame(index.lookup)
+            frame = spark.createDataFrame(index.lookup, schema)
     casts = [col(k).cast(spine.schema[k].dataType).alias(k) for k in keys]
     return frame.select(*casts, *[F.col(c) for c in (BASE, T_MIN, T_MAX, WIDTH, TIMES, STARTS)])
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from mesh.definitions import MeshDefinition, Spine, TrainingSet
 from mesh.definitions.base import fingerprint
 from mesh.sets.access import authorize, authorize_table_path, check_visible_references
-from mesh.sets.errors import SpineError, UnknownReferenceError
+from mesh.sets.errors import ManifestError, SpineError, UnknownReferenceError
 from mesh.sets.manifest import (
     BUILD_OPERATION,
     InputPin,
@@ -117,6 +117,7 @@ def build_training_set(
     )
     spine_pin = pin_spine(spec.spine, spine_df, spine_version)
     run = run_id or uuid.uuid4().hex
+    columns = _output_columns(spine_df.columns, inputs)
     version = _join_and_write(
         spark,
         mesh,
@@ -129,6 +130,7 @@ def build_training_set(
         training_definition_hash(spec),
         spec.qualified_name,
         spine_version,
+        columns,
     )
     manifest = Manifest(
         training_set=spec.qualified_name,
@@ -140,7 +142,7 @@ def build_training_set(
         strict=spec.strict,
         spine=spine_pin,
         inputs=tuple(inputs),
-        columns=_output_columns(spine_df.columns, inputs),
+        columns=columns,
         output=OutputPin(path=location, delta_version=version, row_count=spine_pin.row_count),
     )
     return _finish(spark, mesh, manifest, spec, identity)
@@ -222,6 +224,7 @@ def rebuild_training_set(
         pinned.definition_hash,
         pinned.training_set,
         pinned.spine.delta_version,
+        _pinned_columns(pinned, spine_df.columns),
     )
     manifest = pinned.model_copy(
         update={
@@ -288,6 +291,25 @@ def _output_columns(spine_columns: Sequence[str], inputs: Sequence[InputPin]) ->
     return (*spine_columns, *[out for pin in inputs for out in pin.features.values()])
 
 
+def _pinned_columns(pinned: Manifest, spine_columns: Sequence[str]) -> tuple[str, ...]:
+    """The output columns in the order the original build wrote them (``columns``).
+
+    The manifest's ``features`` mappings are stored with sorted keys, so they do not keep
+    that order; ``columns`` does. It must hold exactly the columns the rebuild produces.
+    """
+    produced = _output_columns(spine_columns, pinned.inputs)
+    if sorted(pinned.columns) != sorted(produced):
+        raise ManifestError(
+            f"Manifest of {pinned.training_set}: its columns ({', '.join(pinned.columns)}) "
+            f"are not the spine's and inputs' ({', '.join(produced)}); the manifest was "
+            "edited or is damaged: rebuild from another one (_manifests/<version>.json).",
+            training_set=pinned.training_set,
+            columns=list(pinned.columns),
+            produced=list(produced),
+        )
+    return pinned.columns
+
+
 def _join_and_write(
     spark: SparkSession,
     mesh: MeshDefinition,
@@ -300,7 +322,9 @@ def _join_and_write(
     definition_hash: str,
     name: str,
     spine_version: int | None,
+    columns: Sequence[str],
 ) -> int:
+    """Join, then write the table with ``columns`` in that order (the manifest's)."""
     from mesh.join import point_in_time_join
     from mesh.join.columns import col
     from mesh.storage import CommitInfo, open_table
@@ -309,7 +333,7 @@ def _join_and_write(
     check_key_types(f"Spine of training set {name}", spine_df, inputs, sources)
     joined = point_in_time_join(spine_df, sources, spine_timestamp=spine_timestamp, strict=strict)
     # By exact name: a spine column `a.b` is a column, not the field b of a struct a.
-    joined = joined.select(*[col(c) for c in _output_columns(spine_df.columns, inputs)])
+    joined = joined.select(*[col(c) for c in columns])
     commit = CommitInfo(
         run_id=run_id,
         operation=BUILD_OPERATION,

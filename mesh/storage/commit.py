@@ -24,6 +24,7 @@ A conflict raises ``CommitConflictError``; nothing of the transaction is visible
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -304,3 +305,10 @@ def _all_null(add: dict[str, Any], column: str) -> bool:
         return bool(stats["nullCount"][column] == stats["numRecords"])
     except (KeyError, TypeError, ValueError):
         return False
+
+
+def delta_rs_detail(exc: BaseException) -> str:
+    """delta-rs's message on one plain line: it colours its cause chain, one cause a line
+    (``error \x1b[31m↳\x1b[0m cause``); this gives ``error: cause``."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    return ": ".join(" ".join(part.split()) for part in plain.split("↳") if part.strip())

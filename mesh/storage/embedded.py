@@ -45,7 +45,13 @@ from mesh.storage.base import (
     parse_history_entry,
     to_utc,
 )
-from mesh.storage.commit import RangeGuard, RemovedFile, StagedFile, filesystem_for
+from mesh.storage.commit import (
+    RangeGuard,
+    RemovedFile,
+    StagedFile,
+    delta_rs_detail,
+    filesystem_for,
+)
 from mesh.storage.schema import align, as_nullable, require_time_column, table_schema_of
 from mesh.storage.settle import run_settled
 from mesh.storage.stats import file_stats
@@ -70,7 +76,15 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
     # -- reading -------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return bool(DeltaTable.is_deltatable(self.path))
+        try:
+            return bool(DeltaTable.is_deltatable(self.path))
+        except OSError as exc:  # e.g. a file where the table's folder should be
+            raise StorageError(
+                f"{self.path} cannot be read as a Delta table ({delta_rs_detail(exc)}): a "
+                "Delta table is a folder holding a _delta_log; for a Parquet file or folder, "
+                "say so (format: parquet, --entities-format parquet).",
+                path=self.path,
+            ) from exc
 
     def _table(self, version: int | None = None) -> DeltaTable:
         if not self.exists():

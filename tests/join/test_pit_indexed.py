@@ -78,6 +78,34 @@ def test_string_and_composite_keys_and_two_key_sets(spark):
     assert got[("a", 9)] == (9, -8) and got[("b", 5)] == (None, None)
 
 
+def test_timestamp_ntz_keys_in_a_daylight_saving_gap_or_overlap(spark):
+    # Wall-clock readings that do not exist (spring gap) or exist twice (autumn overlap) in
+    # the session's zone: as keys they are plain values, in the index as everywhere else.
+    gap, overlap = dt.datetime(2024, 3, 10, 2, 30), dt.datetime(2024, 11, 3, 1, 30)
+    spine = spark.createDataFrame(
+        [(k, BASE + dt.timedelta(hours=h)) for k in (gap, overlap) for h in (1, 5)],
+        "k timestamp_ntz, ts timestamp",
+    )
+    feats = spark.createDataFrame(
+        [(gap, BASE, 1), (gap, BASE + dt.timedelta(hours=3), 2), (overlap, BASE, 3)],
+        "k timestamp_ntz, fts timestamp, x int",
+    )
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        expected, actual = both(spine, [FeatureSource(feats, "k", "fts")])
+        assert_df_equality(actual, expected, ignore_row_order=True)
+        got = {(r["k"], r["ts"]): r["x"] for r in actual.collect()}
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", previous)
+    assert got == {
+        (gap, BASE + dt.timedelta(hours=1)): 1,
+        (gap, BASE + dt.timedelta(hours=5)): 2,
+        (overlap, BASE + dt.timedelta(hours=1)): 3,
+        (overlap, BASE + dt.timedelta(hours=5)): 3,
+    }
+
+
 def test_auto_uses_the_sorted_pass_above_the_index_limit(spark):
     spine, source = skewed_frames(spark)
     expected = point_in_time_join(spine, source, "ts", strategy="sorted", skew=False)

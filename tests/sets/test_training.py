@@ -126,6 +126,26 @@ def test_rebuild_after_newer_version_gives_identical_rows(wh) -> None:
     }
 
 
+def test_rebuild_keeps_the_builds_column_order(wh, monkeypatch) -> None:
+    # Features listed out of alphabetical order: the manifest's features mappings are
+    # stored with sorted keys, so only its columns keep the order the build wrote.
+    spec = wh.mesh.training_sets["risk.train"]
+    reordered = spec.model_copy(update={"features": tuple(reversed(spec.features))})
+    monkeypatch.setitem(wh.mesh.training_sets, "risk.train", reordered)
+    original = build_training_set(wh.spark, wh.mesh, "risk.train", output="training/risk/order")
+    expected = ["customer_id", "label_ts", "churned", "tickets", "tx_count", "amount"]
+    assert open_table(wh.spark, original.path).read().columns == expected
+    rebuilt = rebuild_training_set(
+        wh.spark, wh.mesh, original.manifest_path, output="training/risk/order_rebuilt"
+    )
+    assert open_table(wh.spark, rebuilt.path).read().columns == expected
+    assert list(rebuilt.manifest.columns) == expected
+    # A manifest whose columns are not those the rebuild produces is refused.
+    edited = original.manifest.model_copy(update={"columns": (*expected[:-1], "amount_x")})
+    with pytest.raises(ManifestError, match="the manifest was edited or is damaged"):
+        rebuild_training_set(wh.spark, wh.mesh, edited, output="training/risk/order_edited")
+
+
 def test_rebuild_refuses_a_pinned_table_written_again(wh) -> None:
     original = build_training_set(wh.spark, wh.mesh, "risk.train")
     spend = wh.root / "features/payments/spend/v1"

@@ -67,6 +67,20 @@ def test_timestamps_written_as_int64_micros(spark, tmp_path):
     assert "MICROS" in column.logical_type.to_json().upper()
 
 
+def test_a_file_where_a_table_should_be_is_one_storage_error(spark, tmp_path):
+    # A Parquet file given where a Delta table is expected (its format forgotten).
+    path = tmp_path / "entities.parquet"
+    path.write_bytes(b"PAR1")
+    table = open_table(spark, str(path), backend="embedded")
+    for probe in (table.exists, table.read, table.latest_version):
+        with pytest.raises(StorageError, match="cannot be read as a Delta table") as info:
+            probe()
+        message = str(info.value)
+        assert "Not a directory" in message and "format: parquet" in message
+        assert "\x1b" not in message and "↳" not in message  # delta-rs's colours, made plain
+        assert info.value.params["path"] == str(path)
+
+
 def test_time_travel_by_timestamp_and_errors(spark, tmp_path):
     path = str(tmp_path / "t")
     table = open_table(spark, path, backend="embedded")
