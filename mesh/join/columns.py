@@ -27,6 +27,7 @@ from pyspark.sql.types import (
     StructType,
     TimestampNTZType,
     TimestampType,
+    TimeType,
     VariantType,
     YearMonthIntervalType,
 )
@@ -151,7 +152,7 @@ def non_null_default(data_type: DataType) -> str | None:
     epoch. ``coalesce(c, default)`` returns ``c``'s values with ``c``'s type, nested
     nullability included (Spark merges the two types' flags, and the default's are all
     false), and is itself never null. None for a type without such a constant (null,
-    user-defined, time, spatial types).
+    user-defined and spatial types).
     """
     if isinstance(data_type, ArrayType):
         return "array()"
@@ -185,4 +186,6 @@ def non_null_default(data_type: DataType) -> str | None:
         zero = "INTERVAL '0' SECOND"
     elif isinstance(data_type, YearMonthIntervalType):
         zero = "INTERVAL '0' MONTH"
+    elif isinstance(data_type, TimeType):  # midnight, at the column's precision
+        zero = "TIME '00:00:00'"
     return None if zero is None else f"CAST({zero} AS {data_type.simpleString()})"

@@ -51,7 +51,13 @@ from mesh.join.reduction import (
     reduce_source,
 )
 from mesh.join.resolve import ResolvedSource, resolve, spine_time_column
-from mesh.join.skew import SkewConfig, assign_buckets, find_hot_keys, normalise_skew
+from mesh.join.skew import (
+    SkewConfig,
+    assign_buckets,
+    check_hot_keys,
+    find_hot_keys,
+    normalise_skew,
+)
 from mesh.join.source import FeatureSource, require_bool
 from mesh.join.spine_index import SpineIndex
 
@@ -175,6 +181,8 @@ def point_in_time_join(
     groups: dict[tuple[str, ...], list[ResolvedSource]] = {}
     for r in resolved:
         groups.setdefault(r.keys, []).append(r)
+    if skew_config is not None:
+        check_hot_keys(skew_config, list(groups), spine)
 
     result = spine
     # The whole spine's time range: one small job, at most once, for key sets not scanned

@@ -300,6 +300,17 @@ def resolve(
         for key, spine_key in zip(keys, spine_keys, strict=True):
             key_type = types[key]
             spine_key_type = spine_types[spine_key]
+            if unorderable(key_type) or unorderable(spine_key_type):
+                raise JoinError(
+                    f"{label}.keys: key `{key}` ({key_type.simpleString()}) or the spine "
+                    f"key `{spine_key}` ({spine_key_type.simpleString()}) holds a map or a "
+                    "variant, which Spark cannot hash or compare for a join; key on "
+                    "columns of other types (e.g. map_entries, to_json).",
+                    argument=f"{label}.keys",
+                    column=key,
+                    expected="keys without map or variant types",
+                    found=key_type.simpleString(),
+                )
             if key_types_match(key_type, spine_key_type):
                 if isinstance(spine_key_type, IntegralType) and key_type != spine_key_type:
                     retyped[spine_key] = spine_key_type

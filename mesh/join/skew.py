@@ -133,6 +133,51 @@ def normalise_skew(skew: object) -> SkewConfig | None:
     )
 
 
+def check_hot_keys(
+    config: SkewConfig, key_sets: Sequence[Sequence[str]], spine: DataFrame
+) -> None:
+    """Explicit hot keys name a key set of the join and hold values of its key types.
+
+    Checked before any job (``JoinError``, argument ``skew.hot_keys``): a mapping whose
+    columns are no key set's would be ignored silently, and a value of another type would
+    fail inside Spark after jobs have run. Building the small local frame runs no job.
+    """
+    if config.hot_keys is None:
+        return
+    sets = [list(keys) for keys in key_sets]
+    for i, mapping in enumerate(config.hot_keys):
+        argument = f"skew.hot_keys[{i}]"
+        if not isinstance(mapping, Mapping) or not mapping:
+            raise JoinError(
+                f"{argument}: expected a mapping of key column to value, found {mapping!r}.",
+                argument=argument,
+                expected="dict of key column -> value",
+                found=mapping,
+            )
+        keys = next((k for k in sets if set(k) == set(mapping)), None)
+        if keys is None:
+            raise JoinError(
+                f"{argument}: columns {sorted(map(str, mapping))} are not the key columns of "
+                f"any source (key sets, as the spine names them: {sets}); name every key "
+                "column of one key set, spelled as in the spine.",
+                argument=argument,
+                expected=sets,
+                found=sorted(map(str, mapping)),
+            )
+        schema = StructType([StructField(k, spine.schema[k].dataType) for k in keys])
+        try:
+            spine.sparkSession.createDataFrame([tuple(mapping[k] for k in keys)], schema=schema)
+        except (TypeError, ValueError) as exc:  # PySparkTypeError / PySparkValueError too
+            types = {k: spine.schema[k].dataType.simpleString() for k in keys}
+            raise JoinError(
+                f"{argument}: {dict(mapping)!r} does not fit the key types {types}: "
+                f"{str(exc).strip().splitlines()[0]}",
+                argument=argument,
+                expected=types,
+                found=dict(mapping),
+            ) from None
+
+
 def _micros(avail_type: DataType) -> Column:
     # Cut points are compared as epoch micros, which must follow the order of times exactly:
     # for timestamp_ntz a zone-free mapping (a cast in the session time zone is not monotonic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +18,9 @@ def _normalise_ttl(ttl: object) -> dt.timedelta | None:
     if ttl is None:
         return None
     # bool is an int subclass; ``ttl=True`` is almost certainly a mistake, not one second.
+    # Other integers and reals (numpy's, read from pandas or a config) are seconds too.
+    if isinstance(ttl, numbers.Real) and not isinstance(ttl, (bool, int, float)):
+        ttl = int(ttl) if isinstance(ttl, numbers.Integral) else float(ttl)
     if isinstance(ttl, bool) or not isinstance(ttl, (dt.timedelta, int, float)):
         raise JoinError(
             f"FeatureSource ttl: expected a datetime.timedelta, a number of seconds or None, "

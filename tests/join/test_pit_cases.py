@@ -281,6 +281,28 @@ def test_non_nullable_complex_spine_columns_keep_their_schema(spark, strategy, s
     assert got == sorted((*r, 1.0 if r[0] == 1 else None) for r in rows)
 
 
+@pytest.mark.parametrize("strategy", ["sorted", "indexed"])
+def test_non_nullable_time_spine_columns_keep_their_schema(spark, strategy):
+    previous = spark.conf.get("spark.sql.timeType.enabled", "false")
+    spark.conf.set("spark.sql.timeType.enabled", "true")
+    try:
+        spine = spark.sql(
+            "SELECT 1L AS cid, TIMESTAMP'2024-01-05 00:00:00' AS ts, "
+            "CAST(TIME'12:34:56.789' AS TIME(3)) AS at, "
+            "named_struct('t', TIME'01:02:03') AS nested"
+        )
+        assert not spine.schema["at"].nullable and not spine.schema["nested"].nullable
+        feats = spark.createDataFrame([(1, T(1), T(1), 1.0)], FEATS)
+        source = FeatureSource(feats, "cid", "fts", "cts")
+        result = point_in_time_join(spine, source, "ts", strategy=strategy, skew=False)
+        assert StructType(result.schema.fields[:-1]) == spine.schema
+        assert [tuple(r)[2:] for r in result.collect()] == [
+            (*tuple(r)[2:], 1.0) for r in spine.collect()
+        ]
+    finally:
+        spark.conf.set("spark.sql.timeType.enabled", previous)
+
+
 def test_prefix_and_named_sources_disambiguate(spark):
     spine = spark.createDataFrame([(1, T(5), "a")], SPINE)
     f1 = spark.createDataFrame([(1, T(1), T(1), 1.0)], FEATS)

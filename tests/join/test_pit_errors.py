@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from mesh.errors import JoinError, MeshError
@@ -202,6 +203,16 @@ def test_ttl_forms_are_normalised(frames):
     assert FeatureSource(feats, "cid", "fts", ttl=90).ttl == dt.timedelta(seconds=90)
     assert FeatureSource(feats, "cid", "fts", ttl=1.5).ttl == dt.timedelta(seconds=1.5)
     assert FeatureSource(feats, "cid", "fts", ttl=None).ttl is None
+    # Numbers from numpy (a pandas column, a config read with it) are seconds too.
+    for seconds in (np.int64(3600), np.int32(3600), np.float64(3600.0), np.float32(3600.0)):
+        assert FeatureSource(feats, "cid", "fts", ttl=seconds).ttl == dt.timedelta(hours=1)
+    for refused in (np.bool_(True), np.int64(-1), np.float64("nan")):
+        assert (
+            join_error(lambda v=refused: FeatureSource(feats, "cid", "fts", ttl=v)).params[
+                "argument"
+            ]
+            == "ttl"
+        )
     assert FeatureSource(feats, ["cid"], "fts").keys == ("cid",)
 
 
@@ -221,6 +232,28 @@ def test_bad_skew_argument(frames, skew, argument):
     assert err.params["argument"] == argument
 
 
+@pytest.mark.parametrize(
+    ("hot", "message"),
+    [
+        ([{"cid": "42"}], "does not fit the key types {'cid': 'bigint'}"),
+        ([{"customer": 1}], "are not the key columns of any source"),
+        ([{"cid": 1, "mid": 2}], "are not the key columns of any source"),
+    ],
+)
+def test_explicit_hot_keys_are_checked_before_any_job(spark, frames, hot, message):
+    spine, feats = frames
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
+    for strategy in ("auto", "indexed", "sorted"):
+        source = FeatureSource(feats, "cid", "fts")
+        err = join_error(
+            lambda s=source, how=strategy: point_in_time_join(
+                spine, s, "ts", skew=hot, strategy=how
+            )
+        )
+        assert err.params["argument"] == "skew.hot_keys[0]" and message in str(err)
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
+
+
 def test_bad_skew_config():
     assert join_error(lambda: SkewConfig(sample_fraction=0)).params["argument"] == (
         "skew.sample_fraction"
@@ -236,6 +269,19 @@ def test_map_features_are_refused_by_name(spark):
     )
     err = join_error(lambda: point_in_time_join(spine, FeatureSource(feats, "cid", "fts"), "ts"))
     assert err.params["found"] == ["m", "nested"]
+
+
+@pytest.mark.parametrize("strategy", ["auto", "sorted"])
+def test_map_keys_are_refused_before_any_job(spark, strategy):
+    spine = spark.sql("SELECT map('a', 1) AS k, TIMESTAMP'2024-01-02 00:00:00' AS ts")
+    feats = spark.sql("SELECT map('a', 1) AS k, TIMESTAMP'2024-01-01 00:00:00' AS fts, 3 AS x")
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource(feats, "k", "fts"), "ts", strategy=strategy)
+    )
+    assert err.params["argument"] == "sources[0].keys" and err.params["column"] == "k"
+    assert "holds a map or a variant" in str(err)
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
 
 
 @pytest.mark.parametrize("strategy", ["auto", "sorted"])
