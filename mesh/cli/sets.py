@@ -17,13 +17,21 @@ def register(sub: Any) -> None:
     tsub = training.add_subparsers(dest="training_command", metavar="ACTION", required=True)
     build = tsub.add_parser("build", help="build a training set and its manifest")
     build.add_argument("name", help="training set, domain.name (conf/training/*.yaml)")
-    build.add_argument("--output", help="table location (default: the spec's location)")
+    build.add_argument(
+        "--output",
+        help="table location; a relative one is under the warehouse (default: the spec's "
+        "location)",
+    )
     _common(build)
     _unpublished(build)
     build.set_defaults(func=_training_build)
     rebuild = tsub.add_parser("rebuild", help="rebuild a training set from its manifest")
     rebuild.add_argument("manifest", help="_manifest.json file or the training table folder")
-    rebuild.add_argument("--output", help="table location (default: the manifest's table)")
+    rebuild.add_argument(
+        "--output",
+        help="table location; a relative one is under the warehouse (default: the manifest's "
+        "table)",
+    )
     _common(rebuild)
     rebuild.set_defaults(func=_training_rebuild)
 
@@ -50,7 +58,11 @@ def register(sub: Any) -> None:
     )
     inference.add_argument("--entities-format", choices=("delta", "parquet"), default="delta")
     inference.add_argument("--as-of", help="ISO time, UTC unless an offset is given (default: now)")
-    inference.add_argument("--output", help="write the result as a Delta table here")
+    inference.add_argument(
+        "--output",
+        help="write the result as a Delta table here (a relative path is from the working "
+        "directory, like --entities)",
+    )
     inference.add_argument("--limit", type=int, default=20, help="rows to print (default 20)")
     _common(inference, run_id=False)
     _unpublished(inference)
@@ -151,7 +163,7 @@ def _inference(args: argparse.Namespace) -> int:
 
     if bool(args.features) == bool(args.training):
         raise MeshError("mesh inference: give feature references or --training NAME (one).")
-    as_of = _parse_time(args.as_of) if args.as_of else None
+    as_of = _parse_time(args.as_of) if args.as_of is not None else None  # "": an error
     given = _key_columns(args.key) if args.key else None  # argument errors before Spark starts
     mesh = _mesh(args)
     features, options = _inference_features(mesh, args)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -149,11 +150,11 @@ def compute_global_features(
     for feature in global_set.features:
         try:
             named.select(F.expr(feature.expr)).schema  # noqa: B018 - analysis only, to name the culprit
-        except AnalysisException as exc:
+        except AnalysisException as exc:  # a ParseException too (its text starts with "\n")
             raise SetBuildError(
                 f"Global feature set {global_set.qualified_name} feature {feature.name!r}: "
                 f"expression `{feature.expr}` cannot be evaluated over the inputs "
-                f"({str(exc).splitlines()[0]}); use only the input aliases "
+                f"({_first_line(exc)}); use only the input aliases "
                 f"({', '.join(columns)}) and SQL functions.",
                 feature_set=global_set.qualified_name,
                 feature=feature.name,
@@ -227,7 +228,8 @@ def build_global_feature_set(
         },
     )
     table = open_table(spark, in_warehouse(mesh, location))
-    version = table.create(df, commit, time_column=FEATURE_TS, overwrite=True)
+    with evaluating(spec):
+        version = table.create(df, commit, time_column=FEATURE_TS, overwrite=True)
     rows = table.read(version=version).count()
     lineage = _lineage(spec, inputs, version)
     return GlobalBuildResult(
@@ -240,6 +242,34 @@ def build_global_feature_set(
         source_versions=sources,
         lineage=lineage,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message with text in it."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), repr(exc))
+
+
+@contextmanager
+def evaluating(spec: GlobalFeatureSet) -> Iterator[None]:
+    """A global set's expressions failing on the data (division by zero, a cast of a value
+    that does not parse, an invalid date) as one ``SetBuildError`` naming the set and its
+    expressions, not Spark's stack trace: the error is raised by the action, once the
+    expressions run over every row, where no single feature can be named any more."""
+    from pyspark.errors import ArithmeticException, DateTimeException, NumberFormatException
+
+    try:
+        yield
+    except (ArithmeticException, NumberFormatException, DateTimeException) as exc:
+        expressions = "; ".join(f"{f.name}: `{f.expr}` ({f.type})" for f in spec.features)
+        raise SetBuildError(
+            f"Global feature set {spec.qualified_name}: an expression failed on the data "
+            f"({_first_line(exc)}); its expressions are {expressions}. Make them total over "
+            "the inputs (try_divide, try_cast, nullif, coalesce; a value that may not fit the "
+            "declared type).",
+            feature_set=spec.qualified_name,
+            error_class=getattr(exc, "getCondition", lambda: None)(),
+            expressions={f.name: f.expr for f in spec.features},
+        ) from exc
 
 
 def global_spec(mesh: MeshDefinition, global_set: GlobalFeatureSet | str) -> GlobalFeatureSet:

@@ -175,6 +175,36 @@ def test_global_bad_expression_names_the_feature(wh) -> None:
     )
 
 
+def test_global_syntax_error_gives_sparks_reason(wh) -> None:
+    spec = wh.mesh.global_sets["risk.combo"]
+    bad = spec.model_copy(
+        update={"features": (spec.features[0].model_copy(update={"expr": "spend / (1"}),)}
+    )
+    with pytest.raises(SetBuildError, match=r"over the inputs \(\[PARSE_SYNTAX_ERROR\]"):
+        build_global_feature_set(wh.spark, wh.mesh, bad)
+
+
+def test_global_expression_failing_on_the_data_names_the_set(wh, monkeypatch) -> None:
+    from mesh.catalog.run import publish_range
+
+    spec = wh.mesh.global_sets["risk.combo"]
+    zero = spec.features[0].model_copy(update={"expr": "spend / (coalesce(tickets, 0) * 0)"})
+    bad = spec.model_copy(update={"features": (zero, spec.features[1])})
+    table = wh.root / "features/risk/combo/v1/_delta_log"
+    commits = sorted(table.glob("*.json")) if table.exists() else []
+    with pytest.raises(
+        SetBuildError, match=r"an expression failed on the data \(\[DIVIDE_BY_ZERO\]"
+    ):
+        build_global_feature_set(wh.spark, wh.mesh, bad)
+    assert (sorted(table.glob("*.json")) if table.exists() else []) == commits  # nothing written
+    monkeypatch.setitem(wh.mesh.global_sets, "risk.combo", bad)
+    with pytest.raises(SetBuildError) as err:
+        publish_range(wh.spark, wh.mesh, "risk.combo")
+    assert err.value.params["feature_set"] == "risk.combo"
+    assert err.value.params["error_class"] == "DIVIDE_BY_ZERO"
+    assert err.value.params["expressions"]["ratio"] == zero.expr
+
+
 def test_version_pins_resolve_to_delta_versions(wh) -> None:
     wh.write_features(
         "payments.spend", [(1, jan(9), jan(9), 1.0, 1)], SPEND_SCHEMA, "1.1.0", append=True

@@ -46,6 +46,10 @@ def test_bad_arguments_are_one_line_errors(capsys) -> None:
     )
     assert code == 1
     assert "--as-of: 'yesterday' is not an ISO date or time" in capsys.readouterr().err
+    # An empty value (a scheduler's unset variable) is an error too, not "now".
+    argv = ["inference", "payments.spend.amount", "--key", "customer_id=1", "--as-of", ""]
+    assert main(["--conf", str(CONF), *argv]) == 1
+    assert "--as-of: '' is not an ISO date or time" in capsys.readouterr().err
     code = main(["--conf", str(CONF), "inference", "payments.spend.amount", "--key", "oops"])
     assert code == 1
     assert "--key 'oops': expected COLUMN=V1,V2" in capsys.readouterr().err
