@@ -19,8 +19,7 @@ def register(sub: Any) -> None:
     build.add_argument("name", help="training set, domain.name (conf/training/*.yaml)")
     build.add_argument(
         "--output",
-        help="table location; a relative one is under the warehouse (default: the spec's "
-        "location)",
+        help="table location; a relative one is under the warehouse (default: the spec's location)",
     )
     _common(build)
     _unpublished(build)

@@ -133,9 +133,7 @@ def normalise_skew(skew: object) -> SkewConfig | None:
     )
 
 
-def check_hot_keys(
-    config: SkewConfig, key_sets: Sequence[Sequence[str]], spine: DataFrame
-) -> None:
+def check_hot_keys(config: SkewConfig, key_sets: Sequence[Sequence[str]], spine: DataFrame) -> None:
     """Explicit hot keys name a key set of the join and hold values of its key types.
 
     Checked before any job (``JoinError``, argument ``skew.hot_keys``): a mapping whose
