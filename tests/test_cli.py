@@ -448,13 +448,19 @@ def test_catalog_options_out_of_range_are_usage_errors(
     assert expected in capsys.readouterr().err
 
 
-def test_metadata_only_publish_refuses_a_range_before_spark_starts(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_spark(name: str) -> Any:
+@pytest.fixture
+def no_spark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that fails if the command starts Spark."""
+
+    def refuse(name: str) -> Any:
         raise AssertionError("Spark started")
 
-    monkeypatch.setattr("mesh.session.get_spark", no_spark)
+    monkeypatch.setattr("mesh.session.get_spark", refuse)
+
+
+def test_metadata_only_publish_refuses_a_range_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], no_spark: None
+) -> None:
     argv = ["publish", "customers.profile", "--metadata-only", "--end", "2024-02-01"]
     assert main([*argv, "--conf", CONF]) == 1
     err = capsys.readouterr().err
@@ -462,12 +468,8 @@ def test_metadata_only_publish_refuses_a_range_before_spark_starts(
 
 
 def test_publish_refuses_an_empty_range_before_spark_starts(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], no_spark: None
 ) -> None:
-    def no_spark(name: str) -> Any:
-        raise AssertionError("Spark started")
-
-    monkeypatch.setattr("mesh.session.get_spark", no_spark)
     for start, end in (("2024-03-01", "2024-01-01"), ("2024-01-01", "2024-01-01")):
         argv = ["publish", "payments.tx_amounts", "--start", start, "--end", end]
         assert main([*argv, "--conf", CONF]) == 1
@@ -476,12 +478,8 @@ def test_publish_refuses_an_empty_range_before_spark_starts(
 
 
 def test_a_publish_by_another_domain_is_refused_before_spark_starts(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], no_spark: None
 ) -> None:
-    def no_spark(name: str) -> Any:
-        raise AssertionError("Spark started")
-
-    monkeypatch.setattr("mesh.session.get_spark", no_spark)
     for extra in (["--start", "2024-01-01", "--end", "2024-02-01"], ["--metadata-only"]):
         argv = ["publish", "customers.profile", *extra, "--identity", "eve@support"]
         assert main([*argv, "--conf", CONF]) == 1
