@@ -26,7 +26,7 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
     """
     from pyspark.sql import SparkSession
 
-    active = SparkSession.getActiveSession()
+    active = _existing_session()
     if active is not None:
         return active
     if os.environ.get("SPARK_REMOTE"):
@@ -73,9 +73,7 @@ def lazy_spark(app_name: str = "feature-mesh") -> SparkSession:
     starts that session on its first use; otherwise the session itself. Databricks,
     spark-submit and Spark Connect always get their session.
     """
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
+    active = _existing_session()
     if active is not None:
         return active
     environment = ("SPARK_REMOTE", "PYSPARK_GATEWAY_PORT", "DATABRICKS_RUNTIME_VERSION")
@@ -83,6 +81,25 @@ def lazy_spark(app_name: str = "feature-mesh") -> SparkSession:
     if connect or any(os.environ.get(v) for v in environment) or _delta_jars_available():
         return get_spark(app_name)
     return cast("SparkSession", _LazySession(app_name))
+
+
+def _existing_session() -> SparkSession | None:
+    """The session this thread is in, else the one the process already started.
+
+    A new thread (a thread pool in a notebook) has no active session, but the notebook's
+    session exists: a builder's ``getOrCreate`` would return it after applying the builder's
+    settings to it (time zone, partitions), changing the caller's session for good.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    default = SparkSession._instantiatedSession  # classic PySpark's process-wide session
+    context = getattr(default, "_sc", None)
+    if default is not None and getattr(context, "_jsc", None) is not None:  # not stopped
+        return default
+    return None
 
 
 class _LazySession:

@@ -399,6 +399,36 @@ def test_a_catalog_lookup_names_the_missing_error_class() -> None:
     require_warehouse("s3://bucket/nowhere", "pass --warehouse")  # URIs are not checked
 
 
+def test_python_lookups_at_a_missing_warehouse_are_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A notebook with a misspelt MESH_WAREHOUSE, or a relative one after os.chdir: "nothing
+    # published" would be a wrong answer.
+    from mesh.catalog.audit import audit_log
+    from mesh.catalog.duplicates import value_duplicates
+    from mesh.catalog.lineage import lineage
+    from mesh.catalog.search import search, show, versions
+    from mesh.definitions import load_mesh
+    from mesh.errors import CatalogError
+
+    mesh = load_mesh(CONF)
+    monkeypatch.setenv("MESH_WAREHOUSE", str(tmp_path / "typo"))
+    who = {"identity": "bob@support"}
+    lookups = {
+        "search": lambda: search(None, mesh, **who),
+        "show": lambda: show(None, mesh, "payments.customer_spend", **who),
+        "versions": lambda: versions(None, mesh, "payments.customer_spend", **who),
+        "lineage": lambda: lineage(None, mesh, "payments.customer_spend", **who),
+        "audit": lambda: audit_log(None, mesh, **who),
+        "duplicates": lambda: value_duplicates(None, mesh, **who),
+    }
+    for name, call in lookups.items():
+        with pytest.raises(CatalogError, match=r"no warehouse at .*set MESH_WAREHOUSE") as info:
+            call()
+        assert info.value.params["path"] == str(tmp_path / "typo"), name
+    assert not (tmp_path / "typo").exists()
+
+
 def test_an_existing_empty_warehouse_is_an_empty_catalog(
     spark: Any, warehouse: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,40 @@ from mesh.session import (
     native_delta_enabled,
 )
 
+SHUFFLE = "spark.sql.shuffle.partitions"
+
 
 def test_get_spark_returns_the_active_session(spark: Any) -> None:
     assert get_spark() is spark
     assert get_spark(master="local[1]") is spark  # an active session wins over arguments
+
+
+def test_another_thread_gets_the_session_as_it_is(spark: Any) -> None:
+    # A thread pool in a notebook: no session is active in the new thread, but the
+    # notebook's exists; a builder's getOrCreate would apply get_spark's settings to it.
+    before = {k: spark.conf.get(k) for k in ("spark.sql.session.timeZone", SHUFFLE)}
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    spark.conf.set(SHUFFLE, "3")
+    found: dict[str, Any] = {}
+
+    def worker() -> None:
+        from pyspark.sql import SparkSession
+
+        found["active"] = SparkSession.getActiveSession()
+        found["get_spark"] = get_spark()
+        found["lazy_spark"] = lazy_spark()
+
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        zone, partitions = spark.conf.get("spark.sql.session.timeZone"), spark.conf.get(SHUFFLE)
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
+    assert found["active"] is None  # what made the difference
+    assert found["get_spark"] is spark and found["lazy_spark"] is spark
+    assert (zone, partitions) == ("America/New_York", "3")
 
 
 def test_native_delta_is_off_in_the_test_session(spark: Any) -> None:
@@ -42,6 +73,7 @@ def test_a_lazy_session_is_made_only_where_a_new_session_would_be_local_without_
 
     assert lazy_spark() is spark  # an active session is used as is
     monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    monkeypatch.setattr(SparkSession, "_instantiatedSession", None)
     monkeypatch.setattr(session_module, "get_spark", lambda app_name="": "started")
     for name in ("SPARK_REMOTE", "PYSPARK_GATEWAY_PORT", "DATABRICKS_RUNTIME_VERSION"):
         monkeypatch.delenv(name, raising=False)
@@ -125,6 +157,7 @@ def test_spark_remote_connects_with_only_the_time_zone(monkeypatch: pytest.Monke
             return "remote session"
 
     monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    monkeypatch.setattr(SparkSession, "_instantiatedSession", None)
     monkeypatch.setattr(SparkSession, "builder", Builder())
     monkeypatch.setenv("SPARK_REMOTE", "sc://example:15002")
     assert get_spark("app") == "remote session"

@@ -77,9 +77,11 @@ def current_identity(standards: Standards, value: str | Identity | None = None) 
     env = standards.access.identity_env
     text = value if value is not None else os.environ.get(env)
     if not text:
+        # The identity given is empty, or none was given and the variable is unset or empty.
+        why = "the identity given is empty" if value is not None else f"{env} is not set"
         raise AccessDeniedError(
-            f"no caller identity: {env} is not set; set {env}=user@domain (e.g. alice@risk) "
-            "or pass --identity",
+            f"no caller identity: {why}; set {env}=user@domain (e.g. alice@risk), or pass "
+            "--identity (identity= in Python)",
             identity=None,
             feature_set=None,
             feature=None,

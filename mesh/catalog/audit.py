@@ -165,8 +165,10 @@ def audit_log(
     not other domains'.
     """
     from mesh.catalog.access import current_identity
+    from mesh.catalog.tables import LOOKUP_HINT, require_warehouse
 
     who = current_identity(mesh.standards, identity)
+    require_warehouse(mesh.warehouse, LOOKUP_HINT)  # not "no rows" for a path that is wrong
     filters = {k: v for k, v in (("feature_set", feature_set), ("decision", decision)) if v}
     rows = [
         r

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mesh.catalog.tables import Catalog, recorded_path
+from mesh.catalog.tables import LOOKUP_HINT, Catalog, recorded_path, require_warehouse
 from mesh.errors import CatalogError
 
 if TYPE_CHECKING:
@@ -179,7 +179,13 @@ def latest_version(
 
 
 def entries(spark: SparkSession, mesh: MeshDefinition) -> list[CatalogEntry]:
-    """The latest landed catalog entry of every published feature set, by name."""
+    """The latest landed catalog entry of every published feature set, by name.
+
+    ``CatalogError`` for a local warehouse folder that does not exist (a typo, a relative
+    path after ``os.chdir``): every lookup starts here, and none answers "nothing
+    published" for a catalog it could not find.
+    """
+    require_warehouse(mesh.warehouse, LOOKUP_HINT)
     catalog = Catalog(spark, mesh.warehouse)
     landed = {r["publish_id"] for r in catalog.rows("versions")}
     latest: dict[str, dict[str, Any]] = {}

@@ -164,6 +164,13 @@ def recorded_path(warehouse: str, path: str, inside: str) -> str:
     return normalize_path(path)
 
 
+# How a Python caller chooses the warehouse (the CLI says --warehouse).
+LOOKUP_HINT = (
+    "set MESH_WAREHOUSE or storage.warehouse in conf/mesh.yaml (a relative path is taken "
+    "from the working directory)"
+)
+
+
 def require_warehouse(warehouse: str, hint: str) -> None:
     """Refuse to read the catalog of a local warehouse folder that does not exist.
 

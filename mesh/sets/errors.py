@@ -43,3 +43,16 @@ class ManifestError(SetBuildError):
 
 class OutputPathError(SetBuildError):
     """An output would overwrite a managed area, a table the build reads, or others' data."""
+
+
+def require_flags(where: str, **flags: object) -> None:
+    """Each flag is a bool: a truthy string such as ``"no"`` must not pass as True."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise SetBuildError(
+                f"{where} {name}: expected True or False, found {value!r} "
+                f"({type(value).__name__}); pass a bool, e.g. {name}=False.",
+                argument=name,
+                expected="bool",
+                found=value,
+            )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 from mesh.definitions.references import expand_references
 from mesh.sets.access import authorize, check_visible_references
-from mesh.sets.errors import SetBuildError, SpineError
+from mesh.sets.errors import SetBuildError, SpineError, require_flags
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
 from mesh.sets.spine import check_key_types
 from mesh.times import optional_utc
@@ -57,6 +57,11 @@ def build_inference_set(
     from mesh.storage.base import epoch_micros
 
     _check_features(features)
+    require_flags(
+        "build_inference_set",
+        exclude_late_data=exclude_late_data,
+        allow_unpublished=allow_unpublished,
+    )
     check_visible_references(spark, mesh, features, "inference set", identity)
     when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
     rows_given = not isinstance(entities, DataFrame)
@@ -162,7 +167,7 @@ def _frame(spark: SparkSession, mesh: MeshDefinition, inputs: Any, rows: Any) ->
         entity = mesh.entity(mesh.any_set(pin.feature_set).entity)
         types.update({s: entity.keys[k] for k, s in zip(pin.keys, pin.spine_columns, strict=True)})
     columns = _columns(rows)
-    values = [tuple(r.get(c) for c in columns) for r in rows]
+    values = [tuple(_plain(r.get(c)) for c in columns) for r in rows]
     fields = []
     for j, c in enumerate(columns):
         given = [(v[j],) for v in values if v[j] is not None]
@@ -180,7 +185,26 @@ def _frame(spark: SparkSession, mesh: MeshDefinition, inputs: Any, rows: Any) ->
                     column=c,
                 ) from None
         fields.append(StructField(c, data_type))
-    return spark.createDataFrame(values, StructType(fields))
+    try:
+        return spark.createDataFrame(values, StructType(fields))
+    except (PySparkException, TypeError, ValueError) as exc:
+        expected = {f.name: f.dataType.simpleString() for f in fields}
+        reason = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), repr(exc))
+        raise SpineError(
+            f"build_inference_set entities: the rows do not fit the columns' types {expected} "
+            f"(key columns as their entity registers them): {reason}; give each value that "
+            "type in Python (int for bigint keys, str for string ones), or pass a DataFrame.",
+            argument="entities",
+            expected=expected,
+        ) from None
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (``np.int64`` from a pandas column) as the Python value it holds."""
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        return item()
+    return value
 
 
 def entities_from_text(

@@ -76,6 +76,11 @@ def test_current_identity_from_environment(
     monkeypatch.setenv("MESH_IDENTITY", "bob@support")
     assert current_identity(mesh.standards) == Identity("bob", "support")
     assert current_identity(mesh.standards, "carol@risk") == Identity("carol", "risk")
+    # An empty identity given is refused, and said to be that (the variable is set).
+    with pytest.raises(AccessDeniedError, match="the identity given is empty") as empty:
+        current_identity(mesh.standards, "")
+    assert "MESH_IDENTITY is not set" not in str(empty.value)
+    assert "identity= in Python" in str(empty.value)
     monkeypatch.delenv("MESH_IDENTITY")
     with pytest.raises(AccessDeniedError) as info:
         current_identity(mesh.standards)

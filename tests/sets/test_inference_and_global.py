@@ -16,10 +16,12 @@ from mesh.sets import (
     InputNotBuiltError,
     NotPublishedError,
     SetBuildError,
+    SpineError,
     UnknownReferenceError,
     VersionPinError,
     build_global_feature_set,
     build_inference_set,
+    build_training_set,
     resolve_inputs,
 )
 from mesh.sets.commits import pin_matches
@@ -63,6 +65,27 @@ def test_inference_denied_and_missing_keys(wh) -> None:
     with pytest.raises(SetBuildError) as missing:
         build_inference_set(wh.spark, wh.mesh, FEATURES, [{"client": 1}])
     assert missing.value.params["missing"] == ["customer_id"]
+
+
+def test_inference_flags_and_row_values_are_checked(wh) -> None:
+    import numpy as np
+
+    rows = [{"customer_id": 1}]
+    for flag in ("exclude_late_data", "allow_unpublished"):
+        with pytest.raises(SetBuildError, match=f"{flag}: expected True or False, found 'no'"):
+            build_inference_set(wh.spark, wh.mesh, FEATURES, rows, **{flag: "no"})
+    with pytest.raises(SetBuildError, match="allow_unpublished: expected True or False"):
+        build_training_set(wh.spark, wh.mesh, "risk.train", allow_unpublished="yes")
+    # A key value Spark cannot take as the entity's bigint: the types, not PySpark's error.
+    for bad in ("1", 1.0):
+        with pytest.raises(SpineError, match=r"do not fit the columns' types \{'customer_id'"):
+            build_inference_set(wh.spark, wh.mesh, FEATURES, [{"customer_id": bad}])
+    # numpy integers (a pandas column's to_dict("records") on some versions) are ints.
+    got = build_inference_set(
+        wh.spark, wh.mesh, FEATURES, [{"customer_id": np.int64(1)}], as_of=jan(7)
+    )
+    same = build_inference_set(wh.spark, wh.mesh, FEATURES, rows, as_of=jan(7))
+    assert_df_equality(got, same)
 
 
 def test_a_hidden_set_is_refused_before_its_features_or_name_are_told(wh) -> None:
