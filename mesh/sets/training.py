@@ -364,8 +364,9 @@ def _finish(
     path = write_manifest(manifest, absolute)
     if spec is None:
         warnings.warn(
-            f"Training set {manifest.training_set} is not defined under conf/ any more: this "
-            "build is not recorded in the catalog (its manifest is beside the table).",
+            f"Training set {manifest.training_set} is not among the mesh's training sets "
+            "(conf/, or mesh.training_sets for one defined in Python): this build is not "
+            "recorded in the catalog (its manifest is beside the table).",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -76,7 +76,7 @@ def test_training_set_looks_one_set_up_in_two_roles_and_rebuilds(wh) -> None:
     assert pins["payee_"].features == {"amount": "payee_amount"}
     assert pins["payee_"].keys == ("customer_id",)
 
-    with pytest.warns(RuntimeWarning, match="not defined under conf/"):  # a spec made here
+    with pytest.warns(RuntimeWarning, match="not among the mesh.s training sets"):  # made here
         rebuilt = rebuild_training_set(wh.spark, wh.mesh, result.manifest_path)
     again = open_table(wh.spark, rebuilt.path).read(version=rebuilt.delta_version)
     assert_df_equality(again, expected, ignore_row_order=True, ignore_nullable=True)
