@@ -79,7 +79,8 @@ def changed_rows(table: DeltaFeatureTable, changes: LogChanges) -> DataFrame | N
         return None
     out = frames[0]
     for frame in frames[1:]:
-        out = out.unionByName(frame)
+        # A column the source gained since: null in the rows read at the older version.
+        out = out.unionByName(frame, allowMissingColumns=True)
     return out
 
 

@@ -138,8 +138,14 @@ def compute_feature_set(
     operation: str = "compute",
     source: SourceRead | None = None,
     extra: dict[str, Any] | None = None,
+    replace: tuple[datetime, datetime] | None = None,
 ) -> RunResult:
     """Compute ``[start, end)`` of one feature set and replace that range in its feature table.
+
+    ``replace`` widens the range replaced (rows there that the run does not write are
+    removed; the commit still records ``[start, end)``): refresh passes where deleted source
+    rows reached beyond the data. A full compute (no ``start``/``end``) replaces the table's
+    whole extent, so that rows of source rows since deleted do not outlive them.
 
     Without ``start``/``end`` the range covers all source data: from the first event to the
     last availability time (snapshot: through the grid point that covers it). ``chunk`` splits
@@ -167,6 +173,7 @@ def compute_feature_set(
     # ``versions``; it says so (``synced``), so that refresh never scans that version to know.
     # A caller that passes the mark itself (refresh) knows it without the scan.
     marked = extra is not None and SYNCED in extra
+    full = start is None and end is None
     bounds = None
     if start is None or end is None or not marked:
         bounds = data_range(spark, mesh, fs, src)
@@ -199,6 +206,17 @@ def compute_feature_set(
     key_types = dict(mesh.entity(fs.entity).keys)
     table = open_table(spark, path, backend=mesh.standards.storage.backend)
     table_schema = table.schema() if table.exists() else None
+    low, high = start, end  # the range replaced
+    if replace is not None:
+        low, high = min(low, _utc(replace[0])), max(high, _utc(replace[1]))
+    if full and table_schema is not None:
+        from pyspark.sql import functions as F
+
+        ts = F.unix_micros(F.col(FEATURE_TS))
+        extent = table.read().agg(F.min(ts), F.max(ts)).first()
+        if extent is not None and extent[0] is not None:
+            low = min(low, _from_us(int(extent[0])))
+            high = max(high, _from_us(int(extent[1]) + 1))
     added: list[str] = []
     staging = in_warehouse(mesh, f"_staging/{run_id}/{fs.domain}.{fs.name}")
     pieces = split_range(start, end, chunk)
@@ -247,8 +265,8 @@ def compute_feature_set(
             staged,
             commit,
             time_column=FEATURE_TS,
-            start=start,
-            end=end,
+            start=low,
+            end=high,
             merge_schema=bool(added),
         )
     finally:

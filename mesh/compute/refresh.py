@@ -271,6 +271,13 @@ def _refresh(
         # the data now reaches further: values between (quiet days, old rows still in their
         # windows) exist in a full recompute and must be computed too.
         start, end = min(start, last_end), reach
+    # Rows the changed rows reached beyond the data now (a deleted row after the last one
+    # left) are in no full recompute: that range is replaced too, with nothing.
+    replace = (_from_us(start_us), _from_us(end_us)) if _from_us(end_us) > end else None
+    if start >= end and replace is not None and reach is not None:
+        # Nothing left to compute, only rows to remove: recompute the last instant the data
+        # reaches (its values are a full recompute's) to carry the removal.
+        start, end = reach - timedelta(microseconds=1), reach
     if start >= end:
         return RunResult(
             fs.qualified_name,
@@ -295,6 +302,7 @@ def _refresh(
         progress=progress,
         operation="refresh",
         source=src,
+        replace=replace,
         extra={
             "refreshed_from_source_version": int(recorded),
             "changed_files": len(changes.added) + len(changes.removed),

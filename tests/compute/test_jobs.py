@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from mesh.cli import main
 from mesh.compute import (
@@ -306,6 +307,47 @@ def test_refresh_after_quiet_days_equals_a_full_recompute(
             (2, 0, 3),
             (3, 0, 3),
         ]
+
+
+@pytest.mark.parametrize("name", ["payments.customer_spend", "payments.tx_amounts"])
+def test_rows_of_deleted_source_rows_do_not_outlive_them(
+    spark: Any, quiet_mesh: Any, name: str
+) -> None:
+    # Day 5's rows are appended, refreshed in, then deleted from the source: a refresh, and
+    # then a full compute, leave no value that only they made (past the data's new end).
+    from deltalake import DeltaTable
+
+    fs = quiet_mesh.feature_sets[name]
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    _append_transactions(spark, quiet_mesh, _transactions(5, 500))
+    refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    table = open_table(spark, feature_table_path(quiet_mesh, fs))
+    assert table.read().where("feature_ts >= '2024-03-06'").count() > 0
+    DeltaTable(f"{quiet_mesh.warehouse}/products/payments/transactions").delete("tx_id >= 500")
+    refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    full = feature_rows(spark, quiet_mesh, fs)
+    # Up to the end of the data left, the table is a full recompute. After it, a snapshot
+    # set keeps the grid points the earlier runs wrote (known limitation: the decaying
+    # windows of the rows left, up to the earlier runs' end), but no value of a deleted row.
+    end = full.agg({"feature_ts": "max"}).first()[0]
+    assert_df_equality(
+        table.read().where(F.col("feature_ts") <= end),
+        full,
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_column_order=True,
+    )
+    after = table.read().where(F.col("feature_ts") > end)
+    if fs.is_aggregation:
+        assert after.where("tx_count_1d > 0").count() == 0  # no day-5 transaction counted
+    else:
+        assert after.count() == 0
+    # A full compute over a table holding such rows removes them too.
+    _append_transactions(spark, quiet_mesh, _transactions(6, 600))
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    DeltaTable(f"{quiet_mesh.warehouse}/products/payments/transactions").delete("tx_id >= 600")
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
 
 
 def test_refresh_of_a_late_row_after_quiet_days_equals_a_full_recompute(

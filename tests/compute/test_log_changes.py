@@ -55,3 +55,25 @@ def test_files_that_come_and_go_inside_the_span_cancel(tmp_path: Path) -> None:
     changes = log_changes(path, 0, 2)
     assert (changes.added, changes.removed) == ({"d e.parquet"}, set())
     assert log_changes(path, 0, 1).removed == {"a.parquet"}
+
+
+def test_changed_rows_of_a_source_that_gained_a_column(spark: Any, tmp_path: Path) -> None:
+    # Rows of a removed file are read at the older version, which lacks the column an append
+    # added since (schema merge): unioned with the added rows, it reads as null.
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from mesh.compute.changes import changed_rows
+    from mesh.storage import open_table
+
+    path = str(tmp_path / "source")
+    write_deltalake(path, pa.table({"id": [1, 2]}))
+    write_deltalake(path, pa.table({"id": [3], "note": ["x"]}), mode="append", schema_mode="merge")
+    DeltaTable(path).delete("id = 1")
+    table = open_table(spark, path, backend="embedded")
+    rows = changed_rows(table, log_changes(path, 0, 2))
+    assert rows is not None
+    got = sorted((r["id"], r["note"]) for r in rows.collect())
+    # Removed: the first file (ids 1, 2, read at version 0); added: the rewrite of id 2 and
+    # id 3's file (read at version 2).
+    assert got == [(1, None), (2, None), (2, None), (3, "x")]
