@@ -148,6 +148,7 @@ def test_a_read_of_a_feature_the_set_does_not_have_is_no_refusal_to_audit(
     spark: Any, mesh: MeshDefinition
 ) -> None:
     profile = mesh.feature_sets["customers.profile"]
+    Path(mesh.warehouse).mkdir(parents=True, exist_ok=True)  # the catalog reads it
     with pytest.raises(UnknownReferenceError) as info:
         authorize_read(
             spark, mesh, Identity("bob", "support"), [(profile, ["nope"])], "training set x"
