@@ -67,34 +67,11 @@ def publish_range(
                 feature_set=name,
             )
         df, sources = _compute(spark, mesh, fs, start, end)
-    # A global set's expressions run in the actions below: their failures name the set.
-    with _evaluating(fs):
-        return _publish_frame(spark, mesh, fs, df, sources, read, who, run, start, end, as_of)
-
-
-def _evaluating(fs: Any) -> Any:
     from contextlib import nullcontext
 
-    from mesh.sets.global_features import evaluating
-
-    return evaluating(fs) if fs.kind == "global_feature_set" else nullcontext()
-
-
-def _publish_frame(
-    spark: SparkSession,
-    mesh: MeshDefinition,
-    fs: Any,
-    df: DataFrame,
-    sources: dict[str, int],
-    read: list[tuple[str, str]],
-    who: Identity,
-    run: str,
-    start: datetime | None,
-    end: datetime | None,
-    as_of: datetime | None,
-) -> PublishResult:
-    """Cut ``df`` to the range (a global set's), find a missing bound, publish."""
     from pyspark.sql import functions as F
+
+    from mesh.sets.global_features import evaluating
 
     if fs.kind == "global_feature_set" and (start is not None or end is not None):
         # Computed over the whole history; only the asked range is checked and replaced.
@@ -102,26 +79,27 @@ def _publish_frame(
             df = df.where(F.col("feature_ts") >= F.lit(start))
         if end is not None:
             df = df.where(F.col("feature_ts") < F.lit(end))
-    if start is None or end is None:
-        low, high = df.agg(F.min("feature_ts"), F.max("feature_ts")).collect()[0]
-        if low is None:
-            name = fs.qualified_name
-            raise CatalogError(f"publish {name}: the computed frame is empty", feature_set=name)
-        start = start or low
-        end = end or high + timedelta(microseconds=1)
-    commit = CommitInfo(run_id=run, operation="publish", source_versions=sources)
-    return publish_feature_set(
-        spark,
-        mesh,
-        fs,
-        df,
-        start=start,
-        end=end,
-        commit=commit,
-        identity=who,
-        as_of=as_of,
-        inputs=read,
-    )
+    # A global set's expressions run in the actions below: their failures name the set.
+    with evaluating(fs) if fs.kind == "global_feature_set" else nullcontext():
+        if start is None or end is None:
+            low, high = df.agg(F.min("feature_ts"), F.max("feature_ts")).collect()[0]
+            if low is None:
+                raise CatalogError(f"publish {name}: the computed frame is empty", feature_set=name)
+            start = start or low
+            end = end or high + timedelta(microseconds=1)
+        commit = CommitInfo(run_id=run, operation="publish", source_versions=sources)
+        return publish_feature_set(
+            spark,
+            mesh,
+            fs,
+            df,
+            start=start,
+            end=end,
+            commit=commit,
+            identity=who,
+            as_of=as_of,
+            inputs=read,
+        )
 
 
 def check_range(name: str, start: datetime | None, end: datetime | None) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mesh.errors import JoinError
+from mesh.errors import JoinError, MeshError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -51,11 +51,16 @@ def _normalise_ttl(ttl: object) -> dt.timedelta | None:
     return value
 
 
-def require_bool(value: object, argument: str, where: str = "") -> bool:
-    """``value`` if it is a bool; a truthy string like ``"no"`` must not pass as True."""
+def require_bool(
+    value: object, argument: str, where: str = "", error: type[MeshError] = JoinError
+) -> bool:
+    """``value`` if it is a bool; a truthy string like ``"no"`` must not pass as True.
+
+    ``error`` is the ``MeshError`` raised (the training and inference APIs raise theirs).
+    """
     if isinstance(value, bool):
         return value
-    raise JoinError(
+    raise error(
         f"{where}{argument}: expected True or False, found {value!r} ({type(value).__name__}); "
         f"pass a bool, e.g. {argument}=True.",
         argument=argument,

@@ -45,14 +45,7 @@ class OutputPathError(SetBuildError):
     """An output would overwrite a managed area, a table the build reads, or others' data."""
 
 
-def require_flags(where: str, **flags: object) -> None:
-    """Each flag is a bool: a truthy string such as ``"no"`` must not pass as True."""
-    for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise SetBuildError(
-                f"{where} {name}: expected True or False, found {value!r} "
-                f"({type(value).__name__}); pass a bool, e.g. {name}=False.",
-                argument=name,
-                expected="bool",
-                found=value,
-            )
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message with text in it (Spark's may start with one
+    that is empty)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), repr(exc))

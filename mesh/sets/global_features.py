@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from mesh.definitions import GlobalFeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
 from mesh.sets.access import authorize, check_visible_references
-from mesh.sets.errors import SetBuildError, UnknownReferenceError
+from mesh.sets.errors import SetBuildError, UnknownReferenceError, first_line
 from mesh.sets.manifest import InputPin
 from mesh.sets.resolve import (
     CREATED_TS,
@@ -154,7 +154,7 @@ def compute_global_features(
             raise SetBuildError(
                 f"Global feature set {global_set.qualified_name} feature {feature.name!r}: "
                 f"expression `{feature.expr}` cannot be evaluated over the inputs "
-                f"({_first_line(exc)}); use only the input aliases "
+                f"({first_line(exc)}); use only the input aliases "
                 f"({', '.join(columns)}) and SQL functions.",
                 feature_set=global_set.qualified_name,
                 feature=feature.name,
@@ -244,11 +244,6 @@ def build_global_feature_set(
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message with text in it."""
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), repr(exc))
-
-
 @contextmanager
 def evaluating(spec: GlobalFeatureSet) -> Iterator[None]:
     """A global set's expressions failing on the data (division by zero, a cast of a value
@@ -263,7 +258,7 @@ def evaluating(spec: GlobalFeatureSet) -> Iterator[None]:
         expressions = "; ".join(f"{f.name}: `{f.expr}` ({f.type})" for f in spec.features)
         raise SetBuildError(
             f"Global feature set {spec.qualified_name}: an expression failed on the data "
-            f"({_first_line(exc)}); its expressions are {expressions}. Make them total over "
+            f"({first_line(exc)}); its expressions are {expressions}. Make them total over "
             "the inputs (try_divide, try_cast, nullif, coalesce; a value that may not fit the "
             "declared type).",
             feature_set=spec.qualified_name,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 from mesh.definitions.references import expand_references
 from mesh.sets.access import authorize, check_visible_references
-from mesh.sets.errors import SetBuildError, SpineError, require_flags
+from mesh.sets.errors import SetBuildError, SpineError, first_line
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
 from mesh.sets.spine import check_key_types
 from mesh.times import optional_utc
@@ -54,14 +54,13 @@ def build_inference_set(
     from pyspark.sql import functions as F
 
     from mesh.join import point_in_time_join
+    from mesh.join.source import require_bool
     from mesh.storage.base import epoch_micros
 
     _check_features(features)
-    require_flags(
-        "build_inference_set",
-        exclude_late_data=exclude_late_data,
-        allow_unpublished=allow_unpublished,
-    )
+    flags = {"exclude_late_data": exclude_late_data, "allow_unpublished": allow_unpublished}
+    for flag, value in flags.items():
+        require_bool(value, flag, "build_inference_set ", SetBuildError)
     check_visible_references(spark, mesh, features, "inference set", identity)
     when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
     rows_given = not isinstance(entities, DataFrame)
@@ -189,11 +188,11 @@ def _frame(spark: SparkSession, mesh: MeshDefinition, inputs: Any, rows: Any) ->
         return spark.createDataFrame(values, StructType(fields))
     except (PySparkException, TypeError, ValueError) as exc:
         expected = {f.name: f.dataType.simpleString() for f in fields}
-        reason = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), repr(exc))
         raise SpineError(
             f"build_inference_set entities: the rows do not fit the columns' types {expected} "
-            f"(key columns as their entity registers them): {reason}; give each value that "
-            "type in Python (int for bigint keys, str for string ones), or pass a DataFrame.",
+            f"(key columns as their entity registers them): {first_line(exc)}; give each "
+            "value that type in Python (int for bigint keys, str for string ones), or pass a "
+            "DataFrame.",
             argument="entities",
             expected=expected,
         ) from None

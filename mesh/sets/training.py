@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from mesh.definitions import MeshDefinition, Spine, TrainingSet
 from mesh.definitions.base import fingerprint
 from mesh.sets.access import authorize, authorize_table_path, check_visible_references
-from mesh.sets.errors import ManifestError, SpineError, UnknownReferenceError, require_flags
+from mesh.sets.errors import ManifestError, SetBuildError, SpineError, UnknownReferenceError
 from mesh.sets.manifest import (
     BUILD_OPERATION,
     InputPin,
@@ -88,7 +88,9 @@ def build_training_set(
     training tables, a table it reads, another writer's table or files) is refused with
     ``OutputPathError`` before anything is read (:mod:`mesh.sets.output`).
     """
-    require_flags("build_training_set", allow_unpublished=allow_unpublished)
+    from mesh.join.source import require_bool
+
+    require_bool(allow_unpublished, "allow_unpublished", "build_training_set ", SetBuildError)
     spec = training_spec(mesh, training_set)
     location = output or spec.location
     reads = [("the spine", spec.spine.path), *feature_tables(mesh, spec.features)]
