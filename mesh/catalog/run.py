@@ -67,10 +67,9 @@ def publish_range(
                 feature_set=name,
             )
         df, sources = _compute(spark, mesh, fs, start, end)
-    from contextlib import nullcontext
-
     from pyspark.sql import functions as F
 
+    from mesh.compute.failures import computing
     from mesh.sets.global_features import evaluating
 
     if fs.kind == "global_feature_set" and (start is not None or end is not None):
@@ -79,8 +78,8 @@ def publish_range(
             df = df.where(F.col("feature_ts") >= F.lit(start))
         if end is not None:
             df = df.where(F.col("feature_ts") < F.lit(end))
-    # A global set's expressions run in the actions below: their failures name the set.
-    with evaluating(fs) if fs.kind == "global_feature_set" else nullcontext():
+    # The set's computation runs in the actions below: its failures on the data name it.
+    with evaluating(fs) if fs.kind == "global_feature_set" else computing(fs):
         if start is None or end is None:
             low, high = df.agg(F.min("feature_ts"), F.max("feature_ts")).collect()[0]
             if low is None:

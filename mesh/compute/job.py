@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.compute.build import feature_frame
+from mesh.compute.failures import computing
 from mesh.compute.sources import AV_US, E_US, SourceRead, on_time_line, read_source
 from mesh.compute.widening import added_columns
 from mesh.compute.windowed import FEATURE_TS, position_unit_us, window_positions
@@ -223,21 +224,22 @@ def compute_feature_set(
     chunk_rows: list[dict[str, Any]] = []
     began = time.monotonic()
     try:
-        for i, (lo, hi) in enumerate(pieces, start=1):
-            frame = feature_frame(src.df, fs, src.product, key_types, lo, hi)
-            if i == 1 and table_schema is not None:  # refuse before computing anything
-                added = added_columns(fs, path, table_schema, frame.schema)
-            target = f"{staging}/chunk={i:05d}"
-            frame.write.mode("overwrite").parquet(target)
-            rows = spark.read.parquet(target).count()
-            chunk_rows.append({"start": _iso(lo), "end": _iso(hi), "rows": rows})
-            if progress:
-                elapsed = time.monotonic() - began
-                eta = elapsed / i * (len(pieces) - i)
-                progress(
-                    f"{fs.qualified_name} chunk {i}/{len(pieces)} [{_iso(lo)}, {_iso(hi)}): "
-                    f"{rows} rows, elapsed {elapsed:.1f}s, ETA {eta:.0f}s"
-                )
+        with computing(fs):  # a failure on the data names the set
+            for i, (lo, hi) in enumerate(pieces, start=1):
+                frame = feature_frame(src.df, fs, src.product, key_types, lo, hi)
+                if i == 1 and table_schema is not None:  # refuse before computing anything
+                    added = added_columns(fs, path, table_schema, frame.schema)
+                target = f"{staging}/chunk={i:05d}"
+                frame.write.mode("overwrite").parquet(target)
+                rows = spark.read.parquet(target).count()
+                chunk_rows.append({"start": _iso(lo), "end": _iso(hi), "rows": rows})
+                if progress:
+                    elapsed = time.monotonic() - began
+                    eta = elapsed / i * (len(pieces) - i)
+                    progress(
+                        f"{fs.qualified_name} chunk {i}/{len(pieces)} [{_iso(lo)}, {_iso(hi)}): "
+                        f"{rows} rows, elapsed {elapsed:.1f}s, ETA {eta:.0f}s"
+                    )
         staged = spark.read.parquet(
             *[f"{staging}/chunk={i:05d}" for i in range(1, len(pieces) + 1)]
         )

@@ -53,6 +53,9 @@ EVENT = "_pe"
 POSITION = "_k"
 CREATED_US = "_created_us"
 ARRIVAL_MAX = "_ar_max"
+# In the message of the ArithmeticError a window sum of bigints out of range raises: the
+# compute job finds it in Spark's PythonException and names the feature set.
+SUM_OVERFLOW = "window sum out of the bigint range"
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,10 @@ def compute_chunk(table: pa.Table, spec: KernelSpec) -> pa.Table:
         if out.size not in stops:
             stops[out.size] = grid.stop(entity, event + out.size - 1)
         lo, hi = first, stops[out.size]
-        if out.kind == "n" or (out.kind == "s" and pa.types.is_integer(values.type)):
+        if out.kind == "n":
             columns[out.name] = pa.array(_running(grid, lo, hi, ends, _int64(values)))
+        elif out.kind == "s" and pa.types.is_integer(values.type):
+            columns[out.name] = pa.array(_integer_sum(grid, lo, hi, ends, _int64(values), out))
         elif out.kind in ("s", "m2"):
             if out.size not in covers:
                 covers[out.size] = _Cover(grid.n, lo, hi)
@@ -318,6 +323,28 @@ def _running(
     np.add.at(deltas, lo[keep], v[keep])
     np.subtract.at(deltas, hi[leaves], v[leaves])
     return grid.cumulative(deltas)
+
+
+def _integer_sum(
+    grid: _Grid, lo: np.ndarray, hi: np.ndarray, ends: np.ndarray, v: np.ndarray, out: Output
+) -> np.ndarray:
+    """Window sums of ``bigint`` values, exact, or ``ArithmeticError`` (``SUM_OVERFLOW``)
+    where one leaves the ``bigint`` range, as Spark's ANSI ``sum`` raises.
+
+    Cumulative sums wrap modulo 2**64, so a window sum in range is exact even if an entity's
+    running total is not. When the values' magnitudes add up to 2**62 or more, the sums are
+    taken in two halves (the high and low 32 bits of each value, whose window sums cannot
+    wrap) and put together only where the result fits.
+    """
+    if np.abs(v.astype(np.float64)).sum() < 2.0**62:
+        return _running(grid, lo, hi, ends, v)
+    high = _running(grid, lo, hi, ends, v >> 32)
+    low = _running(grid, lo, hi, ends, v & 0xFFFFFFFF)
+    high = high + (low >> 32)
+    outside = (high < -(2**31)) | (high >= 2**31)
+    if outside.any():
+        raise ArithmeticError(f"{SUM_OVERFLOW}: {out.name}")
+    return (high << 32) + (low & 0xFFFFFFFF)
 
 
 def _windowed_distinct(grid: _Grid, lo: np.ndarray, hi: np.ndarray, values: pa.Array) -> pa.Array:

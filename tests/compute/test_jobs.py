@@ -640,3 +640,34 @@ def test_compute_with_a_global_set_checks_the_identity_before_any_commit(
     with pytest.raises(MeshError, match="identity"):
         compute_targets(spark, quiet_mesh, [fs.qualified_name, "risk.customer_risk"], progress=None)
     assert not open_table(spark, feature_table_path(quiet_mesh, fs)).exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "filter"),
+    [("tx_id", None), ("amount", "cast(currency AS int) > 0")],
+    ids=["sum past the bigint range", "cast that does not parse"],
+)
+def test_a_computation_failing_on_the_data_is_a_compute_error_and_writes_nothing(
+    spark: Any, quiet_mesh: Any, column: str, filter: str | None
+) -> None:
+    feature = AggregationFeature.model_validate(
+        {
+            "kind": "aggregation",
+            "name": "total",
+            "function": "sum",
+            "column": column,
+            "filter": filter,
+            "windows": ["7d"],
+            "pii": "none",
+            "description": "A sum that fails",
+        }
+    )
+    fs = quiet_mesh.feature_sets["payments.customer_spend"].model_copy(
+        update={"features": (feature,)}
+    )
+    huge = [(2**62 + i, *row[1:]) for i, row in enumerate(_transactions(1, 0)[:2])]
+    _append_transactions(spark, quiet_mesh, huge)  # customer 1: 2**62 twice on one day
+    with pytest.raises(ComputeError, match="customer_spend`: its computation failed on the data"):
+        compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    assert not open_table(spark, feature_table_path(quiet_mesh, fs)).exists()
+    assert not list(Path(quiet_mesh.warehouse, "_staging").glob("*/*"))

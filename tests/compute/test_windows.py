@@ -376,3 +376,47 @@ def test_distinct_doubles_count_zero_and_negative_zero_once_and_nan_once(
         source_df(spark, rows), fs, product(False), KEYS, T0, at(days=1), engine=engine
     )
     assert [r.d_1d for r in got.orderBy("feature_ts").collect()] == [1, 2, 3]
+
+
+BIG = 2**62
+
+
+def _bigint_sums(spark: Any, rows: list[tuple[int, float, int]], engine: str) -> tuple[Any, Any]:
+    """A 3h window sum of a bigint column over (cid, hour, value) rows, event accuracy."""
+    src = spark.createDataFrame(
+        [(cid, at(hour), None, x) for cid, hour, x in rows],
+        "cid bigint, event_ts timestamp, ingested_ts timestamp, x bigint",
+    )
+    fs = feature_set(
+        [{"kind": "aggregation", "name": "s", "function": "sum", "column": "x", "windows": ["3h"]}],
+        accuracy="event",
+    )
+    return fs, feature_frame(src, fs, product(False), KEYS, T0, at(days=1), engine=engine)
+
+
+def test_bigint_window_sums_at_the_ends_of_the_range_are_exact(spark: Any) -> None:
+    # The entity's running total passes 2**63, but every window's sum fits in a bigint (the
+    # SQL engine's running sums raise ARITHMETIC_OVERFLOW here).
+    rows = [(1, 1, BIG), (1, 2, BIG - 1), (1, 4, BIG), (1, 5, -BIG), (1, 7, -BIG), (2, 1, 3)]
+    _, frame = _bigint_sums(spark, rows, "kernel")
+    got = [(r.cid, r.feature_ts, r.s_3h) for r in frame.orderBy("cid", "feature_ts").collect()]
+    expected = [
+        (cid, _naive(at(hour)), sum(x for c, h, x in rows if c == cid and hour - 3 < h <= hour))
+        for cid, hour, _ in rows
+    ]
+    assert got == expected
+    assert [s for _, _, s in got[:5]] == [BIG, 2**63 - 1, 2**63 - 1, 0, -(2**63)]
+
+
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+def test_a_bigint_window_sum_out_of_range_is_an_error_naming_the_set(
+    spark: Any, engine: str
+) -> None:
+    from mesh.compute.failures import computing
+
+    # The kernel used to wrap around: 2**62 + 2**62 read as -2**63.
+    fs, frame = _bigint_sums(spark, [(1, 1, BIG), (1, 2, BIG), (2, 1, 3)], engine)
+    failed = r"`d\.fs`: its computation failed on the data"
+    with pytest.raises(ComputeError, match=failed) as err, computing(fs):
+        frame.collect()
+    assert "bigint" in str(err.value)
