@@ -3,7 +3,9 @@
 Only footers are read, never data. Min/max are kept for top-level integer, floating point,
 string, date and timestamp columns, the types data skipping and ``replace_range`` use.
 Timestamps are written at millisecond precision as the Delta protocol does, rounded outwards
-(min down, max up) so the bounds stay conservative.
+(min down, max up) so the bounds stay conservative; a max in the last millisecond of 9999 has
+no millisecond above it and is truncated, as delta-rs writes every max (readers allow for a
+millisecond). Years have four digits (0001-...), as the protocol's readers parse them.
 """
 
 from __future__ import annotations
@@ -92,11 +94,13 @@ def _convert(column: Any, raw: Any) -> Any:
 def _to_json(value: Any, *, up: bool) -> Any:
     if isinstance(value, datetime):
         micros = value.microsecond % 1000
-        if micros and up:
+        top = datetime.max.replace(tzinfo=value.tzinfo) - timedelta(microseconds=999)
+        if micros and up and value < top:
             value += timedelta(microseconds=1000 - micros)
-        elif micros:
+        elif micros:  # a max in the last millisecond of 9999 truncated, as delta-rs writes it
             value -= timedelta(microseconds=micros)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        # Four-digit years (strftime's %Y does not pad years before 1000).
+        return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str):

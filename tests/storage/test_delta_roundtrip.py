@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -65,6 +66,36 @@ def test_timestamps_written_as_int64_micros(spark, tmp_path):
     column = pq.read_metadata(uri).schema.column(1)
     assert column.physical_type == "INT64"
     assert "MICROS" in column.logical_type.to_json().upper()
+
+
+def test_timestamps_at_the_ends_of_the_range_are_written_with_stats_readers_can_use(
+    spark, tmp_path
+):
+    from datetime import datetime, timezone
+
+    utc = timezone.utc
+    first, early = datetime(1, 1, 1, tzinfo=utc), datetime(999, 6, 1, 0, 0, 0, 1500, tzinfo=utc)
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=utc)  # an "open end" sentinel
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    rows = [(1, first, 1.0, "a"), (2, early, 2.0, "b"), (3, last, 3.0, "c")]
+    table.create(frame(spark, rows).repartition(1), commit("r"))
+    micros = table.read().selectExpr("id", "unix_micros(feature_ts)").collect()
+    epoch = datetime(1970, 1, 1, tzinfo=utc)
+    assert sorted(map(tuple, micros)) == [
+        (i, (t - epoch) // timedelta(microseconds=1)) for i, t, *_ in rows
+    ]
+    delta = DeltaTable(path)
+    log = (tmp_path / "t" / "_delta_log" / "00000000000000000000.json").read_text()
+    (stats,) = [
+        json.loads(a["add"]["stats"]) for a in map(json.loads, log.splitlines()) if "add" in a
+    ]
+    assert stats["minValues"]["feature_ts"] == "0001-01-01T00:00:00.000Z"
+    assert stats["maxValues"]["feature_ts"] == "9999-12-31T23:59:59.999Z"  # as delta-rs has it
+    # delta-rs skips files by these statistics: a file with a bad bound would lose rows.
+    cut = datetime(2000, 1, 1, tzinfo=utc)
+    assert delta.to_pyarrow_table(filters=[("feature_ts", "<", cut)]).num_rows == 2
+    assert delta.to_pyarrow_table(filters=[("feature_ts", ">", cut)]).num_rows == 1
 
 
 def test_a_file_where_a_table_should_be_is_one_storage_error(spark, tmp_path):
