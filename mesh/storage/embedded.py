@@ -140,7 +140,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         partitions = list(table.metadata().partition_columns)
         if partitions:
             return self._read_partitioned(table, schema, partitions)
-        files = [_spark_uri(uri) for uri in table.file_uris()]
+        files = _data_files(table)
         if not files:
             return self.spark.createDataFrame([], schema)
         return self.spark.read.schema(schema).parquet(*files)
@@ -473,7 +473,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
 
     def _live_rows(self, table: DeltaTable, schema: StructType) -> DataFrame:
         """Every row of the snapshot ``table`` (the files it references, read as ``schema``)."""
-        files = [_spark_uri(uri) for uri in table.file_uris()]
+        files = _data_files(table)
         if not files:
             return self.spark.createDataFrame([], schema)
         return self.spark.read.schema(schema).parquet(*files)
@@ -523,6 +523,12 @@ def _absolute(root: str, path: str) -> str:
     if "://" in path or path.startswith("/"):
         return path
     return f"{root}/{unquote(path)}"
+
+
+def _data_files(table: DeltaTable) -> list[str]:
+    """The snapshot's data files as Spark reads them: delta-rs gives percent-encoded URIs
+    (``my%20warehouse``), which Hadoop would encode again; it takes the plain path."""
+    return [_spark_uri(unquote(uri)) for uri in table.file_uris()]
 
 
 def _spark_uri(uri: str) -> str:

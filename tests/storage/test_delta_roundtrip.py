@@ -188,3 +188,23 @@ def test_empty_frame_and_append_creates_table(spark, tmp_path):
     assert table.append(frame(spark, []), commit("r1")) == 0
     assert table.read().count() == 0 and table.schema() == SCHEMA
     assert delta_rs_rows(path).num_rows == 0
+
+
+@pytest.mark.parametrize("folder", ["my warehouse", "entrepôt", "x#y"])
+def test_a_table_under_any_folder_name_reads_back_after_each_kind_of_write(spark, tmp_path, folder):
+    path = str(tmp_path / folder / "t")
+    table = open_table(spark, path, backend="embedded")
+    first = [(1, ts(1), 1.0, "a"), (2, ts(2), 2.0, "b")]
+    table.create(frame(spark, first), commit("c"))
+    table.append(frame(spark, [(3, ts(3), 3.0, "c")]), commit("a"))
+    table.replace_range(
+        frame(spark, [(4, ts(2, 5), 4.0, "d")]),
+        commit("r"),
+        time_column="feature_ts",
+        start=ts(2),
+        end=ts(3),
+    )
+    expected = [first[0], (3, ts(3), 3.0, "c"), (4, ts(2, 5), 4.0, "d")]
+    assert rows_of(table.read()) == sorted(expected, key=repr)
+    assert rows_of(table.read(version=0)) == sorted(first, key=repr)
+    assert sorted(arrow_rows(delta_rs_rows(path), SCHEMA.names), key=repr) == rows_of(table.read())
