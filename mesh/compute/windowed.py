@@ -43,14 +43,13 @@ from mesh.compute import kernel
 from mesh.compute.partials import PartialPlan, finalize
 from mesh.compute.sources import AR_US, AV_US, E_US, uses_arrival
 from mesh.definitions import AggregationFeature, DataProduct, FeatureSet, format_duration
+from mesh.definitions.columns import CREATED_TS, FEATURE_TS
 from mesh.errors import ComputeError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
-FEATURE_TS = "feature_ts"
-CREATED_TS = "created_ts"
 _US = 1_000_000
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mesh.definitions.columns import name_clashes
 from mesh.definitions.feature_set import (
     AggregationFeature,
     ColumnFeature,
@@ -379,13 +380,17 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
                         column,
                         f"columns: {', '.join(product.columns)}",
                     )
-        outputs = fs.output_names()
-        for dup in sorted({o for o in outputs if outputs.count(o) > 1}):
+        for spellings in name_clashes(fs.output_names()).values():
+            cased = (
+                f" (as {', '.join(map(repr, spellings))}: Spark ignores letter case)"
+                if len(set(spellings)) > 1
+                else ""
+            )
             add(
                 name,
                 "features",
-                f"feature name {dup!r} appears more than once",
-                dup,
+                f"feature name {spellings[0]!r} appears more than once{cased}",
+                spellings[0],
                 "give every feature a unique name",
             )
 

@@ -1,6 +1,9 @@
 """Static rules about one feature set on its own: domain, naming, metadata, visibility, PII,
 duplicate names, quality overrides.
 
+Names are compared as Spark resolves them, without regard to letter case: ``Amount`` and
+``amount`` are one column, ``Feature_TS`` is the engine's ``feature_ts``.
+
 PII in ``public`` feature sets: a ``pii`` feature is a *warning* (it stays readable only
 with an explicit grant, which access control enforces on every read); a ``sensitive``
 feature in a ``public`` set *fails*: move it to an ``internal``/``private`` set.
@@ -10,6 +13,13 @@ from __future__ import annotations
 
 import re
 
+from mesh.definitions.columns import (
+    ENGINE_COLUMNS,
+    ENGINE_PREFIX,
+    engine_column,
+    name_clashes,
+    same_name,
+)
 from mesh.definitions.feature_set import PROTECTED_PII
 from mesh.definitions.mesh import AnyFeatureSet
 from mesh.governance.static_collector import Collector
@@ -62,7 +72,24 @@ class SetRules(Collector):
             )
             for output in feature.output_names():
                 self.length(name, output, output, where)
-                reserved = output in rules.reserved or feature.name in rules.reserved
+                engine = engine_column(output)
+                self.add(
+                    "naming.engine_column",
+                    name,
+                    output,
+                    engine is None,
+                    output,
+                    [*ENGINE_COLUMNS, f"{ENGINE_PREFIX}*"],
+                    f"{name}: feature name {output!r} is the engine's column {engine!r} "
+                    "(it adds feature_ts, created_ts, as_of_ts and working columns `_*`; "
+                    "Spark ignores letter case), whatever naming.reserved lists; rename "
+                    "the feature",
+                    where,
+                )
+                reserved = any(
+                    same_name(word, output) or same_name(word, feature.name)
+                    for word in rules.reserved
+                )
                 self.add(
                     "naming.reserved",
                     name,
@@ -78,11 +105,11 @@ class SetRules(Collector):
                     "naming.key_collision",
                     name,
                     output,
-                    output not in keys,
+                    not any(same_name(key, output) for key in keys),
                     output,
                     keys,
                     f"{name}: feature {output!r} has the name of a key column of entity "
-                    f"{fs.entity!r}; rename the feature",
+                    f"{fs.entity!r} (Spark ignores letter case); rename the feature",
                     where,
                 )
 
@@ -201,8 +228,16 @@ class SetRules(Collector):
 
     def duplicates(self, name: str, fs: AnyFeatureSet) -> None:
         outputs = fs.output_names()
-        for output in sorted(set(outputs)):
-            count = outputs.count(output)
+        clashes = name_clashes(outputs)
+        first = {o.lower(): o for o in reversed(outputs)}  # each name as first spelt
+        for output in sorted(first.values()):
+            spellings = clashes.get(output.lower(), [output])
+            count = len(spellings)
+            cased = (
+                f" (as {', '.join(repr(s) for s in spellings)}: Spark ignores letter case)"
+                if len(set(spellings)) > 1
+                else ""
+            )
             self.add(
                 "features.duplicate",
                 name,
@@ -210,7 +245,7 @@ class SetRules(Collector):
                 count == 1,
                 count,
                 1,
-                f"{name}: feature name {output!r} appears {count} times; give every "
+                f"{name}: feature name {output!r} appears {count} times{cased}; give every "
                 "feature a unique name",
                 "features",
             )

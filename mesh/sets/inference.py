@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
+from mesh.definitions.columns import AS_OF_TS
 from mesh.definitions.references import expand_references
 from mesh.sets.access import authorize, check_visible_references
 from mesh.sets.errors import SetBuildError, SpineError, first_line
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
     from mesh.catalog.access import Identity
 
-AS_OF_COLUMN = "as_of_ts"
+AS_OF_COLUMN = AS_OF_TS
 
 
 def build_inference_set(

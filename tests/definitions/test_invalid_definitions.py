@@ -404,6 +404,13 @@ CASES = [
         "the file holds no definition",
     ),
     Case(
+        "feature-names-differing-in-case",
+        sub(AMOUNTS, "name: is_online,", "name: Signed_Amount,"),
+        AMOUNTS,
+        "features",
+        "Spark ignores letter case",
+    ),
+    Case(
         "missing-mesh-yaml",
         lambda conf: (conf / "mesh.yaml").unlink(),
         "mesh.yaml",

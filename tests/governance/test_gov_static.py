@@ -141,6 +141,20 @@ def training_ref(mesh: MeshDefinition) -> None:
     )
 
 
+def permissive(name: str, feature_name: str, new_name: str) -> Callable[[MeshDefinition], None]:
+    """Rename a feature under naming rules that allow any letter case and reserve only
+    ``label``: only the engine's own rules and Spark's case-blindness remain."""
+
+    def edit(mesh: MeshDefinition) -> None:
+        naming = mesh.standards.naming.model_copy(
+            update={"feature_pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "reserved": ("label",)}
+        )
+        set_standards(mesh, naming=naming)
+        edit_set(mesh, name, set_feature(feature_name, "name", new_name))
+
+    return edit
+
+
 def source_column(column: str, type_name: str) -> Callable[[dict[str, Any]], None]:
     return lambda d: d["columns"].__setitem__(column, type_name)
 
@@ -517,6 +531,60 @@ CASES: list[tuple[str, Callable[[MeshDefinition], None], str, str, str | None, A
         None,
         "ev_ts",
         None,
+    ),
+    (
+        "engine column, whatever naming.reserved lists",
+        permissive(TX_AMOUNTS, "is_online", "created_ts"),
+        "naming.engine_column",
+        TX_AMOUNTS,
+        "created_ts",
+        "created_ts",
+        ["feature_ts", "created_ts", "as_of_ts", "_*"],
+    ),
+    (
+        "engine column in another letter case",
+        permissive(TX_AMOUNTS, "is_online", "Feature_TS"),
+        "naming.engine_column",
+        TX_AMOUNTS,
+        "Feature_TS",
+        "Feature_TS",
+        None,
+    ),
+    (
+        "engine working column prefix",
+        permissive(TX_AMOUNTS, "is_online", "_k"),
+        "naming.engine_column",
+        TX_AMOUNTS,
+        "_k",
+        "_k",
+        None,
+    ),
+    (
+        "key column in another letter case",
+        permissive(TX_AMOUNTS, "is_online", "Customer_ID"),
+        "naming.key_collision",
+        TX_AMOUNTS,
+        "Customer_ID",
+        "Customer_ID",
+        ["customer_id"],
+    ),
+    (
+        "reserved word in another letter case",
+        permissive(TX_AMOUNTS, "is_online", "LABEL"),
+        "naming.reserved",
+        TX_AMOUNTS,
+        "LABEL",
+        "LABEL",
+        ["label"],
+    ),
+    (
+        "feature names differing only in letter case",
+        permissive(TX_AMOUNTS, "is_online", "Signed_Amount"),
+        "features.duplicate",
+        TX_AMOUNTS,
+        "signed_amount",
+        2,
+        1,
     ),
 ]
 
