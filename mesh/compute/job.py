@@ -28,7 +28,7 @@ from mesh.compute.build import feature_frame
 from mesh.compute.failures import computing
 from mesh.compute.sources import AV_US, E_US, SourceRead, on_time_line, read_source
 from mesh.compute.widening import added_columns
-from mesh.compute.windowed import FEATURE_TS, position_unit_us, window_positions
+from mesh.compute.windowed import FEATURE_TS, instant, position_unit_us, window_positions
 from mesh.definitions import FeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
 from mesh.errors import ComputeError
@@ -350,7 +350,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def _from_us(micros: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+    return instant(micros)
 
 
 def _iso(value: datetime | None) -> str:

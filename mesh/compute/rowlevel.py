@@ -31,7 +31,7 @@ def compute_row_features(
     """
     from pyspark.sql import functions as F
 
-    if fs.accuracy != "event":
+    if fs.row_level_off_event:
         raise ComputeError(
             f"Feature set `{fs.qualified_name}` (accuracy): row-level features are computed "
             f"per source row, found accuracy {fs.accuracy!r}; set `accuracy: event`.",

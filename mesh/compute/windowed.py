@@ -36,7 +36,7 @@ the keys. Then, per partition:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from mesh.compute import kernel
@@ -51,6 +51,18 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 _US = 1_000_000
+# Every instant a datetime (and so a source row's time) can hold lies within this span: a
+# longer window or TTL covers the same rows as it, so it is computed as this span.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FIRST_US = (datetime.min.replace(tzinfo=timezone.utc) - _EPOCH) // timedelta(microseconds=1)
+_LAST_US = (datetime.max.replace(tzinfo=timezone.utc) - _EPOCH) // timedelta(microseconds=1)
+LONGEST_SPAN = timedelta(microseconds=_LAST_US - _FIRST_US + 1)
+
+
+def instant(micros: int) -> datetime:
+    """The UTC datetime ``micros`` after the epoch, clamped to the datetimes' range (a
+    window's start before year 1, or its reach after year 9999, is the range's end)."""
+    return _EPOCH + timedelta(microseconds=min(max(micros, _FIRST_US), _LAST_US))
 
 
 def position_unit_us(fs: FeatureSet) -> int:
@@ -59,26 +71,28 @@ def position_unit_us(fs: FeatureSet) -> int:
 
 
 def window_positions(fs: FeatureSet) -> dict[str, int]:
-    """Each window (by its text, e.g. ``7d``) in positions; checks snapshot windows fit the grid."""
+    """Each window (by its text, e.g. ``7d``) in positions; checks snapshot windows fit the grid.
+
+    A window longer than ``LONGEST_SPAN`` (``3000y``) covers every row a datetime can stamp,
+    so it counts as that span, as the join caps a TTL."""
+    for i, off_grid, w in fs.off_grid_windows()[:1]:
+        raise ComputeError(
+            f"Feature set `{fs.qualified_name}` (features[{i}].windows): window "
+            f"{format_duration(w)} is not a multiple of the snapshot interval "
+            f"{format_duration(fs.interval)}; use whole intervals (e.g. 1d, 7d) or a "
+            "smaller `interval`.",
+            feature_set=fs.qualified_name,
+            feature=off_grid.name,
+            window=format_duration(w),
+            interval=format_duration(fs.interval),
+        )
     unit = position_unit_us(fs)
     out: dict[str, int] = {}
-    for i, feature in enumerate(fs.features):
-        if not isinstance(feature, AggregationFeature):
-            continue
-        for w in feature.windows:
-            w_us = int(w.total_seconds() * _US)
-            if w_us % unit:
-                raise ComputeError(
-                    f"Feature set `{fs.qualified_name}` (features[{i}].windows): window "
-                    f"{format_duration(w)} is not a multiple of the snapshot interval "
-                    f"{format_duration(fs.interval)}; use whole intervals (e.g. 1d, 7d) or a "
-                    "smaller `interval`.",
-                    feature_set=fs.qualified_name,
-                    feature=feature.name,
-                    window=format_duration(w),
-                    interval=format_duration(fs.interval),
-                )
-            out[format_duration(w)] = w_us // unit
+    for feature in fs.features:
+        if isinstance(feature, AggregationFeature):
+            for w in feature.windows:
+                span = min(w, LONGEST_SPAN)  # longer windows reach past every row anyway
+                out[format_duration(w)] = -(-span // timedelta(microseconds=unit))
     return out
 
 
@@ -129,8 +143,8 @@ def compute_aggregations(
     k_start, k_end = -(-start_us // unit), -(-end_us // unit)
 
     # Only rows that can reach a point in [start, end); the raw-column filter is pushed down.
-    first_event = datetime.fromtimestamp((k_start - longest) * unit / _US, tz=timezone.utc)
-    last_event = datetime.fromtimestamp((k_end - 1) * unit / _US, tz=timezone.utc)
+    first_event = instant((k_start - longest) * unit)
+    last_event = instant((k_end - 1) * unit)
     event_col = F.col(product.event_timestamp)
     rows = rows.where((event_col > F.lit(first_event)) & (event_col <= F.lit(last_event)))
     rows = rows.withColumn("_entry", ceil_div(AV_US, unit)).withColumn("_pe", ceil_div(E_US, unit))

@@ -231,6 +231,25 @@ class FeatureSet(StrictModel):
     def output_names(self) -> list[str]:
         return [name for f in self.features for name in f.output_names()]
 
+    def off_grid_windows(self) -> list[tuple[int, AggregationFeature, timedelta]]:
+        """(index, feature, window) of each window of a ``snapshot`` set that is not a whole
+        number of its ``interval``: values exist only on the grid, so compute refuses them."""
+        if self.accuracy != "snapshot":
+            return []
+        return [
+            (i, feature, window)
+            for i, feature in enumerate(self.features)
+            if isinstance(feature, AggregationFeature)
+            for window in feature.windows
+            if window % self.interval
+        ]
+
+    @property
+    def row_level_off_event(self) -> bool:
+        """A row-level (expression/column) set not at ``accuracy: event``: its values are
+        one per source row, so compute refuses any other accuracy."""
+        return not self.is_aggregation and self.accuracy != "event"
+
     def legacy_output_names(self) -> list[str]:
         """``output_names`` as engines that named 365-day windows ``_1y`` wrote them."""
         return [

@@ -8,6 +8,10 @@ from pydantic import Field, field_validator
 
 from mesh.definitions.base import SparkType, StrictModel, check_type
 
+# Types of a timestamp column the engine reads as an instant (``CAST(column AS timestamp)``,
+# compared with timestamps): other types (a double of epoch seconds) fail the computation.
+TIME_TYPES = ("timestamp", "timestamp_ntz", "date", "string")
+
 
 class DataProduct(StrictModel):
     """A Delta (or Parquet) table published by a domain.

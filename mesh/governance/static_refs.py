@@ -26,7 +26,7 @@ from mesh.definitions.feature_set import (
 from mesh.definitions.global_set import GlobalFeatureSet
 from mesh.definitions.mesh import AnyFeatureSet
 from mesh.definitions.references import FeatureRef
-from mesh.definitions.source import DataProduct
+from mesh.definitions.source import TIME_TYPES, DataProduct
 from mesh.definitions.training import TrainingSet
 from mesh.governance.data_types import spark_form
 from mesh.governance.static_sets import SetRules
@@ -107,9 +107,25 @@ class ReferenceRules(SetRules):
                 f"columns ({', '.join(columns)}); fix the column name",
                 field,
             )
+            declared = product.columns.get(column)
+            if declared is None:
+                continue
+            self.add(
+                "references.timestamp_type",
+                name,
+                None,
+                declared in TIME_TYPES,
+                declared,
+                list(TIME_TYPES),
+                f"{name}: {field} {column!r} is declared {declared}, which the engine cannot "
+                f"read as a time (types: {', '.join(TIME_TYPES)}); convert it in the data "
+                "product (e.g. timestamp_seconds(epoch)) and declare its type",
+                f"columns.{column}",
+            )
 
     def feature_set(self, name: str, fs: FeatureSet) -> None:
         self.common(name, fs)
+        self.accuracy(name, fs)
         has_entity = self.entity(name, fs.entity)
         product = self.mesh.product(fs.source, fs.domain)
         self.add(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from mesh.definitions.base import format_duration
 from mesh.definitions.columns import (
     ENGINE_COLUMNS,
     ENGINE_PREFIX,
@@ -20,7 +21,7 @@ from mesh.definitions.columns import (
     name_clashes,
     same_name,
 )
-from mesh.definitions.feature_set import PROTECTED_PII
+from mesh.definitions.feature_set import PROTECTED_PII, AggregationFeature, FeatureSet
 from mesh.definitions.mesh import AnyFeatureSet
 from mesh.governance.static_collector import Collector
 
@@ -112,6 +113,39 @@ class SetRules(Collector):
                     f"{fs.entity!r} (Spark ignores letter case); rename the feature",
                     where,
                 )
+
+    def accuracy(self, name: str, fs: FeatureSet) -> None:
+        """The grid rules compute enforces (``FeatureSet.off_grid_windows``,
+        ``row_level_off_event``), reported before any computation refuses the set."""
+        off_grid = {(i, w) for i, _, w in fs.off_grid_windows()}
+        for i, feature in enumerate(fs.features):
+            if not isinstance(feature, AggregationFeature):
+                continue
+            for w in feature.windows:
+                self.add(
+                    "accuracy.grid",
+                    name,
+                    feature.name,
+                    (i, w) not in off_grid,
+                    format_duration(w),
+                    format_duration(fs.interval),
+                    f"{name} (features[{i}].windows): window {format_duration(w)} is not a "
+                    f"multiple of the snapshot interval {format_duration(fs.interval)}; use "
+                    "whole intervals (e.g. 1d, 7d) or a smaller `interval`",
+                    f"features[{i}].windows",
+                )
+        if not fs.is_aggregation:
+            self.add(
+                "accuracy.row_level",
+                name,
+                None,
+                not fs.row_level_off_event,
+                fs.accuracy,
+                "event",
+                f"{name} (accuracy): expression and column features are computed per source "
+                f"row, found accuracy {fs.accuracy!r}; set `accuracy: event`",
+                "accuracy",
+            )
 
     def pattern(
         self, check: str, name: str, feature: str | None, value: str, pattern: str, field: str

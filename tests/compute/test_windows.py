@@ -191,6 +191,22 @@ def test_window_not_on_the_grid_is_refused(spark: Any) -> None:
     assert err.params == {"feature_set": "d.fs", "feature": "n", "window": "36h", "interval": "1d"}
 
 
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+@pytest.mark.parametrize("accuracy", ["snapshot", "event"])
+def test_a_window_reaching_before_year_1_counts_every_row(
+    spark: Any, engine: str, accuracy: str
+) -> None:
+    # 3000 years back from 2024 is before the first datetime: the window covers every row.
+    fs = feature_set(
+        [{"kind": "aggregation", "name": "n", "function": "count", "windows": ["1d", "3000y"]}],
+        accuracy=accuracy,
+    )
+    src = source_df(spark, [{"cid": 1, "e": at(1)}, {"cid": 1, "e": at(days=2)}])
+    got = feature_frame(src, fs, product(), KEYS, T0, at(days=4), engine=engine)
+    last = got.orderBy("feature_ts").collect()[-1]
+    assert (last.n_1d, last.n_1095000d) == (0 if accuracy == "snapshot" else 1, 2)
+
+
 def test_bad_filter_names_the_feature(spark: Any) -> None:
     err = _error(
         spark,
