@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -19,6 +20,17 @@ class NamingRules(StrictModel):
     feature_set_pattern: str = r"^[a-z][a-z0-9_]*$"
     max_length: int = Field(default=64, gt=0)
     reserved: tuple[str, ...] = ("feature_ts", "created_ts", "_run_id")
+
+    @field_validator("feature_pattern", "feature_set_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(
+                f"{value!r} is not a regular expression ({exc}); fix it, e.g. '^[a-z][a-z0-9_]*$'"
+            ) from None
+        return value
 
 
 class QualityDefaults(StrictModel):
