@@ -87,12 +87,16 @@ class GlobalFeatureSet(StrictModel):
         }
 
     def metadata_hash(self) -> str:
-        return fingerprint(
-            {
-                "metadata": self.metadata.model_dump(mode="json"),
-                "features": [
-                    {"name": f.name, "description": f.description, "pii": f.pii, "tags": f.tags}
-                    for f in self.features
-                ],
-            }
-        )
+        """Changes with owner, description, tags, visibility, PII classes and quality
+        thresholds; never with data. Without ``quality:`` it is the hash recorded before it
+        covered them."""
+        payload: dict[str, object] = {
+            "metadata": self.metadata.model_dump(mode="json"),
+            "features": [
+                {"name": f.name, "description": f.description, "pii": f.pii, "tags": f.tags}
+                for f in self.features
+            ],
+        }
+        if self.quality != QualityOverrides():
+            payload["quality"] = self.quality.model_dump(mode="json")
+        return fingerprint(payload)
