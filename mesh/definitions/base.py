@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|y)\s*$")
+_MONTHS = re.compile(r"^\s*\d+\s*M\s*$")  # upper-case M: months, not minutes
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 _MAX_SECONDS = (timedelta.max.days + 1) * 86400  # timedelta cannot hold this many
 
@@ -23,6 +24,9 @@ class StrictModel(BaseModel):
 
 def parse_duration(value: Any) -> timedelta:
     """Parse ``30s``, ``30m``, ``1h``, ``7d``, ``2w``, ``1y`` (365 days), or a timedelta.
+
+    Units are read in any case (``7D``), except ``M``: months have no fixed length, and
+    ``1M`` read as one minute would be a silent surprise.
 
     A bare number is refused: ``ttl: 7`` reads as seven seconds to the engine and as seven
     days to many readers, so a duration always names its unit.
@@ -37,6 +41,11 @@ def parse_duration(value: Any) -> timedelta:
             f"30d (e.g. '{value}d' for days, '{value}s' for seconds)"
         )
     elif isinstance(value, str):
+        if _MONTHS.match(value):
+            raise ValueError(
+                f"{value!r} is not a duration: months have no fixed length; use days "
+                "(e.g. 30d); `m` is minutes"
+            )
         match = _DURATION.match(value.lower())
         if not match:
             raise ValueError(f"{value!r} is not a duration; use forms like 1h, 7d, 30d")
@@ -103,6 +112,13 @@ def normalise_type(value: Any) -> Any:
         return value
     text = value.strip().lower()
     return _TYPE_ALIASES.get(text, text)
+
+
+def spark_form(name: str) -> str:
+    """A type name as Spark writes it (``simpleString``): aliases mapped, no spaces
+    (``decimal(10, 2)`` -> ``decimal(10,2)``). Compare type names in this form; definitions
+    keep their own spelling (it is part of their data hash)."""
+    return str(normalise_type(name)).replace(" ", "")
 
 
 def check_type(value: str) -> str:

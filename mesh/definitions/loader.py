@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mesh.definitions.base import spark_form
 from mesh.definitions.columns import name_clashes
 from mesh.definitions.feature_set import (
     AggregationFeature,
@@ -81,6 +82,17 @@ def read_definitions(
             ]
         )
     docs = _read_yaml(standards_file, problems)
+    if len(docs) > 1:
+        # A second document would be ignored: rules written there would silently not apply.
+        problems.append(
+            ConfigProblem(
+                f"{standards_file}#2",
+                "-",
+                f"mesh.yaml holds {len(docs)} YAML documents; the standards are one document",
+                found=len(docs),
+                hint="merge them into the first one (remove the `---` separators)",
+            )
+        )
     standards = _validate(Standards, docs[0] if docs else {}, str(standards_file), problems)
     if standards is None:
         return None, problems
@@ -231,9 +243,20 @@ def _validate(model: type[BaseModel], doc: Any, where: str, problems: list[Confi
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
-        for err in exc.errors():
-            problems.append(_problem_from(model, err, where))
+        errors = exc.errors()
+        for err in errors:
+            if not _follows_from_items(err, errors):
+                problems.append(_problem_from(model, err, where))
         return None
+
+
+def _follows_from_items(err: Any, errors: list[Any]) -> bool:
+    """A "too short" list whose items were reported as invalid: pydantic counts only the
+    valid items, so three invalid features would also read as "at least 1 item, not 0"."""
+    loc = tuple(err["loc"])
+    return err["type"] == "too_short" and any(
+        len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc for other in errors
+    )
 
 
 def _problem_from(model: type[BaseModel], err: Any, where: str) -> ConfigProblem:
@@ -250,8 +273,27 @@ def _problem_from(model: type[BaseModel], err: Any, where: str) -> ConfigProblem
         close = difflib.get_close_matches(name, allowed, n=1)
         hint = f"did you mean `{close[0]}`?" if close else f"allowed: {', '.join(allowed)}"
         return ConfigProblem(where, loc, f"unknown field `{name}`", found=found, hint=hint)
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        return _kind_problem(err, where, loc)
     message = str(err["msg"]).removeprefix("Value error, ")
     return ConfigProblem(where, loc or "-", f"{message} (found {found!r})", found=found)
+
+
+def _kind_problem(err: Any, where: str, loc: str) -> ConfigProblem:
+    """A feature whose ``kind`` is missing or unknown: the kinds allowed, the closest first."""
+    ctx = err.get("ctx") or {}
+    tag = ctx.get("tag")
+    allowed = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+    allowed = allowed or list(_FEATURE_KINDS)
+    field = f"{loc}.kind" if loc else "kind"
+    kinds = ", ".join(allowed)
+    if err["type"] == "union_tag_not_found":
+        return ConfigProblem(
+            where, field, "required field `kind` is missing", hint=f"add `kind:` one of {kinds}"
+        )
+    close = difflib.get_close_matches(str(tag), allowed, n=1)
+    hint = f"did you mean `{close[0]}`? (kinds: {kinds})" if close else f"use one of {kinds}"
+    return ConfigProblem(where, field, f"unknown kind {tag!r}", found=tag, hint=hint)
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -359,7 +401,7 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
                             f"missing from source {product.qualified_name}",
                             key,
                         )
-                    elif product.columns[key] != key_type:
+                    elif spark_form(product.columns[key]) != spark_form(key_type):
                         add(
                             name,
                             "entity",

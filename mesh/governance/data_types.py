@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mesh.definitions.base import normalise_type
+from mesh.definitions.base import spark_form
 from mesh.definitions.feature_set import AggregationFeature, FeatureSet
 from mesh.definitions.mesh import AnyFeatureSet, MeshDefinition
 from mesh.definitions.standards import Standards
@@ -60,11 +60,6 @@ def type_checks(
 def column_types(df: Any) -> dict[str, str]:
     """Column -> Spark type (``simpleString``) of a DataFrame, from its schema alone."""
     return {f.name: f.dataType.simpleString() for f in df.schema.fields}
-
-
-def spark_form(name: str) -> str:
-    """A type name as ``DataType.simpleString`` writes it (``decimal(10,2)``, ``bigint``)."""
-    return str(normalise_type(name)).replace(" ", "")
 
 
 def _aggregation_types(

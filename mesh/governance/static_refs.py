@@ -78,7 +78,7 @@ class ReferenceRules(SetRules):
             "types.allowed",
             name,
             output,
-            type_name in allowed,
+            spark_form(type_name) in {spark_form(t) for t in allowed},
             type_name,
             allowed,
             f"{name}: feature {output!r} has type {type_name}, not allowed by mesh.yaml "
@@ -235,7 +235,7 @@ class ReferenceRules(SetRules):
                 "entity.key_type",
                 name,
                 key,
-                found == key_type,
+                spark_form(found) == spark_form(key_type),
                 found,
                 key_type,
                 f"{name}: key {key!r} is {found} in source {product.qualified_name} but "
@@ -251,6 +251,8 @@ class ReferenceRules(SetRules):
         for alias, ref in gs.input_refs().items():
             field = f"inputs.{alias}"
             target = self.mesh.all_sets().get(ref.set_name)
+            if target is None and ref.set_name in self.mesh.invalid:
+                continue  # its config.invalid results say why it does not load
             self.add(
                 "references.input",
                 name,
@@ -422,6 +424,8 @@ class ReferenceRules(SetRules):
         self.domain(name, ts.domain)
         for i, ref in enumerate(ts.refs()):
             target = self.mesh.all_sets().get(ref.set_name)
+            if target is None and ref.set_name in self.mesh.invalid:
+                continue  # its config.invalid results say why it does not load
             ok = target is not None and (ref.feature == "*" or ref.feature in target.output_names())
             expected = target.output_names() if target else "a defined feature set"
             self.add(

@@ -167,8 +167,8 @@ CASES = [
         "unknown-feature-kind",
         sub(PROFILE, "{kind: column, name: country", "{kind: columns, name: country"),
         PROFILE,
-        "features[0]",
-        "columns",
+        "features[0].kind",
+        "unknown kind 'columns'; did you mean `column`?",
     ),
     Case(
         "missing-required-field",
@@ -411,6 +411,43 @@ CASES = [
         "Spark ignores letter case",
     ),
     Case(
+        "naming-pattern-not-a-regex",
+        sub("mesh.yaml", 'feature_pattern: "^[a-z][a-z0-9_]*$"', 'feature_pattern: "^[a-z(*$"'),
+        "mesh.yaml",
+        "naming.feature_pattern",
+        "is not a regular expression",
+    ),
+    Case(
+        "mesh-yaml-second-document",
+        lambda conf: (conf / "mesh.yaml").write_text(
+            (conf / "mesh.yaml").read_text() + "---\nrequired_metadata: [owner, tags]\n"
+        ),
+        "mesh.yaml#2",
+        "-",
+        "the standards are one document",
+    ),
+    Case(
+        "feature-kind-misspelt",
+        sub(SPEND, "- {kind: aggregation, name: tx_count,", "- {kind: aggregaton, name: tx_count,"),
+        SPEND,
+        "features[0].kind",
+        "did you mean `aggregation`? (kinds: aggregation, expression, column)",
+    ),
+    Case(
+        "feature-kind-missing",
+        sub(SPEND, "- {kind: aggregation, name: tx_count,", "- {name: tx_count,"),
+        SPEND,
+        "features[0].kind",
+        "required field `kind` is missing; add `kind:` one of aggregation, expression, column",
+    ),
+    Case(
+        "months-are-not-a-duration",
+        sub(SPEND, "ttl: 30d", "ttl: 1M"),
+        SPEND,
+        "ttl",
+        "months have no fixed length; use days (e.g. 30d); `m` is minutes",
+    ),
+    Case(
         "missing-mesh-yaml",
         lambda conf: (conf / "mesh.yaml").unlink(),
         "mesh.yaml",
@@ -457,6 +494,24 @@ def test_every_problem_is_collected_not_just_the_first(conf: Path) -> None:
         ("customer_spend.yaml", "ttl"),
         ("churn.yaml", "domain"),
     } <= where
+
+
+def test_invalid_items_do_not_also_read_as_an_empty_list(conf: Path) -> None:
+    # pydantic counts only valid items: every feature (or window) invalid would also say
+    # "at least 1 item, not 0" although they were given.
+    sub(
+        SPEND,
+        "windows: [30d], pii: none, description: Distinct",
+        "windows: [0d], pii: none, description: Distinct",
+    )(conf)
+    write(
+        "domains/payments/only_bad.yaml",
+        "kind: feature_set\nname: only_bad\nentity: customer\nsource: transactions\n"
+        "features:\n  - {kind: aggregaton, name: n, function: count, windows: [1d]}\n",
+    )(conf)
+    problems = problems_of(conf)
+    assert not [p for p in problems if "at least 1 item" in p.message], problems
+    assert {p.field for p in problems} >= {"features[0].kind", "features[4].windows[0]"}
 
 
 def test_mixed_kinds_name_the_features_field(conf: Path) -> None:

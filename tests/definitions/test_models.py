@@ -157,6 +157,36 @@ def test_parse_duration_refuses(text: object) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["1M", " 3M ", "12 M"])
+def test_upper_case_m_is_refused_as_months(text: str) -> None:
+    with pytest.raises(ValueError, match="months have no fixed length; use days"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("upper", "lower"), [("7D", "7d"), ("1Y", "1y"), ("2W", "2w"), ("9H", "9h")]
+)
+def test_other_upper_case_units_still_read_as_before(upper: str, lower: str) -> None:
+    # Published definitions may spell units in upper case: same duration, same data hash.
+    fs = _spend()
+    binding = load_mesh(CONF).binding(fs)
+    spelled = _with_feature(fs, 0, windows=(parse_duration(upper),))
+    plain = _with_feature(fs, 0, windows=(parse_duration(lower),))
+    assert spelled.data_hash(binding) == plain.data_hash(binding)
+
+
+def test_global_metadata_hash_covers_quality_and_is_unchanged_without_it() -> None:
+    gs = load_mesh(CONF).global_sets["risk.customer_risk"]
+    assert gs.metadata_hash() == "7bf0a8a9fc4d58ef"  # as recorded by published versions
+    stricter = gs.model_copy(
+        update={"quality": gs.quality.model_copy(update={"max_null_rate": {"spend_7d": 0.1}})}
+    )
+    assert stricter.metadata_hash() != gs.metadata_hash()
+    assert stricter.data_hash(Binding.of(load_mesh(CONF).entity(gs.entity))) == gs.data_hash(
+        Binding.of(load_mesh(CONF).entity(gs.entity))
+    )
+
+
 @pytest.mark.parametrize("number", [7, 3600, 7.0, 0.5])
 def test_a_bare_number_is_not_a_duration(number: object) -> None:
     with pytest.raises(ValueError, match="a bare number has no unit; use forms like 1h, 7d, 30d"):

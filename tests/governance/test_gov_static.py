@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from governance_helpers import (
+    CONF,
     add_global,
     edit_product,
     edit_set,
@@ -18,6 +21,7 @@ from governance_helpers import (
 from mesh.definitions import MeshDefinition
 from mesh.errors import GovernanceError
 from mesh.governance import GovernanceReport, validate_definitions
+from mesh.governance.validate import validate_conf
 
 SPEND = "payments.customer_spend"
 TICKETS = "support.ticket_stats"
@@ -791,3 +795,31 @@ def test_merge_reports() -> None:
     merged = a + b
     assert len(merged) == len(a) + len(b)
     assert isinstance(GovernanceReport.merge(a, b), GovernanceReport)
+
+
+def test_type_spelling_with_spaces_is_the_same_type() -> None:
+    # `decimal(10, 0)` in the registry and `decimal(10,0)` in the product are one type.
+    mesh = example_mesh()
+    entity = mesh.standards.entities["customer"].model_copy(
+        update={"keys": {"customer_id": "decimal(10, 0)"}}
+    )
+    set_standards(mesh, entities={**mesh.standards.entities, "customer": entity})
+    edit_product(mesh, "payments.transactions", source_column("customer_id", "decimal(10,0)"))
+    report = validate_definitions(mesh)
+    checked = [r for r in report.results if r.check == "entity.key_type" and r.subject == SPEND]
+    assert checked and all(r.passed for r in checked), report.render_text()
+
+
+def test_references_to_a_set_that_does_not_load_are_not_reported_as_undefined(
+    tmp_path: Path,
+) -> None:
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    spend = conf / "domains/payments/customer_spend.yaml"
+    spend.write_text(spend.read_text().replace("ttl: 30d", "ttl: 0d"))
+    report = validate_conf(conf)
+    failed = {(r.check, r.subject) for r in report.failed}
+    assert ("config.invalid", str(spend)) in failed, report.render_text()
+    assert not {c for c, _ in failed} & {"references.input", "references.training"}, (
+        report.render_text()
+    )
