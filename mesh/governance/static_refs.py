@@ -251,8 +251,6 @@ class ReferenceRules(SetRules):
         for alias, ref in gs.input_refs().items():
             field = f"inputs.{alias}"
             target = self.mesh.all_sets().get(ref.set_name)
-            if target is None and ref.set_name in self.mesh.invalid:
-                continue  # its config.invalid results say why it does not load
             self.add(
                 "references.input",
                 name,
@@ -260,8 +258,8 @@ class ReferenceRules(SetRules):
                 target is not None,
                 str(ref),
                 "a defined feature set",
-                f"{name} ({field}): feature set {ref.set_name!r} is not defined; check "
-                "the reference domain.feature_set.feature",
+                f"{name} ({field}): feature set {ref.set_name!r} "
+                + _missing_set(ref.set_name, self.mesh.invalid, "the reference"),
                 field,
             )
             if target is None:
@@ -424,8 +422,6 @@ class ReferenceRules(SetRules):
         self.domain(name, ts.domain)
         for i, ref in enumerate(ts.refs()):
             target = self.mesh.all_sets().get(ref.set_name)
-            if target is None and ref.set_name in self.mesh.invalid:
-                continue  # its config.invalid results say why it does not load
             ok = target is not None and (ref.feature == "*" or ref.feature in target.output_names())
             expected = target.output_names() if target else "a defined feature set"
             self.add(
@@ -439,10 +435,19 @@ class ReferenceRules(SetRules):
                 + (
                     f"{ref.set_name} has outputs {', '.join(target.output_names())}"
                     if target
-                    else f"feature set {ref.set_name!r} is not defined"
+                    else f"feature set {ref.set_name!r} "
+                    + _missing_set(ref.set_name, self.mesh.invalid, "the reference")
                 ),
                 f"features[{i}]",
             )
+
+
+def _missing_set(name: str, invalid: Collection[str], what: str) -> str:
+    """Why a referenced set is missing: it does not load (its definition's own results say
+    why: it is defined), or it is not defined at all."""
+    if name in invalid:
+        return "does not load (see its config.invalid result); fix its definition"
+    return f"is not defined; check {what} domain.feature_set.feature"
 
 
 def _grant_problem(
