@@ -57,9 +57,12 @@ class ReferenceRules(SetRules):
         )
         return ok
 
-    def type_allowed(self, name: str, output: str, type_name: str | None, field: str) -> None:
+    def type_allowed(
+        self, name: str, output: str, type_name: str | None, field: str, why: str = ""
+    ) -> None:
         allowed = list(self.std.allowed_types)
         if type_name is None:
+            why = why or "the source declares no columns; declare `columns:` in the data product"
             self.add(
                 "types.allowed",
                 name,
@@ -67,8 +70,7 @@ class ReferenceRules(SetRules):
                 False,
                 None,
                 allowed,
-                f"{name}: the type of {output!r} cannot be derived because the source "
-                "declares no columns; declare `columns:` in the data product or set "
+                f"{name}: the type of {output!r} cannot be derived because {why} or set "
                 "`type:` on the feature",
                 field,
                 "warning",
@@ -167,8 +169,14 @@ class ReferenceRules(SetRules):
                 self.agg_cast(name, feature, input_type, field)
                 unknown = feature.column is not None and input_type is None
                 out_type = None if unknown and not feature.type else feature.output_type(input_type)
+                why = (
+                    f"column {feature.column!r} is not among the source's columns; fix the "
+                    "column name"
+                    if columns
+                    else ""
+                )
                 for output in feature.output_names():
-                    self.type_allowed(name, output, out_type, field)
+                    self.type_allowed(name, output, out_type, field, why)
             else:
                 self.type_allowed(name, feature.name, feature.type, field)
 

@@ -826,3 +826,12 @@ def test_references_to_a_set_that_does_not_load_are_not_reported_as_undefined(
     for result in refs:
         assert "'payments.customer_spend' does not load" in result.message, result.message
         assert "is not defined" not in result.message
+
+
+def test_a_missing_column_is_not_read_as_a_source_without_columns() -> None:
+    mesh = example_mesh()
+    edit_set(mesh, SPEND, set_feature("amount_max", "column", "amount_typo"))
+    report = validate_definitions(mesh)
+    (warning,) = [r for r in report.warnings if r.check == "types.allowed"][:1]
+    assert "'amount_typo' is not among the source's columns" in warning.message
+    assert "declares no columns" not in warning.message
