@@ -13,6 +13,8 @@
 #   conf/                                client/local mode: read in place (MESH_CONF);
 #                                        cluster mode: shipped as --archives conf.zip#mesh_conf
 #   --conf spark.sql.session.timeZone=UTC
+#   (the job's session, on a local master: shuffle partitions for the machine unless set here,
+#    log level ERROR unless MESH_SPARK_LOG_LEVEL says otherwise)
 #   with MESH_DELTA_PACKAGES=1: --packages io.delta:delta-spark_2.13:<installed delta-spark>
 #                                and the Delta SQL extension + catalog (native backend; needs
 #                                Maven access from the cluster). Without it, the embedded

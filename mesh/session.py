@@ -37,16 +37,15 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         # Launched by spark-submit: master, memory and packages come from its command line.
         with _sigint_handler_kept():
-            return SparkSession.builder.appName(app_name).getOrCreate()
+            return _submitted(SparkSession.builder.appName(app_name).getOrCreate())
     master = master or os.environ.get("MESH_SPARK_MASTER", "local[*]")
     # Python workers (the window kernel) must see the same packages as this interpreter.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    cores = os.cpu_count() or 2
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(max(4, cores * 2)))
+        .config("spark.sql.shuffle.partitions", _local_partitions())
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.adaptive.enabled", "true")
@@ -60,6 +59,25 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         spark = builder.getOrCreate()
     if not is_connect(spark):  # SPARK_API_MODE=connect: a local Spark Connect server
         spark.sparkContext.setLogLevel(os.environ.get("MESH_SPARK_LOG_LEVEL", "ERROR"))
+    return spark
+
+
+def _local_partitions() -> str:
+    """Shuffle partitions for one machine: Spark's 200 make hundreds of tiny tasks a stage."""
+    return str(max(4, (os.cpu_count() or 2) * 2))
+
+
+def _submitted(spark: SparkSession) -> SparkSession:
+    """A session spark-submit configured: on a ``local`` master, the local session's shuffle
+    partitions and log level unless its command line set them; on a cluster, as it is, but
+    for ``MESH_SPARK_LOG_LEVEL`` when set."""
+    conf = spark.sparkContext.getConf()  # spark-submit's --master and --conf
+    local = conf.get("spark.master", "").startswith("local")
+    if local and not conf.contains("spark.sql.shuffle.partitions"):
+        spark.conf.set("spark.sql.shuffle.partitions", _local_partitions())
+    level = os.environ.get("MESH_SPARK_LOG_LEVEL") or ("ERROR" if local else None)
+    if level:
+        spark.sparkContext.setLogLevel(level)
     return spark
 
 

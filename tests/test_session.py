@@ -234,3 +234,49 @@ def test_a_sigint_handler_that_asks_is_kept_over_sparks() -> None:
         assert signal.getsignal(signal.SIGINT) is sparks
     finally:
         signal.signal(signal.SIGINT, original)
+
+
+SESSION_REPORT = """
+from mesh.session import get_spark
+spark = get_spark()
+logger = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getRootLogger()
+print("SESSION", spark.conf.get("spark.sql.shuffle.partitions"), logger.getLevel().toString())
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ([], (str(max(4, (os.cpu_count() or 2) * 2)), "ERROR")),
+        (["--conf", f"{SHUFFLE}=7", "--conf", "spark.ui.enabled=false"], ("7", "ERROR")),
+    ],
+    ids=["defaults", "set on the command line"],
+)
+def test_a_job_submitted_to_a_local_master_runs_as_a_local_session(
+    tmp_path: Path, options: list[str], expected: tuple[str, str]
+) -> None:
+    # spark-submit's session had Spark's 200 shuffle partitions and INFO logging: hundreds of
+    # tiny tasks a stage and megabytes of log lines for the demo. What its command line sets
+    # is kept.
+    job = tmp_path / "job.py"
+    job.write_text(SESSION_REPORT)
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit"),
+        "PYTHON": sys.executable,
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    env.pop("MESH_SPARK_LOG_LEVEL", None)
+    done = subprocess.run(
+        [str(root / "spark-submit.sh"), str(job), "--master", "local[2]", *options],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("SESSION ")]
+    assert tuple(line.split()[1:]) == expected
