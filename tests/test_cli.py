@@ -546,3 +546,21 @@ def test_inference_output_into_a_feature_table_is_refused(
     assert "Choose another --output: a new or empty folder" in err
     assert table.latest_version() == 0
     assert [tuple(r) for r in table.read().collect()] == [(1, 10.0)]
+
+
+def test_a_domain_publish_without_its_range_is_refused_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], no_spark: None
+) -> None:
+    for extra in ([], ["--start", "2024-01-01"], ["--end", "2024-02-01"]):
+        argv = ["publish", "payments.tx_amounts", *extra, "--identity", "ann@payments"]
+        assert main([*argv, "--conf", CONF]) == 1
+        err = capsys.readouterr().err
+        assert "--start and --end are required for a domain feature set" in err
+
+
+def test_unknown_demo_steps_are_refused_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], no_spark: None, tmp_path: Path
+) -> None:
+    argv = ["--warehouse", str(tmp_path), "demo", "--steps", "generate,bogus", "--conf", CONF]
+    assert main(argv) == 1
+    assert "Demo steps bogus do not exist" in capsys.readouterr().err

@@ -57,15 +57,11 @@ def publish_range(
     authorize_publish(who, fs)  # before any data is read: another domain's publish computes nothing
     run = run_id or uuid.uuid4().hex
     read: list[tuple[str, str]] = []  # (input feature set, semantic version) of a global set
+    require_range(fs, start, end)
     if fs.kind == "global_feature_set":
         df, sources, read = _global_frame(spark, mesh, fs, who)
     else:
-        if start is None or end is None:
-            raise CatalogError(
-                f"publish {name}: --start and --end are required for a domain feature set "
-                "(the range [start, end) of feature_ts to compute and replace)",
-                feature_set=name,
-            )
+        assert start is not None and end is not None  # require_range
         df, sources = _compute(spark, mesh, fs, start, end)
     from pyspark.sql import functions as F
 
@@ -98,6 +94,17 @@ def publish_range(
             identity=who,
             as_of=as_of,
             inputs=read,
+        )
+
+
+def require_range(fs: Any, start: datetime | None, end: datetime | None) -> None:
+    """A domain feature set's publish needs ``[start, end)``: ``CatalogError`` without them
+    (a global set is published over its whole history by default)."""
+    if fs.kind != "global_feature_set" and (start is None or end is None):
+        raise CatalogError(
+            f"publish {fs.qualified_name}: --start and --end are required for a domain "
+            "feature set (the range [start, end) of feature_ts to compute and replace)",
+            feature_set=fs.qualified_name,
         )
 
 

@@ -117,11 +117,13 @@ def _context(
     lookup: bool = True,
     defines: str | None = None,
     publishes: bool = False,
+    check: Callable[[Any], None] | None = None,
 ) -> tuple[Any, Any]:
     """Spark and the mesh; a ``lookup`` (every catalog command but publish, which creates the
     warehouse) is refused when the warehouse is a local folder that does not exist, a
-    feature set ``defines`` names that ``conf/`` does not define, and (``publishes``) a
-    caller who does not act for its domain, before Spark starts.
+    feature set ``defines`` names that ``conf/`` does not define, (``publishes``) a caller
+    who does not act for its domain, and what ``check`` refuses of that set, before Spark
+    starts.
 
     A lookup's session starts only when first used (``lazy_spark``): on the embedded
     backend, reading and appending catalog records needs none, so ``search``, ``show``,
@@ -144,6 +146,8 @@ def _context(
             from mesh.catalog.access import authorize_publish, current_identity
 
             authorize_publish(current_identity(mesh.standards, args.identity), fs)
+        if check is not None:
+            check(fs)
     return (lazy_spark if lookup else get_spark)("mesh-catalog"), mesh
 
 
@@ -159,7 +163,7 @@ def parse_time(text: str | None, option: str) -> datetime | None:
 
 def _publish(args: argparse.Namespace) -> int:
     from mesh.catalog.publish import publish_definition
-    from mesh.catalog.run import check_range, publish_range
+    from mesh.catalog.run import check_range, publish_range, require_range
 
     if args.metadata_only and (args.start or args.end):
         from mesh.errors import CatalogError
@@ -173,7 +177,13 @@ def _publish(args: argparse.Namespace) -> int:
         )
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     check_range(args.name, start, end)  # before Spark starts
-    spark, mesh = _context(args, lookup=False, defines=args.name, publishes=True)
+    spark, mesh = _context(
+        args,
+        lookup=False,
+        defines=args.name,
+        publishes=True,
+        check=None if args.metadata_only else lambda fs: require_range(fs, start, end),
+    )
     if args.metadata_only:
         result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)
     else:

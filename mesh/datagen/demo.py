@@ -88,13 +88,7 @@ def run_demo(
     fixed order; e.g. ``["generate", "summary"]``); the others are reported as skipped.
     """
     ctx = DemoContext(spark, mesh, warehouse, config or config_for_scale(scale), out, sample_rows)
-    chosen = set(STEP_NAMES if steps is None else steps)
-    unknown = sorted(chosen - set(STEP_NAMES))
-    if unknown:
-        raise DataGenError(
-            f"Demo steps {', '.join(unknown)} do not exist; choose from {', '.join(STEP_NAMES)}.",
-            steps=unknown,
-        )
+    chosen = check_steps(steps)
     results: list[StepResult] = []
     for number, (name, step) in enumerate(_STEPS, start=1):
         out(f"[{number}/{len(_STEPS)}] {name} ...")
@@ -244,3 +238,15 @@ _STEPS: list[tuple[str, Callable[[DemoContext], tuple[str, str]]]] = [
     ("summary", _summary),
 ]
 STEP_NAMES = tuple(name for name, _ in _STEPS)
+
+
+def check_steps(steps: Sequence[str] | None) -> set[str]:
+    """The demo steps to run (all by default); ``DataGenError`` naming unknown ones."""
+    chosen = set(STEP_NAMES if steps is None else steps)
+    unknown = sorted(chosen - set(STEP_NAMES))
+    if unknown:
+        raise DataGenError(
+            f"Demo steps {', '.join(unknown)} do not exist; choose from {', '.join(STEP_NAMES)}.",
+            steps=unknown,
+        )
+    return chosen
