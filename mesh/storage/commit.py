@@ -206,12 +206,20 @@ def commit_files(
         mode = "overwrite" if widen else "append"
         try:
             table.create_write_transaction(actions, mode, schema, commit_properties=props)
-        except CommitFailedError:
+        except CommitFailedError as exc:
             # Someone committed snapshot + 1 meanwhile -- or this very commit did, and only
             # the answer was lost (object stores): then it must not be committed again.
             landed = find_committed_version(uri, txn_id, after=snapshot)
             if landed is not None:
                 return landed
+            if DeltaTable(uri).version() == snapshot:
+                # No commit won the race: delta-rs refused this one (an append-only table, a
+                # writer feature it does not support). Retrying cannot help.
+                raise StorageError(
+                    f"Delta table {uri}: the commit was refused ({delta_rs_detail(exc)}); "
+                    "nothing of this run was committed.",
+                    path=uri,
+                ) from exc
             time.sleep(min(0.01 * (attempt + 1), 0.2))  # re-check and rebase, a little later
             continue
         except DeltaError as exc:

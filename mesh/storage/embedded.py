@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 # Reader features whose semantics a plain Parquet read of the file list would get wrong.
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 _RANGE_MARKER = "MESH_ROW_OUTSIDE_RANGE"
+_CONSTRAINT_MARKER = "MESH_CONSTRAINT_VIOLATED"
 
 
 class EmbeddedDeltaTable(DeltaFeatureTable):
@@ -255,6 +257,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         self._check_writable(table)
         current = _spark_schema(table)
         frame, schema = align(df, current, path=self.path, merge_schema=merge_schema)
+        frame = _constrained(frame, table)
         if len(schema) != len(current):
             kept = [_widened(self._live_rows(table, current), schema)]
             return self._write(
@@ -265,7 +268,8 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
     def append_rows(self, rows: pa.Table, commit: CommitInfo, *, merge_schema: bool = False) -> int:
         """Rows whose columns are the table's (any order) are written by pyarrow as one file
         and committed like any append, without a Spark job; other rows (new columns, other
-        types: widening or the error) take Spark's way."""
+        types: widening or the error), and rows for a table with CHECK constraints (SQL, which
+        Spark evaluates), take Spark's way."""
         incoming = _arrow_to_spark(rows.schema)
         if not self.exists():
             return self._write(rows, commit, incoming, None, None)
@@ -273,7 +277,8 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         self._check_writable(table)
         current = _spark_schema(table)
         kinds = {f.name: f.dataType.simpleString() for f in current}
-        if {f.name: f.dataType.simpleString() for f in incoming} != kinds:
+        checks = _check_rows(rows, table, self.path)
+        if checks or {f.name: f.dataType.simpleString() for f in incoming} != kinds:
             return super().append_rows(rows, commit, merge_schema=merge_schema)
         return self._write(rows.select(current.names), commit, current, table.version(), None)
 
@@ -327,6 +332,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         self._check_writable(table)
         current = _spark_schema(table)
         frame, schema = align(checked, current, path=self.path, merge_schema=merge_schema)
+        frame = _constrained(frame, table)
         if len(schema) != len(current):
             # Rows with a null time are outside every range: kept (``~in_range`` is null).
             kept_rows = self._live_rows(table, current).where(~F.coalesce(in_range, F.lit(False)))
@@ -406,6 +412,12 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             landed = _safe_find(self.path, txn_id, -1 if read_version is None else read_version)
             if landed is None:
                 self._discard(staging)
+            if _CONSTRAINT_MARKER in str(exc):
+                raise StorageError(
+                    f"Delta table {self.path}: rows violate the table's constraint "
+                    f"{_marker_detail(exc, _CONSTRAINT_MARKER)}; nothing was committed.",
+                    path=self.path,
+                ) from None
             if _RANGE_MARKER in str(exc):
                 raise StorageError(
                     f"Delta table {self.path}: replace_range got rows outside "
@@ -458,7 +470,9 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
             stats = list(pool.map(lambda i: file_stats(filesystem, i.path), infos))
         staged = []
         for info, (rows, stats_json) in zip(infos, stats, strict=True):
-            if rows == 0:  # Spark writes an empty file for an empty frame; Delta needs none
+            if rows == 0:  # Spark writes empty files (empty partitions); Delta needs none
+                with contextlib.suppress(OSError):  # unreferenced either way
+                    filesystem.delete_file(info.path)
                 continue
             mtime = info.mtime or datetime.now(timezone.utc)
             staged.append(
@@ -529,6 +543,51 @@ def _data_files(table: DeltaTable) -> list[str]:
     """The snapshot's data files as Spark reads them: delta-rs gives percent-encoded URIs
     (``my%20warehouse``), which Hadoop would encode again; it takes the plain path."""
     return [_spark_uri(unquote(uri)) for uri in table.file_uris()]
+
+
+def _constraints(table: DeltaTable) -> list[tuple[str, str]]:
+    """What every row written must satisfy, as (name, SQL predicate): the NOT NULL columns
+    and the CHECK constraints (``delta.constraints.<name>``) of the table's metadata."""
+    fields = json.loads(table.schema().to_json())["fields"]
+    not_null = [(f"{f['name']} NOT NULL", f"`{f['name']}` IS NOT NULL") for f in fields]
+    checks = [
+        (key.removeprefix("delta.constraints."), str(value))
+        for key, value in table.metadata().configuration.items()
+        if key.startswith("delta.constraints.")
+    ]
+    return [c for c, f in zip(not_null, fields, strict=True) if not f["nullable"]] + checks
+
+
+def _constrained(frame: DataFrame, table: DeltaTable) -> DataFrame:
+    """``frame`` failing its write's Spark job on the first row that violates one of the
+    table's constraints (a CHECK must be true: null violates it, as in Delta)."""
+    constraints = _constraints(table)
+    if not constraints:
+        return frame
+    first = frame.columns[0]
+    checked = F.when(F.lit(True), F.col(first))
+    for name, predicate in reversed(constraints):
+        failed = ~F.coalesce(F.expr(predicate), F.lit(False))
+        message = F.lit(f"{_CONSTRAINT_MARKER} {name} ({predicate})")
+        checked = F.when(failed, F.raise_error(message)).otherwise(checked)
+    return frame.withColumn(first, checked)
+
+
+def _check_rows(rows: pa.Table, table: DeltaTable, path: str) -> bool:
+    """Arrow rows against the table's NOT NULL columns (``StorageError`` on a null); whether
+    the table also has CHECK constraints, which only Spark evaluates (SQL predicates)."""
+    checks = False
+    for name, _ in _constraints(table):
+        column = name.removesuffix(" NOT NULL")
+        if column == name:
+            checks = True
+        elif column in rows.column_names and rows.column(column).null_count:
+            raise StorageError(
+                f"Delta table {path}: rows violate the table's constraint {name}; nothing was "
+                "committed.",
+                path=path,
+            )
+    return checks
 
 
 def _spark_uri(uri: str) -> str:
@@ -617,7 +676,10 @@ def _iso(micros: int) -> str:
     return datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc).isoformat()
 
 
-def _marker_detail(exc: BaseException) -> str:
+def _marker_detail(exc: BaseException, marker: str = _RANGE_MARKER) -> str:
     text = str(exc)
-    at = text.find(_RANGE_MARKER)
-    return text[at + len(_RANGE_MARKER) :].strip().splitlines()[0][:120] if at >= 0 else ""
+    at = text.find(marker)
+    if at < 0:
+        return ""
+    line = text[at + len(marker) :].strip().splitlines()[0]
+    return re.sub(r"\s*SQLSTATE: \w+\s*$", "", line)[:160]
