@@ -121,6 +121,20 @@ def spark_form(name: str) -> str:
     return str(normalise_type(name)).replace(" ", "")
 
 
+_REFERABLE = re.compile(r"^[^.\s`]+$")
+
+
+def referable_name(value: str, what: str) -> str:
+    """A name other definitions refer to as a part of ``domain.name[.feature]``: no dot,
+    space or backquote, or no reference could ever name it."""
+    if not _REFERABLE.match(value):
+        raise ValueError(
+            f"{what} {value!r} cannot be referred to (references are domain.name[.feature]); "
+            "use letters, digits and underscores"
+        )
+    return value
+
+
 def check_type(value: str) -> str:
     if not SPARK_TYPE.match(value):
         raise ValueError(

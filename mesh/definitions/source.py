@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from mesh.definitions.base import SparkType, StrictModel, check_type
+from mesh.definitions.base import SparkType, StrictModel, check_type, referable_name
 
 # Types of a timestamp column the engine reads as an instant (``CAST(column AS timestamp)``,
 # compared with timestamps): other types (a double of epoch seconds) fail the computation.
@@ -31,6 +31,11 @@ class DataProduct(StrictModel):
     columns: dict[str, SparkType] = Field(default_factory=dict)
     description: str = ""
     owner: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _referable(cls, value: str) -> str:
+        return referable_name(value, "data product name")
 
     @field_validator("columns")
     @classmethod

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from mesh.definitions.base import Duration, SparkType, StrictModel, check_type
+from mesh.definitions.base import Duration, SparkType, StrictModel, check_type, referable_name
 from mesh.definitions.entity import Entity
 
 Visibility = Literal["private", "internal", "public"]
@@ -61,6 +61,9 @@ class StorageSettings(StrictModel):
     backend: Literal["auto", "native", "embedded"] = "auto"
 
 
+DomainName = Annotated[str, AfterValidator(lambda name: referable_name(name, "domain name"))]
+
+
 class Domain(StrictModel):
     """A domain team of the mesh."""
 
@@ -73,7 +76,7 @@ class Standards(StrictModel):
 
     name: str = "feature-mesh"
     storage: StorageSettings = StorageSettings()
-    domains: dict[str, Domain] = Field(default_factory=dict)
+    domains: dict[DomainName, Domain] = Field(default_factory=dict)
     entities: dict[str, Entity] = Field(default_factory=dict)
     naming: NamingRules = NamingRules()
     required_metadata: tuple[Literal["owner", "description", "tags", "visibility"], ...] = (

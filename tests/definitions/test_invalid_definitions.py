@@ -441,6 +441,24 @@ CASES = [
         "required field `kind` is missing; add `kind:` one of aggregation, expression, column",
     ),
     Case(
+        "domain-name-with-a-dot",
+        sub(
+            "mesh.yaml",
+            "\n  support: {",
+            "\n  fraud.team: {owner: fraud@example.com}\n  support: {",
+        ),
+        "mesh.yaml",
+        "domains.fraud.team.[key]",
+        "domain name 'fraud.team' cannot be referred to",
+    ),
+    Case(
+        "data-product-name-with-a-space",
+        sub(PAY_PRODUCTS, "name: transactions", "name: all transactions"),
+        PAY_PRODUCTS,
+        "name",
+        "data product name 'all transactions' cannot be referred to",
+    ),
+    Case(
         "months-are-not-a-duration",
         sub(SPEND, "ttl: 30d", "ttl: 1M"),
         SPEND,
