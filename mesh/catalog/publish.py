@@ -10,6 +10,9 @@ Order of a publish, and why:
    refused publish leaves the catalog and the feature table exactly as they were;
 3. the frame replaces ``[start, end)`` of the feature table
    ``<warehouse>/features/<domain>/<name>/v<major>`` in one Delta commit (``feature_ts``);
+   commits of other runs that landed between the check of unpublished rows and this commit
+   are checked the same way, and the commit is undone as in step 5 if they changed rows
+   outside the range;
 4. the catalog rows are appended: feature set, statistics, check results, lineage, the
    publish's own HTML report (``reports/<set>/<version>/<publish_id>.html``), and last the
    ``versions`` row, the publish's commit point (rows of the other tables are only visible
@@ -162,6 +165,16 @@ def publish_feature_set(
         delta_version = table.replace_range(
             frame, info, time_column=FEATURE_TS, start=start, end=end, merge_schema=widened
         )
+        if delta_version > (-1 if before is None else before) + 1:
+            # Other commits landed between the check above and this one (a compute of another
+            # range rebases cleanly): consumers would read their rows unchecked, too.
+            try:
+                refuse_unchecked_rows(
+                    table, fs.qualified_name, before, delta_version - 1, start, end
+                )
+            except CatalogError as exc:
+                undo_commit(table, existed, before, delta_version, start, end, exc, widened=widened)
+                raise
     finally:
         frame.unpersist()
     record = _VersionRow(

@@ -60,7 +60,7 @@ def refuse_unchecked_rows(
         f"{r.info.operation if r.info else r.operation} run "
         f"{r.info.run_id if r.info else '?'} (version {r.version})"
         for r in table.history()
-        if r.version > since
+        if since < r.version <= latest
     ]
     raise CatalogError(
         f"publish {name} [{start.isoformat()}, {end.isoformat()}): the feature table "

@@ -799,3 +799,48 @@ def test_a_metadata_only_publish_of_a_type_the_table_holds_anyway_is_no_change(
         publish_definition(spark, mesh, typed("bigint", "2.0.0"), identity=CUSTOMERS)
     assert info.value.params["previous"] == mesh.data_hash(documented)
     assert info.value.params["current"] == mesh.data_hash(typed("bigint", "2.0.0"))
+
+
+def test_a_commit_landing_during_a_publish_is_checked_like_the_ones_before(
+    spark: Any, mesh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyspark.sql import functions as F
+
+    from mesh.storage.embedded import EmbeddedDeltaTable
+
+    fs = mesh.feature_sets["customers.profile"]
+    fs = fs.model_copy(update={"quality": fs.quality.model_copy(update={"max_psi": 1e9})})
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    a, b = START + timedelta(days=3), START + timedelta(days=6)
+
+    def cut(low: Any, high: Any) -> Any:
+        return rows.where((F.col("feature_ts") >= F.lit(low)) & (F.col("feature_ts") < F.lit(high)))
+
+    first = publish_feature_set(
+        spark, mesh, fs, cut(START, a), start=START, end=a, identity=CUSTOMERS, as_of=END
+    )
+    # A compute of [a, b) commits after the publish of [b, END) checked the table and before
+    # its own commit: it used to land in the published version, unchecked.
+    original = EmbeddedDeltaTable.replace_range
+
+    def racing(self: Any, df: Any, commit: Any, **kw: Any) -> int:
+        if commit.operation == "publish":
+            bad = cut(a, b).withColumn("credit_limit", F.lit(-1e9))
+            compute = CommitInfo(run_id="racer", operation="compute", range_start=a, range_end=b)
+            original(self, bad, compute, time_column="feature_ts", start=a, end=b)
+        return original(self, df, commit, **kw)
+
+    monkeypatch.setattr(EmbeddedDeltaTable, "replace_range", racing)
+    with pytest.raises(CatalogError) as info:
+        publish_feature_set(
+            spark, mesh, fs, cut(b, END), start=b, end=END, identity=CUSTOMERS, as_of=END
+        )
+    monkeypatch.undo()
+    assert (
+        info.value.params["writers"][0] == f"compute run racer (version {first.delta_version + 1})"
+    )
+    table = open_table(spark, first.table_path)
+    assert table.latest_version() == first.delta_version + 3  # compute, publish, its undo
+    assert table.read().where(F.col("feature_ts") >= b).count() == 0  # the publish undone
+    assert table.read().where(F.col("credit_limit") < 0).count() > 0  # the compute kept
+    assert latest_version(spark, mesh, fs.qualified_name).delta_version == first.delta_version
