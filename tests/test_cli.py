@@ -564,3 +564,21 @@ def test_unknown_demo_steps_are_refused_before_spark_starts(
     argv = ["--warehouse", str(tmp_path), "demo", "--steps", "generate,bogus", "--conf", CONF]
     assert main(argv) == 1
     assert "Demo steps bogus do not exist" in capsys.readouterr().err
+
+
+def test_compute_and_refresh_that_build_global_sets_need_a_caller_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], no_spark: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MESH_IDENTITY", raising=False)
+    for command in ("compute", "refresh"):
+        assert main([command, "--conf", CONF]) == 1
+        assert "no caller identity: MESH_IDENTITY is not set" in capsys.readouterr().err
+        with pytest.raises(AssertionError, match="Spark started"):  # the caller was accepted
+            main([command, "--conf", CONF, "--identity", "ann@risk"])
+
+
+def test_a_negative_inference_limit_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:  # it printed an empty table
+        main(["inference", "--training", "risk.churn", "--limit", "-1", "--conf", CONF])
+    assert info.value.code == 2
+    assert "expected at least 0, found -1" in capsys.readouterr().err

@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
     lineage = csub.add_parser("lineage", help="lineage edges of a feature set")
     lineage.add_argument("name", help="domain.name (or kind:domain.name)")
     lineage.add_argument("--direction", choices=("upstream", "downstream", "both"), default="both")
-    lineage.add_argument("--depth", type=_at_least(1), help="hops to follow (default: all)")
+    lineage.add_argument("--depth", type=at_least(1), help="hops to follow (default: all)")
     lineage.add_argument(
         "--version", help="published version of the set whose inputs to follow (default: newest)"
     )
@@ -65,20 +65,20 @@ def register(sub: Any) -> None:
     dups.add_argument(
         "--threshold", type=_share, default=0.99, help="least share of equal values, 0-1"
     )
-    dups.add_argument("--min-overlap", type=_at_least(1), default=10)
+    dups.add_argument("--min-overlap", type=at_least(1), default=10)
     dups.add_argument("--json", action="store_true", help="print JSON")
     _identity(dups)
     dups.set_defaults(func=_duplicates)
     audit = csub.add_parser("audit", help="read audit log, newest first")
     audit.add_argument("--feature-set")
     audit.add_argument("--decision", choices=("allowed", "denied"))
-    audit.add_argument("--limit", type=_at_least(0), default=50)
+    audit.add_argument("--limit", type=at_least(0), default=50)
     audit.add_argument("--json", action="store_true", help="print JSON")
     _identity(audit)
     audit.set_defaults(func=_audit)
 
 
-def _at_least(low: int) -> Callable[[str], int]:
+def at_least(low: int) -> Callable[[str], int]:
     """An argparse type: a whole number of at least ``low``."""
 
     def parse(text: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime, timedelta
+from typing import Any
 
 from mesh.errors import ComputeError
 from mesh.times import optional_utc
@@ -20,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compute.add_argument("--start", help="range start, ISO date/time, UTC (default: first event)")
     compute.add_argument("--end", help="range end, exclusive (default: just after the data)")
     _chunk(compute)
+    _identity(compute)
     compute.set_defaults(func=run_compute)
 
     refresh = subparsers.add_parser(
@@ -32,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _targets(refresh)
     _chunk(refresh)
+    _identity(refresh)
     refresh.set_defaults(func=run_refresh)
 
 
@@ -43,9 +46,16 @@ def run_compute(args: argparse.Namespace) -> int:
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     chunk = parse_chunk(args.chunk)
     mesh = load_mesh(args.conf)
-    resolve_targets(mesh, args.targets)  # an unknown target is refused before Spark starts
+    selected = resolve_targets(mesh, args.targets)  # an unknown target: before Spark starts
+    _caller(mesh, args, any(name in mesh.global_sets for name in selected))
     results = compute_targets(
-        get_spark("mesh-compute"), mesh, args.targets, start=start, end=end, chunk=chunk
+        get_spark("mesh-compute"),
+        mesh,
+        args.targets,
+        start=start,
+        end=end,
+        chunk=chunk,
+        identity=args.identity,
     )
     return 0 if results else 1
 
@@ -56,10 +66,24 @@ def run_refresh(args: argparse.Namespace) -> int:
     from mesh.session import get_spark
 
     chunk = parse_chunk(args.chunk)
+    from mesh.compute.runner import downstream_globals
+
     mesh = load_mesh(args.conf)
-    resolve_targets(mesh, args.targets)  # an unknown target is refused before Spark starts
-    refresh_targets(get_spark("mesh-refresh"), mesh, args.targets, chunk=chunk)
+    selected = resolve_targets(mesh, args.targets)  # an unknown target: before Spark starts
+    _caller(mesh, args, bool(downstream_globals(mesh, set(selected) - set(mesh.global_sets))))
+    refresh_targets(
+        get_spark("mesh-refresh"), mesh, args.targets, chunk=chunk, identity=args.identity
+    )
     return 0
+
+
+def _caller(mesh: Any, args: argparse.Namespace, builds_global_sets: bool) -> None:
+    """A run that builds global sets reads their inputs as the caller: no caller identity is
+    refused before Spark starts."""
+    if builds_global_sets:
+        from mesh.catalog.access import current_identity
+
+        current_identity(mesh.standards, args.identity)
 
 
 def parse_time(text: str | None, argument: str) -> datetime | None:
@@ -91,6 +115,14 @@ def _targets(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         metavar="TARGET",
         help="feature set (domain.name) or domain; none = the whole mesh",
+    )
+
+
+def _identity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--identity",
+        help="caller user@domain for the global sets the run builds, which read other "
+        "domains' features (default: $MESH_IDENTITY)",
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from mesh.cli.catalog import at_least
 from mesh.errors import MeshError
 from mesh.times import as_utc
 
@@ -62,7 +63,9 @@ def register(sub: Any) -> None:
         help="write the result as a Delta table here (a relative path is from the working "
         "directory, like --entities)",
     )
-    inference.add_argument("--limit", type=int, default=20, help="rows to print (default 20)")
+    inference.add_argument(
+        "--limit", type=at_least(0), default=20, help="rows to print (default 20)"
+    )
     _common(inference, run_id=False)
     _unpublished(inference)
     inference.set_defaults(func=_inference)

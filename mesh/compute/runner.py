@@ -60,10 +60,12 @@ def compute_targets(
     end: datetime | date | str | None = None,
     chunk: timedelta | None = None,
     progress: Progress | None = print,
+    identity: str | None = None,
 ) -> list[RunResult]:
     """Compute every selected set over ``[start, end)`` (each over its data when not given).
 
-    Times are datetimes, dates or ISO strings; naive ones are UTC (``mesh.times``).
+    Times are datetimes, dates or ISO strings; naive ones are UTC (``mesh.times``). Global
+    sets read their inputs as ``identity`` (default: the identity variable, MESH_IDENTITY).
     """
     start = optional_utc(start, "start", ComputeError)
     end = optional_utc(end, "end", ComputeError)
@@ -75,10 +77,14 @@ def compute_targets(
         # domain set is computed, not after.
         from mesh.catalog.access import current_identity
 
-        current_identity(mesh.standards)
+        current_identity(mesh.standards, identity)
     for name in selected:
         if name in mesh.global_sets:
-            results.append(build_global_set(spark, mesh, name, start=start, end=end, run_id=run_id))
+            results.append(
+                build_global_set(
+                    spark, mesh, name, start=start, end=end, run_id=run_id, identity=identity
+                )
+            )
         else:
             results.append(
                 compute_feature_set(
@@ -104,8 +110,10 @@ def refresh_targets(
     *,
     chunk: timedelta | None = None,
     progress: Progress | None = print,
+    identity: str | None = None,
 ) -> list[RunResult]:
-    """Refresh the selected domain sets, then rebuild the global sets downstream of changes."""
+    """Refresh the selected domain sets, then rebuild the global sets downstream of changes
+    (reading their inputs as ``identity``, default: the identity variable)."""
     run_id = new_run_id()
     results = []
     selected = resolve_targets(mesh, targets)
@@ -114,7 +122,7 @@ def refresh_targets(
         # domain set is refreshed, not after.
         from mesh.catalog.access import current_identity
 
-        current_identity(mesh.standards)
+        current_identity(mesh.standards, identity)
     for name in selected:
         if name in mesh.global_sets:
             continue
@@ -128,7 +136,11 @@ def refresh_targets(
         start = min(r.start for r in changed if r.start is not None)
         end = max(r.end for r in changed if r.end is not None)
         for name in downstream_globals(mesh, {r.feature_set for r in changed}):
-            results.append(build_global_set(spark, mesh, name, start=start, end=end, run_id=run_id))
+            results.append(
+                build_global_set(
+                    spark, mesh, name, start=start, end=end, run_id=run_id, identity=identity
+                )
+            )
             if progress:
                 progress(results[-1].summary())
     return results
@@ -142,13 +154,14 @@ def build_global_set(
     start: datetime | None,
     end: datetime | None,
     run_id: str,
+    identity: str | None = None,
 ) -> RunResult:
     """The hook to global feature sets, which ``mesh.sets.global_features`` builds.
 
     Calls ``compute_global_set`` when it exists, else ``build_global_feature_set`` (a full
-    rebuild), with ``spark, mesh, name`` and whichever of ``start``, ``end``, ``run_id`` it
-    accepts. When neither exists the set is reported as not built (``note`` says why)
-    instead of failing the domain runs before it.
+    rebuild), with ``spark, mesh, name`` and whichever of ``start``, ``end``, ``run_id``,
+    ``identity`` it accepts. When neither exists the set is reported as not built (``note``
+    says why) instead of failing the domain runs before it.
     """
     try:
         from mesh.sets import global_features
@@ -183,7 +196,9 @@ def build_global_set(
         )
     accepted = inspect.signature(fn).parameters
     kwargs: dict[str, Any] = {
-        k: v for k, v in {"start": start, "end": end, "run_id": run_id}.items() if k in accepted
+        k: v
+        for k, v in {"start": start, "end": end, "run_id": run_id, "identity": identity}.items()
+        if k in accepted and (k != "identity" or v is not None)
     }
     built = fn(spark, mesh, name, **kwargs)
     # A hook without a range rebuilds the whole history: say so, never report the asked range.

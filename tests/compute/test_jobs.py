@@ -671,3 +671,25 @@ def test_a_computation_failing_on_the_data_is_a_compute_error_and_writes_nothing
         compute_feature_set(spark, quiet_mesh, fs, progress=None)
     assert not open_table(spark, feature_table_path(quiet_mesh, fs)).exists()
     assert not list(Path(quiet_mesh.warehouse, "_staging").glob("*/*"))
+
+
+def test_compute_and_refresh_build_global_sets_as_the_identity_given(
+    spark: Any, quiet_mesh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesh.sets import global_features
+
+    monkeypatch.delenv(quiet_mesh.standards.access.identity_env, raising=False)
+    seen: list[Any] = []
+
+    def build(spark: Any, mesh: Any, name: str, identity: Any = None) -> Any:
+        seen.append((name, identity))
+        return None
+
+    monkeypatch.setattr(global_features, "build_global_feature_set", build)
+    compute_targets(spark, quiet_mesh, ["risk.customer_risk"], progress=None, identity="ann@risk")
+    assert seen == [("risk.customer_risk", "ann@risk")]
+    fs = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    _append_transactions(spark, quiet_mesh, _transactions(5, 500))
+    refresh_targets(spark, quiet_mesh, [fs.qualified_name], progress=None, identity="ann@risk")
+    assert seen[1:] == [("risk.customer_risk", "ann@risk")]
