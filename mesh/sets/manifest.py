@@ -107,12 +107,25 @@ def write_manifest(manifest: Manifest, table_path: str) -> str:
     filesystem, base = filesystem_for(root)
     filesystem.create_dir(f"{base}/{MANIFEST_DIR}", recursive=True)
     for name in (f"{MANIFEST_DIR}/{manifest.output.delta_version}.json", MANIFEST_FILE):
+        if name == MANIFEST_FILE and _described(filesystem, f"{base}/{name}") > (
+            manifest.output.delta_version
+        ):
+            continue  # a later build's manifest got there first: it stays the newest
         # Written aside, then moved over: a reader never sees half a manifest.
         partial = f"{base}/{name}.{manifest.run_id}.partial"
         with filesystem.open_output_stream(partial) as out:
             out.write(text)
         filesystem.move(partial, f"{base}/{name}")
     return f"{root}/{MANIFEST_FILE}"
+
+
+def _described(filesystem: pafs.FileSystem, path: str) -> int:
+    """The Delta version the manifest at ``path`` describes; -1 when there is none to read."""
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            return int(json.loads(stream.read())["output"]["delta_version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
 
 
 def read_manifest(path: str) -> Manifest:
@@ -143,6 +156,10 @@ def read_manifest(path: str) -> Manifest:
         ) from exc
     if folder:
         unlisted = _builds_after(table, manifest.output.delta_version)
+        newest = f"{table}/{MANIFEST_DIR}/{unlisted[-1]}.json" if unlisted else None
+        if newest and filesystem.get_file_info(filesystem_for(newest)[1]).is_file:
+            # Two builds at once: the older one's manifest was moved over the newer's last.
+            return read_manifest(newest)
         if unlisted:
             # A build committed after the one the manifest describes, and its manifest was
             # never written (it failed after the commit): "the newest build" is not this one.

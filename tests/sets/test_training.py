@@ -182,6 +182,22 @@ def test_folder_with_a_build_missing_its_manifest_is_refused(wh, monkeypatch) ->
     assert read_manifest(str(kept)) == original.manifest
 
 
+def test_the_folder_names_the_newest_build_when_two_builds_wrote_their_manifests_out_of_order(
+    wh,
+) -> None:
+    from mesh.sets.manifest import write_manifest
+
+    first = build_training_set(wh.spark, wh.mesh, "risk.train")
+    second = build_training_set(wh.spark, wh.mesh, "risk.train")
+    # The first build's manifest is written last (a slow store): it used to replace the
+    # second's as _manifest.json, and the folder was then refused as missing a manifest.
+    write_manifest(first.manifest, first.path)
+    assert read_manifest(first.path) == second.manifest
+    moved_over = Path(first.path) / "_manifests" / f"{first.delta_version}.json"
+    shutil.copy(moved_over, Path(first.path) / "_manifest.json")  # the race's other order
+    assert read_manifest(first.path) == second.manifest
+
+
 @pytest.mark.slow
 def test_rebuild_in_place_adds_a_commit(wh) -> None:
     original = build_training_set(wh.spark, wh.mesh, "risk.train")
