@@ -91,3 +91,17 @@ class AccessDeniedError(MeshError):
 
 class CatalogError(MeshError):
     """The catalog could not answer or record something."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message with text in it (Spark's may start with one
+    that is empty)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), repr(exc))
+
+
+def data_failures() -> tuple[type[BaseException], ...]:
+    """Spark's errors of an expression failing on a value (an overflow, a division by zero
+    under ANSI mode, a cast or a date that does not parse): ``except data_failures()``."""
+    from pyspark.errors import ArithmeticException, DateTimeException, NumberFormatException
+
+    return (ArithmeticException, NumberFormatException, DateTimeException)

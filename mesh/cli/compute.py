@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime, timedelta
-from typing import Any
 
 from mesh.errors import ComputeError
 from mesh.times import optional_utc
@@ -40,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_compute(args: argparse.Namespace) -> int:
     from mesh.compute import compute_targets, resolve_targets
+    from mesh.compute.runner import require_caller
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
 
@@ -47,7 +47,7 @@ def run_compute(args: argparse.Namespace) -> int:
     chunk = parse_chunk(args.chunk)
     mesh = load_mesh(args.conf)
     selected = resolve_targets(mesh, args.targets)  # an unknown target: before Spark starts
-    _caller(mesh, args, any(name in mesh.global_sets for name in selected))
+    require_caller(mesh, selected, args.identity)  # so is a missing caller
     results = compute_targets(
         get_spark("mesh-compute"),
         mesh,
@@ -62,28 +62,18 @@ def run_compute(args: argparse.Namespace) -> int:
 
 def run_refresh(args: argparse.Namespace) -> int:
     from mesh.compute import refresh_targets, resolve_targets
+    from mesh.compute.runner import require_caller
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
 
     chunk = parse_chunk(args.chunk)
-    from mesh.compute.runner import downstream_globals
-
     mesh = load_mesh(args.conf)
     selected = resolve_targets(mesh, args.targets)  # an unknown target: before Spark starts
-    _caller(mesh, args, bool(downstream_globals(mesh, set(selected) - set(mesh.global_sets))))
+    require_caller(mesh, selected, args.identity, refresh=True)  # so is a missing caller
     refresh_targets(
         get_spark("mesh-refresh"), mesh, args.targets, chunk=chunk, identity=args.identity
     )
     return 0
-
-
-def _caller(mesh: Any, args: argparse.Namespace, builds_global_sets: bool) -> None:
-    """A run that builds global sets reads their inputs as the caller: no caller identity is
-    refused before Spark starts."""
-    if builds_global_sets:
-        from mesh.catalog.access import current_identity
-
-        current_identity(mesh.standards, args.identity)
 
 
 def parse_time(text: str | None, argument: str) -> datetime | None:

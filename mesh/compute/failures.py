@@ -14,23 +14,18 @@ from contextlib import contextmanager
 
 from mesh.compute.kernel import SUM_OVERFLOW
 from mesh.definitions import FeatureSet
-from mesh.errors import ComputeError
+from mesh.errors import ComputeError, data_failures, first_line
 
 
 @contextmanager
 def computing(fs: FeatureSet) -> Iterator[None]:
     """Raise a failure of ``fs``'s computation on the data as a ``ComputeError`` naming it."""
-    from pyspark.errors import (
-        ArithmeticException,
-        DateTimeException,
-        NumberFormatException,
-        PythonException,
-    )
+    from pyspark.errors import PythonException
 
     try:
         yield
-    except (ArithmeticException, NumberFormatException, DateTimeException) as exc:
-        raise _failed(fs, _first_line(str(exc)), exc) from exc
+    except data_failures() as exc:
+        raise _failed(fs, first_line(exc), exc) from exc
     except PythonException as exc:
         line = next((x for x in str(exc).splitlines() if SUM_OVERFLOW in x), None)
         if line is None:
@@ -47,7 +42,3 @@ def _failed(fs: FeatureSet, reason: str, exc: BaseException) -> ComputeError:
         feature_set=fs.qualified_name,
         error_class=getattr(exc, "getCondition", lambda: None)(),
     )
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), text)

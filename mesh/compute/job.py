@@ -216,8 +216,8 @@ def compute_feature_set(
         ts = F.unix_micros(F.col(FEATURE_TS))
         extent = table.read().agg(F.min(ts), F.max(ts)).first()
         if extent is not None and extent[0] is not None:
-            low = min(low, _from_us(int(extent[0])))
-            high = max(high, _from_us(int(extent[1]) + 1))
+            low = min(low, instant(int(extent[0])))
+            high = max(high, instant(int(extent[1]) + 1))
     added: list[str] = []
     staging = in_warehouse(mesh, f"_staging/{run_id}/{fs.domain}.{fs.name}")
     pieces = split_range(start, end, chunk)
@@ -295,10 +295,10 @@ def data_range(
         return None
     first, last_av, last_e = int(found[0]), int(found[1]), int(found[2])
     if not fs.is_aggregation:
-        return _from_us(first), _from_us(last_e + 1)
+        return instant(first), instant(last_e + 1)
     unit = position_unit_us(fs)
     window_positions(fs)  # validates windows against the grid before any work
-    return _from_us(first // unit * unit), _from_us((-(-last_av // unit) + 1) * unit)
+    return instant(first // unit * unit), instant((-(-last_av // unit) + 1) * unit)
 
 
 def covers(start: datetime, end: datetime, bounds: tuple[datetime, datetime] | None) -> bool:
@@ -347,10 +347,6 @@ def _utc(value: datetime) -> datetime:
         if value.tzinfo is None
         else value.astimezone(timezone.utc)
     )
-
-
-def _from_us(micros: int) -> datetime:
-    return instant(micros)
 
 
 def _iso(value: datetime | None) -> str:

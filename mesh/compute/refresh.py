@@ -39,7 +39,6 @@ from mesh.compute.job import (
     SYNCED,
     Progress,
     RunResult,
-    _from_us,
     compute_feature_set,
     covers,
     data_range,
@@ -48,7 +47,7 @@ from mesh.compute.job import (
     new_run_id,
 )
 from mesh.compute.sources import AV_US, E_US, on_time_line, read_source
-from mesh.compute.windowed import position_unit_us, window_positions
+from mesh.compute.windowed import instant, position_unit_us, window_positions
 from mesh.errors import ComputeError
 
 if TYPE_CHECKING:
@@ -265,7 +264,7 @@ def _refresh(
     reach = _aware(covered[1]) if covered else None
     last_end = _aware(info.range_end) if info.range_end else None
     limit = max(x for x in (reach, last_end) if x is not None)
-    start, end = _from_us(start_us), min(_from_us(end_us), limit)
+    start, end = instant(start_us), min(instant(end_us), limit)
     if reach is not None and last_end is not None and reach > last_end:
         # A run stops just after its last data, so nothing after ``last_end`` was written, but
         # the data now reaches further: values between (quiet days, old rows still in their
@@ -273,7 +272,7 @@ def _refresh(
         start, end = min(start, last_end), reach
     # Rows the changed rows reached beyond the data now (a deleted row after the last one
     # left) are in no full recompute: that range is replaced too, with nothing.
-    replace = (_from_us(start_us), _from_us(end_us)) if _from_us(end_us) > end else None
+    replace = (instant(start_us), instant(end_us)) if instant(end_us) > end else None
     if start >= end and replace is not None and reach is not None:
         # Nothing left to compute, only rows to remove: recompute the last instant the data
         # reaches (its values are a full recompute's) to carry the removal.

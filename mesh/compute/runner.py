@@ -72,12 +72,7 @@ def compute_targets(
     run_id = new_run_id()
     results = []
     selected = resolve_targets(mesh, targets)
-    if any(name in mesh.global_sets for name in selected):
-        # Building a global set reads features as the caller: check who that is before any
-        # domain set is computed, not after.
-        from mesh.catalog.access import current_identity
-
-        current_identity(mesh.standards, identity)
+    require_caller(mesh, selected, identity)
     for name in selected:
         if name in mesh.global_sets:
             results.append(
@@ -103,6 +98,20 @@ def compute_targets(
     return results
 
 
+def require_caller(
+    mesh: MeshDefinition, selected: Sequence[str], identity: str | None, *, refresh: bool = False
+) -> None:
+    """A run that builds global sets reads their inputs as the caller: ``AccessDeniedError``
+    without one, before any set is computed. A compute builds the global sets it selects; a
+    refresh, those downstream of the domain sets it selects."""
+    domain_sets = {n for n in selected if n not in mesh.global_sets}
+    builds = downstream_globals(mesh, domain_sets) if refresh else len(domain_sets) < len(selected)
+    if builds:
+        from mesh.catalog.access import current_identity
+
+        current_identity(mesh.standards, identity)
+
+
 def refresh_targets(
     spark: SparkSession,
     mesh: MeshDefinition,
@@ -117,12 +126,7 @@ def refresh_targets(
     run_id = new_run_id()
     results = []
     selected = resolve_targets(mesh, targets)
-    if downstream_globals(mesh, {n for n in selected if n not in mesh.global_sets}):
-        # Rebuilding global sets reads features as the caller: check who that is before any
-        # domain set is refreshed, not after.
-        from mesh.catalog.access import current_identity
-
-        current_identity(mesh.standards, identity)
+    require_caller(mesh, selected, identity, refresh=True)
     for name in selected:
         if name in mesh.global_sets:
             continue
@@ -198,7 +202,7 @@ def build_global_set(
     kwargs: dict[str, Any] = {
         k: v
         for k, v in {"start": start, "end": end, "run_id": run_id, "identity": identity}.items()
-        if k in accepted and (k != "identity" or v is not None)
+        if k in accepted
     }
     built = fn(spark, mesh, name, **kwargs)
     # A hook without a range rebuilds the whole history: say so, never report the asked range.

@@ -31,6 +31,14 @@ def same_name(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
+def spellings_note(spellings: list[str]) -> str:
+    """`` (as 'Amount', 'amount': Spark ignores letter case)`` for one name spelt several
+    ways, else nothing: how a duplicate name is reported."""
+    if len(set(spellings)) < 2:
+        return ""
+    return f" (as {', '.join(map(repr, spellings))}: Spark ignores letter case)"
+
+
 def name_clashes(names: Iterable[str]) -> dict[str, list[str]]:
     """Names Spark cannot tell apart: lower-cased name -> the spellings, for each name given
     more than once (exact repeats included), in the order given."""

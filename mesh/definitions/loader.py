@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mesh.definitions.base import spark_form
-from mesh.definitions.columns import name_clashes
+from mesh.definitions.columns import name_clashes, spellings_note
 from mesh.definitions.feature_set import (
     AggregationFeature,
     ColumnFeature,
@@ -423,15 +423,10 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
                         f"columns: {', '.join(product.columns)}",
                     )
         for spellings in name_clashes(fs.output_names()).values():
-            cased = (
-                f" (as {', '.join(map(repr, spellings))}: Spark ignores letter case)"
-                if len(set(spellings)) > 1
-                else ""
-            )
             add(
                 name,
                 "features",
-                f"feature name {spellings[0]!r} appears more than once{cased}",
+                f"feature name {spellings[0]!r} appears more than once{spellings_note(spellings)}",
                 spellings[0],
                 "give every feature a unique name",
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
+from mesh.definitions.base import spark_form
 from mesh.definitions.feature_set import (
     PII_ORDER,
     PROTECTED_PII,
@@ -28,7 +29,6 @@ from mesh.definitions.mesh import AnyFeatureSet
 from mesh.definitions.references import FeatureRef
 from mesh.definitions.source import TIME_TYPES, DataProduct
 from mesh.definitions.training import TrainingSet
-from mesh.governance.data_types import spark_form
 from mesh.governance.static_sets import SetRules
 
 # ``*`` as a whole function argument (``hash(*)``, ``struct(*)``) or the whole expression.

@@ -20,6 +20,7 @@ from mesh.definitions.columns import (
     engine_column,
     name_clashes,
     same_name,
+    spellings_note,
 )
 from mesh.definitions.feature_set import PROTECTED_PII, AggregationFeature, FeatureSet
 from mesh.definitions.mesh import AnyFeatureSet
@@ -267,11 +268,6 @@ class SetRules(Collector):
         for output in sorted(first.values()):
             spellings = clashes.get(output.lower(), [output])
             count = len(spellings)
-            cased = (
-                f" (as {', '.join(repr(s) for s in spellings)}: Spark ignores letter case)"
-                if len(set(spellings)) > 1
-                else ""
-            )
             self.add(
                 "features.duplicate",
                 name,
@@ -279,8 +275,8 @@ class SetRules(Collector):
                 count == 1,
                 count,
                 1,
-                f"{name}: feature name {output!r} appears {count} times{cased}; give every "
-                "feature a unique name",
+                f"{name}: feature name {output!r} appears {count} times"
+                f"{spellings_note(spellings)}; give every feature a unique name",
                 "features",
             )
 

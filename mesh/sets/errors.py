@@ -43,9 +43,3 @@ class ManifestError(SetBuildError):
 
 class OutputPathError(SetBuildError):
     """An output would overwrite a managed area, a table the build reads, or others' data."""
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message with text in it (Spark's may start with one
-    that is empty)."""
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), repr(exc))

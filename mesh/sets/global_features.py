@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from mesh.definitions import GlobalFeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
+from mesh.errors import data_failures, first_line
 from mesh.sets.access import authorize, check_visible_references
-from mesh.sets.errors import SetBuildError, UnknownReferenceError, first_line
+from mesh.sets.errors import SetBuildError, UnknownReferenceError
 from mesh.sets.manifest import InputPin
 from mesh.sets.resolve import (
     CREATED_TS,
@@ -250,11 +251,9 @@ def evaluating(spec: GlobalFeatureSet) -> Iterator[None]:
     that does not parse, an invalid date) as one ``SetBuildError`` naming the set and its
     expressions, not Spark's stack trace: the error is raised by the action, once the
     expressions run over every row, where no single feature can be named any more."""
-    from pyspark.errors import ArithmeticException, DateTimeException, NumberFormatException
-
     try:
         yield
-    except (ArithmeticException, NumberFormatException, DateTimeException) as exc:
+    except data_failures() as exc:
         expressions = "; ".join(f"{f.name}: `{f.expr}` ({f.type})" for f in spec.features)
         raise SetBuildError(
             f"Global feature set {spec.qualified_name}: an expression failed on the data "

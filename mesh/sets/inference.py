@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 from mesh.definitions.columns import AS_OF_TS
 from mesh.definitions.references import expand_references
+from mesh.errors import first_line
 from mesh.sets.access import authorize, check_visible_references
-from mesh.sets.errors import SetBuildError, SpineError, first_line
+from mesh.sets.errors import SetBuildError, SpineError
 from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
 from mesh.sets.spine import check_key_types
 from mesh.times import optional_utc

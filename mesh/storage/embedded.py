@@ -545,49 +545,44 @@ def _data_files(table: DeltaTable) -> list[str]:
     return [_spark_uri(unquote(uri)) for uri in table.file_uris()]
 
 
-def _constraints(table: DeltaTable) -> list[tuple[str, str]]:
-    """What every row written must satisfy, as (name, SQL predicate): the NOT NULL columns
-    and the CHECK constraints (``delta.constraints.<name>``) of the table's metadata."""
+def _not_null_columns(table: DeltaTable) -> list[str]:
+    """The table's ``NOT NULL`` columns."""
     fields = json.loads(table.schema().to_json())["fields"]
-    not_null = [(f"{f['name']} NOT NULL", f"`{f['name']}` IS NOT NULL") for f in fields]
-    checks = [
-        (key.removeprefix("delta.constraints."), str(value))
-        for key, value in table.metadata().configuration.items()
-        if key.startswith("delta.constraints.")
-    ]
-    return [c for c, f in zip(not_null, fields, strict=True) if not f["nullable"]] + checks
+    return [f["name"] for f in fields if not f["nullable"]]
+
+
+def _checks(table: DeltaTable) -> dict[str, str]:
+    """The table's CHECK constraints (``delta.constraints.<name>``): name -> SQL predicate."""
+    prefix = "delta.constraints."
+    config = table.metadata().configuration
+    return {k.removeprefix(prefix): str(v) for k, v in config.items() if k.startswith(prefix)}
 
 
 def _constrained(frame: DataFrame, table: DeltaTable) -> DataFrame:
     """``frame`` failing its write's Spark job on the first row that violates one of the
     table's constraints (a CHECK must be true: null violates it, as in Delta)."""
-    constraints = _constraints(table)
-    if not constraints:
-        return frame
+    constraints = {f"{c} NOT NULL": f"`{c}` IS NOT NULL" for c in _not_null_columns(table)}
+    constraints.update(_checks(table))
     first = frame.columns[0]
-    checked = F.when(F.lit(True), F.col(first))
-    for name, predicate in reversed(constraints):
+    checked = F.col(first)
+    for name, predicate in reversed(constraints.items()):
         failed = ~F.coalesce(F.expr(predicate), F.lit(False))
         message = F.lit(f"{_CONSTRAINT_MARKER} {name} ({predicate})")
         checked = F.when(failed, F.raise_error(message)).otherwise(checked)
-    return frame.withColumn(first, checked)
+    return frame.withColumn(first, checked) if constraints else frame
 
 
 def _check_rows(rows: pa.Table, table: DeltaTable, path: str) -> bool:
     """Arrow rows against the table's NOT NULL columns (``StorageError`` on a null); whether
     the table also has CHECK constraints, which only Spark evaluates (SQL predicates)."""
-    checks = False
-    for name, _ in _constraints(table):
-        column = name.removesuffix(" NOT NULL")
-        if column == name:
-            checks = True
-        elif column in rows.column_names and rows.column(column).null_count:
+    for column in _not_null_columns(table):
+        if column in rows.column_names and rows.column(column).null_count:
             raise StorageError(
-                f"Delta table {path}: rows violate the table's constraint {name}; nothing was "
-                "committed.",
+                f"Delta table {path}: rows violate the table's constraint {column} NOT NULL; "
+                "nothing was committed.",
                 path=path,
             )
-    return checks
+    return bool(_checks(table))
 
 
 def _spark_uri(uri: str) -> str:
