@@ -47,7 +47,8 @@ def load_mesh(conf_dir: str | Path = "conf") -> MeshDefinition:
 
     Layout: ``mesh.yaml`` (standards), ``domains/<domain>/*.yaml`` (data products and
     feature sets; ``domain`` defaults to the folder name), ``global/*.yaml`` and
-    ``training/*.yaml``. A file may hold several YAML documents, each with a ``kind``.
+    ``training/*.yaml`` (a definition in another folder is a problem). A file may hold
+    several YAML documents, each with a ``kind``.
     Raises ``ConfigError`` listing every problem found.
     """
     mesh, problems = read_definitions(conf_dir)
@@ -194,7 +195,13 @@ def _load_document(
         )
         return
     parts = path.relative_to(root).parts
-    if len(parts) >= 3 and parts[0] == "domains":
+    misplaced = _misplaced(kind, parts)
+    if misplaced:
+        hint = f"move it to {_place(kind, doc.get('domain'))}"
+        problems.append(ConfigProblem(where, "kind", misplaced, found=kind, hint=hint))
+        _remember_invalid(mesh, doc)
+        return
+    if parts[0] == "domains":
         folder_domain = parts[1]
         if "domain" not in doc:
             doc = {**doc, "domain": folder_domain}
@@ -211,9 +218,7 @@ def _load_document(
             return
     model = _validate(KINDS[kind], doc, where, problems)
     if model is None:
-        # Remember the name so references to it are not reported again as undefined.
-        if isinstance(doc.get("domain"), str) and isinstance(doc.get("name"), str):
-            mesh.invalid.add(f"{doc['domain']}.{doc['name']}")
+        _remember_invalid(mesh, doc)
         return
     registries: dict[str, dict[str, Any]] = {
         "data_product": mesh.products,
@@ -237,6 +242,40 @@ def _load_document(
         return
     registry[name] = model
     mesh.files[name] = where
+
+
+def _remember_invalid(mesh: MeshDefinition, doc: dict[str, Any]) -> None:
+    """Remember a refused definition's name, so references to it are not reported again as
+    undefined (they say it does not load)."""
+    if isinstance(doc.get("domain"), str) and isinstance(doc.get("name"), str):
+        mesh.invalid.add(f"{doc['domain']}.{doc['name']}")
+
+
+def _place(kind: str, domain: Any) -> str:
+    """The folder a definition of ``kind`` lives in."""
+    if kind in ("data_product", "feature_set"):
+        return f"domains/{domain if isinstance(domain, str) else '<its domain>'}/"
+    return "global/" if kind == "global_feature_set" else "training/"
+
+
+def _misplaced(kind: str, parts: tuple[str, ...]) -> str | None:
+    """Why a definition of ``kind`` may not live at ``parts`` (relative to the conf folder),
+    or ``None``. A domain's definitions live in its folder, where its owners review them
+    (a feature set under ``global/`` would escape them); global and training sets in theirs.
+    """
+    top = parts[0] if len(parts) > 1 else ""
+    if kind in ("data_product", "feature_set"):
+        if top == "domains" and len(parts) >= 3:
+            return None
+        return f"a {kind} lives in its domain's folder domains/<domain>/, not in {_folder(parts)}"
+    wanted = "global" if kind == "global_feature_set" else "training"
+    if top == wanted:
+        return None
+    return f"a {kind} lives in {wanted}/, not in {_folder(parts)}"
+
+
+def _folder(parts: tuple[str, ...]) -> str:
+    return "/".join(parts[:-1]) + "/" if len(parts) > 1 else "the conf folder itself"
 
 
 def _validate(model: type[BaseModel], doc: Any, where: str, problems: list[ConfigProblem]) -> Any:

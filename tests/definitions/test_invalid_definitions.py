@@ -466,6 +466,35 @@ CASES = [
         "months have no fixed length; use days (e.g. 30d); `m` is minutes",
     ),
     Case(
+        # A domain's set outside its folder would escape its owners' review of that folder.
+        "feature-set-outside-its-domain-folder",
+        lambda conf: (conf / TICKETS).rename(conf / "global" / "ticket_stats.yaml"),
+        "global/ticket_stats.yaml",
+        "kind",
+        "a feature_set lives in its domain's folder domains/<domain>/, not in global/",
+    ),
+    Case(
+        "data-product-at-the-conf-root",
+        lambda conf: (conf / PAY_PRODUCTS).rename(conf / "products.yaml"),
+        "conf/products.yaml",
+        "kind",
+        "a data_product lives in its domain's folder domains/<domain>/, not in the conf folder",
+    ),
+    Case(
+        "training-set-under-global",
+        lambda conf: (conf / CHURN).rename(conf / "global" / "churn.yaml"),
+        "global/churn.yaml",
+        "kind",
+        "move it to training/",
+    ),
+    Case(
+        "global-set-under-a-domain",
+        lambda conf: (conf / RISK).rename(conf / "domains" / "payments" / "risk.yaml"),
+        "domains/payments/risk.yaml",
+        "kind",
+        "a global_feature_set lives in global/, not in domains/payments/",
+    ),
+    Case(
         "missing-mesh-yaml",
         lambda conf: (conf / "mesh.yaml").unlink(),
         "mesh.yaml",
