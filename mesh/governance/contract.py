@@ -446,9 +446,16 @@ def _output_changes(
     for name in [n for n in new if n in old]:
         old_def, new_def = old[name][1], new[name][1]
         old_type, new_type = types[name]
-        if old_type != new_type:
+        # A type known on one side only (a sum typed by its column became a mean) says less
+        # than the definition's change, which is reported instead.
+        if old_type != new_type and (None not in (old_type, new_type) or old_def == new_def):
             changes.append(
-                Change("type_changed", name, f"type of {name} {old_type} -> {new_type}", True)
+                Change(
+                    "type_changed",
+                    name,
+                    f"type of {name} {old_type or 'unknown'} -> {new_type or 'unknown'}",
+                    True,
+                )
             )
         elif old_def != new_def:
             diff = ", ".join(

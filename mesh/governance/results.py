@@ -173,8 +173,7 @@ class GovernanceReport:
         ]
         message = (
             f"{action} of {', '.join(subjects)} refused: {len(failed)} governance check(s) "
-            f"failed: {'; '.join(parts)}. Fix the definitions or data, or change the "
-            "threshold in conf/mesh.yaml (quality) or the feature set's `quality`.\n"
+            f"failed: {'; '.join(parts)}. {_fix_hint({r.check for r in failed})}\n"
             + self.render_text()
         )
         raise GovernanceError(
@@ -184,6 +183,31 @@ class GovernanceReport:
             subjects=subjects,
             failed=[r.check for r in failed],
         )
+
+
+# Checks whose threshold is a `quality:` setting (mesh.yaml's or the feature set's).
+_QUALITY_CHECKS = frozenset(
+    {
+        "data.row_count",
+        "data.key_nulls",
+        "data.null_rate",
+        "data.range",
+        "data.freshness",
+        "data.drift_psi",
+    }
+)
+
+
+def _fix_hint(checks: set[str]) -> str:
+    """What the refused caller can do, for the kinds of checks that failed."""
+    if checks & _QUALITY_CHECKS:
+        return (
+            "Fix the definitions or data, or change the threshold in conf/mesh.yaml "
+            "(quality) or the feature set's `quality`."
+        )
+    if checks == {"contract.version"}:
+        return "Set the definition's `version:` to the version named above."
+    return "Fix the definitions or data."
 
 
 def to_jsonable(value: Any) -> Any:

@@ -386,6 +386,9 @@ def test_a_refused_version_says_why_on_the_errors_first_line() -> None:
     first_line = str(caught.value).splitlines()[0]  # all the command line prints
     assert "contract.version (measured 1.1.0, threshold >= 2.0.0)" in first_line
     assert "removed amount_max_7d" in first_line and "use 2.0.0" in first_line
+    # No quality threshold is involved: the hint is the version's, not the thresholds'.
+    assert first_line.endswith("Set the definition's `version:` to the version named above.")
+    assert "threshold in conf/mesh.yaml" not in first_line
 
 
 def test_defaults_come_from_the_definitions() -> None:
@@ -540,6 +543,21 @@ def test_an_aggregation_typed_by_its_source_column_changes_type_as_written() -> 
     assert unknown.bump == "none"
     same = compare(previous, fs, binding=SPEND_BINDING, written=(before, dict(before)))
     assert same.bump == "none"
+
+
+def test_a_function_change_that_changes_the_typing_names_the_function() -> None:
+    # A sum is typed by its column (unknown here, no table written), a mean is double: the
+    # reason is the function's change, not a type "None -> double".
+    for old_fn, new_fn in [("sum", "mean"), ("mean", "sum")]:
+        target = f"amount_{old_fn}"
+        old, new = edited(SPEND, set_feature(target, function=new_fn))
+        decision = compare(published_definition(old, SPEND_BINDING), new, binding=SPEND_BINDING)
+        assert decision.bump == "major"
+        details = [c.detail for c in decision.changes]
+        assert details and all(
+            d.startswith("definition of amount_") and f"(function '{old_fn}' -> '{new_fn}')" in d
+            for d in details
+        ), details
 
 
 def test_spelling_out_the_type_a_column_gives_an_aggregation_changes_nothing() -> None:

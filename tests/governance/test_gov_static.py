@@ -755,6 +755,7 @@ def test_raise_if_failed_names_check_feature_and_values() -> None:
     assert err.report is report
     first_line = str(err).splitlines()[0]
     assert "types.allowed on signed_amount (measured float" in first_line
+    assert first_line.endswith("Fix the definitions or data.")  # no quality threshold failed
 
 
 def test_raise_if_failed_passes_quietly_when_ok() -> None:
