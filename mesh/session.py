@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -55,11 +56,17 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
             "spark.sql.catalog.spark_catalog", DELTA_CATALOG
         )
-    with _sigint_handler_kept():
+    with _sigint_handler_kept(), warnings.catch_warnings():
+        # SPARK_API_MODE=connect: the local server starts with these settings, then the
+        # client sets them again as session settings, which Spark refuses with a warning.
+        warnings.filterwarnings("ignore", _LAUNCH_ONLY, UserWarning)
         spark = builder.getOrCreate()
     if not is_connect(spark):  # SPARK_API_MODE=connect: a local Spark Connect server
         spark.sparkContext.setLogLevel(os.environ.get("MESH_SPARK_LOG_LEVEL", "ERROR"))
     return spark
+
+
+_LAUNCH_ONLY = r"Failed to set spark\.(ui\.enabled|ui\.showConsoleProgress|driver\.memory) "
 
 
 def _local_partitions() -> str:

@@ -164,6 +164,41 @@ def test_spark_remote_connects_with_only_the_time_zone(monkeypatch: pytest.Monke
     assert calls == [("appName", "app"), ("spark.sql.session.timeZone", "UTC")]
 
 
+def test_a_local_connect_server_starts_without_warnings_on_its_launch_settings(
+    spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SPARK_API_MODE=connect``: the server is launched with the UI, progress and memory
+    settings; the client then sets them again, which Spark refuses with a warning each."""
+    import warnings
+
+    from pyspark.sql import SparkSession
+
+    class Builder:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: self
+
+        def getOrCreate(self) -> Any:
+            for key in ("spark.ui.enabled", "spark.ui.showConsoleProgress", "spark.driver.memory"):
+                message = f"Failed to set {key} to Some(false) due to [CANNOT_MODIFY_CONFIG]"
+                warnings.warn(message, stacklevel=1)
+            warnings.warn("Failed to set spark.sql.shuffle.partitions to Some(4)", stacklevel=1)
+            return spark
+
+    monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    monkeypatch.setattr(SparkSession, "_instantiatedSession", None)
+    monkeypatch.setattr(SparkSession, "builder", Builder())
+    monkeypatch.setattr("mesh.session._delta_jars_available", lambda: False)
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert get_spark("app") is spark
+    # Any other refused setting still warns.
+    assert [str(w.message).split(" to Some")[0] for w in caught] == [
+        "Failed to set spark.sql.shuffle.partitions"
+    ]
+
+
 def test_delta_jars_are_detected_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MESH_DELTA_JARS", "PYSPARK_SUBMIT_ARGS", "SPARK_CLASSPATH"):
         monkeypatch.delenv(name, raising=False)
