@@ -524,9 +524,18 @@ def test_versions_and_lineage_of_a_set_without_any_say_so(
     common = ["--conf", CONF, "--warehouse", warehouse, "--identity", "bob@support"]
     assert main(["catalog", "versions", "support.ticket_stats", *common]) == 0
     assert capsys.readouterr().out == "no published version of support.ticket_stats\n"
-    argv = ["catalog", "lineage", "support.nosuch", "--direction", "upstream", *common]
+    argv = ["catalog", "lineage", "support.ticket_stats", "--direction", "upstream", *common]
     assert main(argv) == 0
-    assert capsys.readouterr().out == "no upstream lineage edges of support.nosuch\n"
+    assert capsys.readouterr().out == "no upstream lineage edges of support.ticket_stats\n"
+    # A name neither published nor defined is a typo: an error, as for `catalog show`.
+    assert main(["catalog", "versions", "support.nosuch", *common]) == 1
+    assert "'support.nosuch' is neither in the catalog nor defined in conf/" in (
+        capsys.readouterr().err
+    )
+    assert main(["catalog", "lineage", "support.nosuch", *common]) == 1
+    assert "lineage of support.nosuch: no lineage record names it and conf/ does not define it" in (
+        capsys.readouterr().err
+    )
 
 
 def test_inference_output_into_a_feature_table_is_refused(

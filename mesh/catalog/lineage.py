@@ -42,6 +42,10 @@ class Edge:
     def __str__(self) -> str:
         return f"{self.source} -> {self.target}"
 
+    @property
+    def ends(self) -> tuple[str, str]:
+        return (self.source, self.target)
+
 
 def node(kind: str, name: str) -> str:
     return f"{kind}:{name}"
@@ -204,6 +208,11 @@ class _Graph:
             if record.version is not None:
                 self.pinned[(record.name, record.version)] = record
 
+    def known(self, name: str) -> bool:
+        """Whether a record or an edge names ``name`` (``domain.set``, without a kind)."""
+        ends = {n.split(":", 1)[1] for es in self.by_record.values() for e in es for n in e.ends}
+        return any(r.name == name for r in self.records.values()) or name in ends
+
     def into(
         self, target: str, version: str | None = None
     ) -> tuple[list[Edge], Mapping[str, set[str]]]:
@@ -272,7 +281,8 @@ def lineage(
     read (a global set's publish recorded before versions were: at their newest), any other
     set at its newest published version; downstream, the newest record of every consumer
     (with ``version``: of those consumers whose newest record read that version of ``name``).
-    ``CatalogError`` when ``version`` of ``name`` was never published.
+    ``CatalogError`` when ``version`` of ``name`` was never published, and when no record
+    names ``name`` and ``conf/`` does not define it (a typo).
 
     Answers a caller (``identity``, else the identity variable; none is refused): lineage
     of a set the caller may not see (published, or defined in ``conf/`` only) is refused
@@ -308,6 +318,13 @@ def lineage(
             e.target for e in shown(graph.into(node("global_feature_set", start_name), version)[0])
         }
     seeds = {n for n in nodes if n == name or n.split(":", 1)[1] == name}
+    defined = {*mesh.all_sets(), *mesh.products, *mesh.training_sets}
+    if not seeds and start_name not in defined and not graph.known(start_name):
+        raise CatalogError(
+            f"lineage of {name}: no lineage record names it and conf/ does not define it; "
+            "list the published sets with `mesh catalog search`",
+            feature_set=start_name,
+        )
     picked: set[Edge] = set()
     if direction in ("upstream", "both"):
         frontier = {(n, version) for n in seeds}

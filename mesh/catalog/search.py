@@ -123,7 +123,8 @@ def versions(
     """Every published version of ``name`` (``domain.set``), newest first, for a caller.
 
     Raises ``AccessDeniedError`` (audited) when the caller may not see the set, and when no
-    identity is given or set. A set that was never published has no versions. As in
+    identity is given or set. A set ``conf/`` defines that was never published has no
+    versions; a name neither published nor defined is a ``CatalogError``. As in
     ``show``, a stored definition names the inputs the caller may not see ``<hidden>``.
     """
     from mesh.catalog.access import authorize_metadata, current_identity, hidden_sets
@@ -132,6 +133,12 @@ def versions(
     every = entries(spark, mesh)
     entry = next((e for e in every if e.name == name), None)
     if entry is None:
+        if name not in mesh.all_sets():  # a typo, not a set that was never published
+            raise CatalogError(
+                f"feature set {name!r} is neither in the catalog nor defined in conf/; list "
+                "the published sets with `mesh catalog search`",
+                feature_set=name,
+            )
         return []
     authorize_metadata(spark, mesh, who, entry, "catalog versions")
     hidden = set(hidden_sets(mesh, who, every))
