@@ -35,12 +35,26 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         .config("spark.driver.memory", "2g")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.warehouse.dir", str(warehouse))
+        .config(map=_codegen())
         .getOrCreate()
     )
     if not is_connect(session):
         session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def _codegen() -> dict[str, str]:
+    """Spark's interpreted expressions (its own tests' ``NO_CODEGEN``) unless
+    ``MESH_TEST_CODEGEN=1``: compiling each query's generated code costs more than running
+    it on a test's few rows (about a third of the run). The Spark Connect rerun
+    (``tests/test_spark_connect.py``) runs its tests with code generation, as users do."""
+    if os.environ.get("MESH_TEST_CODEGEN") == "1":
+        return {}
+    return {
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    }
 
 
 @pytest.fixture
