@@ -9,6 +9,7 @@ tables, one commit per job run, with the run's :class:`CommitInfo` in the commit
 from __future__ import annotations
 
 import os
+import posixpath
 from typing import TYPE_CHECKING
 
 from mesh.errors import StorageError
@@ -102,22 +103,56 @@ def in_warehouse(mesh: MeshDefinition, location: str) -> str:
 def parts_below(root: str, path: str) -> list[str] | None:
     """``path``'s parts below ``root`` (``[]`` for ``root`` itself); None when it lies outside.
 
-    Local paths are compared resolved (symbolic links, ``..``); URIs (``s3://``, ``dbfs:``)
-    by their text, a local path and a URI never being one inside the other.
+    A ``file:`` URI (``file:///x``, ``file:/x``, ``file://localhost/x``) is the local path it
+    names, so it compares with local paths and with other ``file:`` URIs; local paths are
+    compared resolved (symbolic links, ``..``). Other URIs (``s3://``, ``dbfs:``) compare only
+    with URIs of the same scheme and authority, by their normalised path. A percent-encoded
+    path is taken both as written (Hadoop reads ``%20`` literally) and decoded (as URL readers
+    do): ``path`` lies below ``root`` when either reading puts it there, so a governance check
+    cannot be walked around by spelling a path another way.
     """
-    uri = is_uri(root)
-    if uri != is_uri(path):
-        return None
-    if uri:
-        base, target = root.rstrip("/"), path.rstrip("/")
-        if target == base:
-            return []
-        if not target.startswith(base + "/"):
-            return None
-        return [p for p in target[len(base) + 1 :].split("/") if p]
-    base, target = os.path.realpath(root), os.path.realpath(path)
+    for base in _places(root):
+        for target in _places(path):
+            if base[:2] != target[:2]:
+                continue
+            parts = _local_parts(base[2], target[2]) if not base[0] else _uri_parts(base, target)
+            if parts is not None:
+                return parts
+    return None
+
+
+def _places(path: str) -> list[tuple[str, str, str]]:
+    """(scheme, authority, path) of each reading of ``path``; local ones as ("", "", realpath)."""
+    from urllib.parse import unquote, urlsplit
+
+    if not is_uri(path):
+        return [("", "", os.path.realpath(path))]
+    try:
+        split = urlsplit(path)
+    except ValueError:  # a malformed authority (``s3://[x``): its text is all there is
+        return [(path.split(":", 1)[0].lower(), path, "/")]
+    scheme, authority = split.scheme.lower(), split.netloc.lower()
+    readings = list(dict.fromkeys([split.path, unquote(split.path)]))
+    if scheme != "file":
+        return [(scheme, authority, posixpath.normpath("/" + p.lstrip("/"))) for p in readings]
+    # A file: URI's path, also as ``normalize_path`` (so ``open_table``) makes it of the text,
+    # whatever host it names: the engine reads it from this machine's files.
+    local = [*readings, normalize_path(path)]
+    return [("", "", os.path.realpath(p)) for p in dict.fromkeys(local)]
+
+
+def _local_parts(base: str, target: str) -> list[str] | None:
     if target == base:
         return []
     if os.path.commonpath([base, target]) != base:
         return None
     return os.path.relpath(target, base).split(os.sep)
+
+
+def _uri_parts(base: tuple[str, str, str], target: tuple[str, str, str]) -> list[str] | None:
+    if target[2] == base[2]:
+        return []
+    prefix = base[2].rstrip("/") + "/"
+    if not target[2].startswith(prefix):
+        return None
+    return [p for p in target[2][len(prefix) :].split("/") if p]

@@ -374,3 +374,24 @@ def test_a_refused_read_of_a_warehouse_path_without_a_feature_set_is_audited(
     argv = ["catalog", "audit", "--identity", "bob@risk", "--conf", str(CONF)]
     assert main(argv) == 0
     assert f"bob@risk denied  {path}: {reason}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["file://{table}", "file:{table}", "file://localhost{table}", "file://{quoted}", "file:{up}"],
+)
+def test_a_feature_table_named_by_a_file_uri_is_read_as_its_features(
+    spark: Any, mesh: MeshDefinition, spelling: str
+) -> None:
+    from mesh.sets.access import authorize_table_path
+
+    # payments.tx_events is internal to payments and risk: support may not read it, however
+    # its table's path is spelt (only the path decides; the folder need not exist).
+    table = f"{Path(mesh.warehouse).resolve()}/features/payments/tx_events/v1"
+    quoted, up = table.replace("_", "%5F"), f"{table}/../v1"
+    path = spelling.format(table=table, quoted=quoted, up=up)
+    with pytest.raises(AccessDeniedError) as info:
+        authorize_table_path(spark, mesh, path, (), "inference set (entities)", "bob@support")
+    assert info.value.params["feature_set"] == "payments.tx_events"
+    (row,) = audit_log(spark, mesh, identity="bob@support")
+    assert (row["feature_set"], row["decision"]) == ("payments.tx_events", "denied")

@@ -289,6 +289,19 @@ def test_a_spine_inside_the_warehouse_is_access_checked(wh, path, identity, reas
         ("/local/wh", "/local/other", None),
         ("/local/wh", "/local/wh/", []),
         ("s3://bucket/wh/", "s3://bucket/wh", []),
+        # A file: URI is the local path it names, in any spelling, on either side.
+        ("/local/wh", "file:///local/wh/features/a/b/v1", ["features", "a", "b", "v1"]),
+        ("/local/wh", "file:/local/wh/_catalog/audit", ["_catalog", "audit"]),
+        ("/local/wh", "file://localhost/local/wh/training/x", ["training", "x"]),
+        ("/local/wh", "FILE:///local/w%68/features", ["features"]),
+        ("file:///local/wh", "/local/wh/../wh/training", ["training"]),
+        ("file:/local/wh/", "file:///local/wh", []),
+        ("file:///local/wh", "/local/other", None),
+        # Other schemes: only the same scheme and authority, by the normalised path.
+        ("s3://bucket/wh", "S3://BUCKET/wh/x/../features", ["features"]),
+        ("s3://bucket/wh", "s3://other/wh/features", None),
+        ("s3://bucket/wh", "file:///bucket/wh/features", None),
+        ("dbfs:/wh", "dbfs:///wh/features", ["features"]),
     ],
 )
 def test_paths_inside_the_warehouse_also_as_uris(warehouse, path, parts) -> None:
