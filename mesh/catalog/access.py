@@ -10,8 +10,13 @@ Rules, checked for every requested feature of every requested set:
   ``domain.set.feature`` (one feature; the output name or the feature's base name) or
   ``domain.set`` (every feature of the set). Grants never widen visibility.
 
-Visibility alone also decides who sees a set in the catalog (search, show, versions,
-lineage): the catalog shows no values of protected features, so it needs no grant.
+A published set is refused when the rules it was published with (as the catalog records
+them) or the ones ``conf/`` defines now refuse the caller, whichever is tighter
+(``set_denial`` for visibility, ``decide`` for PII classes): loosening ``conf/`` opens
+nothing before a publish records it, and tightening it takes effect at once. A read of a
+set never published (``allow_unpublished``) has only ``conf/``. Visibility alone also
+decides who sees a set in the catalog (search, show, versions, lineage), by the same rule:
+the catalog shows no values of protected features, so it needs no grant.
 
 The caller's identity is ``user@domain`` (or just ``domain``) taken from the environment
 variable named by ``access.identity_env`` (``MESH_IDENTITY`` by default) unless given.
@@ -159,8 +164,40 @@ def visibility_denial(
     )
 
 
+Rule = tuple[str, str, Sequence[str]]  # (owning domain, visibility, allowed domains)
+
+
+def rule_of(mesh: MeshDefinition, fs: AnyFeatureSet) -> Rule:
+    """The visibility rule a definition states."""
+    return (fs.domain, visibility_of(mesh, fs), list(fs.metadata.allowed_domains))
+
+
+def set_denial(
+    mesh: MeshDefinition, identity: Identity, name: str, published: Sequence[Rule]
+) -> Decision | None:
+    """Why ``identity`` may not read or see set ``name``; ``None`` when it may.
+
+    The one visibility rule of reads and of the catalog: every rule in ``published`` (what
+    the version read, or the catalog's entry, was published with; none for a set never
+    published) and the one ``conf/`` defines now, when it still defines the set, must allow
+    the caller; the first refusing one is the reason. So a visibility loosened in ``conf/``
+    opens nothing until it is published, and one tightened applies before the next publish.
+    """
+    current = mesh.all_sets().get(name)
+    rules = [*published, *([rule_of(mesh, current)] if current is not None else [])]
+    for domain, visibility, allowed in rules:
+        denial = visibility_denial(identity, name, domain, visibility, allowed)
+        if denial is not None:
+            return denial
+    return None
+
+
 def decide(
-    mesh: MeshDefinition, identity: Identity, fs: AnyFeatureSet, features: Sequence[str]
+    mesh: MeshDefinition,
+    identity: Identity,
+    fs: AnyFeatureSet,
+    features: Sequence[str],
+    published: AnyFeatureSet | None = None,
 ) -> list[Decision]:
     """One decision per requested feature (every output when ``features`` is empty).
 
@@ -169,6 +206,12 @@ def decide(
     all of them, ``available``) is raised before anything is decided or audited, unless the
     caller may not see the set at all: then every requested feature is refused, so that a
     refusal tells nothing of which features the set has.
+
+    ``fs`` is the definition the read takes its features from; ``published``, the one the
+    version read was published with, as the catalog records it (``None``: none is recorded,
+    or it is ``fs``). The visibility and PII classes of both and of ``conf/``'s current
+    definition apply, the tightest winning (``set_denial``): ``fs`` may be a published
+    definition (an older major) or ``conf/``'s (a producer's read of a newer commit).
     """
     # Imported here: the package mesh.sets loads the set builds, which a decision never needs.
     from mesh.sets.errors import UnknownReferenceError
@@ -176,20 +219,14 @@ def decide(
     name = fs.qualified_name
     outputs = fs.output_names()
     wanted = list(features) or outputs
-    # ``fs`` may be the definition an older version was published with: the rules ``conf/``
-    # defines now apply too, where they are tighter (as for the catalog's metadata).
     current = mesh.all_sets().get(name)
-    definitions = [fs] if current is None or current is fs else [fs, current]
-    if identity.domain != fs.domain:
-        # A set the caller may not see is refused whatever it asks for: which features it
-        # has is metadata too.
-        for d in definitions:
-            visibility = visibility_of(mesh, d)
-            denial = visibility_denial(
-                identity, name, d.domain, visibility, d.metadata.allowed_domains
-            )
-            if denial is not None:
-                return [dataclasses.replace(denial, feature=f) for f in wanted]
+    recorded = [d for d in (fs, published) if d is not None and d is not current]
+    definitions = [*recorded, *([current] if current is not None else [])]
+    # A set the caller may not see is refused whatever it asks for: which features it has
+    # is metadata too.
+    denial = set_denial(mesh, identity, name, [rule_of(mesh, d) for d in recorded])
+    if denial is not None:
+        return [dataclasses.replace(denial, feature=f) for f in wanted]
     unknown = [f for f in wanted if f not in outputs]
     if unknown:
         raise UnknownReferenceError(
@@ -206,6 +243,7 @@ def decide(
         return [Decision(name, f, True, "owning domain") for f in wanted]
     grants = set(mesh.standards.access.grants.get(identity.domain, ()))
     out = []
+    visibility = visibility_of(mesh, fs)
     for output in wanted:
         classes = [pii_of(d, output) for d in definitions]
         pii = next((c for c in classes if c in PROTECTED_PII), classes[0])
@@ -230,14 +268,21 @@ def decide(
     return out
 
 
+Request = (
+    tuple[AnyFeatureSet, Sequence[str]] | tuple[AnyFeatureSet, Sequence[str], AnyFeatureSet | None]
+)
+
+
 def authorize_read(
     spark: SparkSession,
     mesh: MeshDefinition,
     identity: Identity,
-    requests: Sequence[tuple[AnyFeatureSet, Sequence[str]]],
+    requests: Sequence[Request],
     purpose: str,
 ) -> None:
-    """Allow or refuse a read of ``requests`` ((feature set, output columns) pairs) by ``identity``.
+    """Allow or refuse a read of ``requests`` ((feature set, output columns) pairs, or
+    triples adding the definition the version read was published with, see ``decide``) by
+    ``identity``.
 
     Every request is written to the audit table (one row per feature set, allowed or
     denied) *before* the outcome is returned, so a refused read is on record. Raises
@@ -246,9 +291,21 @@ def authorize_read(
     feature is refused; nothing is read then. An empty feature list means every output; a
     feature a set does not have is ``UnknownReferenceError`` (see ``decide``), not a refusal.
     """
+    decisions = [(r[0], decide(mesh, identity, r[0], r[1], _published(r))) for r in requests]
+    enforce(spark, mesh, identity, decisions, purpose)
+
+
+def enforce(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    identity: Identity,
+    decisions: Sequence[tuple[AnyFeatureSet, Sequence[Decision]]],
+    purpose: str,
+) -> None:
+    """Audit ``decisions`` (one row per set), then raise ``AccessDeniedError`` as
+    ``authorize_read`` does when any is a denial."""
     from mesh.catalog.audit import record_reads
 
-    decisions = [(fs, decide(mesh, identity, fs, features)) for fs, features in requests]
     record_reads(spark, mesh, identity, decisions, purpose)
     denied = [d for _, items in decisions for d in items if not d.allowed]
     if not denied:
@@ -267,6 +324,10 @@ def authorize_read(
     )
 
 
+def _published(request: Request) -> AnyFeatureSet | None:
+    return request[2] if len(request) == 3 else None
+
+
 def metadata_denial(
     mesh: MeshDefinition, identity: Identity, entry: CatalogEntry
 ) -> Decision | None:
@@ -276,15 +337,8 @@ def metadata_denial(
     defines the set, the one defined now: a tighter definition not yet published must not
     leave the set listed more widely than reads of it are allowed.
     """
-    rules = [(entry.domain, entry.visibility, entry.allowed_domains)]
-    fs = mesh.all_sets().get(entry.name)
-    if fs is not None:
-        rules.append((fs.domain, visibility_of(mesh, fs), list(fs.metadata.allowed_domains)))
-    for domain, visibility, allowed in rules:
-        denial = visibility_denial(identity, entry.name, domain, visibility, allowed)
-        if denial is not None:
-            return denial
-    return None
+    published = (entry.domain, entry.visibility, entry.allowed_domains)
+    return set_denial(mesh, identity, entry.name, [published])
 
 
 def hidden_sets(
@@ -298,12 +352,10 @@ def hidden_sets(
         denial = metadata_denial(mesh, identity, entry)
         if denial is not None:
             hidden[entry.name] = denial
-    for name, fs in mesh.all_sets().items():
+    for name in mesh.all_sets():
         if name in hidden:
             continue
-        denial = visibility_denial(
-            identity, name, fs.domain, visibility_of(mesh, fs), fs.metadata.allowed_domains
-        )
+        denial = set_denial(mesh, identity, name, [])
         if denial is not None:
             hidden[name] = denial
     return hidden

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -10,14 +11,14 @@ from mesh.storage import parts_below
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from mesh.catalog.access import Identity
-    from mesh.definitions import AnyFeatureSet, FeatureLookup, FeatureRef, MeshDefinition
+    from mesh.catalog.access import Identity, Request
+    from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 
 
 def authorize(
     spark: SparkSession,
     mesh: MeshDefinition,
-    requests: Sequence[tuple[AnyFeatureSet, list[str]]],
+    requests: Sequence[Request],
     purpose: str,
     identity: str | Identity | None = None,
 ) -> Identity:
@@ -46,17 +47,20 @@ def check_visible_references(
     """Before anything is resolved: the sets ``references`` name exist and the caller may see them.
 
     A set ``conf/`` does not define is ``UnknownReferenceError`` listing only the sets the
-    caller may see; a set whose visibility refuses the caller is refused and audited like any
+    caller may see; a set the catalog hides from the caller (the visibility it was published
+    with or the one ``conf/`` defines now refuses it) is refused and audited like any
     read (``AccessDeniedError``), whatever features, versions or pins the reference names, so
     no later error describes a set the catalog hides from the caller. Returns the caller's
     identity. Grants on single features are checked by ``authorize`` once the inputs are
     resolved.
     """
-    from mesh.catalog.access import authorize_read, current_identity, hidden_sets
+    from mesh.catalog.access import current_identity, enforce, hidden_sets
+    from mesh.catalog.search import landed_entries
     from mesh.sets.resolve import check_references
 
     who = current_identity(mesh.standards, identity)
-    hidden = hidden_sets(mesh, who, [])
+    # Hidden as the catalog hides it: by the visibility it was published with or conf/'s.
+    hidden = hidden_sets(mesh, who, landed_entries(spark, mesh))
     refs = check_references(mesh, references, hidden)
     known = mesh.all_sets()
     refused: dict[str, list[str]] = {}
@@ -67,7 +71,11 @@ def check_visible_references(
             if ref.feature not in wanted:
                 wanted.append(ref.feature)
     if refused:
-        authorize_read(spark, mesh, who, [(known[n], f) for n, f in refused.items()], purpose)
+        decisions = [
+            (known[n], [dataclasses.replace(hidden[n], feature=f) for f in features])
+            for n, features in refused.items()
+        ]
+        enforce(spark, mesh, who, decisions, purpose)
     return who
 
 
@@ -89,7 +97,9 @@ def authorize_table_path(
     engine; storage permissions are what protect the files themselves.
     """
     from mesh.catalog.access import current_identity, refuse_path
+    from mesh.catalog.search import recorded_versions
     from mesh.errors import MeshError
+    from mesh.sets.resolve import recorded_definition
 
     parts = parts_below(mesh.warehouse, path)
     if not parts:  # outside the warehouse (or its root, which is no table)
@@ -110,4 +120,8 @@ def authorize_table_path(
             refuse("it is a feature table of no feature set defined in conf/")
             return
         features = [c for c in columns if c in fs.output_names()]
-        authorize(spark, mesh, [(fs, features)], purpose, who)
+        # The table holds what was published of its major, under the classes published then.
+        major = parts[3][1:] if len(parts) > 3 and parts[3][:1] == "v" else ""
+        records = recorded_versions(spark, mesh, fs.qualified_name)
+        published = recorded_definition(records, int(major) if major.isdigit() else None)
+        authorize(spark, mesh, [(fs, features, published)], purpose, who)

@@ -227,24 +227,48 @@ def load_sources(
 
 def access_requests(
     spark: SparkSession, mesh: MeshDefinition, inputs: Sequence[InputPin]
-) -> list[tuple[AnyFeatureSet, list[str]]]:
-    """(definition, feature names) for every input, as the access check expects them.
+) -> list[tuple[AnyFeatureSet, list[str], AnyFeatureSet | None]]:
+    """(definition, feature names, published definition) for every input, as the access
+    check (``mesh.catalog.access.authorize_read``) expects them.
 
     The definition is the one of the pinned version's major: the current one, or the one
     the catalog published with that version (a manifest read after a newer major removed a
-    feature); the current one when the catalog has none.
+    feature); the current one when the catalog has none. The published definition is the
+    one the catalog recorded for the commit read: its newest publish naming that commit (a
+    metadata-only publish describes the commit before it), else, for a commit no publish
+    names (a producer's read of newer commits), the newest publish of that major
+    (``recorded_definition``). Its
+    visibility and PII classes apply with ``conf/``'s, the tighter winning, so a ``conf/``
+    loosened but not published opens nothing. ``None`` when that major was never published
+    (an ``allow_unpublished`` read): ``conf/`` alone decides. ``CatalogError`` when the
+    recorded definition no longer validates: the read cannot be checked against it.
     """
     currents = [mesh.any_set(pin.feature_set) for pin in inputs]
-    older = any(_other_major(c, p.semantic_version) for c, p in zip(currents, inputs, strict=True))
-    catalog = _catalog(spark, mesh) if older else {}
+    catalog = _catalog(spark, mesh)
     requests = []
     for pin, current in zip(inputs, currents, strict=True):
         try:
             definition = definition_for(spark, mesh, current, pin.semantic_version, catalog)
         except VersionPinError:
             definition = current
-        requests.append((definition, list(pin.features)))
+        records = catalog.get(pin.feature_set, [])
+        published = recorded_definition(records, _major(pin.semantic_version), pin.delta_version)
+        requests.append((definition, list(pin.features), published))
     return requests
+
+
+def recorded_definition(
+    records: Sequence[VersionRecord], major: int | None, delta_version: int | None = None
+) -> AnyFeatureSet | None:
+    """The definition the catalog recorded for a read of ``major`` of a set (``records``:
+    its published versions, newest first; ``major`` None: any): that of the newest publish
+    naming commit ``delta_version``, else that of the newest publish of the major; ``None``
+    when the major was never published. ``CatalogError`` when it no longer validates."""
+    from mesh.governance.contract import as_feature_set
+
+    own = [v for v in records if major is None or v.major == major]
+    read = [v for v in own if v.delta_version == delta_version] or own
+    return as_feature_set(json.loads(read[0].definition_json)) if read else None
 
 
 def check_references(

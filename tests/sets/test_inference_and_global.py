@@ -123,6 +123,55 @@ def test_a_hidden_set_is_refused_before_its_features_or_name_are_told(wh) -> Non
         )
 
 
+def test_a_conf_loosened_but_not_published_opens_no_read(wh) -> None:
+    from mesh.catalog.audit import audit_log
+    from mesh.catalog.search import recorded_versions
+    from mesh.sets.access import authorize_table_path
+
+    # Published: support.tickets internal to risk (the template's publish) and, by a later
+    # publish of the same commit, payments.spend.amount classed pii.
+    spend = wh.mesh.feature_sets["payments.spend"]
+    amount = spend.features[0].model_copy(update={"pii": "pii"})
+    wh.mesh.feature_sets["payments.spend"] = spend.model_copy(
+        update={"features": (amount, *spend.features[1:])}
+    )
+    (record,) = recorded_versions(wh.spark, wh.mesh, "payments.spend")
+    wh.publish_record("payments.spend", "1.0.0", record.delta_version)
+    # conf/ now loosens both, not published: tickets public, amount not PII.
+    tickets = wh.mesh.feature_sets["support.tickets"]
+    public = tickets.metadata.model_copy(update={"visibility": "public", "allowed_domains": ()})
+    wh.mesh.feature_sets["support.tickets"] = tickets.model_copy(update={"metadata": public})
+    wh.mesh.feature_sets["payments.spend"] = spend
+    bob, rows = "bob@marketing", [{"customer_id": 1}]
+    reads = [
+        lambda: build_inference_set(wh.spark, wh.mesh, FEATURES, rows, identity=bob),
+        lambda: build_training_set(wh.spark, wh.mesh, "risk.train", identity=bob),
+        lambda: build_global_feature_set(wh.spark, wh.mesh, "risk.combo", identity=bob),
+        lambda: authorize_table_path(
+            wh.spark, wh.mesh, str(wh.root / "features/support/tickets/v1"), (), "spine", bob
+        ),
+    ]
+    for read in reads:
+        with pytest.raises(AccessDeniedError) as err:
+            read()
+        grant = "support.tickets metadata.allowed_domains: marketing"
+        assert ("support.tickets", "tickets", grant) in err.value.params["denials"]
+    with pytest.raises(AccessDeniedError) as pii:
+        build_inference_set(wh.spark, wh.mesh, ["payments.spend.amount"], rows, identity=bob)
+    assert pii.value.params["missing_grant"] == "payments.spend.amount"
+    # What both allow is read; the refusals are audited.
+    got = build_inference_set(wh.spark, wh.mesh, ["payments.spend.tx_count"], rows, identity=bob)
+    assert got.columns[-1] == "tx_count"
+    audit = audit_log(wh.spark, wh.mesh, identity=bob)
+    assert [(r["feature_set"], r["decision"]) for r in audit[:2]] == [
+        ("payments.spend", "allowed"),
+        ("payments.spend", "denied"),
+    ]
+    assert (
+        sum(r["feature_set"] == "support.tickets" and r["decision"] == "denied" for r in audit) == 4
+    )
+
+
 def test_global_values_use_inputs_as_of_each_time(wh) -> None:
     result = build_global_feature_set(wh.spark, wh.mesh, "risk.combo", run_id="g1")
     table = open_table(wh.spark, result.path)
