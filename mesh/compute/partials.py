@@ -82,18 +82,26 @@ class PartialPlan:
         return self.partials[key]
 
     def aggregations(
-        self, hll_source_types: dict[str, str], *, distinct_sets: bool = False
+        self,
+        hll_source_types: dict[str, str],
+        *,
+        distinct_sets: bool = False,
+        counted: Column | None = None,
     ) -> list[Column]:
         """Aggregate expressions producing every partial over a group of source rows.
 
         ``distinct_sets``: approximate distinct partials are the set of distinct values
         (``collect_set``, counted exactly by the window kernel) instead of an HLL sketch.
+        ``counted``: rows where it is false add no value to any partial (a group of only
+        such rows has count 0 and null values).
         """
         from pyspark.sql import functions as F
 
         out = []
         for p in self.partials.values():
             cond = F.coalesce(F.expr(p.filter), F.lit(False)) if p.filter else F.lit(True)
+            if counted is not None:
+                cond = cond & counted
             value = F.col(p.column) if p.column else F.lit(1)
             if p.kind == "n":
                 agg = F.count(F.when(cond, value))

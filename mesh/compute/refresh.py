@@ -13,7 +13,8 @@ affected range:
 
 * aggregations: from the first availability time of a changed row (nothing before it can
   change: values never use rows before they are available) to its event time plus the longest
-  window (a row leaves every window by then);
+  window (a row leaves every window by then), and, for event accuracy, at least through its
+  availability time (a row that arrived after leaving every window still stamps a value);
 * row-level features: the changed rows' event times.
 
 The range is clipped to what the feature table covered or the data now reaches (a refresh does
@@ -238,7 +239,8 @@ def _refresh(
     if rows is not None:
         keys = mesh.entity(fs.entity).key_columns
         timed = on_time_line(rows, fs, src.product, keys)
-        bounds = timed.agg(F.min(AV_US if fs.is_aggregation else E_US), F.max(E_US)).first()
+        first = F.min(AV_US if fs.is_aggregation else E_US)
+        bounds = timed.agg(first, F.max(E_US), F.max(AV_US)).first()
     if bounds is None or bounds[0] is None:
         return RunResult(
             fs.qualified_name,
@@ -258,6 +260,8 @@ def _refresh(
         reach_us = max(window_positions(fs).values()) * unit
         start_us = -(-first_us // unit) * unit  # first grid point a changed row can reach
         end_us = last_event_us + reach_us
+        if fs.accuracy == "event":  # a row that arrived after leaving every window stamps one
+            end_us = max(end_us, int(bounds[2]) + 1)
     else:
         start_us, end_us = first_us, last_event_us + 1
     covered = data_range(spark, mesh, fs, src)

@@ -12,12 +12,15 @@ Conventions (what a value stamped ``t`` means):
   grid is each day's end at midnight UTC) for every entity with at least one row in its
   longest window at ``t``. Windows must be multiples of the interval.
 * ``event``: one value per entity at every availability time of one of its rows (the event
-  time, or the arrival time when that is later and late data is excluded). Rows available at
-  the same instant are all included in each other's value, so ties give one output row.
+  time, or the arrival time when that is later and late data is excluded), also of a row that
+  arrived after it had left every window (it counts in none of them). Rows available at the
+  same instant are all included in each other's value, so ties give one output row.
 
 How: time is mapped to integer positions (grid index, or microseconds for event accuracy).
 Rows are reduced to partials per (keys, entry position, event position) after one shuffle on
-the keys. Then, per partition:
+the keys; rows that can count in no window are left out, except that an event row arriving
+after it left every window is kept as a mark (no values, an event position before every
+window) so that its arrival is an output time. Then, per partition:
 
 * ``engine="kernel"`` (default whenever it supports every partial): ``mesh.compute.kernel``
   computes all windows of all entities with vectorised numpy passes over Arrow batches
@@ -142,21 +145,32 @@ def compute_aggregations(
     track_arrival = product.created_timestamp is not None and not late
     k_start, k_end = -(-start_us // unit), -(-end_us // unit)
 
+    # Event accuracy stamps a value at every row's availability, also for a row that arrived
+    # after it had left every window: it counts nowhere, but is kept as a mark (below).
+    marks = late and not snapshot
     # Only rows that can reach a point in [start, end); the raw-column filter is pushed down.
     first_event = instant((k_start - longest) * unit)
     last_event = instant((k_end - 1) * unit)
     event_col = F.col(product.event_timestamp)
-    rows = rows.where((event_col > F.lit(first_event)) & (event_col <= F.lit(last_event)))
+    reaches = event_col > F.lit(first_event)
+    if marks:
+        arrival_col = F.col(str(product.created_timestamp))
+        reaches = reaches | (arrival_col >= F.lit(instant(k_start * unit)))
+    rows = rows.where(reaches & (event_col <= F.lit(last_event)))
     rows = rows.withColumn("_entry", ceil_div(AV_US, unit)).withColumn("_pe", ceil_div(E_US, unit))
-    rows = rows.where(
-        (F.col("_pe") >= k_start - longest + 1)
-        & (F.col("_entry") < k_end)
-        & (F.col("_entry") <= F.col("_pe") + longest - 1)  # later arrivals never count
-    )
+    entry, pe = F.col("_entry"), F.col("_pe")
+    counts = entry <= pe + longest - 1  # a later arrival has left every window
+    if marks:
+        rows = rows.where(((pe >= k_start - longest + 1) | (entry >= k_start)) & (entry < k_end))
+        # A mark adds no value to the partials; its event position is moved to just before its
+        # entry's longest window, so one group per (entity, entry) holds all its marks.
+        rows = rows.withColumn("_pe", F.when(counts, pe).otherwise(entry - longest))
+    else:
+        rows = rows.where((pe >= k_start - longest + 1) & (entry < k_end) & counts)
     plan = PartialPlan(fs, rows)
     types = dict(rows.dtypes)
     use_kernel = kernel_supports(plan, types) if engine == "auto" else engine == "kernel"
-    aggs = plan.aggregations(types, distinct_sets=use_kernel)
+    aggs = plan.aggregations(types, distinct_sets=use_kernel, counted=counts if marks else None)
     if track_arrival:
         aggs.append(F.max(AR_US).alias("_ar_max"))
     # One shuffle on the keys: the grouping below and the window pass reuse this partitioning.

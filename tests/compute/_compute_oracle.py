@@ -59,13 +59,8 @@ def reference(
                 t for t in candidates if any(avail(r) <= t and r["e"] > t - w_max for r in mine)
             ]
         else:
-            points = sorted(
-                {
-                    avail(r)
-                    for r in mine
-                    if start_us <= avail(r) < end_us and r["e"] > avail(r) - w_max
-                }
-            )
+            # Every row's availability, also of a row that arrived after it left every window.
+            points = sorted({avail(r) for r in mine if start_us <= avail(r) < end_us})
         for t in points:
             row: dict[str, Any] = {}
             if has_arrival and not use_arrival:

@@ -377,6 +377,31 @@ def test_refresh_of_a_late_row_after_quiet_days_equals_a_full_recompute(
     _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
 
 
+def test_refresh_of_a_row_arriving_after_it_left_every_window_stamps_its_arrival(
+    spark: Any, quiet_mesh: Any
+) -> None:
+    # tx_events (event accuracy, 1h/1d windows): customer 3's row of day 0 08:00 arrives on
+    # day 2 at 10:00, inside the range already computed. It counts in no window, but customer 3
+    # gets a value at its arrival, and refresh recomputes that instant.
+    fs = quiet_mesh.feature_sets["payments.tx_events"]
+    compute_feature_set(spark, quiet_mesh, fs, progress=None)
+    late = (900, 3, 12, _t(0, 8), _t(2, 10), 1.0, "EUR", "store", False)
+    _append_transactions(spark, quiet_mesh, [late])
+    result = refresh_feature_set(spark, quiet_mesh, fs, progress=None)
+    arrival = D0 + timedelta(days=2, hours=10)
+    assert (result.operation, result.start, result.end, result.rows) == (
+        "refresh",
+        arrival,
+        arrival + timedelta(microseconds=1),
+        1,
+    )
+    table = open_table(spark, feature_table_path(quiet_mesh, fs)).read()
+    rows = table.where("customer_id = 3 AND feature_ts = '2024-03-03 10:00:00'").collect()
+    # Only day 1's 20:00 transaction is in the day before.
+    assert [(r.tx_count_1h, r.tx_count_1d, r.last_channel_1d) for r in rows] == [(0, 1, "online")]
+    _assert_table_is_a_full_recompute(spark, quiet_mesh, fs)
+
+
 def test_unknown_target_is_a_one_line_cli_error(warehouse: str, capsys: Any) -> None:
     code = main(["--conf", str(CONF), "compute", "payments.nope"])
     assert code == 1

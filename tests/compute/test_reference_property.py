@@ -1,7 +1,8 @@
 """Windowed features against the plain-Python oracle on random data (hypothesis).
 
 Times sit on a 30-minute lattice so ties, window edges and grid points collide often; rows
-arrive on time, a little late, a lot late (beyond short windows) or never say; corrections
+arrive on time, a little late, a lot late (beyond short windows, or after they left the
+longest one: an event value is still stamped at their arrival) or never say; corrections
 repeat an event time with a later arrival and another value; values and filters may be null.
 Sums, means and standard deviations of doubles of many magnitudes are checked against the
 oracle within the rounding of each window's own values.
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from mesh.compute import feature_frame
 
-LAG_MINUTES = [None, 0, 0, 0, 10, 30, 60, 150, 26 * 60]
+LAG_MINUTES = [None, 0, 0, 0, 10, 30, 60, 150, 26 * 60, 50 * 60]
 FILTERS = {"flag": lambda r: r["flag"] is True}
 
 row_strategy = st.tuples(
@@ -187,6 +188,23 @@ def test_snapshot_matches_reference(spark: Any, data: dict[str, Any], engine: st
 @pytest.mark.parametrize("engine", ["kernel", "sql"])
 @SETTINGS
 @given(data=data_strategy)
+# Rows arriving after they left the 1d window (one with its event before the range's reach,
+# one entity with no other row): each stamps a value at its arrival, counting in none.
+@example(
+    data={
+        "rows": [
+            (1, 60, 0, 3, "a", True, False),
+            (1, 40, 26 * 60, 5, "b", True, True),
+            (1, 0, 50 * 60, 7, None, None, False),
+            (2, 0, 50 * 60, 1, "c", True, False),
+        ],
+        "exclude_late": True,
+        "has_arrival": True,
+        "start_slot": 50,
+        "length_slots": 60,
+        "partitions": 1,
+    }
+)
 def test_event_matches_reference(spark: Any, data: dict[str, Any], engine: str) -> None:
     _check(spark, data, "event", EVENT_FEATURES, engine)
 

@@ -76,6 +76,70 @@ def test_event_accuracy_gives_one_row_per_instant_including_ties(spark: Any) -> 
     assert [(r.feature_ts, r.s_1h) for r in rows] == [(_naive(at(1)), 3.0), (_naive(at(2)), 4.0)]
 
 
+LATE_FEATURES = [
+    {"kind": "aggregation", "name": "n", "function": "count", "windows": ["2h", "1d"]},
+    *[
+        {"kind": "aggregation", "name": f, "function": f, "column": "x", "windows": ["1d"]}
+        for f in ("sum", "mean", "stddev", "min", "max")
+    ],
+    {"kind": "aggregation", "name": "lc", "function": "last", "column": "ch", "windows": ["1d"]},
+    {
+        "kind": "aggregation",
+        "name": "dc",
+        "function": "approx_distinct",
+        "column": "ch",
+        "windows": ["1d"],
+    },
+]
+LATE_SCHEMA = (
+    "cid bigint, feature_ts timestamp, created_ts timestamp, n_2h bigint, n_1d bigint, "
+    "sum_1d double, mean_1d double, stddev_1d double, min_1d double, max_1d double, "
+    "lc_1d string, dc_1d bigint"
+)
+
+
+@pytest.mark.parametrize("engine", ["kernel", "sql"])
+@pytest.mark.parametrize("start", [T0, at(days=2, hours=11.5)], ids=["all", "after_reach"])
+def test_a_row_arriving_after_it_left_every_window_still_stamps_a_value(
+    spark: Any, engine: str, start: datetime
+) -> None:
+    # Each late row (event day 0, arriving day 2 12:00, past the longest window, 1d) counts in
+    # no value but is available at 12:00, so its entity gets a value there: cid 1 then holds
+    # only C (A has left), cid 2 (no other row) the empty window's values, and cid 3's late
+    # row ties with an on-time row. From "after_reach" on, the late rows' events are before
+    # every window of the range (the range is read by event time and, for them, arrival).
+    noon = at(days=2, hours=12)
+    src = source_df(
+        spark,
+        [
+            {
+                "cid": 1,
+                "e": at(days=1, hours=11.5),
+                "a": at(days=1, hours=11.5),
+                "x": 1.0,
+                "ch": "a",
+            },
+            {"cid": 1, "e": at(days=2, hours=11), "a": at(days=2, hours=11), "x": 4.0, "ch": "b"},
+            {"cid": 1, "e": at(9), "a": noon, "x": 100.0, "ch": "z"},
+            {"cid": 2, "e": at(9), "a": noon, "x": 7.0, "ch": "c"},
+            {"cid": 3, "e": noon, "a": noon, "x": 2.0, "ch": "d"},
+            {"cid": 3, "e": at(10), "a": noon, "x": 50.0, "ch": "e"},
+        ],
+    )
+    fs = feature_set(LATE_FEATURES, accuracy="event")
+    got = feature_frame(src, fs, product(), KEYS, start, at(days=3), engine=engine)
+    a, c, t = _naive(at(days=1, hours=11.5)), _naive(at(days=2, hours=11)), _naive(noon)
+    rows = [
+        (1, a, a, 1, 1, 1.0, 1.0, None, 1.0, 1.0, "a", 1),
+        (1, c, c, 1, 2, 5.0, 2.5, statistics.stdev([1.0, 4.0]), 1.0, 4.0, "b", 2),
+        (1, t, t, 1, 1, 4.0, 4.0, None, 4.0, 4.0, "b", 1),
+        (2, t, t, 0, 0, None, None, None, None, None, None, 0),
+        (3, t, t, 1, 1, 2.0, 2.0, None, 2.0, 2.0, "d", 1),
+    ]
+    expected = spark.createDataFrame([r for r in rows if r[1] >= _naive(start)], LATE_SCHEMA)
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 @pytest.mark.parametrize("exclude_late_data", [True, False])
 def test_row_level_correction_is_a_new_row_known_from_its_arrival(
     spark: Any, exclude_late_data: bool
