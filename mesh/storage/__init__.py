@@ -106,7 +106,9 @@ def parts_below(root: str, path: str) -> list[str] | None:
     A ``file:`` URI (``file:///x``, ``file:/x``, ``file://localhost/x``) is the local path it
     names, so it compares with local paths and with other ``file:`` URIs; local paths are
     compared resolved (symbolic links, ``..``). Other URIs (``s3://``, ``dbfs:``) compare only
-    with URIs of the same scheme and authority, by their normalised path. A percent-encoded
+    with URIs of the same store and authority, by their normalised path: ``s3``, ``s3a`` and
+    ``s3n`` are one store, as are ``abfs``/``abfss`` and ``wasb``/``wasbs``, and a local
+    ``/dbfs/x`` is also ``dbfs:/x`` (Databricks' mount of it). A percent-encoded
     path is taken both as written (Hadoop reads ``%20`` literally) and decoded (as URL readers
     do): ``path`` lies below ``root`` when either reading puts it there, so a governance check
     cannot be walked around by spelling a path another way.
@@ -121,17 +123,26 @@ def parts_below(root: str, path: str) -> list[str] | None:
     return None
 
 
+# Schemes that name the same store through another client or with TLS.
+_SAME_STORE = {"s3a": "s3", "s3n": "s3", "abfss": "abfs", "wasbs": "wasb"}
+
+
 def _places(path: str) -> list[tuple[str, str, str]]:
     """(scheme, authority, path) of each reading of ``path``; local ones as ("", "", realpath)."""
     from urllib.parse import unquote, urlsplit
 
     if not is_uri(path):
-        return [("", "", os.path.realpath(path))]
+        found = [("", "", os.path.realpath(path))]
+        mount = posixpath.normpath(path)
+        if mount == "/dbfs" or mount.startswith("/dbfs/"):  # Databricks' FUSE view of dbfs:/
+            found.append(("dbfs", "", "/" + mount[len("/dbfs") :].lstrip("/")))
+        return found
     try:
         split = urlsplit(path)
     except ValueError:  # a malformed authority (``s3://[x``): its text is all there is
         return [(path.split(":", 1)[0].lower(), path, "/")]
     scheme, authority = split.scheme.lower(), split.netloc.lower()
+    scheme = _SAME_STORE.get(scheme, scheme)
     readings = list(dict.fromkeys([split.path, unquote(split.path)]))
     if scheme != "file":
         return [(scheme, authority, posixpath.normpath("/" + p.lstrip("/"))) for p in readings]

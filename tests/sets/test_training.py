@@ -302,6 +302,14 @@ def test_a_spine_inside_the_warehouse_is_access_checked(wh, path, identity, reas
         ("s3://bucket/wh", "s3://other/wh/features", None),
         ("s3://bucket/wh", "file:///bucket/wh/features", None),
         ("dbfs:/wh", "dbfs:///wh/features", ["features"]),
+        # One store under several schemes, and Databricks' local mount of dbfs:/.
+        ("s3://bucket/wh", "s3a://bucket/wh/features/a", ["features", "a"]),
+        ("s3a://bucket/wh", "s3n://bucket/wh/_catalog", ["_catalog"]),
+        ("abfss://c@acct.dfs.core.windows.net/w", "abfs://c@acct.dfs.core.windows.net/w/x", ["x"]),
+        ("s3://bucket/wh", "gs://bucket/wh/features", None),
+        ("dbfs:/wh", "/dbfs/wh/features/a", ["features", "a"]),
+        ("/dbfs/wh", "dbfs:/wh/training/x", ["training", "x"]),
+        ("dbfs:/wh", "/dbfsx/wh/features", None),
     ],
 )
 def test_paths_inside_the_warehouse_also_as_uris(warehouse, path, parts) -> None:
