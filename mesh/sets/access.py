@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from mesh.catalog.access import Identity, Request
-    from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
+    from mesh.catalog.search import CatalogEntry
+    from mesh.definitions import AnyFeatureSet, FeatureLookup, FeatureRef, MeshDefinition
 
 
 def authorize(
@@ -47,8 +48,9 @@ def check_visible_references(
     """Before anything is resolved: the sets ``references`` name exist and the caller may see them.
 
     A set ``conf/`` does not define is ``UnknownReferenceError`` listing only the sets the
-    caller may see; a set the catalog hides from the caller (the visibility it was published
-    with or the one ``conf/`` defines now refuses it) is refused and audited like any
+    caller may see; a set the catalog hides from the caller (the visibility ``conf/``'s major
+    of it was published with or the one ``conf/`` defines now refuses it) is refused and
+    audited like any
     read (``AccessDeniedError``), whatever features, versions or pins the reference names, so
     no later error describes a set the catalog hides from the caller. Returns the caller's
     identity. Grants on single features are checked by ``authorize`` once the inputs are
@@ -59,10 +61,14 @@ def check_visible_references(
     from mesh.sets.resolve import check_references
 
     who = current_identity(mesh.standards, identity)
-    # Hidden as the catalog hides it: by the visibility it was published with or conf/'s.
-    hidden = hidden_sets(mesh, who, landed_entries(spark, mesh))
-    refs = check_references(mesh, references, hidden)
     known = mesh.all_sets()
+    # Hidden as the catalog hides it: by the visibility its major defined in conf/ was
+    # published with, or conf/'s. A new major never published (an ``allow_unpublished`` read)
+    # has conf/'s alone; a pin to an older major is checked with that major's record once
+    # resolved (``authorize``).
+    entries = [e for e in landed_entries(spark, mesh) if _same_major(e, known.get(e.name))]
+    hidden = hidden_sets(mesh, who, entries)
+    refs = check_references(mesh, references, hidden)
     refused: dict[str, list[str]] = {}
     for ref in refs:
         if ref.set_name in hidden:
@@ -125,3 +131,8 @@ def authorize_table_path(
         records = recorded_versions(spark, mesh, fs.qualified_name)
         published = recorded_definition(records, int(major) if major.isdigit() else None)
         authorize(spark, mesh, [(fs, features, published)], purpose, who)
+
+
+def _same_major(entry: CatalogEntry, current: AnyFeatureSet | None) -> bool:
+    """Whether the catalog's ``entry`` is of the major ``conf/`` defines (or conf/ has none)."""
+    return current is None or entry.semantic_version.split(".")[0] == current.version.split(".")[0]

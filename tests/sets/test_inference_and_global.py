@@ -172,6 +172,49 @@ def test_a_conf_loosened_but_not_published_opens_no_read(wh) -> None:
     )
 
 
+def test_a_new_major_never_published_is_checked_by_conf_alone(wh) -> None:
+    from mesh.catalog.search import recorded_versions
+    from mesh.catalog.tables import Catalog
+    from mesh.sets.access import check_visible_references
+    from mesh.storage import CommitInfo
+
+    # support.tickets 1.0.0 was published internal to risk (its catalog entry, as a publish
+    # writes it); conf/ now defines 2.0.0, public, never published: an allow_unpublished
+    # read of it has conf/'s rule alone.
+    tickets = wh.mesh.feature_sets["support.tickets"]
+    (record,) = recorded_versions(wh.spark, wh.mesh, "support.tickets")
+    entry = {
+        "publish_id": record.publish_id,
+        "name": "support.tickets",
+        "domain": "support",
+        "set_name": "tickets",
+        "kind": "feature_set",
+        "entity": tickets.entity,
+        "owner": tickets.metadata.owner,
+        "description": tickets.metadata.description,
+        "tags": [],
+        "visibility": "internal",
+        "allowed_domains": ["risk"],
+        "sources": [],
+        "features_json": "[]",
+        "semantic_version": "1.0.0",
+        "published_at": record.published_at,
+    }
+    catalog = Catalog(wh.spark, str(wh.root))
+    catalog.append("feature_sets", [entry], CommitInfo(run_id="r1", operation="catalog_publish"))
+    public = tickets.metadata.model_copy(update={"visibility": "public", "allowed_domains": ()})
+    wh.mesh.feature_sets["support.tickets"] = tickets.model_copy(
+        update={"metadata": public, "version": "2.0.0"}
+    )
+    bob = "bob@marketing"
+    who = check_visible_references(wh.spark, wh.mesh, ["support.tickets.tickets"], "test", bob)
+    assert str(who) == bob
+    # The published major's record still applies to its own major's conf/ definition.
+    wh.mesh.feature_sets["support.tickets"] = tickets.model_copy(update={"metadata": public})
+    with pytest.raises(AccessDeniedError):
+        check_visible_references(wh.spark, wh.mesh, ["support.tickets.tickets"], "test", bob)
+
+
 def test_global_values_use_inputs_as_of_each_time(wh) -> None:
     result = build_global_feature_set(wh.spark, wh.mesh, "risk.combo", run_id="g1")
     table = open_table(wh.spark, result.path)
