@@ -163,7 +163,8 @@ def compute_aggregations(
     if marks:
         rows = rows.where(((pe >= k_start - longest + 1) | (entry >= k_start)) & (entry < k_end))
         # A mark adds no value to the partials; its event position is moved to just before its
-        # entry's longest window, so one group per (entity, entry) holds all its marks.
+        # entry's longest window, so one group per (entity, entry) holds all its marks. `counts`
+        # reads the moved `_pe`: a mark still fails it (entry <= entry - 1), the others kept it.
         rows = rows.withColumn("_pe", F.when(counts, pe).otherwise(entry - longest))
     else:
         rows = rows.where((pe >= k_start - longest + 1) & (entry < k_end) & counts)

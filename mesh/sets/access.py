@@ -12,8 +12,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from mesh.catalog.access import Identity, Request
-    from mesh.catalog.search import CatalogEntry
-    from mesh.definitions import AnyFeatureSet, FeatureLookup, FeatureRef, MeshDefinition
+    from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 
 
 def authorize(
@@ -58,7 +57,7 @@ def check_visible_references(
     """
     from mesh.catalog.access import current_identity, enforce, hidden_sets
     from mesh.catalog.search import landed_entries
-    from mesh.sets.resolve import check_references
+    from mesh.sets.resolve import check_references, other_major
 
     who = current_identity(mesh.standards, identity)
     known = mesh.all_sets()
@@ -66,7 +65,11 @@ def check_visible_references(
     # published with, or conf/'s. A new major never published (an ``allow_unpublished`` read)
     # has conf/'s alone; a pin to an older major is checked with that major's record once
     # resolved (``authorize``).
-    entries = [e for e in landed_entries(spark, mesh) if _same_major(e, known.get(e.name))]
+    entries = [
+        e
+        for e in landed_entries(spark, mesh)
+        if e.name not in known or not other_major(known[e.name], e.semantic_version)
+    ]
     hidden = hidden_sets(mesh, who, entries)
     refs = check_references(mesh, references, hidden)
     refused: dict[str, list[str]] = {}
@@ -131,8 +134,3 @@ def authorize_table_path(
         records = recorded_versions(spark, mesh, fs.qualified_name)
         published = recorded_definition(records, int(major) if major.isdigit() else None)
         authorize(spark, mesh, [(fs, features, published)], purpose, who)
-
-
-def _same_major(entry: CatalogEntry, current: AnyFeatureSet | None) -> bool:
-    """Whether the catalog's ``entry`` is of the major ``conf/`` defines (or conf/ has none)."""
-    return current is None or entry.semantic_version.split(".")[0] == current.version.split(".")[0]

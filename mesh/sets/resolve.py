@@ -137,7 +137,7 @@ def definition_for(
     newest first (``mesh.catalog.search.versions_by_name``).
     """
     records = catalog.get(current.qualified_name, [])
-    if pin is None or not _other_major(current, pin):
+    if pin is None or not other_major(current, pin):
         major = _major(pin or current.version)
         if published:
             own = [v for v in records if v.major == major and pin_matches(pin, v.semantic_version)]
@@ -170,7 +170,7 @@ def _major(version: str) -> int:
     return int(version.split(".")[0])
 
 
-def _other_major(current: AnyFeatureSet, pin: str) -> bool:
+def other_major(current: AnyFeatureSet, pin: str) -> bool:
     """``pin`` names another major version than ``conf/`` defines for ``current``."""
     return _major(pin) != _major(current.version)
 
