@@ -7,7 +7,10 @@ Order of a publish, and why:
    version (the declared version must carry the bump the changes require) and on the
    computed frame (data checks, with drift against the previous version's statistics);
    any blocking failure raises ``GovernanceError`` **before anything is written**, so a
-   refused publish leaves the catalog and the feature table exactly as they were;
+   refused publish leaves the catalog and the feature table exactly as they were. A
+   version below the one the definition's changes alone need is refused before the frame
+   is computed (``refuse_version_before_compute``; ``publish_range`` asks it before it
+   computes anything): no data check runs, and the report says so;
 3. the frame replaces ``[start, end)`` of the feature table
    ``<warehouse>/features/<domain>/<name>/v<major>`` in one Delta commit (``feature_ts``);
    commits of other runs that landed between the check of unpublished rows and this commit
@@ -112,7 +115,8 @@ def publish_feature_set(
 
     Raises ``AccessDeniedError`` when ``identity`` does not act for ``fs.domain``,
     ``GovernanceError`` (``error.report`` names every failing check, feature, measured value
-    and threshold) when governance refuses, ``StorageError`` when the feature-table commit
+    and threshold) when governance refuses (a version the definition's changes alone refuse
+    before any Spark job reads ``df``), ``StorageError`` when the feature-table commit
     fails; in all three cases nothing was written but a refusal's own HTML report
     (``error.params["report_path"]``).
     """
@@ -124,10 +128,14 @@ def publish_feature_set(
     catalog = Catalog(spark, mesh.warehouse)
     published = recorded_versions(spark, mesh, fs.qualified_name)  # newest first
     previous = published[0] if published else None
+    written = _written_types(catalog, previous.publish_id) if previous else None
     publish_id = uuid.uuid4().hex
+    _refuse_before_data(catalog, mesh, fs, previous, written, publish_id)
     frame = df.persist()
     try:
-        report, decision, stats = _govern(spark, mesh, catalog, fs, frame, previous, as_of)
+        report, decision, stats = _govern(
+            spark, mesh, fs, frame, previous, written=written, as_of=as_of
+        )
         reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
         row_count = frame.count()
         path = stored_path(feature_table_path(mesh, fs))
@@ -332,13 +340,51 @@ def publish_definition(
     )
 
 
+def refuse_version_before_compute(
+    spark: SparkSession, mesh: MeshDefinition, fs: AnyFeatureSet
+) -> None:
+    """Refuse a publish of ``fs`` whose definition alone needs a higher ``version:``.
+
+    The ``GovernanceError`` is the one the publish would raise after computing (its
+    ``contract.version`` failure, the hint, the refusal's HTML report under ``refused/``)
+    and says that the data checks did not run (``refuse_before_data``). Nothing else is
+    read or written; returns when the definition alone does not refuse the version.
+    """
+    previous = latest_version(spark, mesh, fs.qualified_name)
+    if previous is None:
+        return
+    catalog = Catalog(spark, mesh.warehouse)
+    written = _written_types(catalog, previous.publish_id)
+    _refuse_before_data(catalog, mesh, fs, previous, written, uuid.uuid4().hex)
+
+
+def _refuse_before_data(
+    catalog: Catalog,
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    previous: VersionRecord | None,
+    written: dict[str, str] | None,
+    publish_id: str,
+) -> None:
+    from mesh.governance.gate import refuse_before_data
+
+    if previous is None:
+        return
+    report = refuse_before_data(
+        mesh, fs, previous=json.loads(previous.definition_json), previous_types=written
+    )
+    if report is not None:
+        reports.refuse_if_failed(catalog, fs, publish_id, {}, report)
+
+
 def _govern(
     spark: SparkSession,
     mesh: MeshDefinition,
-    catalog: Catalog,
     fs: AnyFeatureSet,
     frame: DataFrame,
     previous: VersionRecord | None,
+    *,
+    written: dict[str, str] | None,
     as_of: datetime | None,
 ) -> tuple[GovernanceReport, Any, dict[str, Any]]:
     """``evaluate_publish`` against the previous version as the catalog holds it."""
@@ -349,7 +395,7 @@ def _govern(
         fs,
         frame,
         previous=json.loads(previous.definition_json) if previous else None,
-        previous_types=_written_types(catalog, previous.publish_id) if previous else None,
+        previous_types=written,
         previous_stats=statistics_of(spark, mesh, previous) if previous else None,
         as_of=as_of,
     )

@@ -8,7 +8,11 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mesh.catalog.access import Identity, authorize_publish, current_identity
-from mesh.catalog.publish import PublishResult, publish_feature_set
+from mesh.catalog.publish import (
+    PublishResult,
+    publish_feature_set,
+    refuse_version_before_compute,
+)
 from mesh.errors import CatalogError
 from mesh.storage import CommitInfo
 from mesh.times import optional_utc
@@ -46,7 +50,8 @@ def publish_range(
     edges); an input never published is refused (``NotPublishedError``). ``as_of`` is the
     "now" of the freshness check.
     An identity that does not act for the set's domain is refused (``AccessDeniedError``)
-    before anything is read or computed.
+    before anything is read or computed, and so is a ``version:`` below the one the
+    definition's changes alone need (``GovernanceError``, ``refuse_version_before_compute``).
     """
     start = optional_utc(start, "start", CatalogError)
     end = optional_utc(end, "end", CatalogError)
@@ -58,6 +63,9 @@ def publish_range(
     run = run_id or uuid.uuid4().hex
     read: list[tuple[str, str]] = []  # (input feature set, semantic version) of a global set
     require_range(fs, start, end)
+    # Nothing in a version the definition alone refuses depends on the data: refused before
+    # anything is read, computed or audited.
+    refuse_version_before_compute(spark, mesh, fs)
     if fs.kind == "global_feature_set":
         df, sources, read = _global_frame(spark, mesh, fs, who)
     else:

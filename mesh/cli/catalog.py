@@ -117,13 +117,13 @@ def _context(
     lookup: bool = True,
     defines: str | None = None,
     publishes: bool = False,
-    check: Callable[[Any], None] | None = None,
+    check: Callable[[Any, Any], None] | None = None,
 ) -> tuple[Any, Any]:
     """Spark and the mesh; a ``lookup`` (every catalog command but publish, which creates the
     warehouse) is refused when the warehouse is a local folder that does not exist, a
     feature set ``defines`` names that ``conf/`` does not define, (``publishes``) a caller
-    who does not act for its domain, and what ``check`` refuses of that set, before Spark
-    starts.
+    who does not act for its domain, and what ``check(mesh, fs)`` refuses of that set,
+    before Spark starts.
 
     A lookup's session starts only when first used (``lazy_spark``): on the embedded
     backend, reading and appending catalog records needs none, so ``search``, ``show``,
@@ -147,7 +147,7 @@ def _context(
 
             authorize_publish(current_identity(mesh.standards, args.identity), fs)
         if check is not None:
-            check(fs)
+            check(mesh, fs)
     return (lazy_spark if lookup else get_spark)("mesh-catalog"), mesh
 
 
@@ -177,12 +177,22 @@ def _publish(args: argparse.Namespace) -> int:
         )
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     check_range(args.name, start, end)  # before Spark starts
+
+    def before_compute(mesh: Any, fs: Any) -> None:
+        from mesh.catalog.publish import refuse_version_before_compute
+        from mesh.session import lazy_spark
+
+        require_range(fs, start, end)
+        # A version the definition alone refuses: on the embedded backend the catalog is
+        # read without Spark, so the refusal comes before the session starts.
+        refuse_version_before_compute(lazy_spark("mesh-catalog"), mesh, fs)
+
     spark, mesh = _context(
         args,
         lookup=False,
         defines=args.name,
         publishes=True,
-        check=None if args.metadata_only else lambda fs: require_range(fs, start, end),
+        check=None if args.metadata_only else before_compute,
     )
     if args.metadata_only:
         result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)

@@ -148,6 +148,26 @@ class ContractDecision:
             field="version",
         )
 
+    def below_required(
+        self, previous_version: str | None = None, proposed_version: str | None = None
+    ) -> bool:
+        """Whether ``proposed_version`` is below the version this change needs.
+
+        Such a version is refused whatever more changes are found: another change only
+        raises the bump, and so the version needed. ``check_version`` also refuses a
+        version above what the change allows (a new major for metadata only, a new version
+        when nothing changed), which a change found later (a type read from the computed
+        rows) can justify. An unreadable version gives ``False``: ``check_version`` says why.
+        """
+        previous = previous_version or self.previous_version
+        if self.bump == "initial" or previous is None:
+            return False
+        proposed = proposed_version or self.current_version
+        try:
+            return parse_semver(proposed) < parse_semver(self.required_version(previous))
+        except ValueError:
+            return False
+
     def warnings(self) -> list[CheckResult]:
         """Non-blocking results: ``contract.binding`` when the previous version recorded no
         binding, so changes of keys, location or timestamp columns could not be seen."""
@@ -209,7 +229,7 @@ def compare(
     current: AnyFeatureSet | Mapping[str, Any],
     *,
     binding: Binding | None = None,
-    written: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
+    written: tuple[Mapping[str, str], Mapping[str, str] | None] | None = None,
 ) -> ContractDecision:
     """Compare the last published definition with the one being published.
 
@@ -224,7 +244,10 @@ def compare(
     hold them (the catalog's entry of the previous version, the frame being published): an
     aggregation without a declared ``type:`` takes its type from its data product's column,
     which the definitions do not pin, so a change of its type is seen there; a ``type:``
-    spelled out on one side only that names the type the tables hold is no change.
+    spelled out on one side only that names the type the tables hold is no change. A
+    current side of ``None`` (the rows are not computed yet) takes such an aggregation to
+    keep the type the previous table holds: the decision of the definitions alone, which
+    the computed rows can only raise (a type change is breaking).
     Raises ``CatalogError`` when the two are different feature sets or a dict does not
     validate.
     """
@@ -378,20 +401,24 @@ def _outputs(fs: AnyFeatureSet, legacy: bool = False) -> _Outputs:
 def _output_types(
     old: _Outputs,
     new: _Outputs,
-    written: tuple[Mapping[str, str], Mapping[str, str]] | None,
+    written: tuple[Mapping[str, str], Mapping[str, str] | None] | None,
 ) -> dict[str, tuple[str | None, str | None]]:
     """Type before and after of every output on both sides (Spark's spelling).
 
     A side without a declared type (an aggregation typed by its data product's column)
-    has the type its table was written with (``written``). Typed so on both sides and
-    unknown on either, no type is claimed for it (``None`` on both sides).
+    has the type its table was written with (``written``; a current side of ``None``: the
+    type before). Typed so on both sides and unknown on either, no type is claimed for it
+    (``None`` on both sides).
     """
     old_written, new_written = written or ({}, {})
     found: dict[str, tuple[str | None, str | None]] = {}
     for name in [n for n in new if n in old]:
         old_type, new_type = old[name][0], new[name][0]
         before = old_type if old_type is not None else old_written.get(name)
-        after = new_type if new_type is not None else new_written.get(name)
+        if new_type is not None:
+            after: str | None = new_type
+        else:
+            after = before if new_written is None else new_written.get(name)
         if old_type is None and new_type is None and (before is None or after is None):
             before = after = None
         found[name] = (_spelling(before), _spelling(after))

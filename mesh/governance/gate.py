@@ -3,7 +3,8 @@
 The catalog's publish calls ``evaluate_publish`` with the previous version as the catalog
 holds it (definition, written column types, statistics) before it makes a version visible,
 stores the report's records, the decision and the statistics with the version, and refuses
-the publish when the report fails.
+the publish when the report fails. Before it computes the rows, it asks
+``refuse_before_data``: a version the definition's changes alone refuse is refused then.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mesh.governance.contract_binding import current_binding
 from mesh.governance.data_checks import run_data_checks
 from mesh.governance.data_types import column_types, source_columns
 from mesh.governance.report import render_html
-from mesh.governance.results import GovernanceReport
+from mesh.governance.results import DATA_NOT_RUN, CheckResult, GovernanceReport
 from mesh.governance.static import validate_definitions
 from mesh.governance.statistics import FeatureStats, compute_statistics, protected_columns
 
@@ -80,11 +81,7 @@ def evaluate_publish(
     ``df`` in three Spark jobs.
     """
     name = fs.qualified_name
-    if mesh.all_sets().get(name) != fs:
-        if isinstance(fs, FeatureSet):
-            mesh = replace(mesh, feature_sets={**mesh.feature_sets, name: fs})
-        else:
-            mesh = replace(mesh, global_sets={**mesh.global_sets, name: fs})
+    mesh = _with_set(mesh, fs)
     static = validate_definitions(mesh, subjects=[name])
     written = None if previous is None else (dict(previous_types or {}), column_types(df))
     decision = compare(previous, fs, binding=current_binding(mesh, fs), written=written)
@@ -107,6 +104,63 @@ def evaluate_publish(
     present = [c for c in fs.output_names() if c in df.columns]
     stats = compute_statistics(df, present, protected=protected_columns(fs))
     return PublishEvaluation(name, version, static + contract + data, decision, stats)
+
+
+def refuse_before_data(
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    *,
+    previous: AnyFeatureSet | Mapping[str, Any] | None,
+    previous_types: Mapping[str, str] | None = None,
+    proposed_version: str | None = None,
+) -> GovernanceReport | None:
+    """The report of a publish refused by its definition alone, before any row is computed.
+
+    ``None`` unless the definition's changes against ``previous`` (as for
+    ``evaluate_publish``, the rows' column types taken to be ``previous_types``) need a
+    higher version than ``proposed_version`` (default ``fs.version``): ``contract.version``
+    then fails whatever the rows hold, since what only they show (a type read from them)
+    can only raise the bump. A version above what the definition needs is left to
+    ``evaluate_publish``: such a change may justify it. The report holds the static
+    checks, the contract check and a ``data.not_run`` warning: the data checks did not run,
+    and may refuse the publish once its version is fixed.
+    """
+    if previous is None:
+        return None
+    mesh = _with_set(mesh, fs)
+    written = (dict(previous_types or {}), None)
+    decision = compare(previous, fs, binding=current_binding(mesh, fs), written=written)
+    version = proposed_version or fs.version
+    if not decision.below_required(None, version):
+        return None
+    name = fs.qualified_name
+    contract = [decision.check_version(None, version), *decision.warnings()]
+    not_run = CheckResult(
+        check=DATA_NOT_RUN,
+        subject=name,
+        feature=None,
+        passed=False,
+        measured=None,
+        threshold=None,
+        message=(
+            "The data checks did not run: the version check refused the publish before its "
+            "rows were computed. With the version fixed they run (column types, quality "
+            "thresholds, drift) and may refuse it too."
+        ),
+        severity="warning",
+    )
+    static = validate_definitions(mesh, subjects=[name])
+    return static + GovernanceReport([*contract, not_run])
+
+
+def _with_set(mesh: MeshDefinition, fs: AnyFeatureSet) -> MeshDefinition:
+    """``mesh`` with ``fs`` in it (a set defined in Python only, or changed since loading)."""
+    name = fs.qualified_name
+    if mesh.all_sets().get(name) == fs:
+        return mesh
+    if isinstance(fs, FeatureSet):
+        return replace(mesh, feature_sets={**mesh.feature_sets, name: fs})
+    return replace(mesh, global_sets={**mesh.global_sets, name: fs})
 
 
 def _same_major(previous: str | None, version: str) -> bool:

@@ -12,6 +12,8 @@ from mesh.definitions.base import format_duration
 from mesh.errors import GovernanceError
 
 Severity = Literal["error", "warning"]
+# The warning of a publish refused before its rows were computed: no data check ran.
+DATA_NOT_RUN = "data.not_run"
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ class GovernanceReport:
         """Raise ``GovernanceError`` naming every blocking check; return when none fails.
 
         The error's first line names the subject(s), each failing check with its feature,
-        measured value and threshold; ``error.report`` is this report and
+        measured value and threshold (and the message of a ``data.not_run`` warning: the
+        data checks did not run); ``error.report`` is this report and
         ``error.params['failed']`` the failing check ids.
         """
         failed = self.failed
@@ -171,9 +174,11 @@ class GovernanceReport:
             )
             for r in failed
         ]
+        # Checks that did not run say so on the first line: another refusal may follow.
+        notes = "".join(f" {r.message}" for r in self.warnings if r.check == DATA_NOT_RUN)
         message = (
             f"{action} of {', '.join(subjects)} refused: {len(failed)} governance check(s) "
-            f"failed: {'; '.join(parts)}. {_fix_hint({r.check for r in failed})}\n"
+            f"failed: {'; '.join(parts)}. {_fix_hint({r.check for r in failed})}{notes}\n"
             + self.render_text()
         )
         raise GovernanceError(

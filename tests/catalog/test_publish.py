@@ -845,3 +845,195 @@ def test_a_commit_landing_during_a_publish_is_checked_like_the_ones_before(
     assert table.read().where(F.col("feature_ts") >= b).count() == 0  # the publish undone
     assert table.read().where(F.col("credit_limit") < 0).count() > 0  # the compute kept
     assert latest_version(spark, mesh, fs.qualified_name).delta_version == first.delta_version
+
+
+def _max_to_min(fs: Any, version: str) -> Any:
+    """customers.limits with its max made a min (a breaking change), as ``version``."""
+    feature = fs.features[0].model_copy(update={"function": "min"})
+    return fs.model_copy(update={"features": (feature,), "version": version})
+
+
+def _uncomputable(spark: Any) -> Any:
+    """customers.limits rows whose computation fails: any Spark job over them raises."""
+    from pyspark.sql import functions as F
+
+    rows = _limit_rows(spark, "double")
+    failing = F.when(F.col("customer_id").isNotNull(), F.raise_error(F.lit("rows computed")))
+    return rows.withColumn("limit_max_7d", failing.cast("double"))
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0"])
+def test_a_version_the_definition_alone_refuses_is_refused_before_the_rows_are_computed(
+    spark: Any, mesh: MeshDefinition, version: str
+) -> None:
+    fs = _limits(mesh)
+    first = publish_feature_set(
+        spark,
+        mesh,
+        fs,
+        _limit_rows(spark, "double"),
+        start=START,
+        end=END,
+        identity=CUSTOMERS,
+        as_of=END,
+    )
+    changed = _max_to_min(fs, version)
+    mesh.feature_sets[fs.qualified_name] = changed
+    # What the publish refused with when it computed the rows first: the same refusal.
+    record = latest_version(spark, mesh, fs.qualified_name)
+    assert record is not None
+    computed = evaluate_publish(
+        mesh,
+        changed,
+        _limit_rows(spark, "double"),
+        previous=json.loads(record.definition_json),
+        previous_types={"limit_max_7d": "double"},
+        as_of=END,
+    )
+    with pytest.raises(GovernanceError) as after_compute:
+        computed.raise_if_failed("publish")
+    before = _state(spark, mesh, [first.table_path])
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark, mesh, changed, _uncomputable(spark), start=START, end=END, identity=CUSTOMERS
+        )
+    (check,) = info.value.report.failed
+    assert (check.check, check.measured, check.threshold) == (
+        "contract.version",
+        version,
+        ">= 2.0.0",
+    )
+    assert "definition of limit_max_7d changed (function 'max' -> 'min')" in check.message
+    assert info.value.params["failed"] == after_compute.value.params["failed"]
+    first_line = str(info.value).splitlines()[0]
+    expected = str(after_compute.value).splitlines()[0]
+    # The same line, then why no data check ran, then where its report is.
+    assert first_line.startswith(expected + " The data checks did not run: ")
+    assert "Set the definition's `version:` to the version named above." in expected
+    assert first_line.endswith(f" Report: {info.value.params['report_path']}")
+    assert [r.check for r in info.value.report.warnings] == ["data.not_run"]
+    assert not info.value.report.find("data.row_count")  # no data check ran
+    # Nothing written but the refusal's own report, as for a refusal after computing.
+    assert _state(spark, mesh, [first.table_path]) == before
+    refused = Path(info.value.params["report_path"])
+    assert refused.parent == Path(
+        mesh.warehouse, f"_catalog/reports/customers.limits/{version}/refused"
+    )
+    assert "blocked" in refused.read_text() and "data.not_run" in refused.read_text()
+
+
+def test_a_publish_range_the_version_refuses_reads_and_computes_nothing(
+    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesh.catalog.run import publish_range
+
+    fs = _limits(mesh)
+    first = publish_feature_set(
+        spark,
+        mesh,
+        fs,
+        _limit_rows(spark, "double"),
+        start=START,
+        end=END,
+        identity=CUSTOMERS,
+        as_of=END,
+    )
+    mesh.feature_sets[fs.qualified_name] = _max_to_min(fs, "1.1.0")
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("data was read before the version was refused")
+
+    monkeypatch.setattr("mesh.compute.sources.read_source", read)
+    monkeypatch.setattr("mesh.compute.feature_rows", read)
+    before = _state(spark, mesh, [first.table_path])
+    with pytest.raises(GovernanceError) as info:
+        publish_range(spark, mesh, fs.qualified_name, start=START, end=END, identity=CUSTOMERS)
+    assert info.value.params["failed"] == ["contract.version"]
+    assert "The data checks did not run" in str(info.value).splitlines()[0]
+    assert _state(spark, mesh, [first.table_path]) == before
+
+
+def test_a_global_sets_publish_the_version_refuses_reads_no_input(
+    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.definitions import GlobalFeatureSet
+
+    profile = mesh.feature_sets["customers.profile"]
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, profile, rows, start=START, end=END, identity=CUSTOMERS, as_of=END
+    )
+    feature = {"kind": "expression", "name": "half_limit", "expr": "limit / 2", "type": "double"}
+    limits = GlobalFeatureSet.model_validate(
+        {
+            "name": "limits",
+            "domain": "risk",
+            "entity": "customer",
+            "inputs": {"limit": "customers.profile.credit_limit"},
+            "features": [{**feature, "pii": "none", "description": "Half the credit limit"}],
+            "metadata": {"owner": "risk-team@example.com", "description": "Credit limits"},
+        }
+    )
+    mesh.global_sets[limits.qualified_name] = limits
+    first = publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    third = limits.features[0].model_copy(update={"expr": "limit / 3"})
+    mesh.global_sets[limits.qualified_name] = limits.model_copy(
+        update={"features": (third,), "version": "1.0.1"}
+    )
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an input was read before the version was refused")
+
+    monkeypatch.setattr("mesh.sets.access.check_visible_references", read)
+    monkeypatch.setattr("mesh.sets.resolve.resolve_inputs", read)
+    monkeypatch.setattr("mesh.sets.global_features.compute_global_features", read)
+    before = _state(spark, mesh, [first.table_path])  # the audit table among them
+    with pytest.raises(GovernanceError) as info:
+        publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    (check,) = info.value.report.failed
+    assert (check.check, check.threshold) == ("contract.version", ">= 2.0.0")
+    assert "expr 'limit / 2' -> 'limit / 3'" in check.message
+    assert "The data checks did not run" in str(info.value).splitlines()[0]
+    assert _state(spark, mesh, [first.table_path]) == before
+
+
+def test_mesh_publish_refuses_the_version_before_spark_starts(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import shutil
+
+    from conftest import CONF
+
+    from mesh.cli import main
+
+    mesh = make_mesh(tmp_path / "wh")
+    fs = mesh.feature_sets["customers.profile"]
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(spark, mesh, fs, rows, start=START, end=END, identity=CUSTOMERS, as_of=END)
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    definition = conf / "domains/customers/profile.yaml"
+    text = definition.read_text()
+    country = "name: country, type: string"
+    assert country in text
+    definition.write_text(text.replace(country, "name: country, column: segment, type: string"))
+    before = _state(spark, mesh, [feature_table_path(mesh, fs)])
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("Spark started or data was read before the version was refused")
+
+    monkeypatch.setattr("mesh.session.get_spark", refuse)
+    monkeypatch.setattr("mesh.compute.sources.read_source", refuse)
+    monkeypatch.setattr("mesh.compute.feature_rows", refuse)
+    argv = ["--conf", str(conf), "--warehouse", mesh.warehouse, "publish", "customers.profile"]
+    argv += ["--start", START.isoformat(), "--end", END.isoformat(), "--identity", CUSTOMERS]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()[0]
+    assert err.startswith(
+        "error: publish of customers.profile refused: 1 governance check(s) failed: "
+        "contract.version (measured 1.0.0, threshold >= 2.0.0): version 1.0.0 is refused for "
+        "a major change (major: definition of country changed (column 'country' -> 'segment'))"
+    )
+    assert "Set the definition's `version:` to the version named above. The data checks" in err
+    assert _state(spark, mesh, [feature_table_path(mesh, fs)]) == before

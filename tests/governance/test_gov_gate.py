@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from governance_helpers import edit_product, example_mesh
+from governance_helpers import edit_product, example_mesh, feature
 
 from mesh.definitions.binding import published_definition
 from mesh.errors import GovernanceError
-from mesh.governance import evaluate_publish
+from mesh.governance import compare, evaluate_publish
+from mesh.governance.gate import refuse_before_data
 
 DAY = datetime(2024, 3, 10)
 SCHEMA = (
@@ -94,3 +96,89 @@ def test_gate_sees_a_type_change_of_an_aggregation_typed_by_its_source_column(sp
     assert evaluate_publish(
         mesh, major, df, previous=previous, previous_types=written, as_of=DAY
     ).ok
+
+
+TX_EVENTS_WRITTEN = {
+    "tx_count_1h": "bigint",
+    "tx_count_1d": "bigint",
+    "amount_stddev_1d": "double",
+    "last_channel_1d": "string",
+}
+
+
+def _tx_events(change: Any, version: str) -> tuple[Any, Any, Any]:
+    """The example mesh, tx_events 1.0.0 as the catalog stores it, and tx_events edited."""
+    mesh = example_mesh()
+    fs = mesh.feature_sets["payments.tx_events"]
+    data = fs.model_dump(mode="json")
+    change(data)
+    edited = type(fs).model_validate({**data, "version": version})
+    return mesh, published_definition(fs, mesh.binding(fs)), edited
+
+
+def _stddev_to_mean(data: dict[str, Any]) -> None:
+    feature(data, "amount_stddev")["function"] = "mean"
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0"])
+def test_a_version_the_definition_alone_refuses_is_refused_without_the_rows(version: str) -> None:
+    mesh, previous, changed = _tx_events(_stddev_to_mean, version)
+    report = refuse_before_data(mesh, changed, previous=previous, previous_types=TX_EVENTS_WRITTEN)
+    assert report is not None
+    (failed,) = report.failed
+    assert (failed.check, failed.measured, failed.threshold) == (
+        "contract.version",
+        version,
+        ">= 2.0.0",
+    )
+    assert "definition of amount_stddev_1d changed (function 'stddev' -> 'mean')" in failed.message
+    assert [(r.check, r.severity) for r in report.warnings] == [("data.not_run", "warning")]
+    with pytest.raises(GovernanceError) as caught:
+        report.raise_if_failed("publish")
+    first = str(caught.value).splitlines()[0]
+    assert caught.value.params["failed"] == ["contract.version"]
+    assert "Set the definition's `version:` to the version named above." in first
+    assert "The data checks did not run: the version check refused the publish" in first
+    assert "data.not_run" in str(caught.value)  # the table below the first line lists it
+
+
+def _describe(data: dict[str, Any]) -> None:
+    data["metadata"]["description"] = "Velocity features, documented"
+
+
+def _spell_channel_type(data: dict[str, Any]) -> None:
+    feature(data, "last_channel")["type"] = "string"
+
+
+@pytest.mark.parametrize(
+    ("change", "version"),
+    [
+        # a major bump a type change read from the rows may justify (see the test above)
+        (_describe, "2.0.0"),
+        (lambda data: None, "2.0.0"),
+        # the version the definition needs, or more
+        (_stddev_to_mean, "2.0.0"),
+        (_describe, "1.0.1"),
+        # `type: string` says what the table holds anyway: no change
+        (_spell_channel_type, "1.0.0"),
+    ],
+)
+def test_what_the_rows_may_still_decide_is_left_to_the_publish(change: Any, version: str) -> None:
+    mesh, previous, changed = _tx_events(change, version)
+    report = refuse_before_data(mesh, changed, previous=previous, previous_types=TX_EVENTS_WRITTEN)
+    assert report is None
+    assert refuse_before_data(mesh, changed, previous=None) is None  # a first publish
+
+
+def test_a_type_dropped_is_taken_to_be_the_tables_until_the_rows_say_otherwise() -> None:
+    # 1.0.0 spelled out `type: string`; the definition leaves it out again. Before the rows
+    # are computed, last_channel_1d keeps the type its table holds: no change, nothing refused.
+    mesh, _, typed = _tx_events(_spell_channel_type, "1.0.0")
+    fs = mesh.feature_sets["payments.tx_events"]
+    previous = published_definition(typed, mesh.binding(typed))
+    assert compare(previous, fs, written=(TX_EVENTS_WRITTEN, None)).bump == "none"
+    assert refuse_before_data(mesh, fs, previous=previous, previous_types=TX_EVENTS_WRITTEN) is None
+    # The rows show another type: a breaking change, which the publish checks after computing.
+    retyped = {**TX_EVENTS_WRITTEN, "last_channel_1d": "int"}
+    decision = compare(previous, fs, written=(TX_EVENTS_WRITTEN, retyped))
+    assert [c.detail for c in decision.changes] == ["type of last_channel_1d string -> int"]
