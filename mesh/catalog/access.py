@@ -14,7 +14,9 @@ A published set is refused when the rules it was published with (as the catalog 
 them) or the ones ``conf/`` defines now refuse the caller, whichever is tighter
 (``set_denial`` for visibility, ``decide`` for PII classes): loosening ``conf/`` opens
 nothing before a publish records it, and tightening it takes effect at once. A read of a
-set never published (``allow_unpublished``) has only ``conf/``. Visibility alone also
+set never published (``allow_unpublished``) has only ``conf/``. A refusal names the rule
+that refused and, when ``conf/`` alone would allow the read, asks for its publish
+(``mesh.catalog.refusals``). Visibility alone also
 decides who sees a set in the catalog (search, show, versions, lineage), by the same rule:
 the catalog shows no values of protected features, so it needs no grant.
 
@@ -28,8 +30,17 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
+from mesh.catalog.refusals import (
+    Decision,
+    by_conf,
+    by_record,
+    described,
+    pii_denial,
+    refusal_text,
+    visibility_denial,
+)
 from mesh.definitions import AnyFeatureSet, MeshDefinition, Standards
 from mesh.definitions.feature_set import PROTECTED_PII
 from mesh.errors import AccessDeniedError
@@ -95,18 +106,6 @@ def current_identity(standards: Standards, value: str | Identity | None = None) 
     return Identity.parse(text)
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The outcome for one requested feature."""
-
-    feature_set: str
-    feature: str
-    allowed: bool
-    reason: str
-    missing_grant: str | None = None
-    hint: str = ""
-
-
 def visibility_of(mesh: MeshDefinition, fs: AnyFeatureSet) -> str:
     return fs.metadata.visibility or mesh.standards.access.default_visibility
 
@@ -126,50 +125,19 @@ def _base_name(fs: AnyFeatureSet, output: str) -> str:
     return output
 
 
-def visibility_denial(
-    identity: Identity,
-    name: str,
-    domain: str,
-    visibility: str,
-    allowed_domains: Sequence[str],
-) -> Decision | None:
-    """Why ``identity`` may not see set ``name`` of ``domain``; ``None`` when it may.
+class Rule(NamedTuple):
+    """A visibility rule: of a published version (``version``) or of ``conf/`` (``None``)."""
 
-    The visibility rules of the module doc, without the PII grants: they decide who may
-    read a set's features and who may see the set in the catalog. The decision's
-    ``feature`` is empty (it is about the whole set).
-    """
-    if identity.domain == domain or visibility == "public":
-        return None
-    if visibility == "private":
-        return Decision(
-            name,
-            "",
-            False,
-            f"{name} is private to domain {domain}",
-            missing_grant=f"visibility of {name} (private)",
-            hint=f"ask the {domain} team to make it internal with "
-            f"allowed_domains: [{identity.domain}]",
-        )
-    if identity.domain in allowed_domains:
-        return None
-    allowed = ", ".join(dict.fromkeys([domain, *allowed_domains]))
-    return Decision(
-        name,
-        "",
-        False,
-        f"{name} is internal to {allowed}",
-        missing_grant=f"{name} metadata.allowed_domains: {identity.domain}",
-        hint=f"ask the {domain} team to add {identity.domain} to metadata.allowed_domains",
-    )
+    domain: str
+    visibility: str
+    allowed_domains: Sequence[str]
+    version: str | None = None
 
 
-Rule = tuple[str, str, Sequence[str]]  # (owning domain, visibility, allowed domains)
-
-
-def rule_of(mesh: MeshDefinition, fs: AnyFeatureSet) -> Rule:
-    """The visibility rule a definition states."""
-    return (fs.domain, visibility_of(mesh, fs), list(fs.metadata.allowed_domains))
+def rule_of(mesh: MeshDefinition, fs: AnyFeatureSet, *, published: bool = True) -> Rule:
+    """The visibility rule a definition states (a recorded one's names its version)."""
+    version = fs.version if published else None
+    return Rule(fs.domain, visibility_of(mesh, fs), list(fs.metadata.allowed_domains), version)
 
 
 def set_denial(
@@ -182,14 +150,29 @@ def set_denial(
     published) and the one ``conf/`` defines now, when it still defines the set, must allow
     the caller; the first refusing one is the reason. So a visibility loosened in ``conf/``
     opens nothing until it is published, and one tightened applies before the next publish.
+    The decision names the rule that refused (``decided_by``); when only a published one
+    does, its hint asks for the publish of ``conf/``'s definition (``mesh.catalog.refusals``).
     """
     current = mesh.all_sets().get(name)
-    rules = [*published, *([rule_of(mesh, current)] if current is not None else [])]
-    for domain, visibility, allowed in rules:
-        denial = visibility_denial(identity, name, domain, visibility, allowed)
+    conf = rule_of(mesh, current, published=False) if current is not None else None
+    by_conf_rule = None if conf is None else _refused_by(identity, name, conf)
+    for rule in published:
+        denial = _refused_by(identity, name, rule)
         if denial is not None:
-            return denial
+            conf_allows = None
+            if conf is not None and by_conf_rule is None:
+                conf_allows = (
+                    f"makes it {described(conf.domain, conf.visibility, conf.allowed_domains)}"
+                )
+            version = current.version if current is not None else None
+            return by_record(denial, rule.version, version, conf_allows, rule.domain)
+    if by_conf_rule is not None:
+        return by_conf(by_conf_rule, [r.version for r in published if r.version])
     return None
+
+
+def _refused_by(identity: Identity, name: str, rule: Rule) -> Decision | None:
+    return visibility_denial(identity, name, rule.domain, rule.visibility, rule.allowed_domains)
 
 
 def decide(
@@ -254,18 +237,29 @@ def decide(
         if grants & candidates:
             out.append(Decision(name, output, True, f"{pii} feature, granted"))
             continue
-        out.append(
-            Decision(
-                name,
-                output,
-                False,
-                f"{name}.{output} is classified {pii}",
-                missing_grant=f"{name}.{output}",
-                hint=f"add `{name}.{output}` (or `{name}`) under access.grants.{identity.domain} "
-                "in mesh.yaml, or drop the feature",
-            )
-        )
+        out.append(_pii_refusal(identity, name, output, recorded, current))
     return out
+
+
+def _pii_refusal(
+    identity: Identity,
+    name: str,
+    output: str,
+    recorded: Sequence[AnyFeatureSet],
+    current: AnyFeatureSet | None,
+) -> Decision:
+    """The refusal of protected ``output`` without a grant, naming the rule that classes it:
+    the first recorded definition that does (``by_record``), else ``conf/`` (``by_conf``)."""
+    now = pii_of(current, output) if current is not None else None
+    for d in recorded:
+        pii = pii_of(d, output)
+        if pii in PROTECTED_PII:
+            conf_allows = None if now is None or now in PROTECTED_PII else f"classes it {now}"
+            conf_version = current.version if current is not None else None
+            denial = pii_denial(identity, name, output, str(pii))
+            return by_record(denial, d.version, conf_version, conf_allows, d.domain)
+    denial = pii_denial(identity, name, output, str(now))
+    return by_conf(denial, [d.version for d in recorded])
 
 
 Request = (
@@ -314,8 +308,7 @@ def enforce(
     more = f" (and {len(denied) - 1} more denied feature(s))" if len(denied) > 1 else ""
     raise AccessDeniedError(
         f"access denied: {identity} may not read {first.feature_set}.{first.feature} "
-        f"for {purpose}: {first.reason}; missing grant: {first.missing_grant}; "
-        f"{first.hint}{more}",
+        f"for {purpose}: {refusal_text(first)}{more}",
         identity=str(identity),
         feature_set=first.feature_set,
         feature=first.feature,
@@ -337,7 +330,7 @@ def metadata_denial(
     defines the set, the one defined now: a tighter definition not yet published must not
     leave the set listed more widely than reads of it are allowed.
     """
-    published = (entry.domain, entry.visibility, entry.allowed_domains)
+    published = Rule(entry.domain, entry.visibility, entry.allowed_domains, entry.semantic_version)
     return set_denial(mesh, identity, entry.name, [published])
 
 
@@ -370,7 +363,7 @@ def refuse_metadata(
     record_metadata_denial(spark, mesh, identity, denial, purpose)
     raise AccessDeniedError(
         f"access denied: {identity} may not see {denial.feature_set} in the catalog ({purpose}): "
-        f"{denial.reason}; missing grant: {denial.missing_grant}; {denial.hint}",
+        f"{refusal_text(denial)}",
         identity=str(identity),
         feature_set=denial.feature_set,
         feature=None,

@@ -226,6 +226,10 @@ def test_catalog_metadata_follows_the_stricter_of_published_and_defined_visibili
     denial = metadata_denial(mesh, Identity("eve", "risk"), gone)
     assert denial is not None
     assert denial.missing_grant == "customers.gone metadata.allowed_domains: risk"
+    assert (denial.decided_by, denial.hint) == (
+        "as published in 1.0.0",
+        "ask the customers team to add risk to metadata.allowed_domains",
+    )
 
 
 def test_denied_reads_raise_and_every_read_is_audited(spark, mesh: MeshDefinition) -> None:
@@ -395,3 +399,140 @@ def test_a_feature_table_named_by_a_file_uri_is_read_as_its_features(
     assert info.value.params["feature_set"] == "payments.tx_events"
     (row,) = audit_log(spark, mesh, identity="bob@support")
     assert (row["feature_set"], row["decision"]) == ("payments.tx_events", "denied")
+
+
+def _with_metadata(mesh: MeshDefinition, name: str, **update: Any) -> Any:
+    fs = mesh.feature_sets[name]
+    return fs.model_copy(update={"metadata": fs.metadata.model_copy(update=update)})
+
+
+def _with_pii(mesh: MeshDefinition, name: str, feature: str, pii: str) -> Any:
+    fs = mesh.feature_sets[name]
+    features = [f.model_copy(update={"pii": pii}) if f.name == feature else f for f in fs.features]
+    return fs.model_copy(update={"features": features})
+
+
+def test_a_visibility_loosened_in_conf_but_not_published_asks_for_the_publish(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    # 1.0.0 was published internal to payments, risk; conf/ now makes it public.
+    published = mesh.feature_sets["payments.tx_events"].model_copy(deep=True)
+    conf = _with_metadata(mesh, "payments.tx_events", visibility="public", allowed_domains=[])
+    mesh.feature_sets["payments.tx_events"] = conf
+    bob = Identity("bob", "support")
+    denied = decide(mesh, bob, conf, ["tx_count_1d"], published)[0]
+    # The refusal itself is unchanged: outcome, reason (audited) and missing grant.
+    assert not denied.allowed
+    assert denied.reason == "payments.tx_events is internal to payments, risk"
+    assert denied.missing_grant == "payments.tx_events metadata.allowed_domains: support"
+    assert "allowed_domains" not in denied.hint
+    assert denied.hint == (
+        "the payments team (MESH_IDENTITY=<user>@payments) publishes the loosened definition: "
+        "version 1.0.1 (a patch) in conf/, then `mesh publish payments.tx_events --metadata-only`"
+    )
+    assert (
+        denied.decided_by == "as published in 1.0.0; conf/ now makes it public, not published yet"
+    )
+    # conf/ at a later patch already: publish that one.
+    mesh.feature_sets["payments.tx_events"] = conf.model_copy(update={"version": "1.0.1"})
+    hint = decide(mesh, bob, conf, ["tx_count_1d"], published)[0].hint
+    assert "publishes conf/'s version 1.0.1: `mesh publish payments.tx_events" in hint
+    mesh.feature_sets["payments.tx_events"] = conf
+    # The catalog's refusal (metadata) says the same, from the entry's record.
+    entry = CatalogEntry(
+        name="payments.tx_events",
+        domain="payments",
+        kind="feature_set",
+        entity="customer",
+        owner=None,
+        description=None,
+        tags=[],
+        visibility="internal",
+        allowed_domains=["risk"],
+        sources=[],
+        features=[],
+        semantic_version="1.0.0",
+        published_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    )
+    shown = metadata_denial(mesh, bob, entry)
+    assert shown is not None and shown.decided_by == denied.decided_by
+    assert shown.hint == denied.hint
+    # The error names the rule and the publish; the audit row is the refusal's as before.
+    with pytest.raises(AccessDeniedError) as info:
+        authorize_read(spark, mesh, bob, [(conf, ["tx_count_1d"], published)], "inference set")
+    message = str(info.value)
+    assert (
+        "payments.tx_events is internal to payments, risk (as published in 1.0.0; conf/ now "
+        "makes it public, not published yet); missing grant: payments.tx_events "
+        "metadata.allowed_domains: support; the payments team" in message
+    )
+    assert "mesh publish payments.tx_events --metadata-only" in message
+    assert info.value.params["missing_grant"] == denied.missing_grant
+    (row,) = audit_log(spark, mesh, identity="bob@support")
+    assert (row["decision"], row["reason"], list(row["missing_grants"])) == (
+        "denied",
+        "payments.tx_events is internal to payments, risk",
+        ["payments.tx_events metadata.allowed_domains: support"],
+    )
+
+
+def test_a_refusal_conf_makes_too_keeps_its_hint_and_names_its_rule(mesh: MeshDefinition) -> None:
+    bob = Identity("bob", "support")
+    published = mesh.feature_sets["payments.tx_events"].model_copy(deep=True)
+    before = "ask the payments team to add support to metadata.allowed_domains"
+    # conf/ refuses as the record does.
+    denied = decide(mesh, bob, published, ["tx_count_1d"], published.model_copy())[0]
+    assert denied.hint == before
+    assert denied.decided_by == "as published in 1.0.0 and as conf/ defines it now"
+    # conf/ alone refuses: published public, made private since.
+    public = _with_metadata(mesh, "payments.tx_events", visibility="public", allowed_domains=[])
+    private = _with_metadata(mesh, "payments.tx_events", visibility="private")
+    mesh.feature_sets["payments.tx_events"] = private
+    denied = decide(mesh, bob, private, ["tx_count_1d"], public)[0]
+    assert (
+        denied.hint == "ask the payments team to make it internal with allowed_domains: [support]"
+    )
+    assert denied.decided_by == "as conf/ defines it now, tighter than 1.0.0 as published"
+    # Never published (an allow_unpublished read): conf/ is the only rule, nothing to name.
+    denied = decide(mesh, bob, private, ["tx_count_1d"])[0]
+    assert (denied.decided_by, denied.hint) == (
+        "",
+        "ask the payments team to make it internal with allowed_domains: [support]",
+    )
+
+
+def test_a_pii_class_lowered_in_conf_but_not_published_asks_for_the_publish(
+    mesh: MeshDefinition,
+) -> None:
+    bob = Identity("bob", "support")
+    published = mesh.feature_sets["customers.profile"].model_copy(deep=True)  # birth_year pii
+    grant_hint = (
+        "add `customers.profile.birth_year` (or `customers.profile`) under access.grants.support "
+        "in mesh.yaml, or drop the feature"
+    )
+    conf = _with_pii(mesh, "customers.profile", "birth_year", "none")
+    mesh.feature_sets["customers.profile"] = conf
+    denied = decide(mesh, bob, conf, ["birth_year", "country"], published)
+    assert [d.allowed for d in denied] == [False, True]
+    assert denied[0].reason == "customers.profile.birth_year is classified pii"
+    assert denied[0].missing_grant == "customers.profile.birth_year"
+    assert denied[0].hint == (
+        "the customers team (MESH_IDENTITY=<user>@customers) publishes the loosened definition: "
+        "version 1.0.1 (a patch) in conf/, then `mesh publish customers.profile --metadata-only`"
+    )
+    assert (
+        denied[0].decided_by
+        == "as published in 1.0.0; conf/ now classes it none, not published yet"
+    )
+    # conf/ classes it pii too: the grant is what is missing, as before.
+    mesh.feature_sets["customers.profile"] = published
+    denied = decide(mesh, bob, published, ["birth_year"], published.model_copy())
+    assert denied[0].hint == grant_hint
+    assert denied[0].decided_by == "as published in 1.0.0 and as conf/ defines it now"
+    # conf/ alone classes country pii (published none): the grant, by conf/'s rule.
+    tighter = _with_pii(mesh, "customers.profile", "country", "pii")
+    mesh.feature_sets["customers.profile"] = tighter
+    denied = decide(mesh, bob, tighter, ["country"], published)
+    assert denied[0].missing_grant == "customers.profile.country"
+    assert denied[0].hint.startswith("add `customers.profile.country` (or `customers.profile`)")
+    assert denied[0].decided_by == "as conf/ defines it now, tighter than 1.0.0 as published"

@@ -1,0 +1,162 @@
+"""Access decisions and the wording of refusals: why, by which rule, and the next step.
+
+A read is checked under every rule that applies to it (``mesh.catalog.access``): the
+visibility and PII classes the version read was published with, as the catalog records
+them, and the ones ``conf/`` defines now. A refusal names the rule that refused
+(``Decision.decided_by``: ``as published in 1.0.0``, ``as conf/ defines it now`` or both).
+Its hint is the change that would allow the read: in ``conf/`` (a grant, a wider
+visibility) when ``conf/`` refuses; when only the published record refuses, ``conf/``
+already holds the loosened rule and what is missing is its publish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mesh.definitions.base import parse_semver
+
+if TYPE_CHECKING:
+    from mesh.catalog.access import Identity
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one requested feature.
+
+    ``reason`` (audited) says what refused; ``decided_by``, by which rule (empty when only
+    one applies or the read is allowed); ``hint``, the next step.
+    """
+
+    feature_set: str
+    feature: str
+    allowed: bool
+    reason: str
+    missing_grant: str | None = None
+    hint: str = ""
+    decided_by: str = ""
+
+
+def visibility_denial(
+    identity: Identity,
+    name: str,
+    domain: str,
+    visibility: str,
+    allowed_domains: Sequence[str],
+) -> Decision | None:
+    """Why ``identity`` may not see set ``name`` of ``domain``; ``None`` when it may.
+
+    The visibility rules of ``mesh.catalog.access``, without the PII grants: they decide who
+    may read a set's features and who may see the set in the catalog. The decision's
+    ``feature`` is empty (it is about the whole set).
+    """
+    if identity.domain == domain or visibility == "public":
+        return None
+    if visibility == "private":
+        return Decision(
+            name,
+            "",
+            False,
+            f"{name} is private to domain {domain}",
+            missing_grant=f"visibility of {name} (private)",
+            hint=f"ask the {domain} team to make it internal with "
+            f"allowed_domains: [{identity.domain}]",
+        )
+    if identity.domain in allowed_domains:
+        return None
+    return Decision(
+        name,
+        "",
+        False,
+        f"{name} is {described(domain, visibility, allowed_domains)}",
+        missing_grant=f"{name} metadata.allowed_domains: {identity.domain}",
+        hint=f"ask the {domain} team to add {identity.domain} to metadata.allowed_domains",
+    )
+
+
+def described(domain: str, visibility: str, allowed_domains: Sequence[str]) -> str:
+    """``public``, ``private`` or ``internal to <domain>, <allowed domains>``."""
+    if visibility == "internal":
+        return f"internal to {', '.join(dict.fromkeys([domain, *allowed_domains]))}"
+    return visibility
+
+
+def pii_denial(identity: Identity, name: str, output: str, pii: str) -> Decision:
+    """The refusal of feature ``output`` of set ``name``, classed ``pii``, without a grant."""
+    return Decision(
+        name,
+        output,
+        False,
+        f"{name}.{output} is classified {pii}",
+        missing_grant=f"{name}.{output}",
+        hint=f"add `{name}.{output}` (or `{name}`) under access.grants.{identity.domain} "
+        "in mesh.yaml, or drop the feature",
+    )
+
+
+def by_record(
+    denial: Decision,
+    version: str | None,
+    conf_version: str | None,
+    conf_allows: str | None,
+    domain: str,
+) -> Decision:
+    """``denial``, made by the rule version ``version`` was published with.
+
+    ``conf_version`` is the version ``conf/`` defines now (``None``: it no longer defines
+    the set, the record alone decides); ``conf_allows``, what ``conf/`` now says that would
+    allow the read (``None``: ``conf/`` refuses too, and the hint to change it stays).
+    Otherwise nothing is missing from ``conf/`` but its publish, which the hint asks for.
+    """
+    if version is None:
+        return denial
+    published = f"as published in {version}"
+    if conf_version is None:
+        return dataclasses.replace(denial, decided_by=published)
+    if conf_allows is None:
+        return dataclasses.replace(denial, decided_by=f"{published} and as conf/ defines it now")
+    return dataclasses.replace(
+        denial,
+        decided_by=f"{published}; conf/ now {conf_allows}, not published yet",
+        hint=publish_hint(denial.feature_set, domain, version, conf_version),
+    )
+
+
+def by_conf(denial: Decision, published: Sequence[str]) -> Decision:
+    """``denial``, made by ``conf/`` alone: the versions ``published`` (recorded) allow it."""
+    if not published:
+        return denial
+    return dataclasses.replace(
+        denial, decided_by=f"as conf/ defines it now, tighter than {published[-1]} as published"
+    )
+
+
+def publish_hint(name: str, domain: str, version: str, conf_version: str) -> str:
+    """The step that opens a read ``conf/`` (at ``conf_version``) allows and the record of
+    ``version`` refuses: publishing the definition ``conf/`` holds (README, Publishing:
+    visibility and PII classes are metadata, a patch)."""
+    old, new = parse_semver(version), parse_semver(conf_version)
+    team = f"the {domain} team (MESH_IDENTITY=<user>@{domain})"
+    if new[0] != old[0]:
+        return (
+            f"{version} keeps the rules it was published with; read major {new[0]}, which "
+            f"conf/ defines, once {team} publishes it with `mesh publish {name}`"
+        )
+    if new <= old:
+        patch = f"{old[0]}.{old[1]}.{old[2] + 1}"
+        return (
+            f"{team} publishes the loosened definition: version {patch} (a patch) in conf/, "
+            f"then `mesh publish {name} --metadata-only`"
+        )
+    return (
+        f"{team} publishes conf/'s version {conf_version}: `mesh publish {name} "
+        f"--metadata-only` when only metadata changed since {version}"
+    )
+
+
+def refusal_text(decision: Decision) -> str:
+    """``reason (decided_by); missing grant: ...; hint``: the body of a refusal's message."""
+    why = f"{decision.reason} ({decision.decided_by})" if decision.decided_by else decision.reason
+    return f"{why}; missing grant: {decision.missing_grant}; {decision.hint}"
