@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,6 +49,39 @@ class Edge:
 
 def node(kind: str, name: str) -> str:
     return f"{kind}:{name}"
+
+
+def hides(end: str, hidden: Collection[str]) -> bool:
+    """Whether ``end`` (a node ``kind:domain.set`` or a set name) is a set ``hidden`` from the
+    caller (set names, see ``mesh.catalog.access.hidden_sets``)."""
+    kind, _, name = end.rpartition(":")
+    return (not kind or kind in SET_KINDS) and name in hidden
+
+
+def shown_edges(found: Iterable[Edge], hidden: Collection[str]) -> list[Edge]:
+    """The edges of ``found`` a caller sees: those with no end in a ``hidden`` set.
+
+    The one rule of lineage and exports for what was built from a hidden set: a global set
+    or training set that read one stays visible by its own rule, with its other inputs;
+    only the hidden set is left out, as a visible set's ``sources`` leave it out (README,
+    Access). ``shown_manifest`` applies it to a training set's record.
+    """
+    return [e for e in found if not any(hides(n, hidden) for n in e.ends)]
+
+
+def shown_manifest(manifest: Mapping[str, Any], hidden: Collection[str]) -> dict[str, Any]:
+    """A training set's manifest as a caller sees it (``shown_edges``' rule): without the
+    inputs read from ``hidden`` sets, nor the columns they gave the table."""
+    inputs = manifest.get("inputs", [])
+    gone = [i for i in inputs if hides(str(i.get("feature_set")), hidden)]
+    if not gone:
+        return dict(manifest)
+    read = [i["features"] for i in gone if isinstance(i.get("features"), dict)]
+    columns = {str(c) for features in read for c in features.values()}  # feature -> column
+    shown = {**manifest, "inputs": [i for i in inputs if i not in gone]}
+    if "columns" in manifest:
+        shown["columns"] = [c for c in manifest["columns"] if c not in columns]
+    return shown
 
 
 def lineage_rows(
@@ -305,10 +338,9 @@ def lineage(
             feature_set=start_name,
             version=version,
         )
-    hidden = {node(kind, set_name) for set_name in denied for kind in SET_KINDS}
 
     def shown(found: list[Edge]) -> list[Edge]:
-        return [e for e in found if not {e.source, e.target} & hidden]
+        return shown_edges(found, denied)
 
     current = shown(graph.current())
     nodes = {e.source for e in current} | {e.target for e in current}

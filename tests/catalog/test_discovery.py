@@ -29,7 +29,7 @@ from mesh.catalog.audit import audit_log
 from mesh.catalog.duplicates import definition_duplicates, value_duplicates
 from mesh.catalog.export import export_catalog
 from mesh.catalog.lineage import edges as lineage_edges
-from mesh.catalog.lineage import lineage, record_training_set
+from mesh.catalog.lineage import lineage, record_training_set, shown_manifest
 from mesh.catalog.publish import publish_definition, publish_feature_set
 from mesh.catalog.search import _withhold, search, show, versions
 from mesh.cli import main
@@ -237,12 +237,13 @@ def test_export_from_the_catalog_writes_every_format(
         "payments.tx_amounts.odcs.yaml",
         "risk.customer_risk.odcs.yaml",
     ]
-    # bob@support may not see risk.customer_risk: neither it nor the training set reading it.
+    # bob@support may not see risk.customer_risk; the training set reading it stays, without it.
     bob = tmp_path / "bob"
     for fmt in ("openlineage", "odcs", "atlas"):
         export_catalog(spark, world, fmt, bob, identity="bob@support")
     events = json.loads((bob / "openlineage/events.json").read_text())
-    assert len(events) == 2
+    assert len(events) == 3
+    assert "customer_risk" not in (bob / "openlineage/events.json").read_text()
     assert sorted(p.name for p in (bob / "odcs").iterdir()) == [
         "customers.profile.odcs.yaml",
         "payments.tx_amounts.odcs.yaml",
@@ -251,6 +252,43 @@ def test_export_from_the_catalog_writes_every_format(
     monkeypatch.delenv("MESH_IDENTITY", raising=False)
     with pytest.raises(AccessDeniedError):  # exports are never anonymous
         export_catalog(spark, world, "odcs", bob)
+
+
+def test_export_and_lineage_agree_on_a_training_set_that_read_a_hidden_set(
+    spark: Any, world: Any, tmp_path: Path
+) -> None:
+    # risk.churn read risk.customer_risk (hidden from bob@support) and customers.profile.
+    for who, hidden in (("bob@support", True), (ANN, False)):
+        up = lineage(spark, world, "risk.churn", "upstream", depth=1, identity=who)
+        export_catalog(spark, world, "openlineage", tmp_path / who, identity=who)
+        events = json.loads((tmp_path / who / "openlineage/events.json").read_text())
+        (built,) = [e for e in events if e["job"]["name"] == "build_training_set.risk.churn"]
+        exported = sorted(i["name"] for i in built["inputs"])
+        assert exported == sorted(e.source.split(":", 1)[1] for e in up)
+        assert ("risk.customer_risk" not in exported) is hidden
+        assert "customers.profile" in exported
+
+
+def test_a_training_manifest_shows_no_input_or_column_of_a_hidden_set() -> None:
+    manifest = {
+        "columns": ["customer_id", "label_ts", "country", "risk__score", "spend_per_ticket"],
+        "inputs": [
+            {"feature_set": "customers.profile", "features": {"country": "country"}},
+            {
+                "feature_set": "risk.customer_risk",
+                "features": {"score": "risk__score", "spend_per_ticket": "spend_per_ticket"},
+            },
+        ],
+        "definition_hash": "abc",
+    }
+    shown = shown_manifest(manifest, {"risk.customer_risk"})
+    assert shown == {
+        "columns": ["customer_id", "label_ts", "country"],
+        "inputs": [{"feature_set": "customers.profile", "features": {"country": "country"}}],
+        "definition_hash": "abc",
+    }
+    assert shown_manifest(manifest, {"payments.tx_events"}) == manifest
+    assert "risk.customer_risk" in json.dumps(manifest)  # the record itself is unchanged
 
 
 def test_value_duplicates_are_flagged_and_distinct_features_are_not(

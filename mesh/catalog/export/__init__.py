@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from mesh.definitions import MeshDefinition
 
 FORMATS = ("atlas", "openlineage", "datahub", "odcs")
-# Lineage node kinds of a feature set (``kind:domain.name``).
-_SET_KINDS = ("feature_set", "global_feature_set")
 
 
 @dataclass(frozen=True)
@@ -57,11 +55,13 @@ def collect(
     """Read what every export needs from the catalog tables, as the caller may see it.
 
     Sets the caller (``identity``, else the identity variable; none is refused) may not see
-    are left out, with the lineage edges and recorded training sets that name them, like
-    ``mesh catalog search`` leaves them out.
+    are left out, like ``mesh catalog search`` leaves them out, and so are the lineage edges
+    that name them and, from recorded training sets, the inputs read from them: by the rule
+    ``mesh catalog lineage`` follows (``shown_edges``), a training set that read a hidden set
+    is exported with its other inputs.
     """
     from mesh.catalog.access import current_identity, hidden_sets
-    from mesh.catalog.lineage import edges, node
+    from mesh.catalog.lineage import edges, shown_edges, shown_manifest
     from mesh.catalog.search import entries, latest_version, visible_sources
     from mesh.catalog.tables import Catalog
 
@@ -69,24 +69,17 @@ def collect(
     every = entries(spark, mesh)
     hidden = set(hidden_sets(mesh, who, every))
     found = [visible_sources(e, hidden) for e in every if e.name not in hidden]
-    hidden_nodes = {node(kind, name) for name in hidden for kind in _SET_KINDS}
     latest = {e.name: latest_version(spark, mesh, e.name) for e in found}
     trainings = [
-        (r["name"], r["recorded_at"], manifest)
+        (r["name"], r["recorded_at"], shown_manifest(json.loads(r["manifest_json"]), hidden))
         for r in Catalog(spark, mesh.warehouse).rows("manifests")
-        for manifest in [json.loads(r["manifest_json"])]
-        if not hidden & {i.get("feature_set") for i in manifest.get("inputs", [])}
     ]
     std = mesh.standards
     return ExportInput(
         mesh_name=std.name,
         entries=found,
         versions={k: v for k, v in latest.items() if v is not None},
-        edges=[
-            e
-            for e in edges(spark, mesh)
-            if e.source not in hidden_nodes and e.target not in hidden_nodes
-        ],
+        edges=shown_edges(edges(spark, mesh), hidden),
         keys={name: dict(entity.keys) for name, entity in std.entities.items()},
         quality={"min_rows": std.quality.min_rows, "max_null_rate": std.quality.max_null_rate},
         trainings=sorted(trainings, key=lambda t: (t[0], t[1])),
