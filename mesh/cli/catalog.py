@@ -118,6 +118,7 @@ def _context(
     defines: str | None = None,
     publishes: bool = False,
     check: Callable[[Any, Any], None] | None = None,
+    lazy: bool = False,
 ) -> tuple[Any, Any]:
     """Spark and the mesh; a ``lookup`` (every catalog command but publish, which creates the
     warehouse) is refused when the warehouse is a local folder that does not exist, a
@@ -127,7 +128,8 @@ def _context(
 
     A lookup's session starts only when first used (``lazy_spark``): on the embedded
     backend, reading and appending catalog records needs none, so ``search``, ``show``,
-    ``versions``, ``lineage``, ``audit`` and ``export`` start no JVM.
+    ``versions``, ``lineage``, ``audit`` and ``export`` start no JVM. A ``lazy`` session
+    without the lookup's warehouse check: a metadata-only publish computes nothing either.
     """
     from mesh.catalog.tables import require_warehouse
     from mesh.definitions import load_mesh
@@ -148,7 +150,7 @@ def _context(
             authorize_publish(current_identity(mesh.standards, args.identity), fs)
         if check is not None:
             check(mesh, fs)
-    return (lazy_spark if lookup else get_spark)("mesh-catalog"), mesh
+    return (lazy_spark if lookup or lazy else get_spark)("mesh-catalog"), mesh
 
 
 def _iso(value: Any) -> str:
@@ -193,6 +195,7 @@ def _publish(args: argparse.Namespace) -> int:
         defines=args.name,
         publishes=True,
         check=None if args.metadata_only else before_compute,
+        lazy=args.metadata_only,
     )
     if args.metadata_only:
         result = publish_definition(spark, mesh, mesh.any_set(args.name), identity=args.identity)

@@ -530,6 +530,45 @@ def test_catalog_lookups_on_the_command_line_start_no_spark(world: Any, tmp_path
     assert "/nowhere" in needs_spark.stderr or "JAVA" in needs_spark.stderr
 
 
+def test_a_metadata_only_publish_on_the_command_line_starts_no_spark(
+    world: Any, tmp_path: Path
+) -> None:
+    """It computes nothing: the records it reads and appends go through delta-rs, as a
+    lookup's do. Java is out of reach in its process, so starting Spark would fail it."""
+    warehouse = tmp_path / "wh"
+    shutil.copytree(world.warehouse, warehouse)
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    definition = conf / "domains" / "payments" / "tx_amounts.yaml"
+    text = definition.read_text()
+    old = "  description: Row-level attributes of each customer's latest transaction"
+    assert old in text
+    text = text.replace(old, old + " (EUR)").replace("ttl: 30d\n", "ttl: 30d\nversion: 1.0.1\n")
+    definition.write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SPARK_"))}
+    env.pop("MESH_DELTA_JARS", None)
+    env |= {"MESH_WAREHOUSE": str(warehouse), "MESH_IDENTITY": "etl@payments"}
+    env["JAVA_HOME"] = "/nowhere"
+    code = "import sys; from mesh.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["--conf", str(conf), "publish", "payments.tx_amounts", "--metadata-only"]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "published payments.tx_amounts 1.0.1 (patch: metadata.description" in done.stdout
+    versions = _command_line(["catalog", "versions", "payments.tx_amounts"], env)
+    assert versions.returncode == 0, versions.stderr[-2000:]
+    assert [line.split()[:3] for line in versions.stdout.splitlines()[:2]] == [
+        ["1.0.1", "delta", "v0"],
+        ["1.0.0", "delta", "v0"],
+    ]
+
+
 def test_search_leaves_out_sets_the_caller_may_not_see(spark: Any, world: Any) -> None:
     def names(who: str) -> list[str]:
         return [e.name for e in search(spark, world, identity=who)]
