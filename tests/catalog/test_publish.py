@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import (
     AMOUNTS_SCHEMA,
+    CONF,
     END,
     PROFILE_SCHEMA,
     START,
@@ -1002,8 +1003,6 @@ def test_mesh_publish_refuses_the_version_before_spark_starts(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     import shutil
-
-    from conftest import CONF
 
     from mesh.cli import main
 
