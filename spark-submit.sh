@@ -10,7 +10,7 @@
 #
 # What it adds to spark-submit:
 #   --py-files build/submit/mesh.zip     the mesh package, zipped from this checkout
-#   conf/                                client/local mode: read in place (MESH_CONF);
+#   ./conf (the folder it is run from)   client/local mode: read in place (MESH_CONF);
 #                                        cluster mode: shipped as --archives conf.zip#mesh_conf
 #   --conf spark.sql.session.timeZone=UTC
 #   (the job's session, on a local master: shuffle partitions for the machine unless set here,
@@ -23,7 +23,8 @@
 # Environment:
 #   SPARK_SUBMIT        spark-submit to run (default: $SPARK_HOME/bin/spark-submit, then the one
 #                       on PATH, then .venv/bin/spark-submit)
-#   MESH_CONF_DIR       conf folder to use/ship (default: ./conf)
+#   MESH_CONF_DIR       conf folder to use/ship (default: ./conf, the mesh definitions of the
+#                       folder it is run from, as for the mesh command)
 #   MESH_DELTA_VERSION  Delta version for MESH_DELTA_PACKAGES (default: installed delta-spark)
 #   MESH_PYTHON_ENV     a venv-pack/conda-pack archive with mesh's dependencies (pydantic, PyYAML,
 #                       deltalake, pyarrow) for clusters whose Python lacks them; shipped with
@@ -33,15 +34,19 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
-    exit 2
-}
+# The comment block above: its usage lines for a usage error, all of it for --help.
+header() { sed -n "2,${1}p" "$0" | sed '/^set /,$d; s/^# \{0,1\}//'; }
 
-[[ $# -ge 1 ]] || usage
+if [[ $# -lt 1 ]]; then
+    header 8 >&2
+    exit 2
+fi
 job="$1"
 shift
-[[ "$job" == "-h" || "$job" == "--help" ]] && usage
+if [[ "$job" == "-h" || "$job" == "--help" ]]; then
+    header '$'
+    exit 0
+fi
 if [[ ! -f "$job" ]]; then
     echo "error: job file '$job' not found; pass one of: $(ls "$root"/jobs/*.py 2>/dev/null | xargs -n1 basename | tr '\n' ' ')" >&2
     exit 2
@@ -88,7 +93,13 @@ if [[ -z "$submit" ]]; then
     fi
 fi
 
-conf_dir="$(cd "${MESH_CONF_DIR:-$root/conf}" && pwd)"
+conf_dir="${MESH_CONF_DIR:-conf}"
+if [[ ! -d "$conf_dir" ]]; then
+    echo "error: conf folder '$conf_dir' not found in $(pwd); run from the folder that holds" \
+         "the mesh's conf/, or set MESH_CONF_DIR to it" >&2
+    exit 2
+fi
+conf_dir="$(cd "$conf_dir" && pwd)"
 build="$root/build/submit"
 mkdir -p "$build"
 

@@ -19,7 +19,13 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> SparkSession:
-    """Return the active session if there is one (Databricks, spark-submit), else a local one.
+    """Return the active session if there is one (Databricks, a notebook), else a new one.
+
+    An active session is returned as it is. Under spark-submit the new session is the one its
+    command line configures (master, ``--name``, ``--conf``); on a ``local`` master it also
+    gets the local session's shuffle partitions, unless the command line sets them, and log
+    level. A job must therefore leave starting the session to this function: one it started
+    itself is returned unchanged (on a local master: Spark's 200 partitions, INFO logging).
 
     The local session runs ``local[*]`` (or ``MESH_SPARK_MASTER``), UTC session time zone,
     shuffle partitions sized for the machine, UI off. When the Delta Lake jars are on the
@@ -36,9 +42,10 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         builder = SparkSession.builder.appName(app_name)
         return builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
-        # Launched by spark-submit: master, memory and packages come from its command line.
+        # Launched by spark-submit: master, memory, packages and the application's name
+        # (``--name``) come from its command line.
         with _sigint_handler_kept():
-            return _submitted(SparkSession.builder.appName(app_name).getOrCreate())
+            return _submitted(SparkSession.builder.getOrCreate())
     master = master or os.environ.get("MESH_SPARK_MASTER", "local[*]")
     # Python workers (the window kernel) must see the same packages as this interpreter.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -1,0 +1,160 @@
+"""spark-submit.sh and the jobs/ it submits: their sessions, its help and the conf it ships."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "spark-submit.sh"
+SHUFFLE = "spark.sql.shuffle.partitions"
+LOCAL_PARTITIONS = str(max(4, (os.cpu_count() or 2) * 2))
+
+
+def _submit(args: list[str], *, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    unset = ("MESH_SPARK_LOG_LEVEL", "MESH_CONF_DIR")
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
+    environment.update(
+        SPARK_SUBMIT=str(Path(sys.executable).parent / "spark-submit"),
+        PYTHON=sys.executable,
+        PYSPARK_PYTHON=sys.executable,
+    )
+    environment.update(env)
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        env=environment,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+SESSION_REPORT = """
+from mesh.session import get_spark
+spark = get_spark()
+logger = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getRootLogger()
+print("SESSION", spark.conf.get("spark.sql.shuffle.partitions"), logger.getLevel().toString())
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ([], (LOCAL_PARTITIONS, "ERROR")),
+        (["--conf", f"{SHUFFLE}=7", "--conf", "spark.ui.enabled=false"], ("7", "ERROR")),
+    ],
+    ids=["defaults", "set on the command line"],
+)
+def test_a_job_submitted_to_a_local_master_runs_as_a_local_session(
+    tmp_path: Path, options: list[str], expected: tuple[str, str]
+) -> None:
+    # spark-submit's session had Spark's 200 shuffle partitions and INFO logging: hundreds of
+    # tiny tasks a stage and megabytes of log lines for the demo. What its command line sets
+    # is kept.
+    job = tmp_path / "job.py"
+    job.write_text(SESSION_REPORT)
+    done = _submit([str(job), "--master", "local[2]", *options])
+    assert done.returncode == 0, done.stderr[-2000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("SESSION ")]
+    assert tuple(line.split()[1:]) == expected
+
+
+# Runs every file of jobs/ as spark-submit would, with the mesh command it calls replaced by
+# a report of the session that command gets; the session is stopped between jobs.
+EVERY_JOB = """
+import os, runpy, sys
+import mesh.cli
+from pyspark.sql import SparkSession
+from mesh.session import get_spark
+
+def report(argv):
+    spark = get_spark("named-by-the-job")
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+    level = log4j.LogManager.getRootLogger().getLevel().toString()
+    partitions = spark.conf.get("spark.sql.shuffle.partitions")
+    name = spark.sparkContext.appName
+    print("SESSION", os.path.basename(sys.argv[0]), partitions, level, name, flush=True)
+    return 0
+
+mesh.cli.main = report
+for job in sys.argv[1:]:
+    sys.argv = [job]
+    try:
+        runpy.run_path(job, run_name="__main__")
+    except SystemExit:
+        pass
+    spark = SparkSession.getActiveSession()
+    spark.sparkContext.setLogLevel("INFO")  # the next job starts from spark-submit's level
+    spark.stop()
+"""
+
+
+def test_every_job_submitted_to_a_local_master_runs_as_a_local_session(tmp_path: Path) -> None:
+    # jobs/run_mesh.py and jobs/generate_data.py started spark-submit's session themselves
+    # before the mesh command did, which then took it as it was: 200 shuffle partitions and
+    # INFO logging (53,000 log lines and minutes more for the demo on local[2]).
+    jobs = sorted(ROOT.glob("jobs/*.py"))
+    probe = tmp_path / "every_job.py"
+    probe.write_text(EVERY_JOB)
+    done = _submit([str(probe), "--master", "local[2]", "--", *map(str, jobs)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = {
+        parts[1]: tuple(parts[2:])
+        for parts in (x.split() for x in done.stdout.splitlines() if x.startswith("SESSION "))
+    }
+    assert {job: found[job][:2] for job in found} == {
+        job.name: (LOCAL_PARTITIONS, "ERROR") for job in jobs
+    }
+    # The application keeps the name spark-submit gave it (spark-submit.sh's --name).
+    assert {found[job][2] for job in found} == {"mesh-every_job"}
+
+
+def test_help_is_not_an_error() -> None:
+    done = _submit(["--help"])
+    assert done.returncode == 0, done.stderr
+    assert "MESH_CONF_DIR" in done.stdout  # the whole header, environment included
+    assert done.stderr == ""
+    missing = _submit([])
+    assert missing.returncode == 2
+    assert "./spark-submit.sh JOB" in missing.stderr
+
+
+def _fake_spark_submit(tmp_path: Path) -> Path:
+    fake = tmp_path / "spark-submit"
+    fake.write_text('#!/usr/bin/env bash\necho "MESH_CONF=$MESH_CONF"\n')
+    fake.chmod(0o755)
+    return fake
+
+
+def test_the_conf_shipped_is_the_one_of_the_folder_it_runs_from(tmp_path: Path) -> None:
+    # Someone's own project: its conf/ holds their mesh, not the example this checkout holds.
+    project = tmp_path / "project"
+    (project / "conf").mkdir(parents=True)
+    job = project / "job.py"
+    job.write_text("")
+    fake = str(_fake_spark_submit(tmp_path))
+    done = _submit([str(job), "--master", "local[2]"], cwd=project, SPARK_SUBMIT=fake)
+    assert done.returncode == 0, done.stderr
+    assert f"MESH_CONF={project / 'conf'}" in done.stdout.splitlines()
+
+    other = tmp_path / "definitions"
+    other.mkdir()
+    elsewhere = _submit([str(job)], cwd=tmp_path, SPARK_SUBMIT=fake, MESH_CONF_DIR=str(other))
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert f"MESH_CONF={other}" in elsewhere.stdout.splitlines()
+
+
+def test_no_conf_folder_is_an_error_naming_mesh_conf_dir(tmp_path: Path) -> None:
+    job = tmp_path / "job.py"
+    job.write_text("")
+    done = _submit([str(job)], cwd=tmp_path, SPARK_SUBMIT=str(_fake_spark_submit(tmp_path)))
+    assert done.returncode == 2
+    assert "conf folder 'conf' not found" in done.stderr
+    assert "MESH_CONF_DIR" in done.stderr
+    assert "MESH_CONF=" not in done.stdout
