@@ -69,6 +69,10 @@ class VersionNotFoundError(StorageError):
     """The requested version or timestamp does not exist in the table's history."""
 
 
+class VersionFilesRemovedError(VersionNotFoundError):
+    """The version is in the log, but data files it references are gone (e.g. by VACUUM)."""
+
+
 class JoinError(MeshError):
     """A point-in-time join was given inputs it cannot join (missing columns, bad types)."""
 

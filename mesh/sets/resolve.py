@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mesh.definitions import FeatureLookup, FeatureRef, FeatureSet, MeshDefinition
 from mesh.definitions.binding import split_published
 from mesh.definitions.references import Role, expand_references
+from mesh.errors import VersionFilesRemovedError
 from mesh.sets.commits import commit_at, newest_commit, pin_matches, published_commit
 from mesh.sets.errors import (
     InputChangedError,
@@ -190,7 +191,24 @@ def load_sources(
 
     sources = []
     for pin in inputs:
-        df = open_table(spark, in_warehouse(mesh, pin.table)).read(version=pin.delta_version)
+        table = open_table(spark, in_warehouse(mesh, pin.table))
+        try:
+            df = table.read(version=pin.delta_version)
+        except VersionFilesRemovedError as exc:
+            raise InputChangedError(
+                f"Feature set {pin.feature_set}: Delta version {pin.delta_version} of "
+                f"{table.path} (semantic version {pin.semantic_version}) can no longer be "
+                f"read: {len(exc.params['missing'])} of its data files were removed (e.g. by "
+                "VACUUM, which removes the files only older versions reference), so its rows "
+                "cannot be reproduced. Restore the files, or read a version whose files are "
+                "there (for a manifest's rebuild: build the training set anew; for a build: "
+                "publish the feature set again).",
+                feature_set=pin.feature_set,
+                path=table.path,
+                delta_version=pin.delta_version,
+                changed=["data_files"],
+                missing=exc.params["missing"],
+            ) from exc
         needed = [*pin.keys, FEATURE_TS, CREATED_TS, *pin.features]
         missing = [c for c in needed if c not in df.columns]
         if missing:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from mesh.errors import StorageError
+from mesh.errors import StorageError, VersionFilesRemovedError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -230,6 +230,29 @@ class DeltaFeatureTable(ABC):
     @abstractmethod
     def schema(self) -> StructType:
         """Spark schema of the latest version."""
+
+    def _files_removed(self, version: int, files: Sequence[str]) -> None:
+        """``VersionFilesRemovedError`` when any of ``files`` (the data files of ``version``
+        as the log lists them) no longer exists; nothing when all do."""
+        from pyarrow.fs import FileType
+
+        from mesh.storage.commit import filesystem_for
+
+        gone = []
+        for uri in files:
+            filesystem, path = filesystem_for(uri)
+            if filesystem.get_file_info(path).type == FileType.NotFound:
+                gone.append(uri)
+        if gone:
+            raise VersionFilesRemovedError(
+                f"Delta table {self.path}: version {version} is in the log but {len(gone)} of "
+                f"its {len(files)} data file(s) were removed (e.g. {gone[0]}), as VACUUM "
+                "removes the files only older versions reference; it can no longer be read. "
+                "Read a newer version, or restore the files from a backup.",
+                path=self.path,
+                version=version,
+                missing=gone,
+            )
 
     # -- small tables (the catalog's records) --------------------------------------------
 

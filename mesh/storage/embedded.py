@@ -145,7 +145,19 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         files = _data_files(table)
         if not files:
             return self.spark.createDataFrame([], schema)
-        return self.spark.read.schema(schema).parquet(*files)
+        return self._parquet(table, schema, files)
+
+    def _parquet(self, table: DeltaTable, schema: StructType, files: list[str]) -> DataFrame:
+        """Spark's read of ``files``; a file the log lists but that is gone (removed by
+        VACUUM, say) is ``VersionFilesRemovedError``. Spark checks the paths here, not at
+        the first action, so that is where the error is caught."""
+        try:
+            return self.spark.read.schema(schema).parquet(*files)
+        except Exception as exc:
+            if _condition(exc) != "PATH_NOT_FOUND":
+                raise
+            self._files_removed(table.version(), files)
+            raise  # every file is there after all: not a removed file
 
     def _read_partitioned(
         self, table: DeltaTable, schema: StructType, partitions: list[str]
@@ -171,7 +183,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         frames = []
         for value, files in groups.items():
             literals = {c: F.lit(v).cast(types[c]) for c, v in zip(partitions, value, strict=True)}
-            frame = self.spark.read.schema(data_schema).parquet(*files)
+            frame = self._parquet(table, data_schema, files)
             frames.append(
                 frame.select(*[literals.get(f.name, F.col(f.name)).alias(f.name) for f in schema])
             )
@@ -583,6 +595,16 @@ def _check_rows(rows: pa.Table, table: DeltaTable, path: str) -> bool:
                 path=path,
             )
     return bool(_checks(table))
+
+
+def _condition(exc: BaseException) -> str | None:
+    """The Spark error condition (``PATH_NOT_FOUND``) of a PySpark exception, if any."""
+    for name in ("getCondition", "getErrorClass"):  # getCondition from Spark 4.0
+        method = getattr(exc, name, None)
+        if callable(method):
+            with contextlib.suppress(Exception):
+                return str(method())
+    return None
 
 
 def _spark_uri(uri: str) -> str:

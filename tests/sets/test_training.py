@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from deltalake import DeltaTable
 from sets_data import SPEND_SCHEMA, SPEND_V1, SPINE, jan
 
 from mesh.catalog.lineage import lineage
@@ -162,6 +163,27 @@ def test_rebuild_refuses_a_pinned_table_written_again(wh) -> None:
     with pytest.raises(InputChangedError) as gone:
         rebuild_training_set(wh.spark, wh.mesh, original.manifest)
     assert gone.value.params["found"]["run_id"] is None
+
+
+def test_rebuild_refuses_a_pinned_version_whose_files_were_vacuumed(wh) -> None:
+    original = build_training_set(wh.spark, wh.mesh, "risk.train")
+    spend = wh.root / "features/payments/spend/v1"
+    # A newer commit rewrites the table; VACUUM then removes the files only version 0 read.
+    wh.write_features("payments.spend", SPEND_V1_1, SPEND_SCHEMA, "1.1.0", append=True)
+    table = open_table(wh.spark, str(spend))
+    rewrite = table.history()[0].info
+    assert rewrite is not None
+    table.create(table.read(), rewrite, overwrite=True)
+    DeltaTable(str(spend)).vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False
+    )
+    with pytest.raises(InputChangedError) as err:
+        rebuild_training_set(wh.spark, wh.mesh, original.manifest, output="training/risk/vac")
+    assert err.value.params["feature_set"] == "payments.spend"
+    assert err.value.params["delta_version"] == 0
+    assert err.value.params["changed"] == ["data_files"]
+    assert err.value.params["missing"]
+    assert not (wh.root / "training/risk/vac").exists()
 
 
 def test_folder_with_a_build_missing_its_manifest_is_refused(wh, monkeypatch) -> None:

@@ -9,7 +9,12 @@ import pytest
 from deltalake import DeltaTable
 from storage_helpers import SCHEMA, arrow_rows, commit, delta_rs_rows, frame, rows_of, ts
 
-from mesh.errors import StorageError, TableNotFoundError, VersionNotFoundError
+from mesh.errors import (
+    StorageError,
+    TableNotFoundError,
+    VersionFilesRemovedError,
+    VersionNotFoundError,
+)
 from mesh.storage import CommitInfo, open_table
 
 
@@ -139,6 +144,26 @@ def test_time_travel_by_timestamp_and_errors(spark, tmp_path):
     with pytest.raises(VersionNotFoundError) as too_early:
         table.read(timestamp=first.timestamp - timedelta(seconds=1))
     assert too_early.value.params["path"] == path
+
+
+def test_time_travel_to_a_version_whose_files_were_vacuumed_names_it(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    table.create(frame(spark, [(1, ts(1), 1.0, "a")]), commit("r1"))
+    table.create(frame(spark, [(2, ts(2), 2.0, "b")]), commit("r2"), overwrite=True)
+    removed = DeltaTable(path).vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False
+    )
+    assert removed  # the files only version 0 referenced
+    with pytest.raises(VersionFilesRemovedError) as gone:
+        table.read(version=0)
+    assert (gone.value.params["path"], gone.value.params["version"]) == (path, 0)
+    assert len(gone.value.params["missing"]) == len(removed)
+    assert "were removed" in gone.value.message
+    assert isinstance(gone.value, VersionNotFoundError)
+    # The versions whose files are there read as before.
+    assert [r[0] for r in rows_of(table.read(version=1))] == [2]
+    assert [r[0] for r in rows_of(table.read())] == [2]
 
 
 def test_schema_mismatch_names_columns_and_merge_schema_adds_them(spark, tmp_path):
