@@ -282,11 +282,17 @@ def _validate(model: type[BaseModel], doc: Any, where: str, problems: list[Confi
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
-        errors = exc.errors()
-        for err in errors:
-            if not _follows_from_items(err, errors):
-                problems.append(_problem_from(model, err, where))
+        problems.extend(validation_problems(model, exc, where))
         return None
+
+
+def validation_problems(
+    model: type[BaseModel], exc: ValidationError, where: str
+) -> list[ConfigProblem]:
+    """``exc`` (``model``'s validation of a document from ``where``) as one problem per
+    invalid field: its location (``features[2].window``), what is wrong and what was found."""
+    errors = exc.errors()
+    return [_problem_from(model, e, where) for e in errors if not _follows_from_items(e, errors)]
 
 
 def _follows_from_items(err: Any, errors: list[Any]) -> bool:

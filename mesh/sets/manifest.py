@@ -15,6 +15,8 @@ from pyarrow import fs as pafs
 from pydantic import ValidationError
 
 from mesh.definitions.base import StrictModel
+from mesh.definitions.loader import validation_problems
+from mesh.errors import ConfigProblem
 from mesh.sets.errors import ManifestError
 from mesh.storage.commit import filesystem_for
 
@@ -147,12 +149,21 @@ def read_manifest(path: str) -> Manifest:
         text = stream.read().decode("utf-8")
     try:
         manifest = Manifest.model_validate(json.loads(text))
-    except (ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
+    except ValidationError as exc:
+        problems = validation_problems(Manifest, exc, path)
         raise ManifestError(
-            f"Manifest {path}: not a valid {MANIFEST_FORMAT} manifest ({first}); rebuild from "
-            "the file the build wrote, unmodified.",
+            f"Manifest {path}: not a valid {MANIFEST_FORMAT} manifest: "
+            f"{'; '.join(_problem_text(p) for p in problems)}; rebuild from the file the "
+            "build wrote, unmodified.",
             path=path,
+            problems=problems,
+        ) from exc
+    except ValueError as exc:  # not JSON
+        raise ManifestError(
+            f"Manifest {path}: not a valid {MANIFEST_FORMAT} manifest (not JSON: {exc}); "
+            "rebuild from the file the build wrote, unmodified.",
+            path=path,
+            problems=[],
         ) from exc
     if folder:
         unlisted = _builds_after(table, manifest.output.delta_version)
@@ -173,6 +184,11 @@ def read_manifest(path: str) -> Manifest:
                 later_builds=unlisted,
             )
     return manifest
+
+
+def _problem_text(problem: ConfigProblem) -> str:
+    hint = f" ({problem.hint})" if problem.hint else ""
+    return f"{problem.field}: {problem.message}{hint}"
 
 
 def _builds_after(table: str, version: int) -> list[int]:
