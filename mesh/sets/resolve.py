@@ -142,7 +142,10 @@ def definition_for(
         major = _major(pin or current.version)
         if published:
             own = [v for v in records if v.major == major and pin_matches(pin, v.semantic_version)]
-            if own and own[0].semantic_version != current.version:
+            # conf/ edited under the published version number (not yet published): the
+            # commit read is the published one, and so are its TTL and features.
+            edited = own and mesh.match_data_hash(current, own[0].data_hash) is None
+            if own and (own[0].semantic_version != current.version or edited):
                 fields, _ = split_published(json.loads(own[0].definition_json))
                 return type(current).model_validate(fields)
         return current

@@ -31,6 +31,7 @@ from mesh.sets.manifest import (
     write_manifest,
 )
 from mesh.sets.output import check_output, feature_tables
+from mesh.sets.pinned import verify_options
 from mesh.sets.resolve import (
     access_requests,
     load_sources,
@@ -171,6 +172,8 @@ def rebuild_training_set(
     id) is written beside the output. The output is checked as a build's is
     (``OutputPathError``): the set's own table, or a new or empty folder, is fine.
     """
+    from mesh.catalog.search import versions_by_name
+
     pinned = read_manifest(manifest) if isinstance(manifest, str) else manifest
     spine = Spine(
         path=pinned.spine.path,
@@ -207,6 +210,9 @@ def rebuild_training_set(
         identity,
     )
     verify_inputs(spark, mesh, pinned.inputs)
+    spec = mesh.training_sets.get(pinned.training_set)
+    same = spec if spec and training_definition_hash(spec) == pinned.definition_hash else None
+    verify_options(mesh, pinned, versions_by_name(spark, mesh), same)
     if pinned.engine_version != engine_version():
         warnings.warn(
             f"Rebuilding {pinned.training_set} with engine {engine_version()}; it was built "

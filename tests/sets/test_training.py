@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
 
@@ -184,6 +185,49 @@ def test_rebuild_refuses_a_pinned_version_whose_files_were_vacuumed(wh) -> None:
     assert err.value.params["changed"] == ["data_files"]
     assert err.value.params["missing"]
     assert not (wh.root / "training/risk/vac").exists()
+
+
+def test_rebuild_refuses_an_option_edited_against_the_catalogs_definition(wh) -> None:
+    original = build_training_set(wh.spark, wh.mesh, "risk.train")
+    spend = next(p for p in original.manifest.inputs if p.feature_set == "payments.spend")
+    index = original.manifest.inputs.index(spend)
+    edited = original.manifest.model_copy(
+        update={
+            "inputs": tuple(
+                p.model_copy(update={"ttl_seconds": 1.0}) if p is spend else p
+                for p in original.manifest.inputs
+            )
+        }
+    )
+    with pytest.raises(ManifestError) as err:
+        rebuild_training_set(wh.spark, wh.mesh, edited, output="training/risk/ttl_edited")
+    params = err.value.params
+    assert params["field"] == f"inputs[{index}].ttl_seconds"
+    assert (params["manifest_value"], params["recorded_value"]) == (1.0, 10 * 86400)
+    assert "as the catalog recorded it with version 1.0.0" in err.value.message
+    assert not (wh.root / "training/risk/ttl_edited").exists()
+
+
+def test_conf_edited_under_the_published_version_reads_with_the_published_ttl(
+    wh, monkeypatch
+) -> None:
+    # conf/ changes the TTL but keeps the version number (not published yet): the build reads
+    # the published commit, so with its published TTL, and its manifest rebuilds.
+    current = wh.mesh.feature_sets["payments.spend"]
+    monkeypatch.setitem(
+        wh.mesh.feature_sets, "payments.spend", current.model_copy(update={"ttl": timedelta(1)})
+    )
+    result = build_training_set(wh.spark, wh.mesh, "risk.train")
+    spend = next(p for p in result.manifest.inputs if p.feature_set == "payments.spend")
+    assert spend.ttl_seconds == 10 * 86400
+    expected = wh.spark.createDataFrame(EXPECTED, OUT_SCHEMA)
+    assert_df_equality(
+        open_table(wh.spark, result.path).read(),
+        expected,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    rebuild_training_set(wh.spark, wh.mesh, result.manifest, output="training/risk/again")
 
 
 def test_folder_with_a_build_missing_its_manifest_is_refused(wh, monkeypatch) -> None:
