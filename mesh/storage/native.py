@@ -11,7 +11,6 @@ import json
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 from pyspark.sql import functions as F
 
@@ -60,14 +59,6 @@ def _conflict_types() -> tuple[type[BaseException], ...]:
 # land between the save and the search.
 _RECENT = 32
 _TXN_KEY = "txn_id"
-
-
-def _plain_uri(uri: str) -> str:
-    """A Hadoop path URI (``file:/a/my%20x``) as ``filesystem_for`` takes it (``/a/my x``)."""
-    parts = urlsplit(uri)
-    if parts.scheme in ("", "file"):
-        return unquote(parts.path)
-    return f"{parts.scheme}://{parts.netloc}{unquote(parts.path)}"
 
 
 def _tagged(commit: CommitInfo, txn_id: str) -> str:
@@ -153,11 +144,6 @@ class NativeDeltaTable(DeltaFeatureTable):
                 version=version,
                 timestamp=timestamp,
             ) from exc
-        if version is not None and version < latest:
-            # delta-spark lists the version's files from its log and opens them only at the
-            # first action: a file VACUUM removed would fail deep inside a job. The latest
-            # version's files are never vacuumed, so only time travel is checked.
-            self._files_removed(version, [_plain_uri(f) for f in frame.inputFiles()])
         return frame
 
     def _save(self, writer: DataFrameWriter, commit: CommitInfo) -> int:
