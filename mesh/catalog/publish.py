@@ -39,7 +39,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mesh.catalog import reports
@@ -101,6 +101,7 @@ def publish_feature_set(
     identity: Identity | str | None = None,
     as_of: datetime | date | str | None = None,
     inputs: Sequence[tuple[str, str]] = (),
+    whole: bool = False,
 ) -> PublishResult:
     """Check, write and record one computed range ``[start, end)`` of ``fs`` (see module doc).
 
@@ -146,6 +147,9 @@ def publish_feature_set(
         if before is not None:
             same_table = [v for v in published if stored_path(v.table_path) == path]
             checked = same_table[0].delta_version if same_table else None
+            if whole:
+                spanned = [before] if checked is None else [checked, before]
+                start, end = _widened(table, spanned, start, end)
             refuse_unchecked_rows(table, fs.qualified_name, checked, before, start, end)
             if fs.kind == "global_feature_set" and same_table:
                 kept_from = same_table[0] if _rows_outside(table, before, start, end) else None
@@ -222,6 +226,22 @@ def publish_feature_set(
         report_path=report_path,
         warnings=[r.message for r in report.warnings] + ([page] if page else []),
     )
+
+
+def _widened(
+    table: DeltaFeatureTable, versions: Sequence[int], start: datetime, end: datetime
+) -> tuple[datetime, datetime]:
+    """``[start, end)`` widened over the ``feature_ts`` of every row ``table`` holds at
+    ``versions``: replacing it leaves none of those rows (but rows without a time)."""
+    from pyspark.sql import functions as F
+
+    for version in versions:
+        rows = table.read(version=version)
+        low, high = rows.agg(F.min(FEATURE_TS), F.max(FEATURE_TS)).collect()[0]
+        if low is not None:
+            start = min(start, as_utc(low, "feature_ts"))
+            end = max(end, as_utc(high, "feature_ts") + timedelta(microseconds=1))
+    return start, end
 
 
 def _rows_outside(table: DeltaFeatureTable, version: int, start: datetime, end: datetime) -> bool:

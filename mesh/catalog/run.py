@@ -44,8 +44,9 @@ def publish_range(
 
     A domain feature set is computed by ``mesh.compute``; a global feature set from its
     inputs' published tables (the caller must be allowed to read them: checked and
-    audited). Without ``start``/``end`` a global set is published over its whole history;
-    with them, its rows in ``[start, end)`` (computed over the whole history, then cut).
+    audited). Without ``start``/``end`` a global set is published over its whole history
+    (the publish replaces the whole table: ``publish_feature_set``'s ``whole``); with
+    them, its rows in ``[start, end)`` (computed over the whole history, then cut).
     A global set's inputs are read at their published versions (recorded on its lineage
     edges); an input never published is refused (``NotPublishedError``). ``as_of`` is the
     "now" of the freshness check.
@@ -82,6 +83,9 @@ def publish_range(
             df = df.where(F.col("feature_ts") >= F.lit(start))
         if end is not None:
             df = df.where(F.col("feature_ts") < F.lit(end))
+    # Without a range a global set's publish is its whole history: it replaces the whole
+    # table (rows a build removed or wrote since the last publish included).
+    whole = fs.kind == "global_feature_set" and start is None and end is None
     # The set's computation runs in the actions below: its failures on the data name it.
     with evaluating(fs) if fs.kind == "global_feature_set" else computing(fs):
         if start is None or end is None:
@@ -102,6 +106,7 @@ def publish_range(
             identity=who,
             as_of=as_of,
             inputs=read,
+            whole=whole,
         )
 
 

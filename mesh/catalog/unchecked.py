@@ -51,10 +51,10 @@ def refuse_unchecked_rows(
     old = removed.where(outside) if removed is not None else None
     if new is not None and old is not None:
         new = new.select(*old.columns)  # a widening adds columns: compare the ones both have
-        moved = _empty(new.exceptAll(old)) and _empty(old.exceptAll(new))
-    else:
-        moved = all(_empty(rows) for rows in (new, old) if rows is not None)
-    if moved:
+        new, old = new.exceptAll(old), old.exceptAll(new)
+    wrote = new is not None and not _empty(new)  # rows outside no publish checked
+    removed_some = old is not None and not _empty(old)  # rows its last publish held there
+    if not wrote and not removed_some:
         return
     writers = [
         f"{r.info.operation if r.info else r.operation} run "
@@ -62,16 +62,26 @@ def refuse_unchecked_rows(
         for r in table.history()
         if since < r.version <= latest
     ]
+    changed = [
+        text
+        for text, seen in (
+            ("holds rows outside this range that no publish checked", wrote),
+            ("no longer holds rows outside this range that its last publish held", removed_some),
+        )
+        if seen
+    ]
     raise CatalogError(
         f"publish {name} [{start.isoformat()}, {end.isoformat()}): the feature table "
-        f"{table.path} holds rows outside this range that no publish checked, written since "
+        f"{table.path} {' and '.join(changed)}, changed since "
         f"{'its last publish (version ' + str(since) + ')' if since >= 0 else 'it was created'}"
-        f" by {', '.join(writers)}; consumers would read them once this publish lands. "
+        f" by {', '.join(writers)}; consumers would read that change once this publish lands. "
         "Publish a range that covers them (--start/--end), or recompute those ranges first.",
         feature_set=name,
         path=table.path,
         since=since,
         writers=writers,
+        unchecked_rows=wrote,
+        removed_rows=removed_some,
     )
 
 

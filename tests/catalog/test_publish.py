@@ -578,6 +578,43 @@ def test_a_publish_never_makes_rows_no_publish_checked_readable(spark: Any, mesh
     assert publish(START, a).delta_version == covering.delta_version + 1
 
 
+def test_a_publish_never_lands_a_removal_of_rows_no_publish_checked(spark: Any, mesh: Any) -> None:
+    from pyspark.sql import functions as F
+
+    fs = mesh.feature_sets["customers.profile"]
+    fs = fs.model_copy(update={"quality": fs.quality.model_copy(update={"max_psi": 1e9})})
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    a, b = START + timedelta(days=3), START + timedelta(days=6)
+
+    def cut(low: Any, high: Any) -> Any:
+        return rows.where((F.col("feature_ts") >= F.lit(low)) & (F.col("feature_ts") < F.lit(high)))
+
+    def publish(low: Any, high: Any) -> Any:
+        return publish_feature_set(
+            spark, mesh, fs, cut(low, high), start=low, end=high, identity=CUSTOMERS, as_of=END
+        )
+
+    first = publish(START, END)
+    # A producer's commit that removes the published rows of [a, b): no publish checked that.
+    table = open_table(spark, first.table_path)
+    compute = CommitInfo(run_id="emptied", operation="compute", range_start=a, range_end=b)
+    table.replace_range(cut(a, a), compute, time_column="feature_ts", start=a, end=b)
+    assert table.read().where(F.col("feature_ts") < F.lit(b)).count() == cut(START, a).count()
+    with pytest.raises(CatalogError) as info:
+        publish(b, END)  # would publish the table without them
+    # The table holds no row outside [b, END) but the ones the first publish wrote: the
+    # refusal says what changed there.
+    assert "no longer holds rows outside this range that its last publish held" in str(info.value)
+    assert "that no publish checked" not in str(info.value)
+    assert (info.value.params["unchecked_rows"], info.value.params["removed_rows"]) == (False, True)
+    assert info.value.params["writers"] == [
+        f"compute run emptied (version {first.delta_version + 1})"
+    ]
+    assert table.latest_version() == first.delta_version + 1  # nothing written
+    covering = publish(a, END)  # checks (and writes back) that range: lands
+    assert table.read(version=covering.delta_version).count() == rows.count()
+
+
 def test_a_version_page_that_cannot_be_written_is_a_warning_of_a_landed_publish(
     spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 from chispa import assert_df_equality
-from sets_data import SPEND_SCHEMA, jan
+from sets_data import SPEND_SCHEMA, SPEND_V1, jan
 
 from mesh.errors import AccessDeniedError
 from mesh.sets import (
@@ -416,6 +416,89 @@ def test_publish_a_global_set_over_a_range(wh) -> None:
     times = sorted(r["feature_ts"] for r in rows.select("feature_ts").collect())
     assert times[0] >= jan(2).replace(tzinfo=None) and times[-1] < jan(7).replace(tzinfo=None)
     assert len(times) == 4  # customer 1 on Jan 2, 3 and 6, customer 2 on Jan 2 (see above)
+
+
+def _drift_allowed(wh) -> None:
+    """risk.combo without the drift check: its values change with its input's on purpose."""
+    combo = wh.mesh.global_sets["risk.combo"]
+    quality = combo.quality.model_copy(update={"max_psi": 1e9})
+    wh.mesh.global_sets["risk.combo"] = combo.model_copy(update={"quality": quality})
+
+
+def _shorter_spend_history(wh) -> None:
+    """payments.spend republished without customer 1's late Jan 5 row: risk.combo's history
+    then ends on Jan 13 (the Jan 3 row's expiry) instead of Jan 15."""
+    from mesh.storage import CommitInfo
+
+    table = open_table(wh.spark, str(wh.root / "features/payments/spend/v1"))
+    rows = wh.spark.createDataFrame([r for r in SPEND_V1 if r[1] != jan(5)], SPEND_SCHEMA)
+    extra = {"feature_set": "payments.spend", "semantic_version": "1.0.0"}
+    commit = CommitInfo(run_id="shorter", operation="compute", extra=extra)
+    version = table.create(rows, commit, time_column="feature_ts", overwrite=True)
+    wh.publish_record("payments.spend", "1.0.0", version)
+
+
+@pytest.mark.parametrize("built", [True, False], ids=["after-a-build", "without-a-build"])
+def test_a_global_publish_without_a_range_replaces_the_whole_history(wh, built) -> None:
+    from pyspark.sql import functions as F
+
+    from mesh.catalog.run import publish_range
+
+    _drift_allowed(wh)
+    first = publish_range(wh.spark, wh.mesh, "risk.combo", identity="etl@risk")
+    table = open_table(wh.spark, first.table_path)
+    assert table.read().agg(F.max("feature_ts")).first()[0] == (
+        jan(15) + timedelta(microseconds=1)
+    ).replace(tzinfo=None)
+    _shorter_spend_history(wh)
+    if built:  # the build removes the Jan 15 row: no publish checked that removal
+        build_global_feature_set(wh.spark, wh.mesh, "risk.combo")
+    out = publish_range(wh.spark, wh.mesh, "risk.combo", identity="etl@risk")
+    # The published version is the whole history as now computed, and nothing else.
+    got = table.read(version=out.delta_version)
+    expected = [
+        (1, jan(1), 10.0),
+        (1, jan(2), 5.0),
+        (1, jan(3), 15.0),
+        (1, jan(6), 10.0),
+        (1, jan(3) + timedelta(days=10, microseconds=1), None),
+        (2, jan(1), None),
+        (2, jan(2), 4.0),
+        (2, jan(2) + timedelta(days=10, microseconds=1), None),
+    ]
+    assert_df_equality(
+        got.select("customer_id", "feature_ts", "ratio"),
+        wh.spark.createDataFrame(
+            expected, "customer_id bigint, feature_ts timestamp, ratio double"
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert out.row_count == len(expected)
+
+
+def test_a_global_publish_of_a_range_refuses_rows_a_build_removed_outside_it(wh) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.errors import CatalogError
+
+    _drift_allowed(wh)
+    first = publish_range(wh.spark, wh.mesh, "risk.combo", identity="etl@risk")
+    _shorter_spend_history(wh)
+    build = build_global_feature_set(wh.spark, wh.mesh, "risk.combo", run_id="shorter")
+    # The build removed the Jan 15 row (and the late Jan 8 value): a publish of [Jan 1, Jan 14)
+    # would leave that removal in place, unchecked. The table holds no row outside the range.
+    with pytest.raises(CatalogError) as err:
+        publish_range(
+            wh.spark, wh.mesh, "risk.combo", start=jan(1), end=jan(14), identity="etl@risk"
+        )
+    message = str(err.value)
+    assert "no longer holds rows outside this range that its last publish held" in message
+    assert "holds rows outside this range that no publish checked" not in message
+    assert (err.value.params["unchecked_rows"], err.value.params["removed_rows"]) == (False, True)
+    assert err.value.params["writers"] == [
+        f"global_build run shorter (version {build.delta_version})"
+    ]
+    assert open_table(wh.spark, first.table_path).latest_version() == build.delta_version
 
 
 def test_consumers_read_the_published_version(wh) -> None:
