@@ -112,7 +112,9 @@ def publish_feature_set(
     are the (feature set, semantic version) pairs a global set's rows were computed from:
     its lineage edges record them, and lineage follows its inputs at those versions (at
     their newest without them). Where the table keeps rows outside ``[start, end)``, the
-    inputs of the publish that wrote them are recorded too.
+    inputs of the publish that wrote them are recorded too. An input read at another major
+    than the previous publish read it (without ``inputs``: the major the definitions
+    resolve it to) is a breaking change: the contract needs a new major.
 
     Raises ``AccessDeniedError`` when ``identity`` does not act for ``fs.domain``,
     ``GovernanceError`` (``error.report`` names every failing check, feature, measured value
@@ -131,11 +133,19 @@ def publish_feature_set(
     previous = published[0] if published else None
     written = _written_types(catalog, previous.publish_id) if previous else None
     publish_id = uuid.uuid4().hex
-    _refuse_before_data(catalog, mesh, fs, previous, written, publish_id)
+    previous_inputs = _previous_inputs(catalog, fs, previous)
+    _refuse_before_data(catalog, mesh, fs, previous, written, publish_id, previous_inputs)
     frame = df.persist()
     try:
         report, decision, stats = _govern(
-            spark, mesh, fs, frame, previous, written=written, as_of=as_of
+            spark,
+            mesh,
+            fs,
+            frame,
+            previous,
+            written=written,
+            as_of=as_of,
+            inputs=(previous_inputs, list(inputs) or None),
         )
         reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
         row_count = frame.count()
@@ -365,6 +375,10 @@ def refuse_version_before_compute(
 ) -> None:
     """Refuse a publish of ``fs`` whose definition alone needs a higher ``version:``.
 
+    For a global set, "its definition" includes the major each input resolves to (a pin,
+    else the input's ``version:`` in ``mesh``): one other than its previous publish read
+    (its lineage edges) needs a new major.
+
     The ``GovernanceError`` is the one the publish would raise after computing (its
     ``contract.version`` failure, the hint, the refusal's HTML report under ``refused/``)
     and says that the data checks did not run (``refuse_before_data``). Nothing else is
@@ -375,7 +389,17 @@ def refuse_version_before_compute(
         return
     catalog = Catalog(spark, mesh.warehouse)
     written = _written_types(catalog, previous.publish_id)
-    _refuse_before_data(catalog, mesh, fs, previous, written, uuid.uuid4().hex)
+    inputs = _previous_inputs(catalog, fs, previous)
+    _refuse_before_data(catalog, mesh, fs, previous, written, uuid.uuid4().hex, inputs)
+
+
+def _previous_inputs(
+    catalog: Catalog, fs: AnyFeatureSet, previous: VersionRecord | None
+) -> list[tuple[str, str]]:
+    """The (feature set, semantic version) pairs the previous publish of a global set read."""
+    if previous is None or fs.kind != "global_feature_set":
+        return []
+    return input_versions(catalog, previous.publish_id)
 
 
 def _refuse_before_data(
@@ -385,13 +409,18 @@ def _refuse_before_data(
     previous: VersionRecord | None,
     written: dict[str, str] | None,
     publish_id: str,
+    previous_inputs: Sequence[tuple[str, str]] = (),
 ) -> None:
     from mesh.governance.gate import refuse_before_data
 
     if previous is None:
         return
     report = refuse_before_data(
-        mesh, fs, previous=json.loads(previous.definition_json), previous_types=written
+        mesh,
+        fs,
+        previous=json.loads(previous.definition_json),
+        previous_types=written,
+        previous_inputs=previous_inputs,
     )
     if report is not None:
         reports.refuse_if_failed(catalog, fs, publish_id, {}, report)
@@ -406,8 +435,10 @@ def _govern(
     *,
     written: dict[str, str] | None,
     as_of: datetime | None,
+    inputs: tuple[Sequence[tuple[str, str]], Sequence[tuple[str, str]] | None],
 ) -> tuple[GovernanceReport, Any, dict[str, Any]]:
-    """``evaluate_publish`` against the previous version as the catalog holds it."""
+    """``evaluate_publish`` against the previous version as the catalog holds it; ``inputs``:
+    those the previous publish read, those ``frame`` was computed from (``None``: unknown)."""
     from mesh.governance.gate import evaluate_publish
 
     evaluation = evaluate_publish(
@@ -418,6 +449,8 @@ def _govern(
         previous_types=written,
         previous_stats=statistics_of(spark, mesh, previous) if previous else None,
         as_of=as_of,
+        previous_inputs=inputs[0],
+        inputs=inputs[1],
     )
     return evaluation.report, evaluation.decision, evaluation.stats
 

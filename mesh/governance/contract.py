@@ -8,7 +8,9 @@ new table recomputed from scratch):
   definition), a changed type, a changed definition of an existing output (expression,
   column, function, filter: old and new values would mix in one table), a changed entity,
   source, global inputs or kind, changed entity keys or data product location (the
-  ``Binding`` the set was published with, stored in the catalog), and changed timestamp
+  ``Binding`` the set was published with, stored in the catalog), a global set's input read
+  at another major version than the previous publish read it (an unpinned input whose
+  ``conf/`` moved to a new major: its values changed), and changed timestamp
   semantics (``accuracy``, ``interval``, ``exclude_late_data``, ``ttl``: ttl changes what
   every point-in-time join returns; the data product's event and created timestamp
   columns);
@@ -26,7 +28,7 @@ carries a ``contract.binding`` warning instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -230,6 +232,7 @@ def compare(
     *,
     binding: Binding | None = None,
     written: tuple[Mapping[str, str], Mapping[str, str] | None] | None = None,
+    inputs: tuple[Mapping[str, Collection[int]], Mapping[str, Collection[int]]] | None = None,
 ) -> ContractDecision:
     """Compare the last published definition with the one being published.
 
@@ -248,6 +251,12 @@ def compare(
     current side of ``None`` (the rows are not computed yet) takes such an aggregation to
     keep the type the previous table holds: the decision of the definitions alone, which
     the computed rows can only raise (a type change is breaking).
+    ``inputs`` is (previous, current) of a global set: input feature set -> the major
+    versions its rows were read at (``input_majors``: the previous publish's, recorded on its
+    lineage edges; the current publish's). An input set read at other majors than before is
+    breaking, whatever the definitions say: a new major of an input changed its values. Sets
+    named on one side only are left to the definitions (``inputs_changed``), and so is an
+    input the previous publish recorded no version of (an earlier engine's).
     Raises ``CatalogError`` when the two are different feature sets or a dict does not
     validate.
     """
@@ -280,6 +289,7 @@ def compare(
         bound = []
     data_changed = old_hash != new_hash or list(old_outputs) != list(new_outputs)
     changes = _set_changes(prev, cur) + bound + _output_changes(old_outputs, new_outputs, types)
+    changes += _input_major_changes(inputs)
     if data_changed and not changes:
         if list(old_outputs) != list(new_outputs):
             changes.append(Change("reordered", None, "features reordered", False))
@@ -369,6 +379,40 @@ def _set_changes(prev: AnyFeatureSet, cur: AnyFeatureSet) -> list[Change]:
         if old != new:
             changes.append(Change("timestamp_semantics", None, f"{name} {old} -> {new}", True))
     return changes
+
+
+def input_majors(read: Iterable[tuple[str, str]]) -> dict[str, set[int]]:
+    """Input feature set -> the major versions read, from (feature set, semantic version)
+    pairs (a global set's publish: ``read``, its lineage edges' ``from_version``)."""
+    majors: dict[str, set[int]] = {}
+    for name, version in read:
+        majors.setdefault(name, set()).add(parse_semver(version)[0])
+    return majors
+
+
+def _input_major_changes(
+    inputs: tuple[Mapping[str, Collection[int]], Mapping[str, Collection[int]]] | None,
+) -> list[Change]:
+    if inputs is None:
+        return []
+    before, now = inputs
+    changes = []
+    for name in sorted(set(before) & set(now)):
+        old, new = sorted(before[name]), sorted(now[name])
+        if old and new and old != new:
+            changes.append(
+                Change(
+                    "input_major",
+                    None,
+                    f"input {name} read at {_majors(new)} (was {', '.join(map(str, old))})",
+                    True,
+                )
+            )
+    return changes
+
+
+def _majors(majors: list[int]) -> str:
+    return ("major " if len(majors) == 1 else "majors ") + ", ".join(map(str, majors))
 
 
 _Outputs = dict[str, tuple[str | None, dict[str, Any]]]

@@ -9,7 +9,7 @@ the publish when the report fails. Before it computes the rows, it asks
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mesh.definitions.base import parse_semver
 from mesh.definitions.feature_set import FeatureSet
 from mesh.definitions.mesh import AnyFeatureSet, MeshDefinition
-from mesh.governance.contract import ContractDecision, compare
+from mesh.governance.contract import ContractDecision, compare, input_majors
 from mesh.governance.contract_binding import current_binding
 from mesh.governance.data_checks import run_data_checks
 from mesh.governance.data_types import column_types, source_columns
@@ -63,6 +63,8 @@ def evaluate_publish(
     previous_stats: Mapping[str, FeatureStats] | None = None,
     as_of: datetime | None = None,
     proposed_version: str | None = None,
+    previous_inputs: Iterable[tuple[str, str]] | None = None,
+    inputs: Iterable[tuple[str, str]] | None = None,
 ) -> PublishEvaluation:
     """Run every check a publish of ``fs`` (rows ``df``) needs; raises nothing on failure.
 
@@ -76,7 +78,12 @@ def evaluate_publish(
     column, so a change of that type is seen only against them (without them, no change of
     such a type is claimed). ``previous_stats`` are its statistics, the drift baseline
     within one major version (a new major changes values on purpose: no drift check).
-    ``proposed_version`` defaults to ``fs.version``. Static checks run on ``mesh`` with
+    ``proposed_version`` defaults to ``fs.version``. For a global set, ``previous_inputs``
+    are the (feature set, semantic version) pairs the previous publish read (its lineage
+    edges' ``from_version``) and ``inputs`` those ``df`` was computed from (default: the
+    majors the definitions resolve its inputs to, ``resolved_input_majors``): an input read
+    at another major than before needs a new major (``compare``'s ``inputs``). Without
+    ``previous_inputs`` no such change is seen. Static checks run on ``mesh`` with
     ``fs`` in it (added when defined in Python only); data checks and statistics read
     ``df`` in three Spark jobs.
     """
@@ -84,7 +91,14 @@ def evaluate_publish(
     mesh = _with_set(mesh, fs)
     static = validate_definitions(mesh, subjects=[name])
     written = None if previous is None else (dict(previous_types or {}), column_types(df))
-    decision = compare(previous, fs, binding=current_binding(mesh, fs), written=written)
+    read = None if inputs is None else input_majors(inputs)
+    decision = compare(
+        previous,
+        fs,
+        binding=current_binding(mesh, fs),
+        written=written,
+        inputs=_majors_read(mesh, fs, previous_inputs, read),
+    )
     version = proposed_version or fs.version
     contract = GovernanceReport([decision.check_version(None, version), *decision.warnings()])
     if not _same_major(decision.previous_version, version):
@@ -113,6 +127,7 @@ def refuse_before_data(
     previous: AnyFeatureSet | Mapping[str, Any] | None,
     previous_types: Mapping[str, str] | None = None,
     proposed_version: str | None = None,
+    previous_inputs: Iterable[tuple[str, str]] | None = None,
 ) -> GovernanceReport | None:
     """The report of a publish refused by its definition alone, before any row is computed.
 
@@ -120,7 +135,10 @@ def refuse_before_data(
     ``evaluate_publish``, the rows' column types taken to be ``previous_types``) need a
     higher version than ``proposed_version`` (default ``fs.version``): ``contract.version``
     then fails whatever the rows hold, since what only they show (a type read from them)
-    can only raise the bump. A version above what the definition needs is left to
+    can only raise the bump. The majors a global set's inputs will be read at are known from
+    the definitions (``resolved_input_majors``), so an input read at another major than
+    ``previous_inputs`` (as for ``evaluate_publish``) is seen here too. A version above
+    what the definition needs is left to
     ``evaluate_publish``: such a change may justify it. The report holds the static
     checks, the contract check and a ``data.not_run`` warning: the data checks did not run,
     and may refuse the publish once its version is fixed.
@@ -129,7 +147,13 @@ def refuse_before_data(
         return None
     mesh = _with_set(mesh, fs)
     written = (dict(previous_types or {}), None)
-    decision = compare(previous, fs, binding=current_binding(mesh, fs), written=written)
+    decision = compare(
+        previous,
+        fs,
+        binding=current_binding(mesh, fs),
+        written=written,
+        inputs=_majors_read(mesh, fs, previous_inputs, None),
+    )
     version = proposed_version or fs.version
     if not decision.below_required(None, version):
         return None
@@ -151,6 +175,34 @@ def refuse_before_data(
     )
     static = validate_definitions(mesh, subjects=[name])
     return static + GovernanceReport([*contract, not_run])
+
+
+def resolved_input_majors(mesh: MeshDefinition, fs: AnyFeatureSet) -> dict[str, set[int]]:
+    """Input feature set -> the majors a global set's publish reads it at: a reference's
+    pin (``@1``), else the major of the set's ``version:`` in ``mesh`` (``conf/``), as
+    ``mesh.sets.resolve`` picks the table. Empty for a domain feature set."""
+    if isinstance(fs, FeatureSet):
+        return {}
+    majors: dict[str, set[int]] = {}
+    for ref in fs.input_refs().values():
+        input_set = mesh.all_sets().get(ref.set_name)
+        version = ref.version or (input_set.version if input_set is not None else None)
+        if version is not None:  # an unknown set is refused by the static checks
+            majors.setdefault(ref.set_name, set()).add(int(version.split(".")[0]))
+    return majors
+
+
+def _majors_read(
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    previous_inputs: Iterable[tuple[str, str]] | None,
+    read: dict[str, set[int]] | None,
+) -> tuple[dict[str, set[int]], dict[str, set[int]]] | None:
+    """``compare``'s ``inputs``: (previous, current) majors, or ``None`` without both."""
+    before = input_majors(previous_inputs or ())
+    if not before or isinstance(fs, FeatureSet):
+        return None
+    return before, read if read is not None else resolved_input_majors(mesh, fs)
 
 
 def _with_set(mesh: MeshDefinition, fs: AnyFeatureSet) -> MeshDefinition:

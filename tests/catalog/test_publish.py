@@ -1036,6 +1036,136 @@ def test_a_global_sets_publish_the_version_refuses_reads_no_input(
     assert _state(spark, mesh, [first.table_path]) == before
 
 
+def _limits_over_profile(spark: Any, mesh: MeshDefinition, reference: str) -> Any:
+    """customers.profile 1.0.0 published; risk.limits (half the ``reference`` credit limit)
+    published from it; then customers.profile 2.0.0 (another data product, new values)
+    defined and published. Returns risk.limits' first publish."""
+    from mesh.catalog.run import publish_range
+    from mesh.definitions import GlobalFeatureSet
+
+    profile = mesh.feature_sets["customers.profile"]
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, profile, rows, start=START, end=END, identity=CUSTOMERS, as_of=END
+    )
+    feature = {"kind": "expression", "name": "half_limit", "expr": "limit / 2", "type": "double"}
+    limits = GlobalFeatureSet.model_validate(
+        {
+            "name": "limits",
+            "domain": "risk",
+            "entity": "customer",
+            "inputs": {"limit": reference},
+            "features": [{**feature, "pii": "none", "description": "Half the credit limit"}],
+            "metadata": {"owner": "risk-team@example.com", "description": "Credit limits"},
+            "quality": {"max_psi": 100.0},
+        }
+    )
+    mesh.global_sets[limits.qualified_name] = limits
+    first = publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    product = mesh.products["customers.customer_profiles"]
+    mesh.products["customers.profiles_v2"] = product.model_copy(update={"name": "profiles_v2"})
+    profile_2 = profile.model_copy(update={"source": "profiles_v2", "version": "2.0.0"})
+    mesh.feature_sets[profile.qualified_name] = profile_2
+    changed = frame(spark, profile_rows(shift=3), PROFILE_SCHEMA)
+    publish_feature_set(
+        spark, mesh, profile_2, changed, start=START, end=END, identity=CUSTOMERS, as_of=END
+    )
+    return first
+
+
+def test_a_global_set_reading_a_new_major_of_an_input_needs_a_new_major(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.catalog.tables import Catalog
+
+    mesh = make_mesh(tmp_path / "wh")
+    first = _limits_over_profile(spark, mesh, "customers.profile.credit_limit")
+    reason = "input customers.profile read at major 2 (was 1)"
+    limits = mesh.global_sets["risk.limits"]
+    # Its rows would now be read from profile 2.0.0: refused as 1.0.0, before any input is
+    # read (the major each input resolves to is known from the definitions).
+    with monkeypatch.context() as patched:
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("an input was read before the version was refused")
+
+        patched.setattr("mesh.sets.resolve.resolve_inputs", read)
+        patched.setattr("mesh.sets.global_features.compute_global_features", read)
+        before = _state(spark, mesh, [first.table_path])
+        with pytest.raises(GovernanceError) as info:
+            publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+        assert _state(spark, mesh, [first.table_path]) == before
+    (check,) = info.value.report.failed
+    assert (check.check, check.threshold) == ("contract.version", ">= 2.0.0")
+    assert reason in check.message
+    assert check.message.endswith("the version must increase above 1.0.0; use 2.0.0")
+    assert "The data checks did not run" in str(info.value).splitlines()[0]
+    # publish_feature_set refuses it too (a caller computing the frame itself).
+    frame_1 = open_table(spark, first.table_path).read()
+    with pytest.raises(GovernanceError) as info:
+        publish_feature_set(
+            spark,
+            mesh,
+            limits,
+            frame_1,
+            start=START,
+            end=END,
+            identity="job@risk",
+            as_of=END,
+            inputs=[("customers.profile", "2.0.0")],
+        )
+    assert info.value.params["failed"] == ["contract.version"]
+    assert reason in info.value.report.failed[0].message
+    # As 2.0.0 it lands in a new table, with the input and its majors as the reason.
+    mesh.global_sets["risk.limits"] = limits.model_copy(update={"version": "2.0.0"})
+    second = publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    assert (second.semantic_version, second.bump, second.reasons) == ("2.0.0", "major", [reason])
+    assert second.table_path.endswith("features/risk/limits/v2")
+    read = Catalog(spark, mesh.warehouse).rows("lineage", publish_id=second.publish_id)
+    assert [(r["from_name"], r["from_version"]) for r in read] == [("customers.profile", "2.0.0")]
+    # Nothing changed since: republished as 2.0.0, no bump.
+    again = publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    assert (again.semantic_version, again.bump, again.reasons) == ("2.0.0", "none", [])
+
+
+def test_a_global_set_pinned_to_an_inputs_major_keeps_its_version(
+    spark: Any, tmp_path: Path
+) -> None:
+    from mesh.catalog.run import publish_range
+
+    mesh = make_mesh(tmp_path / "wh")
+    _limits_over_profile(spark, mesh, "customers.profile@1.credit_limit")
+    again = publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    assert (again.semantic_version, again.bump, again.reasons) == ("1.0.0", "none", [])
+
+
+def test_a_metadata_only_publish_of_a_global_set_carries_the_inputs_it_read(
+    spark: Any, tmp_path: Path
+) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.catalog.tables import Catalog
+
+    mesh = make_mesh(tmp_path / "wh")
+    first = _limits_over_profile(spark, mesh, "customers.profile.credit_limit")
+    limits = mesh.global_sets["risk.limits"]
+    # The same rows, read from profile 1.0.0: a patch, which claims no input changed.
+    meta = limits.metadata.model_copy(update={"description": "Credit limits, halved"})
+    documented = limits.model_copy(update={"metadata": meta, "version": "1.0.1"})
+    mesh.global_sets["risk.limits"] = documented
+    patch = publish_definition(spark, mesh, documented, identity="job@risk")
+    assert (patch.bump, patch.delta_version) == ("patch", first.delta_version)
+    read = Catalog(spark, mesh.warehouse).rows("lineage", publish_id=patch.publish_id)
+    assert [(r["from_name"], r["from_version"]) for r in read] == [("customers.profile", "1.0.0")]
+    # Computed again, its rows come from profile 2.0.0: still a new major.
+    mesh.global_sets["risk.limits"] = documented.model_copy(update={"version": "1.0.2"})
+    with pytest.raises(GovernanceError) as info:
+        publish_range(spark, mesh, "risk.limits", identity="job@risk", as_of=END)
+    (check,) = info.value.report.failed
+    assert check.threshold == ">= 2.0.0"
+    assert "input customers.profile read at major 2 (was 1)" in check.message
+
+
 def test_mesh_publish_refuses_the_version_before_spark_starts(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:

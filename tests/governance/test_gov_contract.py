@@ -580,3 +580,26 @@ def test_spelling_out_the_type_a_column_gives_an_aggregation_changes_nothing() -
     assert [(c.kind, c.detail) for c in decision.changes] == [
         ("type_changed", f"type of {n} double -> bigint") for n in sums
     ]
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "bump", "reasons"),
+    [
+        ({SPEND: {1}}, {SPEND: {2}}, "major", [f"input {SPEND} read at major 2 (was 1)"]),
+        ({SPEND: {1}}, {SPEND: {1, 2}}, "major", [f"input {SPEND} read at majors 1, 2 (was 1)"]),
+        ({SPEND: {2}}, {SPEND: {2}}, "none", []),  # a minor or patch of the input: same major
+        ({}, {SPEND: {2}}, "none", []),  # an earlier engine recorded no input version
+        ({"payments.gone": {1}}, {SPEND: {2}}, "none", []),  # the definitions' change, if any
+    ],
+)
+def test_a_global_sets_input_read_at_another_major_is_breaking(
+    before: dict[str, set[int]], now: dict[str, set[int]], bump: str, reasons: list[str]
+) -> None:
+    risk = MESH.global_sets[RISK]
+    decision = compare(risk.model_dump(mode="json"), risk, inputs=(before, now))
+    assert decision.bump == bump
+    assert [c.detail for c in decision.changes] == reasons
+    assert all(c.breaking and c.kind == "input_major" for c in decision.changes)
+    if reasons:
+        assert not decision.check_version("1.0.0", "1.0.0").passed
+        assert decision.check_version("1.0.0", "2.0.0").passed

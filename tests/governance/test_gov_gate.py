@@ -182,3 +182,52 @@ def test_a_type_dropped_is_taken_to_be_the_tables_until_the_rows_say_otherwise()
     retyped = {**TX_EVENTS_WRITTEN, "last_channel_1d": "int"}
     decision = compare(previous, fs, written=(TX_EVENTS_WRITTEN, retyped))
     assert [c.detail for c in decision.changes] == ["type of last_channel_1d string -> int"]
+
+
+def _risk_with_spend_at(version: str, *, pinned: bool = False) -> tuple[Any, Any, Any]:
+    """The example mesh with payments.customer_spend at ``version`` and risk.customer_risk
+    (``pinned``: its references to customer_spend pinned ``@1``), and risk as the catalog
+    stores it."""
+    mesh = example_mesh()
+    spend = mesh.feature_sets["payments.customer_spend"]
+    mesh.feature_sets[spend.qualified_name] = spend.model_copy(update={"version": version})
+    risk = mesh.global_sets["risk.customer_risk"]
+    if pinned:
+        at_1 = {
+            alias: ref.replace("payments.customer_spend.", "payments.customer_spend@1.")
+            for alias, ref in risk.inputs.items()
+        }
+        assert at_1 != risk.inputs
+        risk = risk.model_copy(update={"inputs": at_1})
+        mesh.global_sets[risk.qualified_name] = risk
+    return mesh, published_definition(risk, mesh.binding(risk)), risk
+
+
+READ_AT_1 = [
+    ("customers.profile", "1.0.0"),
+    ("payments.customer_spend", "1.0.0"),
+    ("support.ticket_stats", "1.0.0"),
+]
+
+
+def test_a_global_set_whose_input_resolves_to_a_new_major_is_refused_without_the_rows() -> None:
+    mesh, previous, risk = _risk_with_spend_at("2.0.0")
+    report = refuse_before_data(mesh, risk, previous=previous, previous_inputs=READ_AT_1)
+    assert report is not None
+    (failed,) = report.failed
+    assert (failed.check, failed.threshold) == ("contract.version", ">= 2.0.0")
+    assert "input payments.customer_spend read at major 2 (was 1)" in failed.message
+    bumped = risk.model_copy(update={"version": "2.0.0"})
+    assert refuse_before_data(mesh, bumped, previous=previous, previous_inputs=READ_AT_1) is None
+
+
+@pytest.mark.parametrize(
+    ("version", "pinned"),
+    [
+        ("1.2.0", False),  # a minor of the input keeps its major
+        ("2.0.0", True),  # a new major, but the global set reads major 1
+    ],
+)
+def test_an_input_read_at_the_same_major_needs_no_new_version(version: str, pinned: bool) -> None:
+    mesh, previous, risk = _risk_with_spend_at(version, pinned=pinned)
+    assert refuse_before_data(mesh, risk, previous=previous, previous_inputs=READ_AT_1) is None
