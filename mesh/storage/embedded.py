@@ -149,10 +149,16 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
 
     def _parquet(self, table: DeltaTable, schema: StructType, files: list[str]) -> DataFrame:
         """Spark's read of ``files``; a file the log lists but that is gone (removed by
-        VACUUM, say) is ``VersionFilesRemovedError``. Spark checks the paths here, not at
-        the first action, so that is where the error is caught."""
+        VACUUM, say) is ``VersionFilesRemovedError``. Spark checks the paths when it
+        analyses the read: here on a classic session, and on Spark Connect when the plan is
+        first analysed, which asking for its schema does (one round trip)."""
+        from mesh.session import is_connect
+
         try:
-            return self.spark.read.schema(schema).parquet(*files)
+            frame = self.spark.read.schema(schema).parquet(*files)
+            if is_connect(self.spark):
+                frame.schema  # noqa: B018 - the server analyses the read: its paths are checked
+            return frame
         except Exception as exc:
             if _condition(exc) != "PATH_NOT_FOUND":
                 raise
