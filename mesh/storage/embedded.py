@@ -160,7 +160,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
                 frame.schema  # noqa: B018 - the server analyses the read: its paths are checked
             return frame
         except Exception as exc:
-            if _condition(exc) != "PATH_NOT_FOUND":
+            if getattr(exc, "getCondition", lambda: None)() != "PATH_NOT_FOUND":
                 raise
             self._files_removed(table.version(), files)
             raise  # every file is there after all: not a removed file
@@ -601,16 +601,6 @@ def _check_rows(rows: pa.Table, table: DeltaTable, path: str) -> bool:
                 path=path,
             )
     return bool(_checks(table))
-
-
-def _condition(exc: BaseException) -> str | None:
-    """The Spark error condition (``PATH_NOT_FOUND``) of a PySpark exception, if any."""
-    for name in ("getCondition", "getErrorClass"):  # getCondition from Spark 4.0
-        method = getattr(exc, name, None)
-        if callable(method):
-            with contextlib.suppress(Exception):
-                return str(method())
-    return None
 
 
 def _spark_uri(uri: str) -> str:
