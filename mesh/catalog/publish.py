@@ -243,14 +243,16 @@ def _widened(
 ) -> tuple[datetime, datetime]:
     """``[start, end)`` widened over the ``feature_ts`` of every row ``table`` holds at
     ``versions``: replacing it leaves none of those rows (but rows without a time)."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
-    for version in versions:
-        rows = table.read(version=version)
-        low, high = rows.agg(F.min(FEATURE_TS), F.max(FEATURE_TS)).collect()[0]
-        if low is not None:
-            start = min(start, as_utc(low, "feature_ts"))
-            end = max(end, as_utc(high, "feature_ts") + timedelta(microseconds=1))
+    times = [table.read(version=v).select(FEATURE_TS) for v in versions]
+    rows = reduce(lambda a, b: a.unionByName(b), times)  # one job over every version
+    low, high = rows.agg(F.min(FEATURE_TS), F.max(FEATURE_TS)).collect()[0]
+    if low is not None:
+        start = min(start, as_utc(low, "feature_ts"))
+        end = max(end, as_utc(high, "feature_ts") + timedelta(microseconds=1))
     return start, end
 
 

@@ -92,13 +92,7 @@ def evaluate_publish(
     static = validate_definitions(mesh, subjects=[name])
     written = None if previous is None else (dict(previous_types or {}), column_types(df))
     read = None if inputs is None else input_majors(inputs)
-    decision = compare(
-        previous,
-        fs,
-        binding=current_binding(mesh, fs),
-        written=written,
-        inputs=_majors_read(mesh, fs, previous_inputs, read),
-    )
+    decision = _decision(mesh, fs, previous, written, previous_inputs, read)
     version = proposed_version or fs.version
     contract = GovernanceReport([decision.check_version(None, version), *decision.warnings()])
     if not _same_major(decision.previous_version, version):
@@ -147,13 +141,7 @@ def refuse_before_data(
         return None
     mesh = _with_set(mesh, fs)
     written = (dict(previous_types or {}), None)
-    decision = compare(
-        previous,
-        fs,
-        binding=current_binding(mesh, fs),
-        written=written,
-        inputs=_majors_read(mesh, fs, previous_inputs, None),
-    )
+    decision = _decision(mesh, fs, previous, written, previous_inputs, None)
     version = proposed_version or fs.version
     if not decision.below_required(None, version):
         return None
@@ -190,6 +178,20 @@ def resolved_input_majors(mesh: MeshDefinition, fs: AnyFeatureSet) -> dict[str, 
         if version is not None:  # an unknown set is refused by the static checks
             majors.setdefault(ref.set_name, set()).add(int(version.split(".")[0]))
     return majors
+
+
+def _decision(
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    previous: AnyFeatureSet | Mapping[str, Any] | None,
+    written: tuple[Mapping[str, str], Mapping[str, str] | None] | None,
+    previous_inputs: Iterable[tuple[str, str]] | None,
+    read: dict[str, set[int]] | None,
+) -> ContractDecision:
+    """``compare`` as a publish asks it, before the rows exist and after (``written``'s
+    second side; ``read``: the majors the rows were read at, ``None``: as resolved)."""
+    inputs = _majors_read(mesh, fs, previous_inputs, read)
+    return compare(previous, fs, binding=current_binding(mesh, fs), written=written, inputs=inputs)
 
 
 def _majors_read(
