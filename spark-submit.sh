@@ -34,22 +34,46 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-# The comment block above: its usage lines for a usage error, all of it for --help.
-header() { sed -n "2,${1}p" "$0" | sed '/^set /,$d; s/^# \{0,1\}//'; }
+# The comment block above, for --help.
+header() { sed -n '2,$p' "$0" | sed '/^set /,$d; s/^# \{0,1\}//'; }
 
-if [[ $# -lt 1 ]]; then
-    header 8 >&2
+# The jobs of jobs/ as they are typed from the folder it is run from.
+jobs_typed() {
+    local prefix="$root/" job  # absolute, unless the checkout is this folder or under it
+    if [[ "$root" == "$PWD" ]]; then
+        prefix=""
+    elif [[ "$root" == "$PWD"/* ]]; then
+        prefix="${root#"$PWD"/}/"
+    fi
+    echo "Jobs:"
+    for job in "$root"/jobs/*.py; do echo "  ${prefix}jobs/${job##*/}"; done
+}
+
+# A usage error: what was wrong, how to call it, the jobs there are; exit 2.
+usage_error() {
+    [[ -n "$1" ]] && echo "error: $1" >&2
+    {
+        echo "usage: $0 JOB [SPARK-SUBMIT OPTIONS...] [-- JOB ARGUMENTS...]"
+        jobs_typed
+        echo "Options and environment: $0 --help"
+    } >&2
     exit 2
-fi
+}
+
+[[ $# -lt 1 ]] && usage_error ""
 job="$1"
 shift
 if [[ "$job" == "-h" || "$job" == "--help" ]]; then
-    header '$'
+    header
+    echo
+    jobs_typed
     exit 0
 fi
+if [[ "$job" == -* ]]; then
+    usage_error "the job comes first, before spark-submit's options (got '$job')"
+fi
 if [[ ! -f "$job" ]]; then
-    echo "error: job file '$job' not found; pass one of: $(ls "$root"/jobs/*.py 2>/dev/null | xargs -n1 basename | tr '\n' ' ')" >&2
-    exit 2
+    usage_error "job file '$job' not found in $PWD"
 fi
 
 # Split spark-submit options from job arguments at "--"; merge list-valued options we also set.

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "spark-submit.sh"
+JOBS = ROOT / "jobs"
 SHUFFLE = "spark.sql.shuffle.partitions"
 LOCAL_PARTITIONS = str(max(4, (os.cpu_count() or 2) * 2))
 
@@ -115,14 +116,49 @@ def test_every_job_submitted_to_a_local_master_runs_as_a_local_session(tmp_path:
     assert {found[job][2] for job in found} == {"mesh-every_job"}
 
 
+def _listed_jobs(text: str) -> list[str]:
+    """The jobs a usage message lists, one a line under "Jobs:"."""
+    lines = text.splitlines()
+    start = lines.index("Jobs:") + 1
+    return [x.strip() for x in lines[start:] if x.startswith("  ")]
+
+
 def test_help_is_not_an_error() -> None:
     done = _submit(["--help"])
     assert done.returncode == 0, done.stderr
     assert "MESH_CONF_DIR" in done.stdout  # the whole header, environment included
+    assert _listed_jobs(done.stdout) == [f"jobs/{job.name}" for job in sorted(JOBS.glob("*.py"))]
     assert done.stderr == ""
     missing = _submit([])
     assert missing.returncode == 2
-    assert "./spark-submit.sh JOB" in missing.stderr
+    assert missing.stdout == ""
+    assert f"usage: {SCRIPT} JOB [SPARK-SUBMIT OPTIONS...]" in missing.stderr
+    assert "jobs/run_mesh.py" in _listed_jobs(missing.stderr)
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        ("run_mesh", "error: job file 'run_mesh' not found in "),
+        ("--master", "error: the job comes first, before spark-submit's options (got '--master')"),
+    ],
+    ids=["not found", "an option first"],
+)
+@pytest.mark.parametrize("where", ["checkout", "above it", "elsewhere"])
+def test_a_job_not_found_lists_the_jobs_as_they_are_typed_from_there(
+    tmp_path: Path, job: str, message: str, where: str
+) -> None:
+    # The error listed bare names (run_mesh.py), which are not found either.
+    cwd = {"checkout": ROOT, "above it": ROOT.parent, "elsewhere": tmp_path}[where]
+    done = _submit([job, "--master", "local[2]"], cwd=cwd)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(message), done.stderr
+    assert f"usage: {SCRIPT} JOB" in done.stderr
+    listed = _listed_jobs(done.stderr)
+    assert sorted(Path(x).name for x in listed) == sorted(x.name for x in JOBS.glob("*.py"))
+    assert all((cwd / x).resolve().parent == JOBS.resolve() for x in listed), listed
+    assert all(not Path(x).is_absolute() for x in listed) == (where != "elsewhere"), listed
 
 
 def _fake_spark_submit(tmp_path: Path) -> Path:
