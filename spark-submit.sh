@@ -13,8 +13,13 @@
 #   ./conf (the folder it is run from)   client/local mode: read in place (MESH_CONF);
 #                                        cluster mode: shipped as --archives conf.zip#mesh_conf
 #   --conf spark.sql.session.timeZone=UTC
-#   (the job's session, on a local master: shuffle partitions for the machine unless set here,
-#    log level ERROR unless MESH_SPARK_LOG_LEVEL says otherwise)
+#   on a local master: the job's session gets shuffle partitions for the machine (unless set
+#                      here) and log level ERROR (or MESH_SPARK_LOG_LEVEL); Spark starts at that
+#                      level too (not its some 50 INFO lines): SPARK_SUBMIT_OPTS=
+#                      -Dlog4j2.configurationFile=spark-conf/log4j2.properties, unless a log4j
+#                      configuration of yours is in use (-Dlog4j.configurationFile or
+#                      -Dlog4j2.configurationFile in SPARK_SUBMIT_OPTS, --driver-java-options,
+#                      --conf or spark-defaults.conf; log4j2.* in SPARK_CONF_DIR)
 #   with MESH_DELTA_PACKAGES=1: --packages io.delta:delta-spark_2.13:<installed delta-spark>
 #                                and the Delta SQL extension + catalog (native backend; needs
 #                                Maven access from the cluster). Without it, the embedded
@@ -26,6 +31,8 @@
 #   MESH_CONF_DIR       conf folder to use/ship (default: ./conf, the mesh definitions of the
 #                       folder it is run from, as for the mesh command)
 #   MESH_DELTA_VERSION  Delta version for MESH_DELTA_PACKAGES (default: installed delta-spark)
+#   MESH_SPARK_LOG_LEVEL  the job's log level (ERROR, WARN, INFO, ...); unset: ERROR on a local
+#                       master (from start-up on), the cluster's own on a cluster
 #   MESH_PYTHON_ENV     a venv-pack/conda-pack archive with mesh's dependencies (pydantic, PyYAML,
 #                       deltalake, pyarrow) for clusters whose Python lacks them; shipped with
 #                       --archives and used as spark.pyspark.python
@@ -169,6 +176,60 @@ if [[ -n "${MESH_PYTHON_ENV:-}" ]]; then
     spark_args+=(--conf spark.pyspark.python=./environment/bin/python)
 fi
 
+# The master spark-submit runs the job on, as it finds it: --master, else spark.master from
+# --conf, then from its properties file, else MASTER, else local[*].
+spark_conf_dir="${SPARK_CONF_DIR:-${SPARK_HOME:+$SPARK_HOME/conf}}"
+properties="${spark_conf_dir:+$spark_conf_dir/spark-defaults.conf}"
+master=""
+conf_master=""
+for ((i = 0; i < ${#spark_args[@]}; i++)); do
+    arg="${spark_args[i]}"
+    next="${spark_args[i + 1]:-}"
+    case "$arg" in
+        --master) master="$next" ;;
+        --master=*) master="${arg#*=}" ;;
+        --conf | -c) if [[ "$next" == spark.master=* ]]; then conf_master="${next#*=}"; fi ;;
+        --conf=spark.master=*) conf_master="${arg#--conf=spark.master=}" ;;
+        --properties-file) properties="$next" ;;
+        --properties-file=*) properties="${arg#*=}" ;;
+    esac
+done
+if [[ -z "$master" ]]; then master="$conf_master"; fi
+if [[ -z "$master" && -f "$properties" ]]; then
+    master="$(sed -n 's/^[[:space:]]*spark\.master[[:space:]]*[=:[:space:]][[:space:]]*//p' \
+              "$properties" | tail -n 1 | sed 's/[[:space:]]*$//')"
+fi
+master="${master:-${MASTER:-local[*]}}"
+
+# Spark logs some 50 INFO lines while it starts, before the job's session sets the level. On
+# a local master the driver starts at that level, unless a log4j configuration of the user's
+# is in use (-Dlog4j2.configurationFile anywhere, log4j2.* in Spark's conf folder).
+level="${MESH_SPARK_LOG_LEVEL:-ERROR}"
+case "$(echo "$level" | tr '[:lower:]' '[:upper:]')" in
+    ALL | DEBUG | ERROR | FATAL | INFO | OFF | TRACE | WARN) ;;
+    *) echo "error: MESH_SPARK_LOG_LEVEL='$level' is not a log level; use one of" \
+            "ALL, DEBUG, ERROR, FATAL, INFO, OFF, TRACE, WARN" >&2
+       exit 2 ;;
+esac
+own_log4j() {
+    local name
+    [[ "${SPARK_SUBMIT_OPTS:-} ${spark_args[*]}" == *log4j*.configurationFile* ]] && return 0
+    [[ -f "$properties" ]] && grep -q 'log4j.*\.configurationFile' "$properties" && return 0
+    for name in log4j2.properties log4j2.xml log4j2.yaml log4j2.yml log4j2.json; do
+        [[ -n "$spark_conf_dir" && -f "$spark_conf_dir/$name" ]] && return 0
+    done
+    return 1
+}
+launch=()  # the environment spark-submit gets on top of this one (shown in its command line)
+if [[ "$master" == local* ]] && ! own_log4j; then
+    # The launcher splits SPARK_SUBMIT_OPTS as a shell would: quote the path.
+    log4j="$root/spark-conf/log4j2.properties"
+    log4j="${log4j//\\/\\\\}"
+    log4j="\"${log4j//\"/\\\"}\""
+    opts="-Dlog4j2.configurationFile=$log4j -Dmesh.spark.log.level=$level"
+    launch=(env "SPARK_SUBMIT_OPTS=$opts${SPARK_SUBMIT_OPTS:+ $SPARK_SUBMIT_OPTS}")
+fi
+
 join() { local IFS=,; echo "$*"; }
 final=(--name "mesh-$(basename "$job" .py)" --conf spark.sql.session.timeZone=UTC
        --py-files "$(join "${py_files[@]}")")
@@ -176,4 +237,4 @@ final=(--name "mesh-$(basename "$job" .py)" --conf spark.sql.session.timeZone=UT
 [[ ${#packages[@]} -gt 0 ]] && final+=(--packages "$(join "${packages[@]}")")
 
 set -x
-exec "$submit" "${final[@]}" "${spark_args[@]}" "$job" "${job_args[@]}"
+exec "${launch[@]}" "$submit" "${final[@]}" "${spark_args[@]}" "$job" "${job_args[@]}"

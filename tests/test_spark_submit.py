@@ -17,7 +17,8 @@ LOCAL_PARTITIONS = str(max(4, (os.cpu_count() or 2) * 2))
 
 
 def _submit(args: list[str], *, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
-    unset = ("MESH_SPARK_LOG_LEVEL", "MESH_CONF_DIR")
+    unset = ("MESH_SPARK_LOG_LEVEL", "MESH_CONF_DIR", "SPARK_SUBMIT_OPTS", "SPARK_CONF_DIR")
+    unset += ("SPARK_HOME", "MASTER")
     environment = {k: v for k, v in os.environ.items() if k not in unset}
     environment.update(
         SPARK_SUBMIT=str(Path(sys.executable).parent / "spark-submit"),
@@ -45,25 +46,31 @@ print("SESSION", spark.conf.get("spark.sql.shuffle.partitions"), logger.getLevel
 
 
 @pytest.mark.parametrize(
-    ("options", "expected"),
+    ("options", "level", "expected"),
     [
-        ([], (LOCAL_PARTITIONS, "ERROR")),
-        (["--conf", f"{SHUFFLE}=7", "--conf", "spark.ui.enabled=false"], ("7", "ERROR")),
+        ([], None, (LOCAL_PARTITIONS, "ERROR")),
+        (["--conf", f"{SHUFFLE}=7", "--conf", "spark.ui.enabled=false"], "INFO", ("7", "INFO")),
     ],
-    ids=["defaults", "set on the command line"],
+    ids=["defaults", "set by the user"],
 )
 def test_a_job_submitted_to_a_local_master_runs_as_a_local_session(
-    tmp_path: Path, options: list[str], expected: tuple[str, str]
+    tmp_path: Path, options: list[str], level: str | None, expected: tuple[str, str]
 ) -> None:
     # spark-submit's session had Spark's 200 shuffle partitions and INFO logging: hundreds of
     # tiny tasks a stage and megabytes of log lines for the demo. What its command line sets
-    # is kept.
+    # is kept. Spark's start-up (some 50 INFO lines before the session set the level) logs at
+    # the session's level too.
     job = tmp_path / "job.py"
     job.write_text(SESSION_REPORT)
-    done = _submit([str(job), "--master", "local[2]", *options])
+    env = {"MESH_SPARK_LOG_LEVEL": level} if level else {}
+    done = _submit([str(job), "--master", "local[2]", *options], **env)
     assert done.returncode == 0, done.stderr[-2000:]
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("SESSION ")]
     assert tuple(line.split()[1:]) == expected
+    started = " INFO SparkContext: Running Spark version" in done.stderr
+    assert started == (level == "INFO"), done.stderr[-2000:]
+    if level is None:
+        assert " INFO " not in done.stderr, done.stderr[-2000:]
 
 
 # Runs every file of jobs/ as spark-submit would, with the mesh command it calls replaced by
@@ -163,9 +170,101 @@ def test_a_job_not_found_lists_the_jobs_as_they_are_typed_from_there(
 
 def _fake_spark_submit(tmp_path: Path) -> Path:
     fake = tmp_path / "spark-submit"
-    fake.write_text('#!/usr/bin/env bash\necho "MESH_CONF=$MESH_CONF"\n')
+    fake.write_text(
+        '#!/usr/bin/env bash\necho "MESH_CONF=$MESH_CONF"\necho "OPTS=${SPARK_SUBMIT_OPTS:-}"\n'
+    )
     fake.chmod(0o755)
     return fake
+
+
+QUIET = f'-Dlog4j2.configurationFile="{ROOT}/spark-conf/log4j2.properties"'
+OWN = "-Dlog4j.configurationFile=my.xml"  # a log4j configuration of the user's
+LOCAL = ["--master", "local[2]"]
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "files", "opts"),
+    [
+        pytest.param(LOCAL, {}, {}, f"{QUIET} -Dmesh.spark.log.level=ERROR", id="local"),
+        pytest.param([], {}, {}, f"{QUIET} -Dmesh.spark.log.level=ERROR", id="local[*]"),
+        pytest.param(
+            ["--master=local[2]"],
+            {"MESH_SPARK_LOG_LEVEL": "info"},
+            {},
+            f"{QUIET} -Dmesh.spark.log.level=info",
+            id="MESH_SPARK_LOG_LEVEL",
+        ),
+        pytest.param(
+            LOCAL,
+            {"SPARK_SUBMIT_OPTS": "-Xss4m"},
+            {},
+            f"{QUIET} -Dmesh.spark.log.level=ERROR -Xss4m",
+            id="SPARK_SUBMIT_OPTS kept",
+        ),
+        pytest.param(["--master", "yarn"], {}, {}, "", id="yarn"),
+        pytest.param(["-c", "spark.master=k8s://https://k:443"], {}, {}, "", id="--conf"),
+        pytest.param([], {"MASTER": "spark://host:7077"}, {}, "", id="MASTER"),
+        pytest.param(
+            [],
+            {"SPARK_CONF_DIR": "{tmp}"},
+            {"spark-defaults.conf": "spark.master  yarn\n"},
+            "",
+            id="spark-defaults.conf",
+        ),
+        pytest.param(
+            ["--properties-file", "{tmp}/my.conf"],
+            {},
+            {"my.conf": "spark.master=yarn\n"},
+            "",
+            id="--properties-file",
+        ),
+        pytest.param([*LOCAL, "--driver-java-options", OWN], {}, {}, "", id="own, options"),
+        pytest.param(LOCAL, {"SPARK_SUBMIT_OPTS": OWN}, {}, OWN, id="own, SPARK_SUBMIT_OPTS"),
+        pytest.param(
+            LOCAL,
+            {"SPARK_HOME": "{tmp}"},
+            {"conf/spark-defaults.conf": f"spark.driver.extraJavaOptions {OWN}\n"},
+            "",
+            id="own, spark-defaults.conf",
+        ),
+        pytest.param(
+            LOCAL,
+            {"SPARK_CONF_DIR": "{tmp}"},
+            {"log4j2.properties": ""},
+            "",
+            id="own, log4j2.properties",
+        ),
+    ],
+)
+def test_start_up_logs_at_the_session_level_on_a_local_master_only(
+    tmp_path: Path,
+    options: list[str],
+    env: dict[str, str],
+    files: dict[str, str],
+    opts: str,
+) -> None:
+    # A cluster's master, or a log4j configuration of the user's, keeps Spark's own start-up.
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    job = tmp_path / "job.py"
+    job.write_text("")
+    options = [x.replace("{tmp}", str(tmp_path)) for x in options]
+    env = {k: v.replace("{tmp}", str(tmp_path)) for k, v in env.items()}
+    fake = str(_fake_spark_submit(tmp_path))
+    done = _submit([str(job), *options], SPARK_SUBMIT=fake, **env)
+    assert done.returncode == 0, done.stderr
+    assert f"OPTS={opts}" in done.stdout.splitlines(), done.stdout
+
+
+def test_a_log_level_that_is_none_is_an_error(tmp_path: Path) -> None:
+    job = tmp_path / "job.py"
+    job.write_text("")
+    fake = str(_fake_spark_submit(tmp_path))
+    done = _submit([str(job)], SPARK_SUBMIT=fake, MESH_SPARK_LOG_LEVEL="loud")
+    assert done.returncode == 2
+    assert "MESH_SPARK_LOG_LEVEL='loud' is not a log level" in done.stderr
+    assert "MESH_CONF=" not in done.stdout
 
 
 def test_the_conf_shipped_is_the_one_of_the_folder_it_runs_from(tmp_path: Path) -> None:
