@@ -97,6 +97,12 @@ class CatalogError(MeshError):
     """The catalog could not answer or record something."""
 
 
+class WarehouseMovedError(MeshError):
+    """A catalog record or manifest names a table of a warehouse that has since been moved
+    or copied, and the table is gone from there: names both places (``recorded``,
+    ``current``)."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of ``exc``'s message with text in it (Spark's may start with one
     that is empty)."""

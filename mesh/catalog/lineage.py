@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from mesh.catalog.tables import Catalog, stored_path, utc_now
+from mesh.catalog.paths import stored_path
+from mesh.catalog.tables import Catalog, utc_now
 from mesh.errors import CatalogError
 from mesh.storage import CommitInfo
 
@@ -148,7 +149,8 @@ def record_training_set(
 
     ``manifest`` is the JSON-able manifest (``inputs[*].feature_set`` names the sets read).
     Lineage rows go first and the manifest row last: the manifest row makes them visible.
-    ``table_path`` is recorded absolute (local paths resolved, URIs unchanged). Returns the
+    ``table_path`` is recorded as its place in the warehouse when it lies there, else absolute
+    (local paths resolved, URIs unchanged; see ``mesh.catalog.paths``). Returns the
     record's id.
     """
     catalog = Catalog(spark, mesh.warehouse)
@@ -184,7 +186,7 @@ def record_training_set(
                 "name": name,
                 "domain": training_set.domain,
                 "manifest_json": json.dumps(manifest, sort_keys=True, default=str),
-                "table_path": stored_path(table_path),
+                "table_path": stored_path(mesh.warehouse, table_path),
                 "recorded_at": now,
                 "recorder": recorder,
             }

@@ -45,16 +45,17 @@ from typing import TYPE_CHECKING, Any
 from mesh.catalog import reports
 from mesh.catalog.access import Identity, authorize_publish, current_identity
 from mesh.catalog.lineage import input_versions, lineage_rows
+from mesh.catalog.paths import stored_path
 from mesh.catalog.rollback import undo_commit
 from mesh.catalog.search import VersionRecord, latest_version, recorded_versions, statistics_of
-from mesh.catalog.tables import Catalog, stored_path, utc_now
+from mesh.catalog.tables import Catalog, utc_now
 from mesh.catalog.unchecked import refuse_unchecked_rows
 from mesh.compute.widening import added_columns
 from mesh.definitions import AggregationFeature
 from mesh.definitions.base import parse_semver
 from mesh.definitions.binding import published_definition
 from mesh.errors import CatalogError
-from mesh.storage import CommitInfo, DeltaFeatureTable, open_table
+from mesh.storage import CommitInfo, DeltaFeatureTable, normalize_path, open_table
 from mesh.times import as_utc, optional_utc
 
 if TYPE_CHECKING:
@@ -149,13 +150,13 @@ def publish_feature_set(
         )
         reports.refuse_if_failed(catalog, fs, publish_id, stats, report)
         row_count = frame.count()
-        path = stored_path(feature_table_path(mesh, fs))
+        path = normalize_path(feature_table_path(mesh, fs))
         table = open_table(spark, path, backend=mesh.standards.storage.backend)
         existed = table.exists()
         before = table.latest_version() if existed else None
         kept_from: VersionRecord | None = None  # the publish whose rows outside the range stay
         if before is not None:
-            same_table = [v for v in published if stored_path(v.table_path) == path]
+            same_table = [v for v in published if normalize_path(v.table_path) == path]
             checked = same_table[0].delta_version if same_table else None
             if whole:
                 spanned = [before] if checked is None else [checked, before]
@@ -598,7 +599,8 @@ def _append_version(
                 "semantic_version": version,
                 "major": parse_semver(version)[0],
                 "delta_version": row.delta_version,
-                "table_path": row.table_path,
+                # Its place in the warehouse: a copied or moved warehouse reads its own table.
+                "table_path": stored_path(mesh.warehouse, row.table_path),
                 "data_hash": fs.legacy_data_hash() if row.unbound else mesh.data_hash(fs),
                 "metadata_hash": fs.metadata_hash(),
                 "definition_json": (

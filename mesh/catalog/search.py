@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mesh.catalog.tables import LOOKUP_HINT, Catalog, recorded_path, require_warehouse
+from mesh.catalog.paths import recorded_path
+from mesh.catalog.tables import LOOKUP_HINT, Catalog, require_warehouse
 from mesh.errors import CatalogError
 
 if TYPE_CHECKING:
@@ -54,14 +55,17 @@ class VersionRecord:
     run_id: str
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], warehouse: str | None = None) -> VersionRecord:
-        """A ``versions`` row; with the catalog's ``warehouse``, ``table_path`` is absolute
-        even when an earlier engine recorded it relative (see ``recorded_path``)."""
+    def from_row(
+        cls, row: dict[str, Any], warehouse: str | None = None, moved_from: Sequence[str] = ()
+    ) -> VersionRecord:
+        """A ``versions`` row; with the catalog's ``warehouse``, ``table_path`` is absolute,
+        under that warehouse when the record places the table there (see ``recorded_path``:
+        ``moved_from`` are the warehouse's earlier roots)."""
         path = row["table_path"]
         if warehouse is not None and path:
             set_name = row["name"].split(".", 1)[-1]
             inside = f"features/{row['domain']}/{set_name}/v{row['major']}"
-            path = recorded_path(warehouse, path, inside)
+            path = recorded_path(warehouse, path, inside, moved_from)
         return cls(**{**row, "table_path": path, "reasons": list(row.get("reasons") or [])})
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,14 +159,17 @@ def versions(
 def recorded_versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
     """Every published version of ``name``, newest first; no access check (engine use)."""
     rows = Catalog(spark, mesh.warehouse).rows("versions", name=name)
-    return _newest_first(VersionRecord.from_row(r, mesh.warehouse) for r in rows)
+    moved = mesh.standards.storage.moved_from
+    return _newest_first(VersionRecord.from_row(r, mesh.warehouse, moved) for r in rows)
 
 
 def versions_by_name(spark: SparkSession, mesh: MeshDefinition) -> dict[str, list[VersionRecord]]:
     """Every published version of every set, newest first per name: one read of the catalog."""
     found: dict[str, list[VersionRecord]] = {}
+    moved = mesh.standards.storage.moved_from
     for row in Catalog(spark, mesh.warehouse).rows("versions"):
-        found.setdefault(row["name"], []).append(VersionRecord.from_row(row, mesh.warehouse))
+        record = VersionRecord.from_row(row, mesh.warehouse, moved)
+        found.setdefault(row["name"], []).append(record)
     return {name: _newest_first(records) for name, records in found.items()}
 
 

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mesh.errors import CatalogError, CommitConflictError, StorageError
-from mesh.storage import CommitInfo, is_uri, normalize_path, open_table
+from mesh.storage import CommitInfo, normalize_path, open_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -138,30 +138,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.astimezone(timezone.utc)
-
-
-def stored_path(path: str) -> str:
-    """A table path as the catalog records it: local paths absolute (``file:`` unwrapped), URIs
-    unchanged, so a catalog read from another working directory finds the table."""
-    return normalize_path(path)
-
-
-def recorded_path(warehouse: str, path: str, inside: str) -> str:
-    """A table path read from the catalog, absolute.
-
-    Engines before absolute paths recorded a local path as the publish was given it:
-    ``<warehouse as given>/<inside>``, relative to that process's working directory. Such a
-    path ending in ``inside`` (the table's place in the warehouse, e.g.
-    ``features/<domain>/<set>/v<major>``) is that place under this catalog's warehouse;
-    another relative path is taken from the working directory, as it was read before.
-    """
-    if os.path.isabs(path) or is_uri(path):
-        return path
-    tail = inside.strip("/")
-    relative = path.rstrip("/")
-    if relative == tail or relative.endswith(f"/{tail}"):
-        return f"{normalize_path(warehouse).rstrip('/')}/{tail}"
-    return normalize_path(path)
 
 
 # How a Python caller chooses the warehouse (the CLI says --warehouse).

@@ -59,6 +59,10 @@ class StorageSettings(StrictModel):
 
     warehouse: str = "./warehouse"
     backend: Literal["auto", "native", "embedded"] = "auto"
+    # Earlier roots of this warehouse (it was moved or copied from there): catalog records and
+    # manifests an earlier engine wrote with absolute paths under them are read under the
+    # warehouse instead (see mesh.catalog.paths).
+    moved_from: tuple[str, ...] = ()
 
 
 DomainName = Annotated[str, AfterValidator(lambda name: referable_name(name, "domain name"))]
