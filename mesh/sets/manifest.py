@@ -3,21 +3,29 @@
 The manifest is JSON stored inside the training table's folder, as ``_manifest.json`` (the one
 of the newest build) and ``_manifests/<delta version>.json`` (one per build, kept). Delta
 readers and VACUUM ignore ``_``-prefixed entries, so the files travel with the table.
+
+Table paths (the spine, the inputs, the output) are places in the warehouse when the tables
+lie there (``training/risk/churn``), so a warehouse copied or moved elsewhere rebuilds from
+its own tables; see :func:`located` for manifests an earlier engine wrote with absolute paths.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
 from pyarrow import fs as pafs
 from pydantic import ValidationError
 
+from mesh.catalog.paths import recorded_path, stored_path
 from mesh.definitions.base import StrictModel
 from mesh.definitions.loader import validation_problems
 from mesh.errors import ConfigProblem
 from mesh.sets.errors import ManifestError
+from mesh.storage import is_uri, normalize_path
 from mesh.storage.commit import filesystem_for
 
 MANIFEST_FORMAT: Literal["mesh.training-manifest/1"] = "mesh.training-manifest/1"
@@ -29,7 +37,7 @@ BUILD_OPERATION = "training_build"  # the training table commits of builds and r
 class InputPin(StrictModel):
     """One feature set as read by a build: which table, which Delta version, which features.
 
-    ``table`` is relative to the warehouse (absolute when the warehouse was not used);
+    ``table`` is relative to the warehouse (absolute when the table lies outside it);
     ``features`` maps each feature column of the table to its column in the output;
     ``spine_keys`` are the spine columns ``keys`` are matched on, where they differ
     (``None``: the same names), and ``prefix`` the lookup's output prefix.
@@ -100,6 +108,36 @@ class Manifest(StrictModel):
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def located(manifest: Manifest, warehouse: str, moved_from: Sequence[str] = ()) -> Manifest:
+    """``manifest`` with every table path (spine, inputs, output) as a place in ``warehouse``
+    where it lies there, read by ``recorded_path``'s rules.
+
+    An absolute path under the manifest's own ``warehouse`` (an earlier engine's manifest of a
+    warehouse since copied or moved) is that place in ``warehouse`` when ``moved_from`` names
+    the manifest's warehouse; otherwise it stays as recorded, and one that no longer exists
+    while its place in ``warehouse`` does is refused (``WarehouseMovedError`` naming both).
+    Relative paths are places in the warehouse already; paths outside stay absolute.
+    """
+    root = normalize_path(manifest.warehouse).rstrip("/")
+
+    def place(path: str) -> str:
+        if not (os.path.isabs(path) or is_uri(path)):
+            return path
+        target = normalize_path(path)
+        inside = target[len(root) + 1 :] if target.startswith(f"{root}/") else None
+        return stored_path(warehouse, recorded_path(warehouse, path, inside, moved_from))
+
+    return manifest.model_copy(
+        update={
+            "spine": manifest.spine.model_copy(update={"path": place(manifest.spine.path)}),
+            "inputs": tuple(
+                pin.model_copy(update={"table": place(pin.table)}) for pin in manifest.inputs
+            ),
+            "output": manifest.output.model_copy(update={"path": place(manifest.output.path)}),
+        }
+    )
 
 
 def write_manifest(manifest: Manifest, table_path: str) -> str:

@@ -27,6 +27,7 @@ from mesh.sets.manifest import (
     InputPin,
     Manifest,
     OutputPin,
+    located,
     read_manifest,
     write_manifest,
 )
@@ -120,6 +121,7 @@ def build_training_set(
         identity,
     )
     spine_pin = pin_spine(spec.spine, spine_df, spine_version)
+    spine_pin = spine_pin.model_copy(update={"path": _place(mesh, spec.spine.path)})
     run = run_id or uuid.uuid4().hex
     columns = _output_columns(spine_df.columns, inputs)
     version = _join_and_write(
@@ -147,7 +149,9 @@ def build_training_set(
         spine=spine_pin,
         inputs=tuple(inputs),
         columns=columns,
-        output=OutputPin(path=location, delta_version=version, row_count=spine_pin.row_count),
+        output=OutputPin(
+            path=_place(mesh, location), delta_version=version, row_count=spine_pin.row_count
+        ),
     )
     return _finish(spark, mesh, manifest, spec, identity)
 
@@ -175,6 +179,8 @@ def rebuild_training_set(
     from mesh.catalog.search import versions_by_name
 
     pinned = read_manifest(manifest) if isinstance(manifest, str) else manifest
+    # Its tables as places in this warehouse (an earlier engine's absolute paths included).
+    pinned = located(pinned, mesh.warehouse, mesh.standards.storage.moved_from)
     spine = Spine(
         path=pinned.spine.path,
         format=pinned.spine.format,
@@ -242,12 +248,20 @@ def rebuild_training_set(
             "built_at": datetime.now(timezone.utc),
             "warehouse": normalize_path(mesh.warehouse),
             "output": OutputPin(
-                path=location, delta_version=version, row_count=pinned.spine.row_count
+                path=_place(mesh, location), delta_version=version, row_count=pinned.spine.row_count
             ),
             "rebuilt_from": pinned.run_id,
         }
     )
     return _finish(spark, mesh, manifest, mesh.training_sets.get(pinned.training_set), identity)
+
+
+def _place(mesh: MeshDefinition, location: str) -> str:
+    """``location`` (relative: under the warehouse) as a manifest records it: its place in the
+    warehouse when it lies there, else absolute or the URI (see ``mesh.catalog.paths``)."""
+    from mesh.catalog.paths import stored_path
+
+    return stored_path(mesh.warehouse, in_warehouse(mesh, location))
 
 
 def engine_version() -> str:
@@ -368,7 +382,7 @@ def _finish(
     from mesh.catalog.access import current_identity
     from mesh.catalog.lineage import record_training_set
 
-    absolute = in_warehouse(mesh, manifest.output.path)
+    absolute = normalize_path(in_warehouse(mesh, manifest.output.path))
     path = write_manifest(manifest, absolute)
     if spec is None:
         warnings.warn(
