@@ -147,6 +147,7 @@ def _training_rebuild(args: argparse.Namespace) -> int:
         output=args.output,
         identity=args.identity,
         run_id=args.run_id,
+        manifest_path=args.manifest,
     )
     print(
         f"training set {result.manifest.training_set} rebuilt from run "

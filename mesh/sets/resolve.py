@@ -501,10 +501,7 @@ def _assign_columns(pins: list[InputPin], taken: Iterable[str], sensitive: bool)
     used = set(reserved)
     for pin in pins:
         mapping = {}
-        prefix = pin.feature_set.replace(".", "__")
-        if len(pins_of[pin.feature_set]) > 1 and pin.pin is not None:
-            # One set read at several pins: each pin's columns say which (``__v1_0__``).
-            prefix = f"{prefix}__v{pin.pin.replace('.', '_')}"
+        prefix = qualified_prefix(pin.feature_set, pin.pin, len(pins_of[pin.feature_set]) > 1)
         for feature in pin.features:
             out = pin.prefix + feature
             if counts[fold(out)] > 1 or fold(out) in reserved:
@@ -522,3 +519,13 @@ def _assign_columns(pins: list[InputPin], taken: Iterable[str], sensitive: bool)
             mapping[feature] = out
         result.append(pin.model_copy(update={"features": mapping}))
     return result
+
+
+def qualified_prefix(feature_set: str, pin: str | None, several: bool) -> str:
+    """What an output name that repeats is qualified with: ``<domain>__<set>``, and
+    ``__v<pin>`` after it (``__v1_0``) for a pinned read of a set read at ``several`` pins."""
+    prefix = feature_set.replace(".", "__")
+    if several and pin is not None:
+        # One set read at several pins: each pin's columns say which.
+        prefix = f"{prefix}__v{pin.replace('.', '_')}"
+    return prefix

@@ -164,6 +164,7 @@ def rebuild_training_set(
     output: str | None = None,
     identity: str | None = None,
     run_id: str | None = None,
+    manifest_path: str | None = None,
 ) -> TrainingSetResult:
     """Rebuild a training set exactly as a manifest describes it.
 
@@ -175,12 +176,18 @@ def rebuild_training_set(
     (the rebuild becomes its newest commit). A new manifest (``rebuilt_from`` = original run
     id) is written beside the output. The output is checked as a build's is
     (``OutputPathError``): the set's own table, or a new or empty folder, is fine.
+
+    Before the spine or any input is read, the manifest is checked against the definitions
+    it pins (``ManifestError``, naming ``manifest``'s path, or ``manifest_path`` for a
+    ``Manifest`` read from a file): its inputs' read options, keys, lookups and column names
+    (:mod:`mesh.sets.pinned`).
     """
     from mesh.catalog.search import versions_by_name
 
     pinned = read_manifest(manifest) if isinstance(manifest, str) else manifest
     # Its tables as places in this warehouse (an earlier engine's absolute paths included).
     pinned = located(pinned, mesh.warehouse, mesh.standards.storage.moved_from)
+    path = manifest if isinstance(manifest, str) else manifest_path
     spine = Spine(
         path=pinned.spine.path,
         format=pinned.spine.format,
@@ -197,8 +204,6 @@ def rebuild_training_set(
     purpose = f"training set {pinned.training_set} (rebuild)"
     spine_path = in_warehouse(mesh, spine.path)
     authorize_table_path(spark, mesh, spine_path, (), f"{purpose} (spine)", identity)
-    spine_df, _ = read_spine(spark, mesh, spine, version=pinned.spine.delta_version)
-    verify_spine(pinned.spine, spine_df)
     for pin in pinned.inputs:
         if pin.feature_set not in mesh.all_sets():
             raise UnknownReferenceError(
@@ -218,7 +223,10 @@ def rebuild_training_set(
     verify_inputs(spark, mesh, pinned.inputs)
     spec = mesh.training_sets.get(pinned.training_set)
     same = spec if spec and training_definition_hash(spec) == pinned.definition_hash else None
-    verify_options(mesh, pinned, versions_by_name(spark, mesh), same)
+    # Refused before any Spark job: the spine's fingerprint is the first one.
+    verify_options(mesh, pinned, versions_by_name(spark, mesh), same, path)
+    spine_df, _ = read_spine(spark, mesh, spine, version=pinned.spine.delta_version)
+    verify_spine(pinned.spine, spine_df)
     if pinned.engine_version != engine_version():
         warnings.warn(
             f"Rebuilding {pinned.training_set} with engine {engine_version()}; it was built "

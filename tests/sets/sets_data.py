@@ -6,12 +6,14 @@ created Jan 8) and a TTL of 10 days; ``support.tickets`` has no TTL.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from mesh.definitions import MeshDefinition
+from mesh.definitions.binding import published_definition
 
 CONF = Path(__file__).parent / "conf"
 
@@ -104,7 +106,9 @@ class Warehouse:
             "table_path": feature_table_location(definition.domain, definition.name, major),
             "data_hash": self.mesh.data_hash(definition),
             "metadata_hash": definition.metadata_hash(),
-            "definition_json": definition.model_dump_json(),
+            "definition_json": json.dumps(
+                published_definition(definition, self.mesh.binding(definition))
+            ),
             "bump": "major",
             "reasons": [],
             "range_start": jan(1),

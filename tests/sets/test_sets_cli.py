@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,19 @@ def test_training_build_job_prints_the_result(wh, capsys) -> None:
     assert code == 0
     assert f"-> {wh.root / 'training/risk/train'} (Delta version 0)" in out
     assert (wh.root / "training/risk/train/_manifest.json").is_file()
+
+
+def test_training_rebuild_of_an_edited_manifest_names_its_file(wh, capsys, tmp_path) -> None:
+    assert main(["--conf", str(CONF), "training", "build", "risk.train"]) == 0
+    manifest = json.loads((wh.root / "training/risk/train/_manifest.json").read_text())
+    manifest["inputs"][0]["spine_keys"] = ["client_id"]
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["--conf", str(CONF), "training", "rebuild", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"Manifest {path} of risk.train: inputs[0].spine_keys" in err
+    assert "['client_id'], but the training set's definition" in err
 
 
 def test_bad_arguments_are_one_line_errors(capsys) -> None:

@@ -208,6 +208,48 @@ def test_rebuild_refuses_an_option_edited_against_the_catalogs_definition(wh) ->
     assert not (wh.root / "training/risk/ttl_edited").exists()
 
 
+@pytest.mark.parametrize(
+    ("edit", "field", "recorded", "where"),
+    [
+        # Keyed on another column: Spark's own error for a column the spine lacks, before.
+        ({"keys": ["tx_count"]}, "keys", ["customer_id"], "as the catalog recorded it with"),
+        # Another prefix, named consistently: rebuilt silently with other columns, before.
+        (
+            {"prefix": "x_", "features": {"amount": "x_amount", "tx_count": "x_tx_count"}},
+            "prefix",
+            "",
+            "the training set's definition",
+        ),
+    ],
+)
+def test_rebuild_refuses_a_lookup_edited_before_any_spark_job(
+    wh, tmp_path, edit, field, recorded, where
+) -> None:
+    original = build_training_set(wh.spark, wh.mesh, "risk.train")
+    doc = json.loads(Path(original.manifest_path).read_text())
+    index = next(i for i, p in enumerate(doc["inputs"]) if p["feature_set"] == "payments.spend")
+    doc["inputs"][index].update(edit)
+    renamed = edit.get("features", {})
+    doc["columns"] = [renamed.get(c, c) for c in doc["columns"]]
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(doc))
+    tracker = wh.spark.sparkContext.statusTracker()
+    group = f"rebuild-{field}"
+    wh.spark.sparkContext.setJobGroup(group, "rebuild of an edited manifest")
+    try:
+        with pytest.raises(ManifestError) as err:
+            rebuild_training_set(wh.spark, wh.mesh, str(path), output="training/risk/edited")
+    finally:
+        wh.spark.sparkContext.setJobGroup("", "")
+    assert tracker.getJobIdsForGroup(group) == []
+    params = err.value.params
+    assert (params["path"], params["field"]) == (str(path), f"inputs[{index}].{field}")
+    assert params["recorded_value"] == recorded
+    assert err.value.message.startswith(f"Manifest {path} of risk.train: inputs[{index}].{field}")
+    assert where in err.value.message
+    assert not (wh.root / "training/risk/edited").exists()
+
+
 def test_conf_edited_under_the_published_version_reads_with_the_published_ttl(
     wh, monkeypatch
 ) -> None:
