@@ -37,6 +37,7 @@ from mesh.catalog.refusals import (
     by_conf,
     by_record,
     described,
+    kept_visibility_hint,
     pii_denial,
     refusal_text,
     visibility_denial,
@@ -141,7 +142,11 @@ def rule_of(mesh: MeshDefinition, fs: AnyFeatureSet, *, published: bool = True) 
 
 
 def set_denial(
-    mesh: MeshDefinition, identity: Identity, name: str, published: Sequence[Rule]
+    mesh: MeshDefinition,
+    identity: Identity,
+    name: str,
+    published: Sequence[Rule],
+    kept: bool = False,
 ) -> Decision | None:
     """Why ``identity`` may not read or see set ``name``; ``None`` when it may.
 
@@ -152,6 +157,8 @@ def set_denial(
     opens nothing until it is published, and one tightened applies before the next publish.
     The decision names the rule that refused (``decided_by``); when only a published one
     does, its hint asks for the publish of ``conf/``'s definition (``mesh.catalog.refusals``).
+    ``kept``: the read is kept at the versions of ``published`` (``decide``): a refusal by
+    one of them speaks of that version's rule, which nothing in ``conf/`` changes.
     """
     current = mesh.all_sets().get(name)
     conf = rule_of(mesh, current, published=False) if current is not None else None
@@ -165,7 +172,11 @@ def set_denial(
                     f"makes it {described(conf.domain, conf.visibility, conf.allowed_domains)}"
                 )
             version = current.version if current is not None else None
-            return by_record(denial, rule.version, version, conf_allows, rule.domain)
+            hint = None
+            if kept and rule.version is not None:
+                shown = described(rule.domain, rule.visibility, rule.allowed_domains)
+                hint = kept_visibility_hint(rule.version, identity.domain, shown)
+            return by_record(denial, rule.version, version, conf_allows, rule.domain, hint)
     if by_conf_rule is not None:
         return by_conf(by_conf_rule, [r.version for r in published if r.version])
     return None
@@ -194,7 +205,9 @@ def decide(
     version read was published with, as the catalog records it (``None``: none is recorded,
     or it is ``fs``). The visibility and PII classes of both and of ``conf/``'s current
     definition apply, the tightest winning (``set_denial``): ``fs`` may be a published
-    definition (an older major) or ``conf/``'s (a producer's read of a newer commit).
+    definition (an older major, or an older version pinned: the read is kept at it) or
+    ``conf/``'s (a producer's read of a newer commit). A refusal of a read kept at a
+    published version speaks of that version's rule (``mesh.catalog.refusals``).
     """
     # Imported here: the package mesh.sets loads the set builds, which a decision never needs.
     from mesh.sets.errors import UnknownReferenceError
@@ -205,9 +218,11 @@ def decide(
     current = mesh.all_sets().get(name)
     recorded = [d for d in (fs, published) if d is not None and d is not current]
     definitions = [*recorded, *([current] if current is not None else [])]
+    # Read at a published version conf/ does not define: its record is the rule to change.
+    kept = current is not None and fs is not current and fs.version != current.version
     # A set the caller may not see is refused whatever it asks for: which features it has
     # is metadata too.
-    denial = set_denial(mesh, identity, name, [rule_of(mesh, d) for d in recorded])
+    denial = set_denial(mesh, identity, name, [rule_of(mesh, d) for d in recorded], kept)
     if denial is not None:
         return [dataclasses.replace(denial, feature=f) for f in wanted]
     unknown = [f for f in wanted if f not in outputs]
@@ -237,7 +252,7 @@ def decide(
         if grants & candidates:
             out.append(Decision(name, output, True, f"{pii} feature, granted"))
             continue
-        out.append(_pii_refusal(identity, name, output, recorded, current))
+        out.append(_pii_refusal(identity, name, output, recorded, current, kept))
     return out
 
 
@@ -247,9 +262,12 @@ def _pii_refusal(
     output: str,
     recorded: Sequence[AnyFeatureSet],
     current: AnyFeatureSet | None,
+    kept: bool,
 ) -> Decision:
     """The refusal of protected ``output`` without a grant, naming the rule that classes it:
-    the first recorded definition that does (``by_record``), else ``conf/`` (``by_conf``)."""
+    the first recorded definition that does (``by_record``), else ``conf/`` (``by_conf``).
+    ``kept`` (see ``decide``): the grant is the hint, whatever ``conf/`` classes it now (a
+    grant opens every version; a publish, none kept at its record)."""
     now = pii_of(current, output) if current is not None else None
     for d in recorded:
         pii = pii_of(d, output)
@@ -257,7 +275,8 @@ def _pii_refusal(
             conf_allows = None if now is None or now in PROTECTED_PII else f"classes it {now}"
             conf_version = current.version if current is not None else None
             denial = pii_denial(identity, name, output, str(pii))
-            return by_record(denial, d.version, conf_version, conf_allows, d.domain)
+            hint = denial.hint if kept else None
+            return by_record(denial, d.version, conf_version, conf_allows, d.domain, hint)
     denial = pii_denial(identity, name, output, str(now))
     return by_conf(denial, [d.version for d in recorded])
 

@@ -6,7 +6,10 @@ them, and the ones ``conf/`` defines now. A refusal names the rule that refused
 (``Decision.decided_by``: ``as published in 1.0.0``, ``as conf/ defines it now`` or both).
 Its hint is the change that would allow the read: in ``conf/`` (a grant, a wider
 visibility) when ``conf/`` refuses; when only the published record refuses, ``conf/``
-already holds the loosened rule and what is missing is its publish.
+already holds the loosened rule and what is missing is its publish. A read kept at a version
+``conf/`` no longer describes (an older major, or an older version pinned while a newer one
+of its major is published) keeps that version's recorded rules: neither ``conf/`` nor a
+publish changes them, so its refusal and hint speak of that version alone.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ def by_record(
     conf_version: str | None,
     conf_allows: str | None,
     domain: str,
+    kept_hint: str | None = None,
 ) -> Decision:
     """``denial``, made by the rule version ``version`` was published with.
 
@@ -109,10 +113,17 @@ def by_record(
     the set, the record alone decides); ``conf_allows``, what ``conf/`` now says that would
     allow the read (``None``: ``conf/`` refuses too, and the hint to change it stays).
     Otherwise nothing is missing from ``conf/`` but its publish, which the hint asks for.
+    ``kept_hint``: the read is of ``version``, kept at its record (see the module), and this
+    is the hint for it: what ``conf/`` allows opens nothing (``None``: a read that a publish
+    of ``conf/`` would move to its rules).
     """
     if version is None:
         return denial
     published = f"as published in {version}"
+    if kept_hint is not None:
+        also = " and as conf/ defines it now" if conf_version and conf_allows is None else ""
+        decided_by = f"{published}, the version read{also}"
+        return dataclasses.replace(denial, decided_by=decided_by, hint=kept_hint)
     if conf_version is None:
         return dataclasses.replace(denial, decided_by=published)
     if conf_allows is None:
@@ -153,6 +164,17 @@ def publish_hint(name: str, domain: str, version: str, conf_version: str) -> str
     return (
         f"{team} publishes conf/'s version {conf_version}: `mesh publish {name} "
         f"--metadata-only` when only metadata changed since {version}"
+    )
+
+
+def kept_visibility_hint(version: str, reader: str, rule: str) -> str:
+    """The step left to a reader refused by the visibility ``rule`` (``described``) of the
+    version it reads, ``version``, which keeps it: reading another version."""
+    return (
+        f"{version} keeps the visibility it was published with ({rule}): no change or publish "
+        f"of conf/ opens it; read a version published with a visibility that includes "
+        f"{reader} (a build reads the newest published version; a manifest rebuild only the "
+        "one it pinned)"
     )
 
 

@@ -254,7 +254,9 @@ def access_requests(
 
     The definition is the one of the pinned version's major: the current one, or the one
     the catalog published with that version (a manifest read after a newer major removed a
-    feature); the current one when the catalog has none. The published definition is the
+    feature, or a commit older than its major's newest publish: the read is kept at that
+    version, and a refusal speaks of its rules, ``mesh.catalog.refusals``); the current one
+    when the catalog has none. The published definition is the
     one the catalog recorded for the commit read: its newest publish naming that commit (a
     metadata-only publish describes the commit before it), else, for a commit no publish
     names (a producer's read of newer commits), the newest publish of that major
@@ -268,12 +270,19 @@ def access_requests(
     catalog = _catalog(spark, mesh)
     requests = []
     for pin, current in zip(inputs, currents, strict=True):
+        records = catalog.get(pin.feature_set, [])
+        major = _major(pin.semantic_version)
+        # A commit older than its major's newest publish (a pin, a manifest rebuild) is read
+        # with its own version's definition: no publish of conf/ changes its record.
+        own = [v for v in records if v.major == major]
+        older = bool(own) and pin.delta_version < own[0].delta_version
         try:
-            definition = definition_for(spark, mesh, current, pin.semantic_version, catalog)
+            definition = definition_for(
+                spark, mesh, current, pin.semantic_version, catalog, published=older
+            )
         except VersionPinError:
             definition = current
-        records = catalog.get(pin.feature_set, [])
-        published = recorded_definition(records, _major(pin.semantic_version), pin.delta_version)
+        published = recorded_definition(records, major, pin.delta_version)
         requests.append((definition, list(pin.features), published))
     return requests
 

@@ -19,12 +19,14 @@ from mesh.catalog.access import (
     metadata_denial,
 )
 from mesh.catalog.audit import audit_log
-from mesh.catalog.search import CatalogEntry
+from mesh.catalog.search import CatalogEntry, VersionRecord
 from mesh.catalog.tables import Catalog
 from mesh.cli import main
 from mesh.definitions import MeshDefinition
 from mesh.errors import AccessDeniedError
 from mesh.sets.errors import UnknownReferenceError
+from mesh.sets.manifest import InputPin
+from mesh.sets.resolve import access_requests
 
 
 def _private(mesh: MeshDefinition, name: str) -> object:
@@ -433,9 +435,12 @@ def test_a_visibility_loosened_in_conf_but_not_published_asks_for_the_publish(
     assert (
         denied.decided_by == "as published in 1.0.0; conf/ now makes it public, not published yet"
     )
-    # conf/ at a later patch already: publish that one.
-    mesh.feature_sets["payments.tx_events"] = conf.model_copy(update={"version": "1.0.1"})
-    hint = decide(mesh, bob, conf, ["tx_count_1d"], published)[0].hint
+    # conf/ at a later patch already: publish that one. The newest published commit is read
+    # with conf/'s definition (``access_requests``); a published one would keep the read at
+    # its version (see the older-version tests below).
+    later = conf.model_copy(update={"version": "1.0.1"})
+    mesh.feature_sets["payments.tx_events"] = later
+    hint = decide(mesh, bob, later, ["tx_count_1d"], published)[0].hint
     assert "publishes conf/'s version 1.0.1: `mesh publish payments.tx_events" in hint
     mesh.feature_sets["payments.tx_events"] = conf
     # The catalog's refusal (metadata) says the same, from the entry's record.
@@ -536,3 +541,111 @@ def test_a_pii_class_lowered_in_conf_but_not_published_asks_for_the_publish(
     assert denied[0].missing_grant == "customers.profile.country"
     assert denied[0].hint.startswith("add `customers.profile.country` (or `customers.profile`)")
     assert denied[0].decided_by == "as conf/ defines it now, tighter than 1.0.0 as published"
+
+
+def _record(fs: Any, delta_version: int, day: int) -> VersionRecord:
+    """The catalog's row of a publish of ``fs`` (at its version) naming ``delta_version``."""
+    return VersionRecord(
+        publish_id=f"p-{fs.version}",
+        name=fs.qualified_name,
+        domain=fs.domain,
+        semantic_version=fs.version,
+        major=int(fs.version.split(".")[0]),
+        delta_version=delta_version,
+        table_path="features/payments/tx_events/v1",
+        data_hash="0" * 16,
+        metadata_hash=fs.metadata_hash(),
+        definition_json=fs.model_dump_json(),
+        bump="minor",
+        reasons=[],
+        range_start=None,
+        range_end=None,
+        row_count=1,
+        published_at=datetime(2024, 1, day, tzinfo=timezone.utc),
+        publisher="etl@payments",
+        run_id="r",
+    )
+
+
+KEPT_HINT = (
+    "1.0.0 keeps the visibility it was published with (internal to payments, risk): no "
+    "change or publish of conf/ opens it; read a version published with a visibility that "
+    "includes support (a build reads the newest published version; a manifest rebuild only "
+    "the one it pinned)"
+)
+
+
+def test_a_read_of_an_older_major_speaks_of_the_rules_of_the_version_read(
+    mesh: MeshDefinition,
+) -> None:
+    # 1.0.0 was published internal to payments, risk; conf/ now defines 2.0.0, public.
+    bob = Identity("bob", "support")
+    old = mesh.feature_sets["payments.tx_events"].model_copy(deep=True)
+    new = _with_metadata(mesh, "payments.tx_events", visibility="public", allowed_domains=[])
+    mesh.feature_sets["payments.tx_events"] = new.model_copy(update={"version": "2.0.0"})
+    denied = decide(mesh, bob, old, ["tx_count_1d"], old.model_copy())[0]
+    assert not denied.allowed
+    assert denied.reason == "payments.tx_events is internal to payments, risk"
+    assert denied.missing_grant == "payments.tx_events metadata.allowed_domains: support"
+    # Not 2.0.0's rule, nor a publish: no publish changes what 1.0.0 was published with.
+    assert denied.decided_by == "as published in 1.0.0, the version read"
+    assert denied.hint == KEPT_HINT
+    # conf/ refuses too: the version read is still the one to name.
+    mesh.feature_sets["payments.tx_events"] = old.model_copy(update={"version": "2.0.0"})
+    denied = decide(mesh, bob, old, ["tx_count_1d"], old.model_copy())[0]
+    assert (
+        denied.decided_by == "as published in 1.0.0, the version read and as conf/ defines it now"
+    )
+    assert denied.hint == KEPT_HINT
+
+
+def test_a_pii_class_of_an_older_major_asks_for_the_grant(mesh: MeshDefinition) -> None:
+    # birth_year was published pii with 1.0.0; conf/'s 2.0.0 classes it none.
+    bob = Identity("bob", "support")
+    old = mesh.feature_sets["customers.profile"].model_copy(deep=True)
+    lowered = _with_pii(mesh, "customers.profile", "birth_year", "none")
+    mesh.feature_sets["customers.profile"] = lowered.model_copy(update={"version": "2.0.0"})
+    denied = decide(mesh, bob, old, ["birth_year"], old.model_copy())[0]
+    assert denied.decided_by == "as published in 1.0.0, the version read"
+    # A grant opens every version; a publish of 2.x none of 1.0.0.
+    assert denied.hint == (
+        "add `customers.profile.birth_year` (or `customers.profile`) under access.grants.support "
+        "in mesh.yaml, or drop the feature"
+    )
+
+
+def test_a_pinned_older_version_is_refused_by_its_own_record(
+    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1.0.0 (commit 0) published internal; 1.1.0 (commit 1) published public, as conf/ is.
+    # A manifest rebuild pinned to 1.0.0 keeps 1.0.0's rule: publishing opens nothing.
+    import mesh.sets.resolve as resolve
+
+    bob = Identity("bob", "support")
+    old = mesh.feature_sets["payments.tx_events"].model_copy(deep=True)
+    new = _with_metadata(
+        mesh, "payments.tx_events", visibility="public", allowed_domains=[]
+    ).model_copy(update={"version": "1.1.0"})
+    mesh.feature_sets["payments.tx_events"] = new
+    records = {"payments.tx_events": [_record(new, 1, 2), _record(old, 0, 1)]}
+    monkeypatch.setattr(resolve, "_catalog", lambda spark, mesh: records)
+
+    def pinned(version: str, delta_version: int) -> InputPin:
+        return InputPin(
+            feature_set="payments.tx_events",
+            semantic_version=version,
+            delta_version=delta_version,
+            table="features/payments/tx_events/v1",
+            keys=("customer_id",),
+            features={"tx_count_1d": "tx_count_1d"},
+        )
+
+    ((fs, features, published),) = access_requests(spark, mesh, [pinned("1.0.0", 0)])
+    assert (fs.version, published.version) == ("1.0.0", "1.0.0")
+    denied = decide(mesh, bob, fs, features, published)[0]
+    assert denied.decided_by == "as published in 1.0.0, the version read"
+    assert denied.hint == KEPT_HINT
+    # The newest published commit is read with conf/'s definition: 1.1.0 allows it.
+    ((fs, features, published),) = access_requests(spark, mesh, [pinned("1.1.0", 1)])
+    assert fs is new
+    assert decide(mesh, bob, fs, features, published)[0].allowed
