@@ -396,6 +396,16 @@ def refuse_version_before_compute(
     _refuse_before_data(catalog, mesh, fs, previous, written, uuid.uuid4().hex, inputs)
 
 
+def last_publish_inputs(
+    spark: SparkSession, mesh: MeshDefinition, fs: AnyFeatureSet
+) -> tuple[VersionRecord | None, list[tuple[str, str]]]:
+    """The newest published version of ``fs`` (``None``: never published) and the (feature
+    set, semantic version) pairs its publish read: a global set's lineage edges, which its
+    next publish compares (none for a domain feature set). Reads catalog records only."""
+    previous = latest_version(spark, mesh, fs.qualified_name)
+    return previous, _previous_inputs(Catalog(spark, mesh.warehouse), fs, previous)
+
+
 def _previous_inputs(
     catalog: Catalog, fs: AnyFeatureSet, previous: VersionRecord | None
 ) -> list[tuple[str, str]]:

@@ -233,12 +233,18 @@ def _as_json(features: list[Any]) -> list[Any]:
 
 
 def _global_build(args: argparse.Namespace) -> int:
+    from mesh.session import lazy_spark
     from mesh.sets import build_global_feature_set
-    from mesh.sets.global_features import global_spec
+    from mesh.sets.global_features import check_before_build, global_spec
 
     mesh = _mesh(args)
     names = args.names or [n for n in mesh.build_order() if n in mesh.global_sets]
     specs = [global_spec(mesh, name) for name in names]
+    # Every set's checks before any is built (a refusal leaves every table as it was); on the
+    # embedded backend they read catalog records before Spark starts.
+    catalog = lazy_spark("mesh-sets")
+    for spec in specs:
+        check_before_build(catalog, mesh, spec, args.identity)
     spark = _spark()
     for spec in specs:
         result = build_global_feature_set(

@@ -390,25 +390,34 @@ def input_majors(read: Iterable[tuple[str, str]]) -> dict[str, set[int]]:
     return majors
 
 
-def _input_major_changes(
+def changed_input_majors(
     inputs: tuple[Mapping[str, Collection[int]], Mapping[str, Collection[int]]] | None,
-) -> list[Change]:
+) -> dict[str, tuple[list[int], list[int]]]:
+    """Input feature set -> (majors read before, majors read now), sorted, for each input of
+    ``compare``'s ``inputs`` read at other majors than before (named on both sides)."""
     if inputs is None:
-        return []
+        return {}
     before, now = inputs
-    changes = []
+    changed = {}
     for name in sorted(set(before) & set(now)):
         old, new = sorted(before[name]), sorted(now[name])
         if old and new and old != new:
-            changes.append(
-                Change(
-                    "input_major",
-                    None,
-                    f"input {name} read at {_majors(new)} (was {', '.join(map(str, old))})",
-                    True,
-                )
-            )
-    return changes
+            changed[name] = (old, new)
+    return changed
+
+
+def input_major_reason(name: str, old: list[int], new: list[int]) -> str:
+    """``input <set> read at major N (was M)``: why a global set needs a new major."""
+    return f"input {name} read at {_majors(new)} (was {', '.join(map(str, old))})"
+
+
+def _input_major_changes(
+    inputs: tuple[Mapping[str, Collection[int]], Mapping[str, Collection[int]]] | None,
+) -> list[Change]:
+    return [
+        Change("input_major", None, input_major_reason(name, old, new), True)
+        for name, (old, new) in changed_input_majors(inputs).items()
+    ]
 
 
 def _majors(majors: list[int]) -> str:

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from mesh.definitions.base import parse_semver
 from mesh.definitions.feature_set import FeatureSet
 from mesh.definitions.mesh import AnyFeatureSet, MeshDefinition
-from mesh.governance.contract import ContractDecision, compare, input_majors
+from mesh.governance.contract import (
+    ContractDecision,
+    changed_input_majors,
+    compare,
+    input_majors,
+)
 from mesh.governance.contract_binding import current_binding
 from mesh.governance.data_checks import run_data_checks
 from mesh.governance.data_types import column_types, source_columns
@@ -178,6 +183,22 @@ def resolved_input_majors(mesh: MeshDefinition, fs: AnyFeatureSet) -> dict[str, 
         if version is not None:  # an unknown set is refused by the static checks
             majors.setdefault(ref.set_name, set()).add(int(version.split(".")[0]))
     return majors
+
+
+def inputs_at_new_majors(
+    mesh: MeshDefinition,
+    fs: AnyFeatureSet,
+    previous_version: str,
+    previous_inputs: Iterable[tuple[str, str]],
+) -> dict[str, tuple[list[int], list[int]]]:
+    """Input -> (majors its previous publish read, majors it resolves to now) for each input
+    of the global set ``fs`` that its next publish, against ``previous_version`` (whose
+    lineage recorded ``previous_inputs``), would find read at another major: a change that
+    needs ``fs.version`` at a major above ``previous_version``'s. Empty when ``fs.version``
+    has such a major already (its rows go to a new table), and for a domain feature set."""
+    if parse_semver(fs.version)[0] > parse_semver(previous_version)[0]:
+        return {}
+    return changed_input_majors(_majors_read(mesh, fs, previous_inputs, None))
 
 
 def _decision(

@@ -21,6 +21,11 @@ class NotPublishedError(SetBuildError):
     """A consumer read a feature set that has no published version (no governance check passed)."""
 
 
+class NewInputMajorError(SetBuildError):
+    """A global set's input resolves to another major than its last publish read: the rows
+    belong to a new major of the global set, which ``conf/`` does not define yet."""
+
+
 class InputNotBuiltError(SetBuildError):
     """The feature table a reference points at has not been computed (no Delta table)."""
 

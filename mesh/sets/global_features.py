@@ -34,7 +34,7 @@ from mesh.definitions import GlobalFeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
 from mesh.errors import data_failures, first_line
 from mesh.sets.access import authorize, check_visible_references
-from mesh.sets.errors import SetBuildError, UnknownReferenceError
+from mesh.sets.errors import NewInputMajorError, SetBuildError, UnknownReferenceError
 from mesh.sets.manifest import InputPin
 from mesh.sets.resolve import (
     CREATED_TS,
@@ -193,16 +193,18 @@ def build_global_feature_set(
 
     Each build recomputes the whole history from the inputs' pinned Delta versions and
     replaces the table's content in one commit (older builds stay readable by time travel).
-    The caller must be allowed to read every input (checked and audited first). Returns the
-    written version and one :class:`LineageEdge` per input for the catalog to record.
+    The caller must be allowed to read every input (checked and audited first). The rows go
+    to the table of the major ``version:`` names; an input that resolves to another major
+    than the set's last publish read it at needs a new major of the set first, and is
+    refused before anything is read (``check_before_build``). Returns the written version
+    and one :class:`LineageEdge` per input for the catalog to record.
     """
     from mesh.storage import CommitInfo, open_table
 
     spec = global_spec(mesh, global_set)
+    purpose = check_before_build(spark, mesh, spec, identity)
     # A pipeline step: the inputs' newest commits (``mesh publish`` of a global set reads
     # the published ones).
-    purpose = f"global feature set {spec.qualified_name}"
-    check_visible_references(spark, mesh, list(spec.inputs.values()), purpose, identity)
     inputs = resolve_inputs(spark, mesh, list(spec.inputs.values()), published=False)
     who = authorize(
         spark,
@@ -242,6 +244,59 @@ def build_global_feature_set(
         inputs=tuple(inputs),
         source_versions=sources,
         lineage=lineage,
+    )
+
+
+def check_before_build(
+    spark: SparkSession,
+    mesh: MeshDefinition,
+    global_set: GlobalFeatureSet | str,
+    identity: str | Identity | None = None,
+) -> str:
+    """What a build of ``global_set`` checks before it reads, computes or audits anything:
+    its inputs are defined and visible to the caller (``check_visible_references``), and no
+    input resolves to another major than the set's last publish read it at while the set's
+    ``version:`` keeps that publish's major (``NewInputMajorError``: those rows belong to a
+    new major of the set, which its publish would require). Reads catalog records only.
+    Returns the purpose the build's reads are audited with."""
+    spec = global_spec(mesh, global_set)
+    purpose = f"global feature set {spec.qualified_name}"
+    check_visible_references(spark, mesh, list(spec.inputs.values()), purpose, identity)
+    _refuse_new_input_majors(spark, mesh, spec)
+    return purpose
+
+
+def _refuse_new_input_majors(
+    spark: SparkSession, mesh: MeshDefinition, spec: GlobalFeatureSet
+) -> None:
+    from mesh.catalog.publish import last_publish_inputs
+    from mesh.governance.contract import input_major_reason
+    from mesh.governance.gate import inputs_at_new_majors
+
+    previous, read = last_publish_inputs(spark, mesh, spec)
+    if previous is None:
+        return
+    changed = inputs_at_new_majors(mesh, spec, previous.semantic_version, read)
+    if not changed:
+        return
+    name, major = spec.qualified_name, parse_semver(spec.version)[0]
+    required = parse_semver(previous.semantic_version)[0] + 1
+    reasons = "; ".join(input_major_reason(n, old, new) for n, (old, new) in changed.items())
+    pins = ", ".join(f"{n}@{old[0]}.<feature>" for n, (old, _) in changed.items())
+    raise NewInputMajorError(
+        f"Global feature set {name} {spec.version}: {reasons} since its last publish, "
+        f"{previous.semantic_version}. Built now, its rows would be computed from another "
+        f"major of {'that input' if len(changed) == 1 else 'those inputs'} into the table "
+        f"of its major {major} ({feature_table_location(spec.domain, spec.name, major)}), a "
+        f"change its publish accepts only as a new major of {name}. Bump its major: set "
+        f"{name}'s `version:` in conf/ to {required}.0.0 (its rows then go to "
+        f"{feature_table_location(spec.domain, spec.name, required)}), or pin the input to "
+        f"the major its last publish read ({pins}). Nothing was read or written.",
+        feature_set=name,
+        version=spec.version,
+        published_version=previous.semantic_version,
+        inputs={n: {"published": old, "read": new} for n, (old, new) in changed.items()},
+        required_version=f"{required}.0.0",
     )
 
 

@@ -11,7 +11,7 @@ from governance_helpers import edit_product, example_mesh, feature
 from mesh.definitions.binding import published_definition
 from mesh.errors import GovernanceError
 from mesh.governance import compare, evaluate_publish
-from mesh.governance.gate import refuse_before_data
+from mesh.governance.gate import inputs_at_new_majors, refuse_before_data
 
 DAY = datetime(2024, 3, 10)
 SCHEMA = (
@@ -231,3 +231,21 @@ def test_a_global_set_whose_input_resolves_to_a_new_major_is_refused_without_the
 def test_an_input_read_at_the_same_major_needs_no_new_version(version: str, pinned: bool) -> None:
     mesh, previous, risk = _risk_with_spend_at(version, pinned=pinned)
     assert refuse_before_data(mesh, risk, previous=previous, previous_inputs=READ_AT_1) is None
+
+
+@pytest.mark.parametrize(
+    ("version", "pinned", "risk_version", "expected"),
+    [
+        ("2.0.0", False, "1.0.0", {"payments.customer_spend": ([1], [2])}),
+        ("2.0.0", False, "1.3.0", {"payments.customer_spend": ([1], [2])}),  # not a major
+        ("2.0.0", False, "2.0.0", {}),  # the global set's own new major: a new table
+        ("1.2.0", False, "1.0.0", {}),  # a minor of the input keeps its major
+        ("2.0.0", True, "1.0.0", {}),  # pinned to the major it read
+    ],
+)
+def test_the_inputs_a_build_would_read_at_a_new_major(
+    version: str, pinned: bool, risk_version: str, expected: dict[str, Any]
+) -> None:
+    mesh, _, risk = _risk_with_spend_at(version, pinned=pinned)
+    risk = risk.model_copy(update={"version": risk_version})
+    assert inputs_at_new_majors(mesh, risk, "1.0.0", READ_AT_1) == expected

@@ -88,6 +88,14 @@ class Warehouse:
             self.publish_record(set_name, semantic_version, version)
         return version
 
+    def publish_spend_2(self) -> None:
+        """conf/ moves payments.spend to 2.0.0 (amounts doubled), computed and published in its
+        own table (features/payments/spend/v2)."""
+        spend = self.mesh.feature_sets["payments.spend"]
+        self.mesh.feature_sets["payments.spend"] = spend.model_copy(update={"version": "2.0.0"})
+        doubled = [(k, t, c, amount * 2, n) for k, t, c, amount, n in SPEND_V1]
+        self.write_features("payments.spend", doubled, SPEND_SCHEMA, "2.0.0")
+
     def publish_record(self, name: str, semantic_version: str, delta_version: int) -> None:
         """The catalog's version row of a publish (what `mesh publish` records, minimal)."""
         from mesh.catalog.tables import Catalog

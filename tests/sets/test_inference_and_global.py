@@ -501,6 +501,48 @@ def test_a_global_publish_of_a_range_refuses_rows_a_build_removed_outside_it(wh)
     assert open_table(wh.spark, first.table_path).latest_version() == build.delta_version
 
 
+def test_a_global_build_reading_a_new_major_of_an_input_needs_the_sets_new_major(
+    wh, monkeypatch
+) -> None:
+    from mesh.catalog.run import publish_range
+
+    _drift_allowed(wh)
+    first = publish_range(wh.spark, wh.mesh, "risk.combo", identity="etl@risk")
+    published = open_table(wh.spark, first.table_path)
+    wh.publish_spend_2()
+    with monkeypatch.context() as patched:
+
+        def read(*args, **kwargs):
+            raise AssertionError("an input was read before the build was refused")
+
+        patched.setattr("mesh.sets.global_features.resolve_inputs", read)
+        with pytest.raises(SetBuildError) as err:
+            build_global_feature_set(wh.spark, wh.mesh, "risk.combo")
+    # Its values would come from spend 2.0.0, into the table of risk.combo's major 1.
+    message = str(err.value)
+    assert message.startswith(
+        "Global feature set risk.combo 1.0.0: input payments.spend read at major 2 (was 1) "
+        "since its last publish, 1.0.0."
+    )
+    assert "set risk.combo's `version:` in conf/ to 2.0.0" in message
+    assert err.value.params["inputs"] == {"payments.spend": {"published": [1], "read": [2]}}
+    assert err.value.params["required_version"] == "2.0.0"
+    assert published.latest_version() == first.delta_version  # nothing written
+    assert not (wh.root / "features/risk/combo/v2").exists()
+    # With its major bumped in conf/, the build writes the new major's table from spend 2.0.0.
+    combo = wh.mesh.global_sets["risk.combo"]
+    wh.mesh.global_sets["risk.combo"] = combo.model_copy(update={"version": "2.0.0"})
+    built = build_global_feature_set(wh.spark, wh.mesh, "risk.combo")
+    assert built.path == str(wh.root / "features/risk/combo/v2")
+    assert {(e.source, e.source_version) for e in built.lineage} == {
+        ("payments.spend", "2.0.0"),
+        ("support.tickets", "1.0.0"),
+    }
+    first_value = open_table(wh.spark, built.path).read().orderBy("customer_id", "feature_ts")
+    assert first_value.first()["ratio"] == 20.0  # spend 2.0.0's doubled amount on Jan 1
+    assert published.latest_version() == first.delta_version
+
+
 def test_consumers_read_the_published_version(wh) -> None:
     # A later commit that no publish checked (a compute run): same version, other values.
     wh.write_features(

@@ -264,3 +264,41 @@ def test_inference_takes_a_training_sets_features(wh, capsys, tmp_path) -> None:
     for extra in (["--training", "risk.pairs", "payments.spend.amount"], []):
         assert main([*args, "2024-01-06T00:00", *extra]) == 1
         assert "give feature references or --training NAME (one)" in capsys.readouterr().err
+
+
+def test_global_build_refuses_an_input_at_a_new_major_before_reading_it(
+    wh, capsys, tmp_path, monkeypatch
+) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.storage import open_table
+
+    first = publish_range(wh.spark, wh.mesh, "risk.combo", identity="etl@risk")
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    spend = conf / "domains/payments/spend.yaml"
+    spend.write_text(spend.read_text().replace("name: spend\n", "name: spend\nversion: 2.0.0\n"))
+    wh.publish_spend_2()  # as conf/ now defines it
+
+    def read(*args, **kwargs):
+        raise AssertionError("an input was read before the build was refused")
+
+    monkeypatch.setattr("mesh.sets.global_features.resolve_inputs", read)
+    # Named first, a set that reads spend at no new major is not built either: every set is
+    # checked before any is built.
+    combo = (conf / "global/combo.yaml").read_text()
+    (conf / "global/alone.yaml").write_text(
+        combo.replace("name: combo", "name: alone").replace("payments.spend.", "payments.spend@2.")
+    )
+    assert main(["--conf", str(conf), "global", "build", "risk.alone", "risk.combo"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: Global feature set risk.combo 1.0.0: input payments.spend read at major 2 "
+        "(was 1) since its last publish, 1.0.0."
+    )
+    assert (
+        "Bump its major: set risk.combo's `version:` in conf/ to 2.0.0 (its rows then go to "
+        "features/risk/combo/v2), or pin the input to the major its last publish read "
+        "(payments.spend@1.<feature>). Nothing was read or written." in err
+    )
+    assert open_table(wh.spark, first.table_path).latest_version() == first.delta_version
+    assert not (wh.root / "features/risk/alone").exists()
