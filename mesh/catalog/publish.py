@@ -12,7 +12,8 @@ Order of a publish, and why:
    is computed (``refuse_version_before_compute``; ``publish_range`` asks it before it
    computes anything): no data check runs, and the report says so;
 3. the frame replaces ``[start, end)`` of the feature table
-   ``<warehouse>/features/<domain>/<name>/v<major>`` in one Delta commit (``feature_ts``);
+   ``<warehouse>/features/<domain>/<name>/v<major>`` in one Delta commit (``feature_ts``; a
+   global set's whole history replaces the whole table, and records the range its rows cover);
    commits of other runs that landed between the check of unpublished rows and this commit
    are checked the same way, and the commit is undone as in step 5 if they changed rows
    outside the range;
@@ -115,7 +116,10 @@ def publish_feature_set(
     their newest without them). Where the table keeps rows outside ``[start, end)``, the
     inputs of the publish that wrote them are recorded too. An input read at another major
     than the previous publish read it (without ``inputs``: the major the definitions
-    resolve it to) is a breaking change: the contract needs a new major.
+    resolve it to) is a breaking change: the contract needs a new major. ``whole``: ``df`` is
+    the set's whole history, which replaces the whole table (the range replaced is widened
+    over every row the table holds and its last publish held); the commit and the catalog
+    record ``[start, end)``, the range the rows cover.
 
     Raises ``AccessDeniedError`` when ``identity`` does not act for ``fs.domain``,
     ``GovernanceError`` (``error.report`` names every failing check, feature, measured value
@@ -155,15 +159,18 @@ def publish_feature_set(
         existed = table.exists()
         before = table.latest_version() if existed else None
         kept_from: VersionRecord | None = None  # the publish whose rows outside the range stay
+        # The range replaced: [start, end), or (whole) every row the table holds. The range
+        # recorded stays [start, end), the one the rows cover.
+        low, high = start, end
         if before is not None:
             same_table = [v for v in published if normalize_path(v.table_path) == path]
             checked = same_table[0].delta_version if same_table else None
             if whole:
                 spanned = [before] if checked is None else [checked, before]
-                start, end = _widened(table, spanned, start, end)
-            refuse_unchecked_rows(table, fs.qualified_name, checked, before, start, end)
+                low, high = _widened(table, spanned, start, end)
+            refuse_unchecked_rows(table, fs.qualified_name, checked, before, low, high)
             if fs.kind == "global_feature_set" and same_table:
-                kept_from = same_table[0] if _rows_outside(table, before, start, end) else None
+                kept_from = same_table[0] if _rows_outside(table, before, low, high) else None
         base = commit or CommitInfo(run_id=publish_id, operation="publish")
         info = dataclasses.replace(
             base,
@@ -186,17 +193,17 @@ def publish_feature_set(
         # changes without a new major; ``added_columns`` refuses them again, by schema).
         widened = existed and bool(added_columns(fs, table.path, table.schema(), frame.schema))
         delta_version = table.replace_range(
-            frame, info, time_column=FEATURE_TS, start=start, end=end, merge_schema=widened
+            frame, info, time_column=FEATURE_TS, start=low, end=high, merge_schema=widened
         )
         if delta_version > (-1 if before is None else before) + 1:
             # Other commits landed between the check above and this one (a compute of another
             # range rebases cleanly): consumers would read their rows unchecked, too.
             try:
                 refuse_unchecked_rows(
-                    table, fs.qualified_name, before, delta_version - 1, start, end
+                    table, fs.qualified_name, before, delta_version - 1, low, high
                 )
             except CatalogError as exc:
-                undo_commit(table, existed, before, delta_version, start, end, exc, widened=widened)
+                undo_commit(table, existed, before, delta_version, low, high, exc, widened=widened)
                 raise
     finally:
         frame.unpersist()
@@ -221,7 +228,7 @@ def publish_feature_set(
     try:
         report_path = _record(spark, mesh, catalog, record, _types(frame), stats, report)
     except BaseException as exc:
-        undo_commit(table, existed, before, delta_version, start, end, exc, widened=widened)
+        undo_commit(table, existed, before, delta_version, low, high, exc, widened=widened)
         raise
     page = reports.copy_to_version_page(catalog, fs, publish_id, report_path)
     return PublishResult(

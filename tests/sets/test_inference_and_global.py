@@ -443,6 +443,7 @@ def test_a_global_publish_without_a_range_replaces_the_whole_history(wh, built) 
     from pyspark.sql import functions as F
 
     from mesh.catalog.run import publish_range
+    from mesh.catalog.search import recorded_versions
 
     _drift_allowed(wh)
     first = publish_range(wh.spark, wh.mesh, "risk.combo", identity="etl@risk")
@@ -475,6 +476,14 @@ def test_a_global_publish_without_a_range_replaces_the_whole_history(wh, built) 
         ignore_nullable=True,
     )
     assert out.row_count == len(expected)
+    # The catalog and the commit record the range its rows cover (through customer 1's Jan 13
+    # expiry), not the wider one it replaced (up to the Jan 15 row the table held before).
+    versions = recorded_versions(wh.spark, wh.mesh, "risk.combo")
+    (version,) = [v for v in versions if v.publish_id == out.publish_id]
+    covered = (jan(1), jan(3) + timedelta(days=10, microseconds=2))
+    assert (version.range_start, version.range_end) == covered
+    (info,) = [h.info for h in table.history() if h.version == out.delta_version]
+    assert (info.range_start, info.range_end) == covered
 
 
 def test_a_global_publish_of_a_range_refuses_rows_a_build_removed_outside_it(wh) -> None:
