@@ -567,6 +567,22 @@ def test_a_domain_publish_without_its_range_is_refused_before_spark_starts(
         assert "--start and --end are required for a domain feature set" in err
 
 
+@pytest.mark.parametrize("given", [["--start", "2024-01-01"], ["--end", "2024-02-01"]])
+def test_a_global_publish_with_one_side_of_its_range_is_refused_before_spark_starts(
+    given: list[str], capsys: pytest.CaptureFixture[str], no_spark: None
+) -> None:
+    # Both (the range [start, end) to replace) or neither (the whole history), as a domain
+    # set's publish takes both: a range open on one side has no end to replace up to.
+    argv = ["publish", "risk.customer_risk", *given, "--identity", "ann@risk"]
+    assert main([*argv, "--conf", CONF]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: publish risk.customer_risk: {given[0]} without "
+        f"{'--end' if given[0] == '--start' else '--start'}; a global feature set is published "
+        "over [--start, --end) (give both) or over its whole history (give neither)"
+    )
+
+
 def test_unknown_demo_steps_are_refused_before_spark_starts(
     capsys: pytest.CaptureFixture[str], no_spark: None, tmp_path: Path
 ) -> None:

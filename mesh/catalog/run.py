@@ -46,7 +46,8 @@ def publish_range(
     inputs' published tables (the caller must be allowed to read them: checked and
     audited). Without ``start``/``end`` a global set is published over its whole history
     (the publish replaces the whole table: ``publish_feature_set``'s ``whole``); with
-    them, its rows in ``[start, end)`` (computed over the whole history, then cut).
+    both, its rows in ``[start, end)`` (computed over the whole history, then cut); one
+    without the other is refused (``require_range``), as for a domain feature set.
     A global set's inputs are read at their published versions (recorded on its lineage
     edges); an input never published is refused (``NotPublishedError``). ``as_of`` is the
     "now" of the freshness check.
@@ -77,23 +78,21 @@ def publish_range(
     from mesh.compute.failures import computing
     from mesh.sets.global_features import evaluating
 
-    if fs.kind == "global_feature_set" and (start is not None or end is not None):
+    if fs.kind == "global_feature_set" and start is not None and end is not None:
         # Computed over the whole history; only the asked range is checked and replaced.
-        if start is not None:
-            df = df.where(F.col("feature_ts") >= F.lit(start))
-        if end is not None:
-            df = df.where(F.col("feature_ts") < F.lit(end))
-    # Without a range a global set's publish is its whole history: it replaces the whole
-    # table (rows a build removed or wrote since the last publish included).
-    whole = fs.kind == "global_feature_set" and start is None and end is None
+        ts = F.col("feature_ts")
+        df = df.where((ts >= F.lit(start)) & (ts < F.lit(end)))
+    # Without a range (require_range: both or neither) a global set's publish is its whole
+    # history: it replaces the whole table (rows a build removed or wrote since the last
+    # publish included), and records the range its rows cover.
+    whole = fs.kind == "global_feature_set" and start is None
     # The set's computation runs in the actions below: its failures on the data name it.
     with evaluating(fs) if fs.kind == "global_feature_set" else computing(fs):
         if start is None or end is None:
             low, high = df.agg(F.min("feature_ts"), F.max("feature_ts")).collect()[0]
             if low is None:
                 raise CatalogError(f"publish {name}: the computed frame is empty", feature_set=name)
-            start = start or low
-            end = end or high + timedelta(microseconds=1)
+            start, end = low, high + timedelta(microseconds=1)
         commit = CommitInfo(run_id=run, operation="publish", source_versions=sources)
         return publish_feature_set(
             spark,
@@ -111,13 +110,23 @@ def publish_range(
 
 
 def require_range(fs: Any, start: datetime | None, end: datetime | None) -> None:
-    """A domain feature set's publish needs ``[start, end)``: ``CatalogError`` without them
-    (a global set is published over its whole history by default)."""
+    """A domain feature set's publish needs ``[start, end)``, a global set's both bounds or
+    neither (its whole history): ``CatalogError`` otherwise. A range open on one side has no
+    bound to replace up to (the table may hold rows past the computed ones)."""
+    name = fs.qualified_name
     if fs.kind != "global_feature_set" and (start is None or end is None):
         raise CatalogError(
-            f"publish {fs.qualified_name}: --start and --end are required for a domain "
+            f"publish {name}: --start and --end are required for a domain "
             "feature set (the range [start, end) of feature_ts to compute and replace)",
-            feature_set=fs.qualified_name,
+            feature_set=name,
+        )
+    if (start is None) != (end is None):
+        given, missing = ("--start", "--end") if end is None else ("--end", "--start")
+        raise CatalogError(
+            f"publish {name}: {given} without {missing}; a global feature set is published "
+            "over [--start, --end) (give both) or over its whole history (give neither)",
+            feature_set=name,
+            argument=missing,
         )
 
 

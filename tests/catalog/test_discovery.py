@@ -936,7 +936,9 @@ def test_a_global_sets_publish_over_part_of_its_table_names_the_inputs_of_the_ro
         spark, mesh, profile_1, changed, start=START, end=END, identity="etl@customers", as_of=END
     )
     cut = START + timedelta(days=5)
-    partial = publish_range(spark, mesh, "risk.limits", start=cut, identity="job@risk", as_of=END)
+    partial = publish_range(
+        spark, mesh, "risk.limits", start=cut, end=END, identity="job@risk", as_of=END
+    )
     read = Catalog(spark, mesh.warehouse).rows("lineage", publish_id=partial.publish_id)
     assert sorted((r["from_name"], r["from_version"]) for r in read) == [
         ("customers.profile", "1.0.0"),
