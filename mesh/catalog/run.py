@@ -172,9 +172,9 @@ def _global_frame(
     """The global set's rows, the Delta version of every input table and the (feature set,
     semantic version) of every input, as read."""
     from mesh.catalog.access import authorize_read
-    from mesh.sets.access import check_visible_references
+    from mesh.sets.access import access_requests, check_visible_references
     from mesh.sets.global_features import compute_global_features
-    from mesh.sets.resolve import access_requests, resolve_inputs
+    from mesh.sets.resolve import resolve_inputs
 
     purpose = f"global feature set {fs.qualified_name}"
     check_visible_references(spark, mesh, list(fs.inputs.values()), purpose, who)

@@ -161,7 +161,7 @@ def _inference(args: argparse.Namespace) -> int:
     from mesh.catalog.access import current_identity, hidden_sets
     from mesh.sets import build_inference_set, entities_from_text
     from mesh.sets.output import INFERENCE_OPERATION, check_output, feature_tables
-    from mesh.sets.resolve import check_references
+    from mesh.sets.references import check_references
     from mesh.storage import CommitInfo, normalize_path, open_table
 
     if bool(args.features) == bool(args.training):

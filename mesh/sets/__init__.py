@@ -25,7 +25,8 @@ from mesh.sets.global_features import (
 )
 from mesh.sets.inference import build_inference_set, entities_from_text
 from mesh.sets.manifest import InputPin, Manifest, SpinePin, read_manifest
-from mesh.sets.resolve import feature_table_location, resolve_inputs
+from mesh.sets.resolve import resolve_inputs
+from mesh.sets.tables import feature_table_location
 from mesh.sets.training import (
     TrainingSetResult,
     build_training_set,

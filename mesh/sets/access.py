@@ -1,4 +1,9 @@
-"""The one place where set builds ask the catalog whether the caller may read features."""
+"""The one place where set builds ask the catalog whether the caller may read features.
+
+A build checks the references it was given (the sets named exist and the caller may see
+them) before anything is resolved, and, once its inputs are pinned, the grants on every
+feature read under the rules of the version read (``access_requests``, ``authorize``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,23 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from mesh.sets.errors import VersionPinError
+from mesh.sets.references import check_references
+from mesh.sets.versions import (
+    definition_for,
+    major_of,
+    other_major,
+    published_versions,
+    recorded_definition,
+)
 from mesh.storage import parts_below
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from mesh.catalog.access import Identity, Request
-    from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
+    from mesh.definitions import AnyFeatureSet, FeatureLookup, FeatureRef, MeshDefinition
+    from mesh.sets.manifest import InputPin
 
 
 def authorize(
@@ -57,7 +72,6 @@ def check_visible_references(
     """
     from mesh.catalog.access import current_identity, enforce, hidden_sets
     from mesh.catalog.search import landed_entries
-    from mesh.sets.resolve import check_references, other_major
 
     who = current_identity(mesh.standards, identity)
     known = mesh.all_sets()
@@ -108,7 +122,6 @@ def authorize_table_path(
     from mesh.catalog.access import current_identity, refuse_path
     from mesh.catalog.search import recorded_versions
     from mesh.errors import MeshError
-    from mesh.sets.resolve import recorded_definition
 
     parts = parts_below(mesh.warehouse, path)
     if not parts:  # outside the warehouse (or its root, which is no table)
@@ -134,3 +147,44 @@ def authorize_table_path(
         records = recorded_versions(spark, mesh, fs.qualified_name)
         published = recorded_definition(records, int(major) if major.isdigit() else None)
         authorize(spark, mesh, [(fs, features, published)], purpose, who)
+
+
+def access_requests(
+    spark: SparkSession, mesh: MeshDefinition, inputs: Sequence[InputPin]
+) -> list[tuple[AnyFeatureSet, list[str], AnyFeatureSet | None]]:
+    """(definition, feature names, published definition) for every input, as the access
+    check (``mesh.catalog.access.authorize_read``) expects them.
+
+    The definition is the one of the pinned version's major: the current one, or the one
+    the catalog published with that version (a manifest read after a newer major removed a
+    feature, or a commit older than its major's newest publish: the read is kept at that
+    version, and a refusal speaks of its rules, ``mesh.catalog.refusals``); the current one
+    when the catalog has none. The published definition is the
+    one the catalog recorded for the commit read: its newest publish naming that commit (a
+    metadata-only publish describes the commit before it), else, for a commit no publish
+    names (a producer's read of newer commits), the newest publish of that major
+    (``recorded_definition``). Its
+    visibility and PII classes apply with ``conf/``'s, the tighter winning, so a ``conf/``
+    loosened but not published opens nothing. ``None`` when that major was never published
+    (an ``allow_unpublished`` read): ``conf/`` alone decides. ``CatalogError`` when the
+    recorded definition no longer validates: the read cannot be checked against it.
+    """
+    currents = [mesh.any_set(pin.feature_set) for pin in inputs]
+    catalog = published_versions(spark, mesh)
+    requests = []
+    for pin, current in zip(inputs, currents, strict=True):
+        records = catalog.get(pin.feature_set, [])
+        major = major_of(pin.semantic_version)
+        # A commit older than its major's newest publish (a pin, a manifest rebuild) is read
+        # with its own version's definition: no publish of conf/ changes its record.
+        own = [v for v in records if v.major == major]
+        older = bool(own) and pin.delta_version < own[0].delta_version
+        try:
+            definition = definition_for(
+                spark, mesh, current, pin.semantic_version, catalog, published=older
+            )
+        except VersionPinError:
+            definition = current
+        published = recorded_definition(records, major, pin.delta_version)
+        requests.append((definition, list(pin.features), published))
+    return requests

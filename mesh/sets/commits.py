@@ -2,19 +2,25 @@
 
 A commit's ``CommitInfo.extra["semantic_version"]`` says which version of the definition wrote
 it; the catalog's version rows say which commit each publish passed through governance.
-Producers read the newest commit matching a pin, consumers the newest published one.
+Producers read the newest commit matching a pin, consumers the newest published one. A
+rebuild reads the commits its manifest pinned, once ``verify_inputs`` finds them unchanged.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from mesh.sets.errors import NotPublishedError, VersionPinError
+from mesh.sets.errors import InputChangedError, NotPublishedError, VersionPinError
+from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from mesh.catalog.search import VersionRecord
+    from mesh.definitions import MeshDefinition
+    from mesh.sets.manifest import InputPin
     from mesh.storage import CommitRecord, DeltaFeatureTable
 
 
@@ -149,3 +155,46 @@ def find_commit(table: DeltaFeatureTable, feature_set: str, pin: str | None) -> 
         available=seen,
         path=table.path,
     )
+
+
+def verify_inputs(spark: SparkSession, mesh: MeshDefinition, pins: Iterable[InputPin]) -> None:
+    """Raise ``InputChangedError`` unless every pinned Delta version is still the pinned commit.
+
+    The commit at ``delta_version`` must exist and carry the pinned semantic version,
+    definition hash and run id (those a manifest recorded): a table deleted and written
+    again has a version of the same number with other rows.
+    """
+    from mesh.storage import open_table
+
+    for pin in pins:
+        table = open_table(spark, in_warehouse(mesh, pin.table))
+        record = commit_at(table, pin.delta_version) if table.exists() else None
+        expected = {
+            "semantic_version": pin.semantic_version,
+            "definition_hash": pin.definition_hash,
+            "run_id": pin.run_id,
+        }
+        info = record.info if record is not None else None
+        found = {
+            "semantic_version": str(info.extra.get("semantic_version")) if info else None,
+            "definition_hash": info.definition_hash if info else None,
+            "run_id": info.run_id if info else None,
+        }
+        changed = [k for k, v in expected.items() if v is not None and found[k] != v]
+        if record is None or changed:
+            what = (
+                f"has no version {pin.delta_version}"
+                if record is None
+                else f"version {pin.delta_version}: {', '.join(changed)} differ"
+            )
+            raise InputChangedError(
+                f"Feature set {pin.feature_set}: {table.path} {what} (the manifest pinned "
+                f"{expected}; found {found}); a rebuild would not reproduce the training set. "
+                "Restore the table the manifest pinned, or build a new training set instead.",
+                feature_set=pin.feature_set,
+                path=table.path,
+                delta_version=pin.delta_version,
+                changed=changed or ["delta_version"],
+                expected=expected,
+                found=found,
+            )

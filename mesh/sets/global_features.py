@@ -32,18 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from mesh.definitions import GlobalFeatureSet, MeshDefinition
 from mesh.definitions.base import parse_semver
+from mesh.definitions.columns import CREATED_TS, FEATURE_TS
 from mesh.errors import data_failures, first_line
-from mesh.sets.access import authorize, check_visible_references
+from mesh.sets.access import access_requests, authorize, check_visible_references
 from mesh.sets.errors import NewInputMajorError, SetBuildError, UnknownReferenceError
 from mesh.sets.manifest import InputPin
-from mesh.sets.resolve import (
-    CREATED_TS,
-    FEATURE_TS,
-    access_requests,
-    feature_table_location,
-    load_sources,
-    resolve_inputs,
-)
+from mesh.sets.resolve import resolve_inputs
+from mesh.sets.sources import load_sources
+from mesh.sets.tables import feature_table_location
 from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:

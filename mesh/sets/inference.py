@@ -11,9 +11,10 @@ from mesh.definitions import FeatureLookup, FeatureRef, MeshDefinition
 from mesh.definitions.columns import AS_OF_TS
 from mesh.definitions.references import expand_references
 from mesh.errors import first_line
-from mesh.sets.access import authorize, check_visible_references
+from mesh.sets.access import access_requests, authorize, check_visible_references
 from mesh.sets.errors import SetBuildError, SpineError
-from mesh.sets.resolve import access_requests, load_sources, resolve_inputs
+from mesh.sets.resolve import resolve_inputs
+from mesh.sets.sources import load_sources
 from mesh.sets.spine import check_key_types
 from mesh.times import optional_utc
 

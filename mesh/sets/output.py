@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from mesh.definitions.references import FeatureLookup, FeatureRef, expand_references
 from mesh.sets.errors import OutputPathError
 from mesh.sets.manifest import BUILD_OPERATION
-from mesh.sets.resolve import feature_table_location
+from mesh.sets.tables import feature_table_location
 from mesh.storage import in_warehouse, normalize_path, open_table, parts_below
 
 if TYPE_CHECKING:

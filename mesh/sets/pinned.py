@@ -20,6 +20,7 @@ from mesh.definitions.base import format_duration
 from mesh.definitions.binding import split_published
 from mesh.definitions.references import Role, expand_references
 from mesh.sets.errors import ManifestError
+from mesh.sets.naming import qualified_prefix
 
 if TYPE_CHECKING:
     from mesh.catalog.search import VersionRecord
@@ -199,8 +200,6 @@ def _verify_spine_columns(check: _Refusal, index: int, pin: InputPin) -> None:
 
 
 def _verify_names(check: _Refusal, index: int, pin: InputPin) -> None:
-    from mesh.sets.resolve import qualified_prefix
-
     several = len({p.pin for p in check.manifest.inputs if p.feature_set == pin.feature_set}) > 1
     qualifier = qualified_prefix(pin.feature_set, pin.pin, several)
     for feature, out in pin.features.items():

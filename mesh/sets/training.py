@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 
 from mesh.definitions import MeshDefinition, Spine, TrainingSet
 from mesh.definitions.base import fingerprint
-from mesh.sets.access import authorize, authorize_table_path, check_visible_references
+from mesh.sets.access import (
+    access_requests,
+    authorize,
+    authorize_table_path,
+    check_visible_references,
+)
+from mesh.sets.commits import verify_inputs
 from mesh.sets.errors import ManifestError, SetBuildError, SpineError, UnknownReferenceError
 from mesh.sets.manifest import (
     BUILD_OPERATION,
@@ -33,12 +39,8 @@ from mesh.sets.manifest import (
 )
 from mesh.sets.output import check_output, feature_tables
 from mesh.sets.pinned import verify_options
-from mesh.sets.resolve import (
-    access_requests,
-    load_sources,
-    resolve_inputs,
-    verify_inputs,
-)
+from mesh.sets.resolve import resolve_inputs
+from mesh.sets.sources import load_sources
 from mesh.sets.spine import check_key_types, pin_spine, read_spine, verify_spine
 from mesh.storage import in_warehouse, normalize_path
 

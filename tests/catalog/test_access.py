@@ -24,9 +24,9 @@ from mesh.catalog.tables import Catalog
 from mesh.cli import main
 from mesh.definitions import MeshDefinition
 from mesh.errors import AccessDeniedError
+from mesh.sets.access import access_requests
 from mesh.sets.errors import UnknownReferenceError
 from mesh.sets.manifest import InputPin
-from mesh.sets.resolve import access_requests
 
 
 def _private(mesh: MeshDefinition, name: str) -> object:
@@ -619,8 +619,6 @@ def test_a_pinned_older_version_is_refused_by_its_own_record(
 ) -> None:
     # 1.0.0 (commit 0) published internal; 1.1.0 (commit 1) published public, as conf/ is.
     # A manifest rebuild pinned to 1.0.0 keeps 1.0.0's rule: publishing opens nothing.
-    import mesh.sets.resolve as resolve
-
     bob = Identity("bob", "support")
     old = mesh.feature_sets["payments.tx_events"].model_copy(deep=True)
     new = _with_metadata(
@@ -628,7 +626,7 @@ def test_a_pinned_older_version_is_refused_by_its_own_record(
     ).model_copy(update={"version": "1.1.0"})
     mesh.feature_sets["payments.tx_events"] = new
     records = {"payments.tx_events": [_record(new, 1, 2), _record(old, 0, 1)]}
-    monkeypatch.setattr(resolve, "_catalog", lambda spark, mesh: records)
+    monkeypatch.setattr("mesh.sets.access.published_versions", lambda spark, mesh: records)
 
     def pinned(version: str, delta_version: int) -> InputPin:
         return InputPin(

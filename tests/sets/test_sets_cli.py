@@ -143,7 +143,7 @@ def test_unknown_set_error_lists_only_sets_the_caller_may_see(
 def test_check_references_leaves_features_and_pins_to_the_build() -> None:
     from mesh.definitions import load_mesh
     from mesh.sets.errors import UnknownReferenceError
-    from mesh.sets.resolve import check_references
+    from mesh.sets.references import check_references
 
     mesh = load_mesh(str(CONF))
     # A pinned version may have features the current definition lacks: not refused here.
