@@ -10,11 +10,12 @@ outside the range in the files removed since (a rewrite that moved them, not new
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from mesh.compute.changes import log_changes, rows_in_files
 from mesh.errors import CatalogError
+from mesh.storage.base import to_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -52,10 +53,11 @@ def refuse_unchecked_rows(
     if new is not None and old is not None:
         new = new.select(*old.columns)  # a widening adds columns: compare the ones both have
         new, old = new.exceptAll(old), old.exceptAll(new)
-    wrote = new is not None and not _empty(new)  # rows outside no publish checked
-    removed_some = old is not None and not _empty(old)  # rows its last publish held there
+    wrote, new_span = _span(new)  # rows outside no publish checked
+    removed_some, old_span = _span(old)  # rows its last publish held there
     if not wrote and not removed_some:
         return
+    low, high = _covering(start, end, [*new_span, *old_span])
     writers = [
         f"{r.info.operation if r.info else r.operation} run "
         f"{r.info.run_id if r.info else '?'} (version {r.version})"
@@ -75,15 +77,44 @@ def refuse_unchecked_rows(
         f"{table.path} {' and '.join(changed)}, changed since "
         f"{'its last publish (version ' + str(since) + ')' if since >= 0 else 'it was created'}"
         f" by {', '.join(writers)}; consumers would read that change once this publish lands. "
-        "Publish a range that covers them (--start/--end), or recompute those ranges first.",
+        f"Publish a range that covers them, so that this publish checks them: --start "
+        f"{low.isoformat()} --end {high.isoformat()}.",
         feature_set=name,
         path=table.path,
         since=since,
         writers=writers,
         unchecked_rows=wrote,
         removed_rows=removed_some,
+        covering_start=low,
+        covering_end=high,
     )
 
 
-def _empty(rows: DataFrame) -> bool:
-    return rows.limit(1).count() == 0
+def _span(rows: DataFrame | None) -> tuple[bool, list[datetime]]:
+    """Whether there are ``rows``, and the first and last ``feature_ts`` among them (none
+    when no row has one): one Spark job."""
+    from pyspark.sql import functions as F
+
+    if rows is None:
+        return False, []
+    count, low, high = rows.agg(
+        F.count(F.lit(1)),
+        F.unix_micros(F.min(FEATURE_TS)),
+        F.unix_micros(F.max(FEATURE_TS)),
+    ).first() or (0, None, None)
+    times = [_EPOCH + timedelta(microseconds=us) for us in (low, high) if us is not None]
+    return count > 0, times
+
+
+def _covering(start: datetime, end: datetime, times: list[datetime]) -> tuple[datetime, datetime]:
+    """The range ``[start, end)`` widened over ``times`` (the last of them included), then
+    to whole UTC days: what a user types, and it still covers them."""
+    low = min([to_utc(start), *times])
+    high = max([to_utc(end), *(t + timedelta(microseconds=1) for t in times)])
+    day = timedelta(days=1)
+    low = _EPOCH + (low - _EPOCH) // day * day
+    high = _EPOCH + -((_EPOCH - high) // day) * day
+    return low, high
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

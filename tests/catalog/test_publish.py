@@ -570,7 +570,11 @@ def test_a_publish_never_makes_rows_no_publish_checked_readable(spark: Any, mesh
         [f"compute run unchecked (version {first.delta_version + 1})"],
     )
     assert table.latest_version() == first.delta_version + 1  # nothing written
-    covering = publish(a, END)  # checks (and replaces) those rows: lands
+    # The refusal names a range, in whole days, that covers them and the one asked for.
+    low, high = info.value.params["covering_start"], info.value.params["covering_end"]
+    assert (low, high) == (a, END)
+    assert f"--start {a.isoformat()} --end {END.isoformat()}" in str(info.value)
+    covering = publish(low, high)  # checks (and replaces) those rows: lands
     assert covering.semantic_version == "1.0.0"
     got = table.read(version=covering.delta_version)
     assert got.where(F.col("credit_limit") < 0).count() == 0
@@ -611,6 +615,7 @@ def test_a_publish_never_lands_a_removal_of_rows_no_publish_checked(spark: Any, 
         f"compute run emptied (version {first.delta_version + 1})"
     ]
     assert table.latest_version() == first.delta_version + 1  # nothing written
+    assert (info.value.params["covering_start"], info.value.params["covering_end"]) == (a, END)
     covering = publish(a, END)  # checks (and writes back) that range: lands
     assert table.read(version=covering.delta_version).count() == rows.count()
 
