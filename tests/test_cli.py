@@ -536,6 +536,15 @@ def test_versions_and_lineage_of_a_set_without_any_say_so(
     assert "lineage of support.nosuch: no lineage record names it and conf/ does not define it" in (
         capsys.readouterr().err
     )
+    # `catalog show` of a typo suggests the name, never a publish of the typo.
+    assert main(["catalog", "show", "support.ticket_stat", *common]) == 1
+    err = capsys.readouterr().err
+    assert "'support.ticket_stat' is neither in the catalog nor defined in conf/" in err
+    assert "did you mean 'support.ticket_stats'?" in err
+    assert "mesh publish" not in err
+    # Of a set conf/ defines but nobody published, it says how to publish it.
+    assert main(["catalog", "show", "support.ticket_stats", *common]) == 1
+    assert "is not in the catalog; publish it with" in capsys.readouterr().err
 
 
 def test_inference_output_into_a_feature_table_is_refused(

@@ -13,6 +13,7 @@ unchecked reads (publish, reference resolution, exports).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -138,11 +139,7 @@ def versions(
     entry = next((e for e in every if e.name == name), None)
     if entry is None:
         if name not in mesh.all_sets():  # a typo, not a set that was never published
-            raise CatalogError(
-                f"feature set {name!r} is neither in the catalog nor defined in conf/; list "
-                "the published sets with `mesh catalog search`",
-                feature_set=name,
-            )
+            raise _unknown(name, [e.name for e in every], mesh)
         return []
     authorize_metadata(spark, mesh, who, entry, "catalog versions")
     hidden = set(hidden_sets(mesh, who, every))
@@ -154,6 +151,17 @@ def versions(
         )
         for v in recorded_versions(spark, mesh, name)
     ]
+
+
+def _unknown(name: str, published: list[str], mesh: MeshDefinition) -> CatalogError:
+    """The error for a name neither in the catalog nor defined in ``conf/``: a typo."""
+    close = difflib.get_close_matches(name, sorted({*published, *mesh.all_sets()}), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return CatalogError(
+        f"feature set {name!r} is neither in the catalog nor defined in conf/; {hint}list "
+        "the published sets with `mesh catalog search`",
+        feature_set=name,
+    )
 
 
 def recorded_versions(spark: SparkSession, mesh: MeshDefinition, name: str) -> list[VersionRecord]:
@@ -310,6 +318,8 @@ def show(
     every = entries(spark, mesh)
     entry = next((e for e in every if e.name == name), None)
     if entry is None:
+        if name not in mesh.all_sets():  # a typo: publishing that name cannot help
+            raise _unknown(name, [e.name for e in every], mesh)
         raise CatalogError(
             f"feature set {name!r} is not in the catalog; publish it with `mesh publish {name}` "
             "or list published sets with `mesh catalog search`",
