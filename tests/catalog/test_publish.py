@@ -47,6 +47,15 @@ def _state(spark: Any, mesh: MeshDefinition, paths: list[str]) -> dict[str, Any]
     return out
 
 
+def _publish(
+    spark: Any, mesh: MeshDefinition, fs: Any, rows: Any, identity: str = CUSTOMERS
+) -> Any:
+    """``publish_feature_set`` of ``rows`` over ``[START, END)``, fresh as of ``END``."""
+    return publish_feature_set(
+        spark, mesh, fs, rows, start=START, end=END, identity=identity, as_of=END
+    )
+
+
 def test_catalog_schemas_are_built_without_spark_as_spark_parses_them(spark: Any) -> None:
     from pyspark.sql.types import StructType
 
@@ -62,9 +71,7 @@ def first(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[MeshDef
     mesh = make_mesh(tmp_path_factory.mktemp("publish") / "wh")
     fs = mesh.feature_sets["customers.profile"]
     df = frame(spark, profile_rows(), PROFILE_SCHEMA)
-    result = publish_feature_set(
-        spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-    )
+    result = _publish(spark, mesh, fs, df)
     return mesh, result
 
 
@@ -117,16 +124,7 @@ def test_refused_publish_leaves_catalog_and_feature_table_exactly_as_they_were(
     page = Path(mesh.warehouse, "_catalog/reports/customers.profile/1.0.0.html")
     page_before = page.read_text()
     with pytest.raises(GovernanceError) as info:
-        publish_feature_set(
-            spark,
-            mesh,
-            fs,
-            frame(spark, rows, PROFILE_SCHEMA),
-            start=START,
-            end=END,
-            identity=CUSTOMERS,
-            as_of=END,
-        )
+        _publish(spark, mesh, fs, frame(spark, rows, PROFILE_SCHEMA))
     failed = info.value.report.failed
     assert [r.check for r in failed] == ["data.key_nulls"]
     assert "change the threshold in conf/mesh.yaml (quality)" in str(info.value).splitlines()[0]
@@ -147,9 +145,7 @@ def test_missing_feature_column_is_reported_by_governance(spark: Any, first: Any
     fs = mesh.feature_sets["customers.profile"]
     df = frame(spark, profile_rows(), PROFILE_SCHEMA).drop("credit_limit")
     with pytest.raises(GovernanceError) as info:
-        publish_feature_set(
-            spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-        )
+        _publish(spark, mesh, fs, df)
     failed = info.value.report.failed
     assert [(r.check, r.feature, r.measured) for r in failed] == [
         ("data.schema", "credit_limit", "missing")
@@ -171,16 +167,7 @@ def test_aggregation_of_another_type_than_its_source_gives_is_refused(
         "last_channel_7d string"
     )
     with pytest.raises(GovernanceError) as info:
-        publish_feature_set(
-            spark,
-            mesh,
-            fs,
-            frame(spark, rows, schema),
-            start=START,
-            end=END,
-            identity="etl@support",
-            as_of=END,
-        )
+        _publish(spark, mesh, fs, frame(spark, rows, schema), identity="etl@support")
     failed = info.value.report.failed
     assert [(r.check, r.feature, r.measured, r.threshold) for r in failed] == [
         ("data.aggregation_type", "max_priority_1d", "double", "int")
@@ -195,9 +182,7 @@ def test_breaking_change_without_a_major_version_is_refused(spark: Any, first: A
     df = frame(spark, profile_rows(), PROFILE_SCHEMA).drop("credit_limit")
     before = _state(spark, mesh, [result.table_path])
     with pytest.raises(GovernanceError) as info:
-        publish_feature_set(
-            spark, mesh, changed, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-        )
+        _publish(spark, mesh, changed, df)
     check = info.value.report.find("contract.version")[0]
     assert not check.passed and check.threshold == ">= 2.0.0"
     assert _state(spark, mesh, [result.table_path]) == before
@@ -239,9 +224,7 @@ def test_catalog_failure_after_the_table_commit_restores_the_table(
     monkeypatch.setattr(Catalog, "append", failing)
     changed = frame(spark, profile_rows(shift=3), PROFILE_SCHEMA)
     with pytest.raises(OSError, match="injected"):
-        publish_feature_set(
-            spark, mesh, fs, changed, start=START, end=END, identity=CUSTOMERS, as_of=END
-        )
+        _publish(spark, mesh, fs, changed)
     monkeypatch.setattr(Catalog, "append", original)
     history = table.history()
     assert [h.operation for h in history[:2]] == ["publish_rollback", "publish"]
@@ -278,15 +261,8 @@ def test_metadata_only_change_is_a_patch_on_the_same_delta_version(spark: Any, f
 
 
 def _publish_amounts(spark: Any, mesh: MeshDefinition, fs: Any) -> Any:
-    return publish_feature_set(
-        spark,
-        mesh,
-        fs,
-        frame(spark, amounts_rows(), AMOUNTS_SCHEMA),
-        start=START,
-        end=END,
-        identity="etl@payments",
-        as_of=END,
+    return _publish(
+        spark, mesh, fs, frame(spark, amounts_rows(), AMOUNTS_SCHEMA), identity="etl@payments"
     )
 
 
@@ -371,15 +347,8 @@ def test_failed_first_publish_removes_the_table_it_created(
 
     monkeypatch.setattr(reports_module, "write_text", failing)
     with pytest.raises(OSError, match="injected"):
-        publish_feature_set(
-            spark,
-            mesh,
-            fs,
-            frame(spark, amounts_rows(), AMOUNTS_SCHEMA),
-            start=START,
-            end=END,
-            identity="etl@payments",
-            as_of=END,
+        _publish(
+            spark, mesh, fs, frame(spark, amounts_rows(), AMOUNTS_SCHEMA), identity="etl@payments"
         )
     assert not os.path.exists(feature_table_path(mesh, fs))
     assert Catalog(spark, mesh.warehouse).version("versions") is None
@@ -393,9 +362,7 @@ def test_republishing_a_version_keeps_the_report_of_every_publish(
 
     def publish(shift: int) -> Any:
         df = frame(spark, profile_rows(shift=shift), PROFILE_SCHEMA)
-        return publish_feature_set(
-            spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-        )
+        return _publish(spark, mesh, fs, df)
 
     one = publish(0)
     one_html = Path(one.report_path).read_text()
@@ -417,16 +384,7 @@ def test_concurrent_publishes_all_land(spark: Any, tmp_path: Path) -> None:
     def run(i: int) -> None:
         name, _, _, who = jobs[i]
         try:
-            publish_feature_set(
-                spark,
-                mesh,
-                mesh.feature_sets[name],
-                frames[i],
-                start=START,
-                end=END,
-                identity=who,
-                as_of=END,
-            )
+            _publish(spark, mesh, mesh.feature_sets[name], frames[i], identity=who)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -451,7 +409,7 @@ def test_concurrent_publishes_all_land(spark: Any, tmp_path: Path) -> None:
 def test_statistics_keep_no_values_of_personal_text_features(spark: Any, mesh: Any) -> None:
     fs = mesh.feature_sets["customers.profile"]
     df = frame(spark, profile_rows(), PROFILE_SCHEMA)
-    publish_feature_set(spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END)
+    _publish(spark, mesh, fs, df)
 
     def classified(version: str) -> Any:
         features = [
@@ -469,9 +427,7 @@ def test_statistics_keep_no_values_of_personal_text_features(spark: Any, mesh: A
     # A full publish computes no values of it (a description change makes it a patch).
     meta = fs.metadata.model_copy(update={"description": "Profile (country is pii)"})
     documented = classified("1.0.2").model_copy(update={"metadata": meta})
-    republished = publish_feature_set(
-        spark, mesh, documented, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-    )
+    republished = _publish(spark, mesh, documented, df)
     for version, report in (("1.0.1", out.report_path), ("1.0.2", republished.report_path)):
         country = json.loads(stored(version)["country"])
         assert (country["histogram"], country["redacted"], country["count"]) == (None, True, 12)
@@ -485,16 +441,7 @@ def test_a_minor_version_that_adds_a_feature_widens_its_table(
     from pyspark.sql import functions as F
 
     fs = mesh.feature_sets["customers.profile"]
-    first = publish_feature_set(
-        spark,
-        mesh,
-        fs,
-        frame(spark, profile_rows(), PROFILE_SCHEMA),
-        start=START,
-        end=END,
-        identity=CUSTOMERS,
-        as_of=END,
-    )
+    first = _publish(spark, mesh, fs, frame(spark, profile_rows(), PROFILE_SCHEMA))
     extra = fs.features[0].model_copy(
         update={"name": "home_country", "column": "country", "description": "Home country"}
     )
@@ -652,15 +599,8 @@ def test_a_refusal_whose_report_cannot_be_written_is_still_the_refusal(
     rows = profile_rows()
     rows[0] = (None, *rows[0][1:])  # a null key
     with pytest.raises(GovernanceError) as info:
-        publish_feature_set(
-            spark,
-            mesh,
-            mesh.feature_sets["customers.profile"],
-            frame(spark, rows, PROFILE_SCHEMA),
-            start=START,
-            end=END,
-            identity=CUSTOMERS,
-            as_of=END,
+        _publish(
+            spark, mesh, mesh.feature_sets["customers.profile"], frame(spark, rows, PROFILE_SCHEMA)
         )
     assert info.value.params["failed"] == ["data.key_nulls"]
     assert info.value.params["report_path"] is None
@@ -714,16 +654,12 @@ def _limits_retyped_to_bigint(spark: Any, mesh: MeshDefinition) -> tuple[Any, An
     the set, its new rows and the refusal of their publish as 1.0.0."""
     fs = _limits(mesh)
     double = _limit_rows(spark, "double")
-    publish_feature_set(
-        spark, mesh, fs, double, start=START, end=END, identity=CUSTOMERS, as_of=END
-    )
+    _publish(spark, mesh, fs, double)
     columns = dict(mesh.products["customers.customer_profiles"].columns)
     _product_columns(mesh, {**columns, "credit_limit": "bigint"})
     df = _limit_rows(spark, "bigint")
     with pytest.raises(GovernanceError) as info:
-        publish_feature_set(
-            spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-        )
+        _publish(spark, mesh, fs, df)
     return fs, df, info.value
 
 
@@ -755,15 +691,13 @@ def test_an_aggregation_type_spelled_out_as_its_column_gives_it_publishes_unchan
 ) -> None:
     fs = _limits(mesh)
     df = _limit_rows(spark, "double")
-    publish_feature_set(spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END)
+    _publish(spark, mesh, fs, df)
     # max over the double column credit_limit is a double: `type: double` says what it was.
     typed = fs.model_copy(
         update={"features": (fs.features[0].model_copy(update={"type": "double"}),)}
     )
     mesh.feature_sets[fs.qualified_name] = typed
-    result = publish_feature_set(
-        spark, mesh, typed, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-    )
+    result = _publish(spark, mesh, typed, df)
     assert (result.semantic_version, result.bump, result.reasons) == ("1.0.0", "none", [])
 
 
@@ -775,7 +709,7 @@ def test_a_metadata_only_publish_keeps_the_feature_types_the_table_was_written_w
     _product_columns(mesh, {})
     fs = _limits(mesh)
     df = _limit_rows(spark, "double")
-    publish_feature_set(spark, mesh, fs, df, start=START, end=END, identity=CUSTOMERS, as_of=END)
+    _publish(spark, mesh, fs, df)
     meta = fs.metadata.model_copy(update={"description": "Highest credit limit"})
     publish_definition(
         spark,
@@ -802,9 +736,7 @@ def test_an_aggregation_whose_source_column_changed_type_needs_a_major_version(
     assert "type of limit_max_7d double -> bigint" in check.message
     major = fs.model_copy(update={"version": "2.0.0"})
     mesh.feature_sets[fs.qualified_name] = major
-    result = publish_feature_set(
-        spark, mesh, major, df, start=START, end=END, identity=CUSTOMERS, as_of=END
-    )
+    result = _publish(spark, mesh, major, df)
     assert (result.bump, result.reasons) == ("major", ["type of limit_max_7d double -> bigint"])
 
 
@@ -812,16 +744,7 @@ def test_a_metadata_only_publish_of_a_type_the_table_holds_anyway_is_no_change(
     spark: Any, mesh: MeshDefinition
 ) -> None:
     fs = _limits(mesh)
-    published = publish_feature_set(
-        spark,
-        mesh,
-        fs,
-        _limit_rows(spark, "double"),
-        start=START,
-        end=END,
-        identity=CUSTOMERS,
-        as_of=END,
-    )
+    published = _publish(spark, mesh, fs, _limit_rows(spark, "double"))
 
     def typed(type_name: str | None, version: str) -> Any:
         feature = fs.features[0].model_copy(update={"type": type_name})
@@ -910,16 +833,7 @@ def test_a_version_the_definition_alone_refuses_is_refused_before_the_rows_are_c
     spark: Any, mesh: MeshDefinition, version: str
 ) -> None:
     fs = _limits(mesh)
-    first = publish_feature_set(
-        spark,
-        mesh,
-        fs,
-        _limit_rows(spark, "double"),
-        start=START,
-        end=END,
-        identity=CUSTOMERS,
-        as_of=END,
-    )
+    first = _publish(spark, mesh, fs, _limit_rows(spark, "double"))
     changed = _max_to_min(fs, version)
     mesh.feature_sets[fs.qualified_name] = changed
     # What the publish refused with when it computed the rows first: the same refusal.
@@ -971,16 +885,7 @@ def test_a_publish_range_the_version_refuses_reads_and_computes_nothing(
     from mesh.catalog.run import publish_range
 
     fs = _limits(mesh)
-    first = publish_feature_set(
-        spark,
-        mesh,
-        fs,
-        _limit_rows(spark, "double"),
-        start=START,
-        end=END,
-        identity=CUSTOMERS,
-        as_of=END,
-    )
+    first = _publish(spark, mesh, fs, _limit_rows(spark, "double"))
     mesh.feature_sets[fs.qualified_name] = _max_to_min(fs, "1.1.0")
 
     def read(*args: Any, **kwargs: Any) -> Any:
@@ -1004,9 +909,7 @@ def test_a_global_sets_publish_the_version_refuses_reads_no_input(
 
     profile = mesh.feature_sets["customers.profile"]
     rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
-    publish_feature_set(
-        spark, mesh, profile, rows, start=START, end=END, identity=CUSTOMERS, as_of=END
-    )
+    _publish(spark, mesh, profile, rows)
     feature = {"kind": "expression", "name": "half_limit", "expr": "limit / 2", "type": "double"}
     limits = GlobalFeatureSet.model_validate(
         {
@@ -1050,9 +953,7 @@ def _limits_over_profile(spark: Any, mesh: MeshDefinition, reference: str) -> An
 
     profile = mesh.feature_sets["customers.profile"]
     rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
-    publish_feature_set(
-        spark, mesh, profile, rows, start=START, end=END, identity=CUSTOMERS, as_of=END
-    )
+    _publish(spark, mesh, profile, rows)
     feature = {"kind": "expression", "name": "half_limit", "expr": "limit / 2", "type": "double"}
     limits = GlobalFeatureSet.model_validate(
         {
@@ -1072,9 +973,7 @@ def _limits_over_profile(spark: Any, mesh: MeshDefinition, reference: str) -> An
     profile_2 = profile.model_copy(update={"source": "profiles_v2", "version": "2.0.0"})
     mesh.feature_sets[profile.qualified_name] = profile_2
     changed = frame(spark, profile_rows(shift=3), PROFILE_SCHEMA)
-    publish_feature_set(
-        spark, mesh, profile_2, changed, start=START, end=END, identity=CUSTOMERS, as_of=END
-    )
+    _publish(spark, mesh, profile_2, changed)
     return first
 
 
@@ -1181,7 +1080,7 @@ def test_mesh_publish_refuses_the_version_before_spark_starts(
     mesh = make_mesh(tmp_path / "wh")
     fs = mesh.feature_sets["customers.profile"]
     rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
-    publish_feature_set(spark, mesh, fs, rows, start=START, end=END, identity=CUSTOMERS, as_of=END)
+    _publish(spark, mesh, fs, rows)
     conf = tmp_path / "conf"
     shutil.copytree(CONF, conf)
     definition = conf / "domains/customers/profile.yaml"
