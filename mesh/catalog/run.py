@@ -39,6 +39,7 @@ def publish_range(
     identity: Identity | str | None = None,
     run_id: str | None = None,
     as_of: datetime | date | str | None = None,
+    version_checked: bool = False,
 ) -> PublishResult:
     """Compute ``name`` over ``[start, end)`` and publish it (see ``publish_feature_set``).
 
@@ -54,6 +55,10 @@ def publish_range(
     An identity that does not act for the set's domain is refused (``AccessDeniedError``)
     before anything is read or computed, and so is a ``version:`` below the one the
     definition's changes alone need (``GovernanceError``, ``refuse_version_before_compute``).
+    ``version_checked``: the caller has just asked ``refuse_version_before_compute`` itself
+    (``mesh publish`` does, before Spark starts), so the catalog is not read for it again
+    here; ``publish_feature_set`` still refuses such a version before any Spark job reads
+    the rows, against the catalog as it holds the set then.
     """
     start = optional_utc(start, "start", CatalogError)
     end = optional_utc(end, "end", CatalogError)
@@ -67,7 +72,8 @@ def publish_range(
     require_range(fs, start, end)
     # Nothing in a version the definition alone refuses depends on the data: refused before
     # anything is read, computed or audited.
-    refuse_version_before_compute(spark, mesh, fs)
+    if not version_checked:
+        refuse_version_before_compute(spark, mesh, fs)
     if fs.kind == "global_feature_set":
         df, sources, read = _global_frame(spark, mesh, fs, who)
     else:

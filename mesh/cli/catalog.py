@@ -186,7 +186,10 @@ def _publish(args: argparse.Namespace) -> int:
 
         require_range(fs, start, end)
         # A version the definition alone refuses: on the embedded backend the catalog is
-        # read without Spark, so the refusal comes before the session starts.
+        # read without Spark, so the refusal comes before the session starts. On the native
+        # backend lazy_spark starts it and delta-spark reads the catalog: delta-rs cannot
+        # stand in for it there (reader features such as deletion vectors, the session's
+        # storage credentials). publish_range is told below that this check was made.
         refuse_version_before_compute(lazy_spark("mesh-catalog"), mesh, fs)
 
     spark, mesh = _context(
@@ -208,6 +211,7 @@ def _publish(args: argparse.Namespace) -> int:
             end=end,
             identity=args.identity,
             run_id=args.run_id,
+            version_checked=True,  # before_compute, above: the catalog is read for it once
         )
     print(
         f"published {result.name} {result.semantic_version} ({result.bump}"

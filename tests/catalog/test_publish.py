@@ -1070,6 +1070,22 @@ def test_a_metadata_only_publish_of_a_global_set_carries_the_inputs_it_read(
     assert "input customers.profile read at major 2 (was 1)" in check.message
 
 
+def _profile_published(spark: Any, tmp_path: Path) -> tuple[MeshDefinition, Any, Any]:
+    """customers.profile 1.0.0 published in a warehouse under ``tmp_path``: the mesh, the
+    set and its rows."""
+    mesh = make_mesh(tmp_path / "wh")
+    fs = mesh.feature_sets["customers.profile"]
+    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
+    _publish(spark, mesh, fs, rows)
+    return mesh, fs, rows
+
+
+def _mesh_publish(conf: Path | str, mesh: MeshDefinition) -> list[str]:
+    """``mesh publish`` of customers.profile over ``[START, END)`` by its domain."""
+    argv = ["--conf", str(conf), "--warehouse", mesh.warehouse, "publish", "customers.profile"]
+    return [*argv, "--start", START.isoformat(), "--end", END.isoformat(), "--identity", CUSTOMERS]
+
+
 def test_mesh_publish_refuses_the_version_before_spark_starts(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
@@ -1077,10 +1093,7 @@ def test_mesh_publish_refuses_the_version_before_spark_starts(
 
     from mesh.cli import main
 
-    mesh = make_mesh(tmp_path / "wh")
-    fs = mesh.feature_sets["customers.profile"]
-    rows = frame(spark, profile_rows(), PROFILE_SCHEMA)
-    _publish(spark, mesh, fs, rows)
+    mesh, fs, _ = _profile_published(spark, tmp_path)
     conf = tmp_path / "conf"
     shutil.copytree(CONF, conf)
     definition = conf / "domains/customers/profile.yaml"
@@ -1096,9 +1109,7 @@ def test_mesh_publish_refuses_the_version_before_spark_starts(
     monkeypatch.setattr("mesh.session.get_spark", refuse)
     monkeypatch.setattr("mesh.compute.sources.read_source", refuse)
     monkeypatch.setattr("mesh.compute.feature_rows", refuse)
-    argv = ["--conf", str(conf), "--warehouse", mesh.warehouse, "publish", "customers.profile"]
-    argv += ["--start", START.isoformat(), "--end", END.isoformat(), "--identity", CUSTOMERS]
-    assert main(argv) == 1
+    assert main(_mesh_publish(conf, mesh)) == 1
     err = capsys.readouterr().err.splitlines()[0]
     assert err.startswith(
         "error: publish of customers.profile refused: 1 governance check(s) failed: "
@@ -1107,3 +1118,29 @@ def test_mesh_publish_refuses_the_version_before_spark_starts(
     )
     assert "Set the definition's `version:` to the version named above. The data checks" in err
     assert _state(spark, mesh, [feature_table_path(mesh, fs)]) == before
+
+
+def test_mesh_publish_reads_the_catalog_for_its_version_check_once(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from types import SimpleNamespace
+
+    from mesh.cli import main
+
+    mesh, _, rows = _profile_published(spark, tmp_path)
+    read, tables = Catalog.rows, []
+
+    def counted(self: Catalog, table: str, **equal: Any) -> list[dict[str, Any]]:
+        tables.append(table)
+        return read(self, table, **equal)
+
+    monkeypatch.setattr(Catalog, "rows", counted)
+    monkeypatch.setattr(
+        "mesh.compute.sources.read_source", lambda *a: SimpleNamespace(version=None)
+    )
+    monkeypatch.setattr("mesh.compute.feature_rows", lambda *a, **kw: rows)
+    assert main(_mesh_publish(CONF, mesh)) == 0
+    assert capsys.readouterr().out.startswith("published customers.profile 1.0.0 (none)")
+    # Before Spark starts, then by publish_feature_set, whose governance compares the version
+    # it reads then (publish_range, given the check was made, reads nothing for it).
+    assert (tables.count("versions"), tables.count("feature_sets")) == (2, 2)
