@@ -155,7 +155,7 @@ def versions(
 
 def _unknown(name: str, published: list[str], mesh: MeshDefinition) -> CatalogError:
     """The error for a name neither in the catalog nor defined in ``conf/``: a typo."""
-    close = difflib.get_close_matches(name, sorted({*published, *mesh.all_sets()}), n=1)
+    close = difflib.get_close_matches(name, sorted({*published, *mesh.all_sets()}), n=1, cutoff=0.8)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return CatalogError(
         f"feature set {name!r} is neither in the catalog nor defined in conf/; {hint}list "

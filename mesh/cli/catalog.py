@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import os
 from collections.abc import Callable
@@ -247,7 +248,26 @@ def _search(args: argparse.Namespace) -> int:
             f"{e.owner or '-'}  {e.description or ''}"
         )
     print(f"{len(found)} feature set(s)")
+    if not found:
+        for hint in _unknown_filters(mesh, args):
+            print(hint)
     return 0
+
+
+def _unknown_filters(mesh: Any, args: argparse.Namespace) -> list[str]:
+    """Notes on ``--domain`` / ``--entity`` values ``conf/`` does not declare (a typo finds
+    nothing, silently otherwise)."""
+    notes = []
+    for option, value, known in (
+        ("--domain", args.domain, mesh.standards.domains),
+        ("--entity", args.entity, mesh.standards.entities),
+    ):
+        if value is None or value in known:
+            continue
+        close = difflib.get_close_matches(value, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"declared: {', '.join(sorted(known))}"
+        notes.append(f"note: {option} {value!r} is not declared in conf/mesh.yaml; {hint}")
+    return notes
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -346,6 +366,8 @@ def _audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows[: args.limit], indent=2, default=_iso))
         return 0
+    if not rows:
+        print("no audit entries" + (" match these filters" if _filtered(args) else ""))
     for row in rows[: args.limit]:
         print(
             f"{row['at']:%Y-%m-%d %H:%M:%S} {row['user']}@{row['domain']} {row['decision']:7} "
@@ -355,3 +377,7 @@ def _audit(args: argparse.Namespace) -> int:
             + (f" missing: {', '.join(row['missing_grants'])}" if row["missing_grants"] else "")
         )
     return 0
+
+
+def _filtered(args: argparse.Namespace) -> bool:
+    return args.feature_set is not None or args.decision is not None

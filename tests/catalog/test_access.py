@@ -380,6 +380,8 @@ def test_a_refused_read_of_a_warehouse_path_without_a_feature_set_is_audited(
     argv = ["catalog", "audit", "--identity", "bob@risk", "--conf", str(CONF)]
     assert main(argv) == 0
     assert f"bob@risk denied  {path}: {reason}" in capsys.readouterr().out
+    assert main([*argv, "--decision", "allowed", "--feature-set", "risk.x"]) == 0
+    assert capsys.readouterr().out == "no audit entries match these filters\n"
 
 
 @pytest.mark.parametrize(

@@ -444,6 +444,14 @@ def test_cli_catalog_commands(
     conf = CONF
     assert main(["--conf", conf, "catalog", "search", "--tag", "profile"]) == 0
     assert "customers.profile" in capsys.readouterr().out
+    # A misspelt domain finds nothing, and says so.
+    assert main(["--conf", conf, "catalog", "search", "--domain", "paymnts"]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "0 feature set(s)",
+        "note: --domain 'paymnts' is not declared in conf/mesh.yaml; did you mean 'payments'?",
+    ]
+    assert main(["--conf", conf, "catalog", "search", "--domain", "payments", "--tag", "x"]) == 0
+    assert capsys.readouterr().out == "0 feature set(s)\n"  # a declared domain: no note
     assert main(["--conf", conf, "catalog", "versions", "payments.tx_amounts", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["semantic_version"] == "1.0.0"
     assert (
@@ -470,7 +478,7 @@ def test_cli_catalog_commands(
         "global_feature_set:risk.customer_risk",
     ]
     assert main(["--conf", conf, "catalog", "show", "payments.nope"]) == 1
-    assert "not in the catalog" in capsys.readouterr().err
+    assert "neither in the catalog nor defined in conf/; list" in capsys.readouterr().err
 
 
 def _command_line(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
