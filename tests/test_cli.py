@@ -601,14 +601,18 @@ def test_unknown_demo_steps_are_refused_before_spark_starts(
 
 
 def test_compute_and_refresh_that_build_global_sets_need_a_caller_before_spark_starts(
-    capsys: pytest.CaptureFixture[str], no_spark: None, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
+    no_spark: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.delenv("MESH_IDENTITY", raising=False)
     for command in ("compute", "refresh"):
-        assert main([command, "--conf", CONF]) == 1
+        argv = [command, "--conf", CONF, "--warehouse", str(tmp_path)]
+        assert main(argv) == 1
         assert "no caller identity: MESH_IDENTITY is not set" in capsys.readouterr().err
         with pytest.raises(AssertionError, match="Spark started"):  # the caller was accepted
-            main([command, "--conf", CONF, "--identity", "ann@risk"])
+            main([*argv, "--identity", "ann@risk"])
 
 
 def test_a_negative_inference_limit_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -616,3 +620,32 @@ def test_a_negative_inference_limit_is_a_usage_error(capsys: pytest.CaptureFixtu
         main(["inference", "--training", "risk.churn", "--limit", "-1", "--conf", CONF])
     assert info.value.code == 2
     assert "expected at least 0, found -1" in capsys.readouterr().err
+
+
+READS = [
+    ["compute", "payments.customer_spend"],
+    ["refresh", "payments.customer_spend"],
+    ["inference", "payments.customer_spend.tx_count_1d", "--key", "customer_id=1"],
+    ["training", "build", "risk.churn"],
+    ["training", "rebuild", "MANIFEST"],
+    ["global", "build"],
+]
+
+
+@pytest.mark.parametrize("command", READS, ids=lambda a: "-".join(a[:2]))
+def test_a_command_reading_a_missing_warehouse_says_so_before_spark_starts(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    no_spark: None,
+) -> None:
+    monkeypatch.delenv("MESH_WAREHOUSE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    argv = [str(tmp_path / "_manifest.json") if a == "MANIFEST" else a for a in command]
+    argv += ["--conf", CONF, "--warehouse", "nowh", "--identity", "ann@risk"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    assert f"error: no warehouse at nowh ({tmp_path / 'nowh'}); pass --warehouse" in err
+    assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import difflib
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -132,17 +131,13 @@ def _context(
     ``versions``, ``lineage``, ``audit`` and ``export`` start no JVM. A ``lazy`` session
     without the lookup's warehouse check: a metadata-only publish computes nothing either.
     """
-    from mesh.catalog.tables import require_warehouse
+    from mesh.cli.warehouse import require_existing_warehouse
     from mesh.definitions import load_mesh
     from mesh.session import get_spark, lazy_spark
 
     mesh = load_mesh(args.conf)
     if lookup:
-        require_warehouse(
-            mesh.warehouse,
-            "pass --warehouse or set MESH_WAREHOUSE (default: storage.warehouse in "
-            f"{os.path.join(args.conf, 'mesh.yaml')})",
-        )
+        require_existing_warehouse(mesh, args.conf)
     if defines is not None:
         fs = mesh.any_set(defines)
         if publishes:

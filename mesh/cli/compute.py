@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_compute(args: argparse.Namespace) -> int:
+    from mesh.cli.warehouse import require_existing_warehouse
     from mesh.compute import compute_targets, resolve_targets
     from mesh.compute.runner import require_caller
     from mesh.definitions import load_mesh
@@ -46,7 +47,8 @@ def run_compute(args: argparse.Namespace) -> int:
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     chunk = parse_chunk(args.chunk)
     mesh = load_mesh(args.conf)
-    selected = resolve_targets(mesh, args.targets)  # an unknown target: before Spark starts
+    require_existing_warehouse(mesh, args.conf)  # its sources are read: before Spark starts
+    selected = resolve_targets(mesh, args.targets)  # so is an unknown target
     require_caller(mesh, selected, args.identity)  # so is a missing caller
     results = compute_targets(
         get_spark("mesh-compute"),
@@ -61,6 +63,7 @@ def run_compute(args: argparse.Namespace) -> int:
 
 
 def run_refresh(args: argparse.Namespace) -> int:
+    from mesh.cli.warehouse import require_existing_warehouse
     from mesh.compute import refresh_targets, resolve_targets
     from mesh.compute.runner import require_caller
     from mesh.definitions import load_mesh
@@ -68,7 +71,8 @@ def run_refresh(args: argparse.Namespace) -> int:
 
     chunk = parse_chunk(args.chunk)
     mesh = load_mesh(args.conf)
-    selected = resolve_targets(mesh, args.targets)  # an unknown target: before Spark starts
+    require_existing_warehouse(mesh, args.conf)  # its sources are read: before Spark starts
+    selected = resolve_targets(mesh, args.targets)  # so is an unknown target
     require_caller(mesh, selected, args.identity, refresh=True)  # so is a missing caller
     refresh_targets(
         get_spark("mesh-refresh"), mesh, args.targets, chunk=chunk, identity=args.identity

@@ -96,13 +96,16 @@ def _unpublished(parser: argparse.ArgumentParser) -> None:
 
 
 def _mesh(args: argparse.Namespace) -> Any:
-    """The mesh. Every command here reads governed data, so a missing identity is refused
-    here, before Spark starts (the build checks it again, with the grants); so is a name
-    the mesh does not define, by each command before it calls ``_spark``."""
+    """The mesh. Every command here reads governed data of the warehouse, so a warehouse
+    that is not there and a missing identity are refused here, before Spark starts (the
+    build checks the identity again, with the grants); so is a name the mesh does not
+    define, by each command before it calls ``_spark``."""
     from mesh.catalog.access import current_identity
+    from mesh.cli.warehouse import require_existing_warehouse
     from mesh.definitions import load_mesh
 
     mesh = load_mesh(args.conf)
+    require_existing_warehouse(mesh, args.conf)
     current_identity(mesh.standards, args.identity)
     return mesh
 
