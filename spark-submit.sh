@@ -16,7 +16,7 @@
 #   on a local master: the job's session gets shuffle partitions for the machine (unless set
 #                      here) and log level ERROR (or MESH_SPARK_LOG_LEVEL); Spark starts at that
 #                      level too (not its some 50 INFO lines): SPARK_SUBMIT_OPTS=
-#                      -Dlog4j2.configurationFile=jobs/log4j2.properties, unless a log4j
+#                      -Dlog4j2.configurationFile=mesh/log4j2.properties, unless a log4j
 #                      configuration of yours is in use (-Dlog4j.configurationFile or
 #                      -Dlog4j2.configurationFile in SPARK_SUBMIT_OPTS, --driver-java-options,
 #                      --conf or spark-defaults.conf; log4j2.* in SPARK_CONF_DIR)
@@ -223,7 +223,7 @@ own_log4j() {
 launch=()  # the environment spark-submit gets on top of this one (shown in its command line)
 if [[ "$master" == local* ]] && ! own_log4j; then
     # The launcher splits SPARK_SUBMIT_OPTS as a shell would: quote the path.
-    log4j="$root/jobs/log4j2.properties"
+    log4j="$root/mesh/log4j2.properties"
     log4j="${log4j//\\/\\\\}"
     log4j="\"${log4j//\"/\\\"}\""
     opts="-Dlog4j2.configurationFile=$log4j -Dmesh.spark.log.level=$level"

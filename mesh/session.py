@@ -59,6 +59,10 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.driver.memory", os.environ.get("MESH_DRIVER_MEMORY", "4g"))
     )
+    level = _local_log_level()
+    if not _own_log4j():
+        # The JVM starts at the session's level (not Spark's INFO/WARN start-up lines).
+        builder = builder.config("spark.driver.extraJavaOptions", log4j_options(level))
     if _delta_jars_available():
         builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
             "spark.sql.catalog.spark_catalog", DELTA_CATALOG
@@ -69,11 +73,88 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
         warnings.filterwarnings("ignore", _LAUNCH_ONLY, UserWarning)
         spark = builder.getOrCreate()
     if not is_connect(spark):  # SPARK_API_MODE=connect: a local Spark Connect server
-        spark.sparkContext.setLogLevel(os.environ.get("MESH_SPARK_LOG_LEVEL", "ERROR"))
+        spark.sparkContext.setLogLevel(level)
     return spark
 
 
-_LAUNCH_ONLY = r"Failed to set spark\.(ui\.enabled|ui\.showConsoleProgress|driver\.memory) "
+_LAUNCH_ONLY = (
+    r"Failed to set spark\.(ui\.enabled|ui\.showConsoleProgress|driver\.memory"
+    r"|driver\.extraJavaOptions) "
+)
+# Spark's driver logging on a local master, at -Dmesh.spark.log.level (package data, also
+# used by spark-submit.sh).
+LOG4J_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
+LOG4J_FILES = ("log4j2.properties", "log4j2.xml", "log4j2.yaml", "log4j2.yml", "log4j2.json")
+
+
+class _Quiet:
+    """Set while the ``mesh`` command runs (``quiet_local_session``)."""
+
+    on = False
+
+
+_quiet = _Quiet()
+
+
+@contextmanager
+def quiet_local_session() -> Iterator[None]:
+    """A local session started meanwhile logs only FATAL, from start-up on.
+
+    For the ``mesh`` command, which reports a failure as one message of its own: Spark's
+    ERROR logs of the same failure (a failed task's stack, the aborted job) only repeat it.
+    ``MESH_DEBUG`` or ``MESH_SPARK_LOG_LEVEL`` keeps Spark's level (ERROR, or the one set).
+    A session that exists already, spark-submit's and Spark Connect's are not changed.
+    """
+    before = _quiet.on
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = before
+
+
+def _local_log_level() -> str:
+    """``MESH_SPARK_LOG_LEVEL``, else FATAL inside ``quiet_local_session`` (no ``MESH_DEBUG``),
+    else ERROR."""
+    given = os.environ.get("MESH_SPARK_LOG_LEVEL")
+    if given:
+        return given
+    return "FATAL" if _quiet.on and not os.environ.get("MESH_DEBUG") else "ERROR"
+
+
+def log4j_options(level: str) -> str:
+    """Driver JVM options that start Spark's logging from ``LOG4J_CONFIG`` at ``level``."""
+    path = LOG4J_CONFIG.replace("\\", "\\\\").replace('"', '\\"')
+    return f'-Dlog4j2.configurationFile="{path}" -Dmesh.spark.log.level={level.lower()}'
+
+
+def _own_log4j() -> bool:
+    """Whether a log4j configuration of the user's (or driver JVM options) is in use: Java
+    options naming one, ``spark.driver.extraJavaOptions`` set, a ``log4j2.*`` file in Spark's
+    conf folder."""
+    options = " ".join(
+        os.environ.get(v, "")
+        for v in (
+            "PYSPARK_SUBMIT_ARGS",
+            "SPARK_SUBMIT_OPTS",
+            "JDK_JAVA_OPTIONS",
+            "JAVA_TOOL_OPTIONS",
+        )
+    )
+    if "log4j" in options or "extraJavaOptions" in options or "driver-java-options" in options:
+        return True
+    home = os.environ.get("SPARK_HOME")
+    folder = os.environ.get("SPARK_CONF_DIR") or (os.path.join(home, "conf") if home else "")
+    if not folder:
+        return False
+    if any(os.path.isfile(os.path.join(folder, name)) for name in LOG4J_FILES):
+        return True
+    defaults = os.path.join(folder, "spark-defaults.conf")
+    if os.path.isfile(defaults):
+        with open(defaults, encoding="utf-8", errors="replace") as file:
+            text = file.read()
+        return "log4j" in text or "spark.driver.extraJavaOptions" in text
+    return False
 
 
 def _local_partitions() -> str:

@@ -622,6 +622,49 @@ def test_a_negative_inference_limit_is_a_usage_error(capsys: pytest.CaptureFixtu
     assert "expected at least 0, found -1" in capsys.readouterr().err
 
 
+# --- what the command prints: its one message, its output, nothing of Spark's ---------------
+
+MESH = [sys.executable, "-c", "import sys; from mesh.cli import main; sys.exit(main())"]
+JVM_NOTICE = "WARNING: Using incubator modules"  # the JVM's own line, not a log's
+
+
+def _mesh_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MESH_SPARK_MASTER": "local[1]", **extra}
+    env.setdefault("MESH_DRIVER_MEMORY", "1g")
+    for name in ("MESH_DEBUG", "MESH_SPARK_LOG_LEVEL", "MESH_WAREHOUSE"):
+        env.pop(name, None)
+    return env
+
+
+def test_a_computation_failing_on_the_data_is_one_message_without_sparks_logs(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Spark logs a failed task at ERROR (its stack, the aborted job) and PySpark the query's
+    context; a session ``mesh`` starts itself logs none of it, nor its start-up lines."""
+    import shutil
+
+    warehouse = str(tmp_path / "wh")
+    generate = ["generate", "--conf", CONF, "--warehouse", warehouse, "--customers", "6"]
+    assert main([*generate, "--days", "2", "--only", "payments.transactions"]) == 0
+    capsys.readouterr()
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    spend = conf / "domains" / "payments" / "customer_spend.yaml"
+    text = spend.read_text()
+    assert 'filter: "is_refund"' in text
+    spend.write_text(text.replace('"is_refund"', '"cast(currency as int) > 0"'))  # 'EUR'
+    argv = ["compute", "payments.customer_spend", "--conf", str(conf), "--warehouse", warehouse]
+    run = subprocess.run(
+        MESH + argv, cwd=tmp_path, env=_mesh_env(), capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 1, run.stderr[-3000:]
+    lines = [line for line in run.stderr.splitlines() if not line.startswith(JVM_NOTICE)]
+    assert len(lines) == 2, run.stderr[-3000:]
+    assert lines[0].startswith("error: Feature set `payments.customer_spend`: its computation ")
+    assert "CAST_INVALID_INPUT" in lines[0] and "nothing was written" in lines[0]
+    assert lines[1] == "(set MESH_DEBUG=1 for the traceback)"
+
+
 READS = [
     ["compute", "payments.customer_spend"],
     ["refresh", "payments.customer_spend"],

@@ -15,12 +15,14 @@ import pytest
 
 from mesh.session import (
     DELTA_EXTENSION,
+    LOG4J_CONFIG,
     _delta_jars_available,
     _LazySession,
     get_spark,
     is_connect,
     lazy_spark,
     native_delta_enabled,
+    quiet_local_session,
 )
 
 SHUFFLE = "spark.sql.shuffle.partitions"
@@ -178,7 +180,12 @@ def test_a_local_connect_server_starts_without_warnings_on_its_launch_settings(
             return lambda *args: self
 
         def getOrCreate(self) -> Any:
-            for key in ("spark.ui.enabled", "spark.ui.showConsoleProgress", "spark.driver.memory"):
+            for key in (
+                "spark.ui.enabled",
+                "spark.ui.showConsoleProgress",
+                "spark.driver.memory",
+                "spark.driver.extraJavaOptions",
+            ):
                 message = f"Failed to set {key} to Some(false) due to [CANNOT_MODIFY_CONFIG]"
                 warnings.warn(message, stacklevel=1)
             warnings.warn("Failed to set spark.sql.shuffle.partitions to Some(4)", stacklevel=1)
@@ -269,3 +276,96 @@ def test_a_sigint_handler_that_asks_is_kept_over_sparks() -> None:
         assert signal.getsignal(signal.SIGINT) is sparks
     finally:
         signal.signal(signal.SIGINT, original)
+
+
+def _local_builder_options(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The settings ``get_spark`` gives a new local classic session, and the level it then
+    sets, as ``"level"`` (no session starts)."""
+    from pyspark.sql import SparkSession
+
+    settings: dict[str, str] = {}
+
+    class Context:
+        def setLogLevel(self, level: str) -> None:
+            settings["level"] = level
+
+    class Session:
+        sparkContext = Context()
+
+    class Builder:
+        def config(self, key: str, value: str) -> Any:
+            settings[key] = value
+            return self
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: self
+
+        def getOrCreate(self) -> Any:
+            return Session()
+
+    monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    monkeypatch.setattr(SparkSession, "_instantiatedSession", None)
+    monkeypatch.setattr(SparkSession, "builder", Builder())
+    for name in ("SPARK_REMOTE", "PYSPARK_GATEWAY_PORT", "SPARK_API_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    get_spark("app")
+    return settings
+
+
+LOG4J_OPTION = f'-Dlog4j2.configurationFile="{LOG4J_CONFIG}"'
+
+
+def test_a_local_session_starts_its_logging_at_its_level(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("MESH_SPARK_LOG_LEVEL", "MESH_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))  # no log4j configuration of the user's
+    assert Path(LOG4J_CONFIG).is_file()
+    options = _local_builder_options(monkeypatch)
+    java = f"{LOG4J_OPTION} -Dmesh.spark.log.level=error"
+    assert (options["spark.driver.extraJavaOptions"], options["level"]) == (java, "ERROR")
+
+    with quiet_local_session():  # the mesh command's own session: its one message only
+        options = _local_builder_options(monkeypatch)
+    java = f"{LOG4J_OPTION} -Dmesh.spark.log.level=fatal"
+    assert (options["spark.driver.extraJavaOptions"], options["level"]) == (java, "FATAL")
+
+    for name, value, level in (
+        ("MESH_DEBUG", "1", "ERROR"),
+        ("MESH_SPARK_LOG_LEVEL", "WARN", "WARN"),
+    ):
+        with monkeypatch.context() as env, quiet_local_session():
+            env.setenv(name, value)
+            options = _local_builder_options(env)
+        assert options["level"] == level, name
+        assert options["spark.driver.extraJavaOptions"].endswith(f"level={level.lower()}")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "file"),
+    [
+        ("SPARK_SUBMIT_OPTS", "-Dlog4j2.configurationFile=/etc/mine.properties", None),
+        ("PYSPARK_SUBMIT_ARGS", "--driver-java-options -Xss4m pyspark-shell", None),
+        (None, None, "log4j2.properties"),
+        (None, None, "spark-defaults.conf"),
+    ],
+)
+def test_a_log4j_configuration_of_the_users_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str | None,
+    value: str | None,
+    file: str | None,
+) -> None:
+    for name in ("MESH_SPARK_LOG_LEVEL", "MESH_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    if variable and value:
+        monkeypatch.setenv(variable, value)
+    if file:
+        (tmp_path / file).write_text("spark.driver.extraJavaOptions -Xss4m\n")
+    with quiet_local_session():
+        options = _local_builder_options(monkeypatch)
+    assert "spark.driver.extraJavaOptions" not in options
+    assert options["level"] == "FATAL"  # set once started, as before

@@ -177,7 +177,7 @@ def _fake_spark_submit(tmp_path: Path) -> Path:
     return fake
 
 
-QUIET = f'-Dlog4j2.configurationFile="{ROOT}/jobs/log4j2.properties"'
+QUIET = f'-Dlog4j2.configurationFile="{ROOT}/mesh/log4j2.properties"'
 OWN = "-Dlog4j.configurationFile=my.xml"  # a log4j configuration of the user's
 LOCAL = ["--master", "local[2]"]
 

@@ -1,8 +1,10 @@
 """The ``mesh`` command. Each area registers its sub-commands from its own module.
 
 One handler turns a ``MeshError`` into a one-line message and exit code 1;
-``MESH_DEBUG=1`` shows the traceback instead. An interrupt (Ctrl-C) cancels Spark's jobs and
-is one line and exit code 130 (``mesh.cli.interrupt``).
+``MESH_DEBUG=1`` shows the traceback instead. Spark's own logs of that failure stay quiet: a
+local session the command starts logs only FATAL, and PySpark's query-context loggers are
+off while it runs (``MESH_DEBUG`` or ``MESH_SPARK_LOG_LEVEL`` keeps them). An interrupt
+(Ctrl-C) cancels Spark's jobs and is one line and exit code 130 (``mesh.cli.interrupt``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from mesh.cli.interrupt import caused_by_interrupt, interrupt_guard, interrupted
+from mesh.cli.interrupt import caused_by_interrupt, interrupt_guard, interrupted, pyspark_loggers
 from mesh.definitions.mesh import WAREHOUSE_ENV
 from mesh.errors import ConfigError, MeshError
+from mesh.session import quiet_local_session
+
+# PySpark's loggers that repeat a failed query's error (with its Java and Python stacks).
+QUERY_CONTEXT_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
 
 # Modules that expose ``register(subparsers)``; each sub-command sets ``func(args) -> int``.
 COMMAND_MODULES = (
@@ -78,8 +84,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    with _warehouse(args.warehouse):
+    with _warehouse(args.warehouse), quiet_local_session(), _quiet_query_context():
         return _run(args)
+
+
+@contextmanager
+def _quiet_query_context() -> Iterator[None]:
+    """PySpark's query-context loggers off for one command, unless ``MESH_DEBUG`` or
+    ``MESH_SPARK_LOG_LEVEL`` asks for Spark's logs; as they were after."""
+    if os.environ.get("MESH_DEBUG") or os.environ.get("MESH_SPARK_LOG_LEVEL"):
+        yield
+        return
+    silenced = [logger for logger in pyspark_loggers(QUERY_CONTEXT_LOGGERS) if not logger.disabled]
+    for logger in silenced:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger in silenced:
+            logger.disabled = False
 
 
 @contextmanager

@@ -81,13 +81,13 @@ class SigintHandler:
 def mark_interrupted() -> None:
     """From now on, drop the logs of Py4J and PySpark: what they report is the interrupt."""
     _state.interrupted = True
-    for logger in _loggers(NOISY_LOGGERS):
+    for logger in pyspark_loggers(NOISY_LOGGERS):
         if not logger.disabled:
             logger.disabled = True
             _state.silenced.append(logger)
 
 
-def _loggers(names: tuple[str, ...]) -> list[logging.Logger]:
+def pyspark_loggers(names: tuple[str, ...]) -> list[logging.Logger]:
     """The loggers of ``names``; one not created yet is created as PySpark's own class.
 
     PySpark asks for its query-context loggers with ``PySparkLogger.getLogger``, which returns
