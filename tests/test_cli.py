@@ -665,6 +665,42 @@ def test_a_computation_failing_on_the_data_is_one_message_without_sparks_logs(
     assert lines[1] == "(set MESH_DEBUG=1 for the traceback)"
 
 
+def test_a_closed_output_ends_the_command_quietly(tmp_path: Path) -> None:
+    """``mesh ... | head -1``: the reader is gone before the command writes."""
+    read, write = os.pipe()
+    os.close(read)  # writing now fails with EPIPE (Python ignores SIGPIPE)
+    try:
+        run = subprocess.run(
+            [*MESH, "show-config", "--conf", CONF],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env=_mesh_env(),
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert run.returncode == 141
+    assert run.stderr == ""
+
+
+def test_a_closed_output_in_a_process_leaves_its_stdout_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def command(args: Any) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    real = argparse.ArgumentParser.parse_args
+    monkeypatch.setattr(
+        argparse.ArgumentParser,
+        "parse_args",
+        lambda self, argv=None: argparse.Namespace(**{**vars(real(self, argv)), "func": command}),
+    )
+    assert main(["show-config", "--conf", CONF]) == 141
+    print("still here")
+    assert capsys.readouterr().out == "still here\n"
+
+
 READS = [
     ["compute", "payments.customer_spend"],
     ["refresh", "payments.customer_spend"],

@@ -5,6 +5,8 @@ One handler turns a ``MeshError`` into a one-line message and exit code 1;
 local session the command starts logs only FATAL, and PySpark's query-context loggers are
 off while it runs (``MESH_DEBUG`` or ``MESH_SPARK_LOG_LEVEL`` keeps them). An interrupt
 (Ctrl-C) cancels Spark's jobs and is one line and exit code 130 (``mesh.cli.interrupt``).
+A reader that closes the output early (``mesh ... | head -1``) ends the command quietly
+with exit code 141, what a shell reports for a command ended by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mesh.definitions.mesh import WAREHOUSE_ENV
 from mesh.errors import ConfigError, MeshError
 from mesh.session import quiet_local_session
 
+CLOSED_OUTPUT_EXIT = 141  # 128 + SIGPIPE
 # PySpark's loggers that repeat a failed query's error (with its Java and Python stacks).
 QUERY_CONTEXT_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
 
@@ -84,8 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    with _warehouse(args.warehouse), quiet_local_session(), _quiet_query_context():
-        return _run(args)
+    try:
+        with _warehouse(args.warehouse), quiet_local_session(), _quiet_query_context():
+            code = _run(args)
+            sys.stdout.flush()  # a closed output shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        return _output_closed()
+    return code
 
 
 @contextmanager
@@ -103,6 +111,20 @@ def _quiet_query_context() -> Iterator[None]:
     finally:
         for logger in silenced:
             logger.disabled = False
+
+
+def _output_closed() -> int:
+    """The reader of stdout went away: nothing more to write, no traceback.
+
+    As the Python documentation recommends (signal module, "Note on SIGPIPE"): stdout is
+    pointed at devnull, so the interpreter's last flush at exit does not fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor behind stdout (captured output)
+        pass
+    return CLOSED_OUTPUT_EXIT
 
 
 @contextmanager
