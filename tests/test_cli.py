@@ -38,9 +38,10 @@ def test_show_config_lists_every_definition(capsys: pytest.CaptureFixture[str]) 
     assert main(["--conf", CONF, "show-config"]) == 0
     out = capsys.readouterr().out
     mesh = load_mesh(CONF)
-    for name, fs in mesh.feature_sets.items():
-        assert name in out and mesh.data_hash(fs) in out and fs.metadata_hash() in out
-    for name in [*mesh.products, *mesh.global_sets, *mesh.training_sets]:
+    for name, fs in [*mesh.feature_sets.items(), *mesh.global_sets.items()]:
+        line = next(line for line in out.splitlines() if line.strip().startswith(f"{name} "))
+        assert f"data {mesh.data_hash(fs)}" in line and f"meta {fs.metadata_hash()}" in line
+    for name in [*mesh.products, *mesh.training_sets]:
         assert name in out
 
 

@@ -212,7 +212,8 @@ def _show_config(args: argparse.Namespace) -> int:
     for item in summary["global_sets"]:
         print(
             f"  {item['name']:<30} v{item['version']} {item['entity']} reads "
-            f"{', '.join(item['reads'])}  data {item['data_hash']}"
+            f"{', '.join(item['reads'])}  data {item['data_hash']}  "
+            f"meta {item['metadata_hash']}"
         )
     print("training sets:")
     for item in summary["training_sets"]:
