@@ -601,6 +601,32 @@ def test_unknown_demo_steps_are_refused_before_spark_starts(
     assert "Demo steps bogus do not exist" in capsys.readouterr().err
 
 
+def test_demo_into_a_warehouse_that_holds_anything_is_refused_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], no_spark: None, tmp_path: Path
+) -> None:
+    # A second demo after `generate --append-day` and `refresh` regenerated the products and
+    # stopped halfway through the publishes: the demo starts a warehouse from scratch.
+    warehouse = tmp_path / "wh"
+    (warehouse / "_catalog").mkdir(parents=True)
+    (warehouse / "products").mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["--warehouse", str(warehouse), "demo", "--conf", CONF]) == 1
+    err = capsys.readouterr().err
+    assert f"{warehouse} already holds _catalog, products" in err
+    assert f"Pass a fresh --warehouse (or MESH_WAREHOUSE), or remove {warehouse} first" in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_demo_steps_without_generate_continue_in_the_warehouse(tmp_path: Path) -> None:
+    from mesh.datagen.demo import check_fresh_warehouse
+
+    (tmp_path / "products").mkdir()
+    check_fresh_warehouse(str(tmp_path), {"compute", "publish", "summary"})
+    check_fresh_warehouse(str(tmp_path / "new"), {"generate"})
+    (tmp_path / "empty").mkdir()
+    check_fresh_warehouse(str(tmp_path / "empty"), {"generate"})
+
+
 def test_compute_and_refresh_that_build_global_sets_need_a_caller_before_spark_starts(
     capsys: pytest.CaptureFixture[str],
     no_spark: None,

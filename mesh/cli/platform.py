@@ -133,11 +133,11 @@ def _spark() -> Any:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mesh.datagen.demo import check_steps, run_demo
+    from mesh.datagen.demo import check_fresh_warehouse, check_steps, run_demo
 
     mesh = _load(args)
     config = _config(args)  # knob errors before Spark starts
-    check_steps(args.steps)
+    check_fresh_warehouse(mesh.warehouse, check_steps(args.steps))
     print(
         f"feature mesh demo: conf {os.path.abspath(args.conf)}, warehouse "
         f"{os.path.abspath(mesh.warehouse)}"

@@ -14,11 +14,18 @@ Steps, in order, each a small function of a shared context:
 A step whose library is not in this installation yet, or whose inputs an earlier step did not
 produce, is reported as ``skipped`` with the reason on its progress line; any error of a step
 that runs stops the demo (no step hides a failure).
+
+A demo that generates starts a warehouse from scratch: a warehouse that already holds anything
+is refused before anything is written (``check_fresh_warehouse``). Regenerating the data under
+what later runs wrote there (an appended day, a refresh, other publishes) would republish
+every set over a mix of both and stop halfway; ``--steps`` without ``generate`` continues a
+demo in its warehouse.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,12 +90,13 @@ def run_demo(
     """Run the demo end to end into ``warehouse`` and print one progress line per step.
 
     ``config`` (default: the ``scale`` preset) sets the generated data; the example tables are
-    regenerated on every run (identical rows; a new Delta version). Returns the steps with
-    their status and the tables produced. ``steps`` runs only the named steps (in the
+    generated into a warehouse that is new or empty (``check_fresh_warehouse``). Returns the
+    steps with their status and the tables produced. ``steps`` runs only the named steps (in the
     fixed order; e.g. ``["generate", "summary"]``); the others are reported as skipped.
     """
     ctx = DemoContext(spark, mesh, warehouse, config or config_for_scale(scale), out, sample_rows)
     chosen = check_steps(steps)
+    check_fresh_warehouse(warehouse, chosen)
     results: list[StepResult] = []
     for number, (name, step) in enumerate(_STEPS, start=1):
         out(f"[{number}/{len(_STEPS)}] {name} ...")
@@ -250,3 +258,30 @@ def check_steps(steps: Sequence[str] | None) -> set[str]:
             steps=unknown,
         )
     return chosen
+
+
+def check_fresh_warehouse(warehouse: str, steps: set[str]) -> None:
+    """``DataGenError`` when the demo would generate into a local warehouse that holds anything.
+
+    The ``generate`` step starts the demo's warehouse from scratch; without it the steps
+    continue in the warehouse as it is. URIs (s3://, abfss://, dbfs:/ ...) are not listed:
+    the session that writes there may hold the only credentials to it.
+    """
+    from mesh.storage import normalize_path
+
+    location = normalize_path(warehouse)
+    if "generate" not in steps or not os.path.isdir(location):
+        return
+    found = sorted(os.listdir(location))
+    if found:
+        listed = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise DataGenError(
+            f"The demo starts a warehouse from scratch, and {location} already holds {listed}: "
+            "generating the example data again under what was written there since (an "
+            "appended day, a refresh, other publishes) would republish the feature sets over a "
+            "mix of both. Pass a fresh --warehouse (or MESH_WAREHOUSE), or remove "
+            f"{location} first.",
+            warehouse=warehouse,
+            path=location,
+            found=found,
+        )
