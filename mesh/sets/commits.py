@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
+from datetime import datetime, time, timezone
 from typing import TYPE_CHECKING
 
 from mesh.sets.errors import InputChangedError, NotPublishedError, VersionPinError
@@ -71,23 +72,27 @@ def published_commit(
     pin: str | None,
     versions: Sequence[VersionRecord],
     allow_unpublished: bool,
+    *,
+    domain: bool,
 ) -> CommitRecord:
     """The commit of the newest published version of ``name`` (this major) matching ``pin``.
 
     A publish lands with its catalog version row, which names the feature-table commit that
     passed governance; later commits (``mesh compute``, ``refresh``, ``global build``) are not
     read until published. A set never published in this major is refused, or, with
-    ``allow_unpublished``, read at its newest commit with a ``RuntimeWarning``.
+    ``allow_unpublished``, read at its newest commit with a ``RuntimeWarning``; the refusal
+    names the ``mesh publish`` command to run (``domain``: a domain set's, with a range).
     """
     published = [v for v in versions if v.major == major]
     if not published:
         if not allow_unpublished:
+            command = publish_command(table, name, domain)
             raise NotPublishedError(
                 f"Feature set {name} has no published version of major {major}: its feature "
                 f"table {table.path} holds only commits that no governance check has passed "
-                f"(compute, refresh, global build). Publish it (`mesh publish {name}`), or, "
-                "to develop against it anyway, pass allow_unpublished=True "
-                "(`--allow-unpublished`).",
+                f"(compute, refresh, global build). Publish it (`{command}`), or, to develop "
+                "against it anyway, pass allow_unpublished=True (`--allow-unpublished`).",
+                command=command,
                 feature_set=name,
                 major=major,
                 path=table.path,
@@ -127,6 +132,24 @@ def published_commit(
 def commit_at(table: DeltaFeatureTable, version: int) -> CommitRecord | None:
     """The commit of ``table`` at Delta version ``version``, if its history holds one."""
     return next((r for r in table.history() if r.version == version), None)
+
+
+def publish_command(table: DeltaFeatureTable, name: str, domain: bool) -> str:
+    """The ``mesh publish`` command for what ``table`` holds: a global set's whole history, a
+    domain set's range its commits computed (``--start``/``--end``, which it needs)."""
+    if not domain:
+        return f"mesh publish {name}"
+    infos = [r.info for r in table.history() if r.info is not None]
+    starts = [i.range_start for i in infos if i.range_start is not None]
+    ends = [i.range_end for i in infos if i.range_end is not None]
+    if not starts or not ends:
+        return f"mesh publish {name} --start START --end END"
+    return f"mesh publish {name} --start {_iso(min(starts))} --end {_iso(max(ends))}"
+
+
+def _iso(moment: datetime) -> str:
+    utc = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+    return utc.date().isoformat() if utc.time() == time(0) else utc.isoformat()
 
 
 def find_commit(table: DeltaFeatureTable, feature_set: str, pin: str | None) -> CommitRecord:

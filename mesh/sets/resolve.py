@@ -150,7 +150,15 @@ def _pin(
             majors=majors,
         )
     if published:
-        record = published_commit(table, name, major, pin, versions, allow_unpublished)
+        record = published_commit(
+            table,
+            name,
+            major,
+            pin,
+            versions,
+            allow_unpublished,
+            domain=isinstance(definition, FeatureSet),
+        )
     else:
         record = newest_commit(table, name, major, pin, versions)
     info = record.info

@@ -576,6 +576,7 @@ def test_a_set_never_published_is_refused_unless_allowed(wh) -> None:
     with pytest.raises(NotPublishedError) as err:
         build_inference_set(wh.spark, wh.mesh, ["risk.combo.ratio"], [{"customer_id": 1}])
     assert (err.value.params["feature_set"], err.value.params["major"]) == ("risk.combo", 1)
+    assert err.value.params["command"] == "mesh publish risk.combo"  # its whole history
     with pytest.warns(RuntimeWarning, match="no published version"):
         got = build_inference_set(
             wh.spark,
@@ -586,6 +587,34 @@ def test_a_set_never_published_is_refused_unless_allowed(wh) -> None:
             allow_unpublished=True,
         )
     assert got.first()["ratio"] == 10.0
+
+
+def test_an_unpublished_domain_set_is_refused_with_a_publish_command_that_runs(wh) -> None:
+    from mesh.storage import CommitInfo
+
+    # `mesh publish` of a domain set needs --start and --end: the range its commits computed.
+    spend = wh.mesh.feature_sets["payments.spend"]
+    wh.mesh.feature_sets["payments.spend"] = spend.model_copy(update={"version": "2.0.0"})
+    wh.write_features("payments.spend", SPEND_V1, SPEND_SCHEMA, "2.0.0", publish=False)
+    with pytest.raises(NotPublishedError) as err:
+        resolve_inputs(wh.spark, wh.mesh, ["payments.spend.amount"])
+    assert err.value.params["command"] == "mesh publish payments.spend --start START --end END"
+    table = open_table(wh.spark, str(wh.root / "features/payments/spend/v2"))
+    for start, end in [(jan(3), jan(9, 12)), (jan(1), jan(5))]:
+        ranged = CommitInfo(
+            run_id="r2",
+            operation="compute",
+            definition_hash=wh.mesh.data_hash(wh.mesh.feature_sets["payments.spend"]),
+            range_start=start,
+            range_end=end,
+            extra={"feature_set": "payments.spend", "semantic_version": "2.0.0"},
+        )
+        table.append(wh.spark.createDataFrame(SPEND_V1[:1], SPEND_SCHEMA), ranged)
+    with pytest.raises(NotPublishedError) as err:
+        resolve_inputs(wh.spark, wh.mesh, ["payments.spend.amount"])
+    command = "mesh publish payments.spend --start 2024-01-01 --end 2024-01-09T12:00:00+00:00"
+    assert err.value.params["command"] == command
+    assert f"Publish it (`{command}`)" in err.value.message
 
 
 def test_a_patch_version_can_be_pinned(wh) -> None:
