@@ -62,8 +62,13 @@ class RunResult:
     def summary(self) -> str:
         if self.delta_version is None:
             return f"{self.feature_set}: nothing committed ({self.note})"
+        span = (
+            "over its whole history"
+            if self.start is None and self.end is None
+            else f"[{_iso(self.start)}, {_iso(self.end)})"
+        )
         return (
-            f"{self.feature_set}: {self.operation} [{_iso(self.start)}, {_iso(self.end)}) "
+            f"{self.feature_set}: {self.operation} {span} "
             f"{self.rows} rows -> {self.path} version {self.delta_version}"
             + (f" ({self.note})" if self.note else "")
         )

@@ -48,7 +48,13 @@ from mesh.compute.job import (
     new_run_id,
 )
 from mesh.compute.sources import AV_US, E_US, on_time_line, read_source
-from mesh.compute.windowed import instant, position_unit_us, window_positions
+from mesh.compute.windowed import (
+    CREATED_TS,
+    FEATURE_TS,
+    instant,
+    position_unit_us,
+    window_positions,
+)
 from mesh.errors import ComputeError
 
 if TYPE_CHECKING:
@@ -134,6 +140,18 @@ def refresh_feature_set(
     return result
 
 
+def _dropped_features(
+    spark: SparkSession, mesh: MeshDefinition, fs: FeatureSet, path: str
+) -> list[str]:
+    """Feature columns of the table at ``path`` that ``fs`` no longer computes (only a new
+    major version, a new table, drops them: ``mesh.compute.widening``)."""
+    from mesh.storage import open_table
+
+    table = open_table(spark, path, backend=mesh.standards.storage.backend)
+    kept = {*fs.output_names(), *mesh.standards.entities[fs.entity].keys, FEATURE_TS, CREATED_TS}
+    return [name for name in table.schema().names if name not in kept]
+
+
 def _refresh(
     spark: SparkSession,
     mesh: MeshDefinition,
@@ -184,14 +202,24 @@ def _refresh(
                 current_hash=current,
                 expected_version=f"{major + 1}.0.0",
             )
+        dropped = _dropped_features(spark, mesh, fs, path)
+        major = int(fs.version.split(".")[0])
+        fix = (
+            f"it no longer computes {', '.join(dropped)}, which the table holds, so set "
+            f"version to {major + 1}.0.0 (a new table, v{major + 1}) and compute it"
+            if dropped
+            else "bump the version (minor when it only adds features, major otherwise), or, "
+            f"when no feature changed its type, run `mesh compute {fs.qualified_name}` "
+            "(no --start/--end: the whole table)"
+        )
         raise ComputeError(
             f"Feature set `{fs.qualified_name}`: its definition changed since a run of the same "
             f"version {fs.version} (data hash {old.definition_hash} in run {old.run_id}, now "
-            f"{current}); bump the version (minor when it only adds features, major "
-            f"otherwise), or run `mesh compute {fs.qualified_name}` over the full range.",
+            f"{current}); {fix}.",
             feature_set=fs.qualified_name,
             recorded_hash=old.definition_hash,
             current_hash=current,
+            removed=dropped,
         )
     if "legacy" in matches:
         # An earlier engine hashed the set's own fields only: its data product's location,

@@ -142,7 +142,14 @@ def refresh_targets(
         for name in downstream_globals(mesh, {r.feature_set for r in changed}):
             results.append(
                 build_global_set(
-                    spark, mesh, name, start=start, end=end, run_id=run_id, identity=identity
+                    spark,
+                    mesh,
+                    name,
+                    start=start,
+                    end=end,
+                    run_id=run_id,
+                    identity=identity,
+                    range_asked=False,
                 )
             )
             if progress:
@@ -159,13 +166,15 @@ def build_global_set(
     end: datetime | None,
     run_id: str,
     identity: str | None = None,
+    range_asked: bool = True,
 ) -> RunResult:
     """The hook to global feature sets, which ``mesh.sets.global_features`` builds.
 
     Calls ``compute_global_set`` when it exists, else ``build_global_feature_set`` (a full
     rebuild), with ``spark, mesh, name`` and whichever of ``start``, ``end``, ``run_id``,
     ``identity`` it accepts. When neither exists the set is reported as not built (``note``
-    says why) instead of failing the domain runs before it.
+    says why) instead of failing the domain runs before it. ``range_asked`` False: the range
+    is the refreshed sets' (the caller gave none), so a full rebuild does not remark on it.
     """
     try:
         from mesh.sets import global_features
@@ -209,7 +218,7 @@ def build_global_set(
     ranged = "start" in accepted and "end" in accepted
     note = (
         "rebuilt over its whole history (a range applies to domain feature sets only)"
-        if not ranged and (start is not None or end is not None)
+        if not ranged and range_asked and (start is not None or end is not None)
         else ""
     )
     return RunResult(

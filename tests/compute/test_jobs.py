@@ -257,6 +257,24 @@ def test_refresh_refuses_a_changed_definition(spark: Any, computed: Any) -> None
         mesh.feature_sets[fs.qualified_name] = fs
     assert info.value.params["recorded_hash"] == mesh.data_hash(fs)
     assert info.value.params["current_hash"] == mesh.data_hash(changed)
+    assert info.value.params["removed"] == []
+    assert f"run `mesh compute {fs.qualified_name}` (no --start/--end" in info.value.message
+
+
+def test_refresh_after_a_removed_feature_asks_only_for_a_major(spark: Any, quiet_mesh: Any) -> None:
+    # A full compute under the same version is refused too (the table holds the column), so
+    # the hint offers only the new major version.
+    base = quiet_mesh.feature_sets["payments.customer_spend"]
+    compute_feature_set(spark, quiet_mesh, base, progress=None)
+    fewer = base.model_copy(update={"features": base.features[1:]})
+    with pytest.raises(ComputeError) as refused:
+        refresh_feature_set(spark, quiet_mesh, fewer, progress=None)
+    removed = ["tx_count_1d", "tx_count_7d", "tx_count_30d"]
+    assert refused.value.params["removed"] == removed
+    assert "set version to 2.0.0" in refused.value.message
+    assert "mesh compute" not in refused.value.message
+    with pytest.raises(ComputeError, match=r"set version to 2\.0\.0"):
+        compute_feature_set(spark, quiet_mesh, fewer, progress=None)
 
 
 @pytest.fixture
@@ -653,6 +671,18 @@ def test_a_global_set_built_by_compute_reports_its_whole_history_not_the_asked_r
     assert "whole history" in asked.note and "whole history" in asked.summary()
     whole = build_global_set(None, None, "risk.g", start=None, end=None, run_id="r")  # type: ignore[arg-type]
     assert whole.note == ""
+    assert whole.summary() == "risk.g: global over its whole history 3 rows -> /wh/g version 1"
+    # A refresh passes the refreshed sets' range, which the caller did not give.
+    refreshed = build_global_set(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        "risk.g",
+        start=D0,
+        end=D0 + timedelta(days=1),
+        run_id="r",
+        range_asked=False,
+    )
+    assert refreshed.note == "" and "whole history" in refreshed.summary()
 
 
 def test_compute_with_a_global_set_checks_the_identity_before_any_commit(
@@ -716,5 +746,9 @@ def test_compute_and_refresh_build_global_sets_as_the_identity_given(
     fs = quiet_mesh.feature_sets["payments.customer_spend"]
     compute_feature_set(spark, quiet_mesh, fs, progress=None)
     _append_transactions(spark, quiet_mesh, _transactions(5, 500))
-    refresh_targets(spark, quiet_mesh, [fs.qualified_name], progress=None, identity="ann@risk")
+    results = refresh_targets(
+        spark, quiet_mesh, [fs.qualified_name], progress=None, identity="ann@risk"
+    )
     assert seen[1:] == [("risk.customer_risk", "ann@risk")]
+    # No range was given: the rebuild's line does not say one applies to domain sets only.
+    assert (results[-1].feature_set, results[-1].note) == ("risk.customer_risk", "")
