@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -33,6 +34,7 @@ def get_spark(app_name: str = "feature-mesh", master: str | None = None) -> Spar
     """
     from pyspark.sql import SparkSession
 
+    _silence_query_context()
     active = _existing_session()
     if active is not None:
         return active
@@ -91,26 +93,60 @@ class _Quiet:
     """Set while the ``mesh`` command runs (``quiet_local_session``)."""
 
     on = False
+    silenced: list[logging.Logger] = []  # loggers turned off meanwhile, back on after
 
 
 _quiet = _Quiet()
+# PySpark's loggers of a failed query's context (its Java and Python stacks, as JSON).
+QUERY_CONTEXT_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
 
 
 @contextmanager
 def quiet_local_session() -> Iterator[None]:
-    """A local session started meanwhile logs only FATAL, from start-up on.
+    """A local session started meanwhile logs only FATAL, from start-up on, and PySpark's
+    query-context loggers are off once a session is asked for (``get_spark``), until the end.
 
     For the ``mesh`` command, which reports a failure as one message of its own: Spark's
     ERROR logs of the same failure (a failed task's stack, the aborted job) only repeat it.
-    ``MESH_DEBUG`` or ``MESH_SPARK_LOG_LEVEL`` keeps Spark's level (ERROR, or the one set).
-    A session that exists already, spark-submit's and Spark Connect's are not changed.
+    ``MESH_DEBUG`` or ``MESH_SPARK_LOG_LEVEL`` keeps Spark's level (ERROR, or the one set) and
+    those loggers. A session that exists already, spark-submit's and Spark Connect's keep
+    their level. A command that never asks for a session never imports PySpark here.
     """
-    before = _quiet.on
-    _quiet.on = True
+    before, silenced = _quiet.on, _quiet.silenced
+    _quiet.on, _quiet.silenced = True, []
     try:
         yield
     finally:
-        _quiet.on = before
+        for logger in _quiet.silenced:
+            logger.disabled = False
+        _quiet.on, _quiet.silenced = before, silenced
+
+
+def _silence_query_context() -> None:
+    """Inside ``quiet_local_session`` (no ``MESH_DEBUG``, no ``MESH_SPARK_LOG_LEVEL``): PySpark's
+    query-context loggers off until it ends."""
+    if not _quiet.on or os.environ.get("MESH_DEBUG") or os.environ.get("MESH_SPARK_LOG_LEVEL"):
+        return
+    for logger in pyspark_loggers(QUERY_CONTEXT_LOGGERS):
+        if not logger.disabled:
+            logger.disabled = True
+            _quiet.silenced.append(logger)
+
+
+def pyspark_loggers(names: tuple[str, ...]) -> list[logging.Logger]:
+    """The loggers of ``names``; one not created yet is created as PySpark's own class.
+
+    PySpark asks for its query-context loggers with ``PySparkLogger.getLogger``, which returns
+    an existing logger of that name as it is: a plain ``Logger`` made by
+    ``logging.getLogger`` would then refuse PySpark's ``exception(..., errorClass=...)``
+    (``TypeError``) for the rest of the process.
+    """
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # no PySpark: only loggers that exist, none created
+        found = (logging.Logger.manager.loggerDict.get(name) for name in names)
+        return [logger for logger in found if isinstance(logger, logging.Logger)]
+    return [PySparkLogger.getLogger(name) for name in names]
 
 
 def _local_log_level() -> str:

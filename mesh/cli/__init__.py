@@ -19,14 +19,12 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from mesh.cli.interrupt import caused_by_interrupt, interrupt_guard, interrupted, pyspark_loggers
+from mesh.cli.interrupt import caused_by_interrupt, interrupt_guard, interrupted
 from mesh.definitions.mesh import WAREHOUSE_ENV
 from mesh.errors import ConfigError, MeshError
 from mesh.session import quiet_local_session
 
 CLOSED_OUTPUT_EXIT = 141  # 128 + SIGPIPE
-# PySpark's loggers that repeat a failed query's error (with its Java and Python stacks).
-QUERY_CONTEXT_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
 
 # Modules that expose ``register(subparsers)``; each sub-command sets ``func(args) -> int``.
 COMMAND_MODULES = (
@@ -88,29 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with _warehouse(args.warehouse), quiet_local_session(), _quiet_query_context():
+        with _warehouse(args.warehouse), quiet_local_session():
             code = _run(args)
             sys.stdout.flush()  # a closed output shows here, not at the interpreter's exit
     except BrokenPipeError:
         return _output_closed()
     return code
-
-
-@contextmanager
-def _quiet_query_context() -> Iterator[None]:
-    """PySpark's query-context loggers off for one command, unless ``MESH_DEBUG`` or
-    ``MESH_SPARK_LOG_LEVEL`` asks for Spark's logs; as they were after."""
-    if os.environ.get("MESH_DEBUG") or os.environ.get("MESH_SPARK_LOG_LEVEL"):
-        yield
-        return
-    silenced = [logger for logger in pyspark_loggers(QUERY_CONTEXT_LOGGERS) if not logger.disabled]
-    for logger in silenced:
-        logger.disabled = True
-    try:
-        yield
-    finally:
-        for logger in silenced:
-            logger.disabled = False
 
 
 def _output_closed() -> int:

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, NoReturn
 
+from mesh.session import pyspark_loggers
+
 SETTLE_SECONDS = 10.0  # longest wait for cancelled tasks to end
 EXIT_CODE = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 MESSAGE = (
@@ -85,22 +87,6 @@ def mark_interrupted() -> None:
         if not logger.disabled:
             logger.disabled = True
             _state.silenced.append(logger)
-
-
-def pyspark_loggers(names: tuple[str, ...]) -> list[logging.Logger]:
-    """The loggers of ``names``; one not created yet is created as PySpark's own class.
-
-    PySpark asks for its query-context loggers with ``PySparkLogger.getLogger``, which returns
-    an existing logger of that name as it is: a plain ``Logger`` made by
-    ``logging.getLogger`` would then refuse PySpark's ``exception(..., errorClass=...)``
-    (``TypeError``) for the rest of the process.
-    """
-    try:
-        from pyspark.logger import PySparkLogger
-    except ImportError:  # no PySpark: only loggers that exist, none created
-        found = (logging.Logger.manager.loggerDict.get(name) for name in names)
-        return [logger for logger in found if isinstance(logger, logging.Logger)]
-    return [PySparkLogger.getLogger(name) for name in names]
 
 
 def was_interrupted() -> bool:
