@@ -754,4 +754,5 @@ def test_a_command_reading_a_missing_warehouse_says_so_before_spark_starts(
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "Traceback" not in err
     assert f"error: no warehouse at nowh ({tmp_path / 'nowh'}); pass --warehouse" in err
+    assert "or create it: `mesh generate` writes the example data products into it" in err
     assert list(tmp_path.iterdir()) == []

@@ -160,7 +160,9 @@ def require_warehouse(warehouse: str, hint: str) -> None:
         return
     shown = warehouse if warehouse == location else f"{warehouse} ({location})"
     raise CatalogError(
-        f"no warehouse at {shown}; {hint}, or create it with `mesh demo` or `mesh publish`",
+        f"no warehouse at {shown}; {hint}, or create it: `mesh generate` writes the example "
+        "data products into it, `mesh demo` the whole example mesh, `mesh publish` a feature "
+        "set",
         warehouse=warehouse,
         path=location,
     )
