@@ -80,6 +80,16 @@ def no_spark(monkeypatch) -> None:
     monkeypatch.setattr(mesh.session, "get_spark", refuse)
 
 
+@pytest.fixture
+def empty_warehouse(monkeypatch, tmp_path) -> Path:
+    """An existing, empty warehouse: what these commands refuse before Spark starts must not
+    depend on a warehouse the working directory happens to hold."""
+    root = tmp_path / "warehouse"
+    root.mkdir()
+    monkeypatch.setenv("MESH_WAREHOUSE", str(root))
+    return root
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -89,7 +99,9 @@ def no_spark(monkeypatch) -> None:
         ["global", "build"],
     ],
 )
-def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, no_spark, command) -> None:
+def test_no_identity_is_refused_before_spark_starts(
+    monkeypatch, capsys, no_spark, empty_warehouse, command
+) -> None:
     monkeypatch.delenv("MESH_IDENTITY", raising=False)
     assert main(["--conf", str(CONF), *command]) == 1
     assert "no caller identity: MESH_IDENTITY is not set" in capsys.readouterr().err
@@ -119,7 +131,7 @@ def test_no_identity_is_refused_before_spark_starts(monkeypatch, capsys, no_spar
     ],
 )
 def test_unknown_names_and_manifests_are_refused_before_spark_starts(
-    monkeypatch, capsys, no_spark, command, message
+    monkeypatch, capsys, no_spark, empty_warehouse, command, message
 ) -> None:
     monkeypatch.setenv("MESH_IDENTITY", "alice@risk")
     assert main(["--conf", str(CONF), *command]) == 1
@@ -127,7 +139,7 @@ def test_unknown_names_and_manifests_are_refused_before_spark_starts(
 
 
 def test_unknown_set_error_lists_only_sets_the_caller_may_see(
-    monkeypatch, capsys, no_spark
+    monkeypatch, capsys, no_spark, empty_warehouse
 ) -> None:
     # support.tickets is internal to support and risk: marketing is not told it exists.
     command = ["--conf", str(CONF), "inference", "payments.nosuch.x", "--key", "customer_id=1"]
