@@ -187,26 +187,24 @@ def _refresh(
     same_version = [r for r in stale if r.extra.get("semantic_version") == fs.version]
     if same_version:
         old, current = same_version[0], mesh.data_hash(fs)
+        major = int(fs.version.split(".")[0])
+        new_major = f"set version to {major + 1}.0.0 (a new table, v{major + 1}) and compute it"
         renamed = old.definition_hash == fs.legacy_data_hash() and (
             fs.legacy_output_names() != fs.output_names()
         )
         if renamed:
-            major = int(fs.version.split(".")[0])
             raise ComputeError(
                 f"Feature set `{fs.qualified_name}`: its definition is unchanged, but the "
                 f"engine that wrote run {old.run_id} named its 365-day windows `_1y` and this "
-                "one names them `_365d`, so its table holds other columns; set version to "
-                f"{major + 1}.0.0 (a new table, v{major + 1}) and compute it.",
+                f"one names them `_365d`, so its table holds other columns; {new_major}.",
                 feature_set=fs.qualified_name,
                 recorded_hash=old.definition_hash,
                 current_hash=current,
                 expected_version=f"{major + 1}.0.0",
             )
         dropped = _dropped_features(spark, mesh, fs, path)
-        major = int(fs.version.split(".")[0])
         fix = (
-            f"it no longer computes {', '.join(dropped)}, which the table holds, so set "
-            f"version to {major + 1}.0.0 (a new table, v{major + 1}) and compute it"
+            f"it no longer computes {', '.join(dropped)}, which the table holds, so {new_major}"
             if dropped
             else "bump the version (minor when it only adds features, major otherwise), or, "
             f"when no feature changed its type, run `mesh compute {fs.qualified_name}` "
