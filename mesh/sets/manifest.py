@@ -20,12 +20,12 @@ from typing import Literal
 from pyarrow import fs as pafs
 from pydantic import ValidationError
 
-from mesh.catalog.paths import recorded_path, stored_path
+from mesh.catalog.paths import place_in, recorded_path, stored_path
 from mesh.definitions.base import StrictModel
 from mesh.definitions.loader import validation_problems
 from mesh.errors import ConfigProblem
 from mesh.sets.errors import ManifestError
-from mesh.storage import is_uri, normalize_path
+from mesh.storage import is_uri
 from mesh.storage.commit import filesystem_for
 
 MANIFEST_FORMAT: Literal["mesh.training-manifest/1"] = "mesh.training-manifest/1"
@@ -120,13 +120,11 @@ def located(manifest: Manifest, warehouse: str, moved_from: Sequence[str] = ()) 
     while its place in ``warehouse`` does is refused (``WarehouseMovedError`` naming both).
     Relative paths are places in the warehouse already; paths outside stay absolute.
     """
-    root = normalize_path(manifest.warehouse).rstrip("/")
 
     def place(path: str) -> str:
         if not (os.path.isabs(path) or is_uri(path)):
             return path
-        target = normalize_path(path)
-        inside = target[len(root) + 1 :] if target.startswith(f"{root}/") else None
+        inside = place_in(manifest.warehouse, path)
         return stored_path(warehouse, recorded_path(warehouse, path, inside, moved_from))
 
     return manifest.model_copy(
