@@ -127,10 +127,16 @@ def _silence_query_context() -> None:
     query-context loggers off until it ends."""
     if not _quiet.on or os.environ.get("MESH_DEBUG") or os.environ.get("MESH_SPARK_LOG_LEVEL"):
         return
-    for logger in pyspark_loggers(QUERY_CONTEXT_LOGGERS):
-        if not logger.disabled:
-            logger.disabled = True
-            _quiet.silenced.append(logger)
+    _quiet.silenced += silence(QUERY_CONTEXT_LOGGERS)
+
+
+def silence(names: tuple[str, ...]) -> list[logging.Logger]:
+    """Turn off the loggers of ``names`` (``pyspark_loggers``); return those this turned off,
+    for the caller to turn back on (one already off stays the business of whoever did it)."""
+    turned_off = [logger for logger in pyspark_loggers(names) if not logger.disabled]
+    for logger in turned_off:
+        logger.disabled = True
+    return turned_off
 
 
 def pyspark_loggers(names: tuple[str, ...]) -> list[logging.Logger]:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, NoReturn
 
-from mesh.session import pyspark_loggers
+from mesh.session import silence
 
 SETTLE_SECONDS = 10.0  # longest wait for cancelled tasks to end
 EXIT_CODE = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
@@ -83,10 +83,7 @@ class SigintHandler:
 def mark_interrupted() -> None:
     """From now on, drop the logs of Py4J and PySpark: what they report is the interrupt."""
     _state.interrupted = True
-    for logger in pyspark_loggers(NOISY_LOGGERS):
-        if not logger.disabled:
-            logger.disabled = True
-            _state.silenced.append(logger)
+    _state.silenced += silence(NOISY_LOGGERS)
 
 
 def was_interrupted() -> bool:
