@@ -6,7 +6,7 @@ import datetime as dt
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mesh.errors import JoinError, MeshError
 
@@ -14,9 +14,57 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 
+# Microseconds per unit of numpy's timedelta64, as (numerator, denominator). Months and
+# years have no fixed length and are not listed; neither is the unit-less "generic" one.
+_NUMPY_UNITS = {
+    "W": (7 * 86_400_000_000, 1),
+    "D": (86_400_000_000, 1),
+    "h": (3_600_000_000, 1),
+    "m": (60_000_000, 1),
+    "s": (1_000_000, 1),
+    "ms": (1_000, 1),
+    "us": (1, 1),
+    "ns": (1, 1_000),
+    "ps": (1, 1_000_000),
+    "fs": (1, 1_000_000_000),
+    "as": (1, 1_000_000_000_000),
+}
+_MAX_MICROS = dt.timedelta.max // dt.timedelta(microseconds=1)
+
+
+def _numpy_duration(ttl: Any) -> dt.timedelta:
+    """A numpy ``timedelta64`` (a pandas column's value) as the duration its unit says.
+
+    numpy registers ``timedelta64`` as an integer, but its count is of its unit, not of
+    seconds: ``timedelta64(7, 'D')`` is 7 days. Converted with Python integers (numpy's own
+    conversion wraps around beyond its range and turns months into average lengths),
+    truncated to the microsecond, the precision of Spark's times.
+    """
+    import numpy as np  # installed: the value is numpy's
+
+    unit, step = np.datetime_data(ttl.dtype)
+    factor = _NUMPY_UNITS.get(unit)
+    micros = None
+    if factor is not None and not np.isnat(ttl):
+        micros = int(ttl.astype(np.int64)) * step * factor[0] // factor[1]
+    if micros is None or abs(micros) > _MAX_MICROS:
+        raise JoinError(
+            f"FeatureSource ttl: {ttl!r} is not a fixed duration a timedelta holds (NaT, no "
+            "unit, months or years, or beyond 999,999,999 days); pass e.g. "
+            "ttl=timedelta(days=30) or numpy.timedelta64(30, 'D'), or None for no expiry.",
+            argument="ttl",
+            expected="timedelta | seconds | None",
+            found=ttl,
+        )
+    return dt.timedelta(microseconds=micros)
+
+
 def _normalise_ttl(ttl: object) -> dt.timedelta | None:
     if ttl is None:
         return None
+    given = ttl
+    if getattr(getattr(ttl, "dtype", None), "kind", None) == "m":
+        ttl = _numpy_duration(ttl)
     # bool is an int subclass; ``ttl=True`` is almost certainly a mistake, not one second.
     # Other integers and reals (numpy's, read from pandas or a config) are seconds too.
     if isinstance(ttl, numbers.Real) and not isinstance(ttl, (bool, int, float)):
@@ -46,7 +94,7 @@ def _normalise_ttl(ttl: object) -> dt.timedelta | None:
             "use None for no expiry.",
             argument="ttl",
             expected=">= 0",
-            found=ttl,
+            found=given,
         )
     return value
 
@@ -104,8 +152,9 @@ class FeatureSource:
         created_timestamp: optional arrival/computation time (``created_ts``). It breaks ties
             on ``timestamp`` and, with ``exclude_not_yet_created``, hides rows that had not
             arrived yet at the spine time (late data never leaks into the past).
-        ttl: maximum age ``t - feature_ts`` of a usable row, as a ``timedelta`` or seconds;
-            ``None`` means values never expire. A row exactly ``ttl`` old is still valid.
+        ttl: maximum age ``t - feature_ts`` of a usable row, as a ``timedelta`` (pandas'
+            ``Timedelta`` and numpy's ``timedelta64`` too, in their units) or a number of
+            seconds; ``None`` means values never expire. A row exactly ``ttl`` old is still valid.
         features: feature columns to return; default every column that is not a key or a
             timestamp.
         name: label used in error messages and, when two sources return the same feature

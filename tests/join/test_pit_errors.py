@@ -216,6 +216,37 @@ def test_ttl_forms_are_normalised(frames):
     assert FeatureSource(feats, ["cid"], "fts").keys == ("cid",)
 
 
+def test_numpy_durations_count_in_their_unit(frames):
+    """numpy's timedelta64 (a pandas timedelta column's value, in nanoseconds) is a duration
+    in its unit, not a number of seconds: numpy registers it as an integer."""
+    import pandas as pd
+
+    _, feats = frames
+    hour = pd.Series(pd.to_timedelta(["1h"])).to_numpy()[0]  # timedelta64(3600000000000,'ns')
+    given = [
+        (hour, dt.timedelta(hours=1)),
+        (np.timedelta64(7, "D"), dt.timedelta(days=7)),
+        (np.timedelta64(2, "W"), dt.timedelta(weeks=2)),
+        (np.timedelta64(90, "s"), dt.timedelta(seconds=90)),
+        (np.timedelta64(1500, "ns"), dt.timedelta(microseconds=1)),  # Spark's precision
+        (np.array(np.timedelta64(3, "h")), dt.timedelta(hours=3)),
+    ]
+    for value, expected in given:
+        assert FeatureSource(feats, "cid", "fts", ttl=value).ttl == expected
+    refused = [
+        np.timedelta64("NaT"),
+        np.timedelta64(1, "M"),  # months and years have no fixed length
+        np.timedelta64(1, "Y"),
+        np.timedelta64(5),  # no unit
+        np.timedelta64(10**17, "s"),  # beyond a timedelta (numpy's own conversion wraps)
+        np.timedelta64(-1, "h"),
+    ]
+    for value in refused:
+        err = join_error(lambda v=value: FeatureSource(feats, "cid", "fts", ttl=v))
+        assert err.params["argument"] == "ttl"
+        assert err.params["found"] is value
+
+
 @pytest.mark.parametrize(
     ("skew", "argument"),
     [
