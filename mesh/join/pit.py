@@ -158,10 +158,11 @@ def point_in_time_join(
     list like ``[{"customer_id": 42}]`` names them. Results are identical in every case.
 
     Raises:
-        JoinError: a column is missing, types differ, an output name collides, an
-            argument has the wrong kind (``strict`` not a bool, ``index_max_rows`` not a
-            non-negative int), or ``strategy="indexed"`` cannot be used (spine too large,
-            ``timestamp_ntz`` times).
+        JoinError: a column is missing, types differ, an output name collides, the spine
+            or a source is a streaming DataFrame, an argument has the wrong kind
+            (``strict`` not a bool, ``index_max_rows`` not a non-negative int), or
+            ``strategy="indexed"`` cannot be used (spine too large, ``timestamp_ntz``
+            times).
     """
     require_bool(strict, "strict")
     index_max_rows = _row_limit(index_max_rows)

@@ -21,7 +21,7 @@ from pyspark.sql.types import (
     VariantType,
 )
 
-from mesh.errors import JoinError
+from mesh.errors import JoinError, MeshError
 from mesh.join.columns import col
 from mesh.join.source import FeatureSource
 
@@ -214,6 +214,30 @@ def _not_a_frame(argument: str, value: object) -> JoinError:
     )
 
 
+def require_batch(
+    df: DataFrame, argument: str, where: str = "", error: type[MeshError] = JoinError
+) -> None:
+    """Refuse a streaming DataFrame (``spark.readStream``) before any job runs.
+
+    The join reads the spine more than once (count, index or range jobs, then the join)
+    and ranks each key's rows as a whole, which a stream cannot give; Spark's own error
+    comes from the first job, naming neither the argument nor the way out. ``where`` prefixes
+    the message; ``error`` is the ``MeshError`` raised (the inference API raises its
+    ``SpineError``).
+    """
+    if df.isStreaming:
+        raise error(
+            f"{where}{argument}: a streaming DataFrame (spark.readStream) cannot be joined "
+            "point in time; read the table as a batch DataFrame (spark.read), or, for a "
+            "stream of spine rows, join each micro-batch: "
+            "stream.writeStream.foreachBatch(lambda batch, batch_id: ...), the batch as the "
+            "spine.",
+            argument=argument,
+            expected="batch DataFrame",
+            found="streaming DataFrame",
+        )
+
+
 def spine_time_column(spine: DataFrame, spine_timestamp: object) -> str:
     """The spine's time column ``spine_timestamp`` names, as the spine spells it; checked to
     be a ``timestamp`` or ``timestamp_ntz`` column (names resolved as the session does)."""
@@ -262,6 +286,7 @@ def resolve(
             expected="non-empty list of FeatureSource",
             found=[],
         )
+    require_batch(spine, "spine")
     sensitive = case_sensitive(spine.sparkSession)
     _check_plain_columns(spine.columns, "spine", sensitive)
     spine_timestamp = spine_time_column(spine, spine_timestamp)
@@ -280,6 +305,7 @@ def resolve(
         label = source.name or f"sources[{index}]"
         if not isinstance(source.df, DataFrame):
             raise _not_a_frame(f"{label}.df", source.df)
+        require_batch(source.df, f"{label}.df")
         types = _types(source.df.schema)
         name = partial(
             _column_name, source.df.columns, where=f"source {label}", sensitive=sensitive

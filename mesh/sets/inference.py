@@ -57,6 +57,7 @@ def build_inference_set(
     from pyspark.sql import functions as F
 
     from mesh.join import point_in_time_join
+    from mesh.join.resolve import require_batch
     from mesh.join.source import require_bool
     from mesh.storage.base import epoch_micros
 
@@ -64,6 +65,8 @@ def build_inference_set(
     flags = {"exclude_late_data": exclude_late_data, "allow_unpublished": allow_unpublished}
     for flag, value in flags.items():
         require_bool(value, flag, "build_inference_set ", SetBuildError)
+    if isinstance(entities, DataFrame):
+        require_batch(entities, "entities", "build_inference_set ", SpineError)
     check_visible_references(spark, mesh, features, "inference set", identity)
     when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
     rows_given = not isinstance(entities, DataFrame)

@@ -285,6 +285,31 @@ def test_explicit_hot_keys_are_checked_before_any_job(spark, frames, hot, messag
     assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
 
 
+@pytest.mark.parametrize("strategy", ["auto", "indexed", "sorted"])
+def test_streaming_frames_are_refused_before_any_job(spark, frames, strategy):
+    # Spark's own error ("Queries with streaming sources must be executed with
+    # writeStream.start()") came from the join's first job, naming neither input.
+    spine, feats = frames
+    rate = spark.readStream.format("rate").load()
+    stream_spine = rate.selectExpr("value AS cid", "timestamp AS ts")
+    stream_feats = rate.selectExpr("value AS cid", "timestamp AS fts", "1.0D AS v")
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
+    for given, source, argument in [
+        (stream_spine, FeatureSource(feats, "cid", "fts"), "spine"),
+        (spine, FeatureSource(stream_feats, "cid", "fts", name="clicks"), "clicks.df"),
+    ]:
+        err = join_error(
+            lambda g=given, s=source: point_in_time_join(g, s, "ts", strategy=strategy)
+        )
+        assert err.params == {
+            "argument": argument,
+            "expected": "batch DataFrame",
+            "found": "streaming DataFrame",
+        }
+        assert "foreachBatch" in str(err) and "spark.read" in str(err)
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
+
+
 def test_bad_skew_config():
     assert join_error(lambda: SkewConfig(sample_fraction=0)).params["argument"] == (
         "skew.sample_fraction"

@@ -729,6 +729,19 @@ def test_inference_entities_of_other_kinds(wh) -> None:
         assert err.value.params["found"] == found
 
 
+def test_inference_refuses_streaming_entities_before_reading_anything(wh) -> None:
+    from mesh.catalog.audit import audit_log
+
+    entities = wh.spark.readStream.format("rate").load().selectExpr("value AS customer_id")
+    with pytest.raises(SpineError) as err:
+        build_inference_set(wh.spark, wh.mesh, FEATURES, entities, as_of=jan(6))
+    assert err.value.params["argument"] == "entities"
+    assert err.value.params["found"] == "streaming DataFrame"
+    assert err.value.message.startswith("build_inference_set entities: a streaming DataFrame")
+    # Refused before the access check: no read was audited.
+    assert audit_log(wh.spark, wh.mesh, identity="alice@risk") == []
+
+
 def test_inference_entity_key_of_another_type_names_the_entities(wh) -> None:
     from mesh.sets import SpineError
 
