@@ -50,7 +50,7 @@ from mesh.join.reduction import (
     lookup_frame,
     reduce_source,
 )
-from mesh.join.resolve import ResolvedSource, resolve, spine_time_column
+from mesh.join.resolve import ResolvedSource, resolve, source_list, spine_time_column
 from mesh.join.skew import (
     SkewConfig,
     assign_buckets,
@@ -173,8 +173,7 @@ def point_in_time_join(
             expected=" | ".join(STRATEGIES),
             found=strategy,
         )
-    source_list = [sources] if isinstance(sources, FeatureSource) else list(sources)
-    resolved = resolve(spine, source_list, spine_timestamp)
+    resolved = resolve(spine, source_list(sources), spine_timestamp)
     # As the spine spells it (the session may resolve names in any case).
     spine_timestamp = spine_time_column(spine, spine_timestamp)
     skew_config = normalise_skew(skew)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -206,11 +206,59 @@ def _not_a_frame(argument: str, value: object) -> JoinError:
     hint = ""
     if kind.__module__.split(".")[0] in ("pandas", "pyarrow", "polars"):
         hint = " Make it a Spark DataFrame first: spark.createDataFrame(frame)."
+    elif isinstance(value, str) and argument != "spine":
+        hint = _reference_hint(value)
     return JoinError(
         f"{argument}: expected a pyspark DataFrame, found {found}.{hint}",
         argument=argument,
         expected="pyspark.sql.DataFrame",
         found=found,
+    )
+
+
+def source_list(sources: object) -> list[FeatureSource]:
+    """``sources`` as a list: one ``FeatureSource``, or an iterable of them. A string, a
+    DataFrame, a mapping or None as the whole argument is a ``JoinError``: iterated, they
+    would be reported as their characters, columns or keys."""
+    if isinstance(sources, FeatureSource):
+        return [sources]
+    if isinstance(sources, (str, bytes, DataFrame, Mapping)) or not isinstance(sources, Iterable):
+        raise _not_a_source("sources", sources)
+    given = list(sources)
+    for index, source in enumerate(given):
+        if not isinstance(source, FeatureSource):
+            raise _not_a_source(f"sources[{index}]", source)
+    return given
+
+
+def _not_a_source(argument: str, value: object) -> JoinError:
+    """The error for ``value`` given where a ``FeatureSource`` belongs, with what to pass."""
+    found = type(value).__name__
+    expected = "a FeatureSource or a list of them" if argument == "sources" else "a FeatureSource"
+    if isinstance(value, DataFrame):
+        hint = (
+            " Wrap the DataFrame with its keys and time: "
+            "FeatureSource(df, keys=['customer_id'], timestamp='feature_ts')."
+        )
+    elif isinstance(value, str):
+        hint = _reference_hint(value)
+    else:
+        hint = f" Pass {expected} (FeatureSource(df, keys, timestamp))."
+    return JoinError(
+        f"{argument}: expected {expected}, found {found}.{hint}",
+        argument=argument,
+        expected="FeatureSource",
+        found=found,
+    )
+
+
+def _reference_hint(text: str) -> str:
+    """What to do with a feature reference given where the join wants a DataFrame."""
+    return (
+        f" {text!r} reads as a feature reference, which point_in_time_join does not look up: "
+        "mesh.build_inference_set (as of one time) and mesh.build_training_set (a spine "
+        "table) read referenced feature sets at their published versions, access-checked; "
+        "here pass each table as a DataFrame, FeatureSource(df, keys, timestamp)."
     )
 
 
@@ -296,12 +344,7 @@ def resolve(
     resolved: list[ResolvedSource] = []
     for index, source in enumerate(sources):
         if not isinstance(source, FeatureSource):
-            raise JoinError(
-                f"sources[{index}]: expected a FeatureSource, found {type(source).__name__}.",
-                argument=f"sources[{index}]",
-                expected="FeatureSource",
-                found=type(source).__name__,
-            )
+            raise _not_a_source(f"sources[{index}]", source)
         label = source.name or f"sources[{index}]"
         if not isinstance(source.df, DataFrame):
             raise _not_a_frame(f"{label}.df", source.df)

@@ -157,6 +157,28 @@ def test_no_sources_and_wrong_types(frames):
     assert err.params["found"] == "builtins.str"
 
 
+def test_sources_of_the_wrong_kind_say_what_to_pass(frames):
+    # Iterated, a string was reported as its first character, a DataFrame as a Column, and
+    # None failed with a TypeError.
+    spine, feats = frames
+    reference = "build_inference_set"
+    for sources, argument, found, hint in [
+        ("payments.spend", "sources", "str", reference),
+        (["payments.spend.amount"], "sources[0]", "str", reference),
+        (feats, "sources", "DataFrame", "FeatureSource(df, keys=['customer_id']"),
+        ({"spend": feats}, "sources", "dict", "FeatureSource(df, keys, timestamp)"),
+        (None, "sources", "NoneType", "FeatureSource(df, keys, timestamp)"),
+    ]:
+        err = join_error(lambda s=sources: point_in_time_join(spine, s, "ts"))
+        assert err.params == {"argument": argument, "expected": "FeatureSource", "found": found}
+        assert hint in str(err)
+    # A reference as a source's table.
+    err = join_error(
+        lambda: point_in_time_join(spine, FeatureSource("payments.spend", "cid", "fts"), "ts")
+    )
+    assert err.params["argument"] == "sources[0].df" and reference in str(err)
+
+
 def test_pandas_frames_are_named_as_such(frames):
     spine, feats = frames
     err = join_error(
