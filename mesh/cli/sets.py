@@ -251,7 +251,12 @@ def _global_build(args: argparse.Namespace) -> int:
     spark = _spark()
     for spec in specs:
         result = build_global_feature_set(
-            spark, mesh, spec, identity=args.identity, run_id=args.run_id
+            spark,
+            mesh,
+            spec,
+            identity=args.identity,
+            run_id=args.run_id,
+            checked=True,  # check_before_build, above: the catalog is read for it once
         )
         print(
             f"global feature set {result.feature_set} {result.semantic_version}: "

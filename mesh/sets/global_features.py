@@ -184,6 +184,7 @@ def build_global_feature_set(
     *,
     identity: str | Identity | None = None,
     run_id: str | None = None,
+    checked: bool = False,
 ) -> GlobalBuildResult:
     """Compute a global feature set from its inputs' feature tables and write its feature table.
 
@@ -194,11 +195,16 @@ def build_global_feature_set(
     than the set's last publish read it at needs a new major of the set first, and is
     refused before anything is read (``check_before_build``). Returns the written version
     and one :class:`LineageEdge` per input for the catalog to record.
+    ``checked``: the caller has just asked ``check_before_build`` itself (``mesh global
+    build`` does, for every set before any is built), so the catalog is not read for it
+    again here; the read of the inputs is still authorized (and audited) below.
     """
     from mesh.storage import CommitInfo, open_table
 
     spec = global_spec(mesh, global_set)
-    purpose = check_before_build(spark, mesh, spec, identity)
+    if not checked:
+        check_before_build(spark, mesh, spec, identity)
+    purpose = build_purpose(spec)
     # A pipeline step: the inputs' newest commits (``mesh publish`` of a global set reads
     # the published ones).
     inputs = resolve_inputs(spark, mesh, list(spec.inputs.values()), published=False)
@@ -248,18 +254,21 @@ def check_before_build(
     mesh: MeshDefinition,
     global_set: GlobalFeatureSet | str,
     identity: str | Identity | None = None,
-) -> str:
+) -> None:
     """What a build of ``global_set`` checks before it reads, computes or audits anything:
     its inputs are defined and visible to the caller (``check_visible_references``), and no
     input resolves to another major than the set's last publish read it at while the set's
     ``version:`` keeps that publish's major (``NewInputMajorError``: those rows belong to a
     new major of the set, which its publish would require). Reads catalog records only.
-    Returns the purpose the build's reads are audited with."""
+    """
     spec = global_spec(mesh, global_set)
-    purpose = f"global feature set {spec.qualified_name}"
-    check_visible_references(spark, mesh, list(spec.inputs.values()), purpose, identity)
+    check_visible_references(spark, mesh, list(spec.inputs.values()), build_purpose(spec), identity)
     _refuse_new_input_majors(spark, mesh, spec)
-    return purpose
+
+
+def build_purpose(spec: GlobalFeatureSet) -> str:
+    """The purpose a build of ``spec`` reads (and audits) its inputs with."""
+    return f"global feature set {spec.qualified_name}"
 
 
 def _refuse_new_input_majors(

@@ -314,3 +314,22 @@ def test_global_build_refuses_an_input_at_a_new_major_before_reading_it(
     )
     assert open_table(wh.spark, first.table_path).latest_version() == first.delta_version
     assert not (wh.root / "features/risk/alone").exists()
+
+
+def test_global_build_checks_each_set_once(wh, capsys, monkeypatch) -> None:
+    """The command checks every set before building any; the build does not read the catalog
+    for the same check again (a Python caller's build still checks: see
+    test_a_global_build_reading_a_new_major_of_an_input_needs_the_sets_new_major)."""
+    from mesh.sets import global_features
+
+    checked: list[str] = []
+    check = global_features.check_before_build
+
+    def counted(spark, mesh, spec, identity=None) -> None:
+        checked.append(global_features.global_spec(mesh, spec).qualified_name)
+        check(spark, mesh, spec, identity)
+
+    monkeypatch.setattr(global_features, "check_before_build", counted)
+    assert main(["--conf", str(CONF), "global", "build", "risk.combo"]) == 0
+    assert "global feature set risk.combo 1.0.0:" in capsys.readouterr().out
+    assert checked == ["risk.combo"]
