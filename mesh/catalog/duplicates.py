@@ -19,6 +19,7 @@ from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 from mesh.definitions import AggregationFeature, FeatureSet, format_duration
+from mesh.definitions.columns import FEATURE_TS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -97,7 +98,7 @@ def _latest(df: DataFrame, keys: list[str], columns: dict[str, str]) -> DataFram
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    order = [F.col("feature_ts").desc()]
+    order = [F.col(FEATURE_TS).desc()]
     if "created_ts" in df.columns:
         order.append(F.col("created_ts").desc())
     ranked = df.withColumn("_rank", F.row_number().over(Window.partitionBy(*keys).orderBy(*order)))

@@ -55,6 +55,7 @@ from mesh.compute.widening import added_columns
 from mesh.definitions import AggregationFeature
 from mesh.definitions.base import parse_semver
 from mesh.definitions.binding import published_definition
+from mesh.definitions.columns import FEATURE_TS
 from mesh.errors import CatalogError
 from mesh.storage import CommitInfo, DeltaFeatureTable, normalize_path, open_table
 from mesh.times import as_utc, optional_utc
@@ -64,8 +65,6 @@ if TYPE_CHECKING:
 
     from mesh.definitions import AnyFeatureSet, MeshDefinition
     from mesh.governance.results import GovernanceReport
-
-FEATURE_TS = "feature_ts"
 
 
 @dataclass(frozen=True)
@@ -259,8 +258,8 @@ def _widened(
     rows = reduce(lambda a, b: a.unionByName(b), times)  # one job over every version
     low, high = rows.agg(F.min(FEATURE_TS), F.max(FEATURE_TS)).collect()[0]
     if low is not None:
-        start = min(start, as_utc(low, "feature_ts"))
-        end = max(end, as_utc(high, "feature_ts") + timedelta(microseconds=1))
+        start = min(start, as_utc(low, FEATURE_TS))
+        end = max(end, as_utc(high, FEATURE_TS) + timedelta(microseconds=1))
     return start, end
 
 

@@ -10,14 +10,13 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mesh.definitions.columns import FEATURE_TS
 from mesh.errors import CatalogError, MeshError
 from mesh.storage import CommitInfo
 from mesh.storage.commit import filesystem_for
 
 if TYPE_CHECKING:
     from mesh.storage import DeltaFeatureTable
-
-FEATURE_TS = "feature_ts"
 
 
 def undo_commit(

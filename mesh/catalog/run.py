@@ -13,6 +13,7 @@ from mesh.catalog.publish import (
     publish_feature_set,
     refuse_version_before_compute,
 )
+from mesh.definitions.columns import FEATURE_TS
 from mesh.errors import CatalogError
 from mesh.storage import CommitInfo
 from mesh.times import optional_utc
@@ -86,7 +87,7 @@ def publish_range(
 
     if fs.kind == "global_feature_set" and start is not None and end is not None:
         # Computed over the whole history; only the asked range is checked and replaced.
-        ts = F.col("feature_ts")
+        ts = F.col(FEATURE_TS)
         df = df.where((ts >= F.lit(start)) & (ts < F.lit(end)))
     # Without a range (require_range: both or neither) a global set's publish is its whole
     # history: it replaces the whole table (rows a build removed or wrote since the last
@@ -95,7 +96,7 @@ def publish_range(
     # The set's computation runs in the actions below: its failures on the data name it.
     with evaluating(fs) if fs.kind == "global_feature_set" else computing(fs):
         if start is None or end is None:
-            low, high = df.agg(F.min("feature_ts"), F.max("feature_ts")).collect()[0]
+            low, high = df.agg(F.min(FEATURE_TS), F.max(FEATURE_TS)).collect()[0]
             if low is None:
                 raise CatalogError(f"publish {name}: the computed frame is empty", feature_set=name)
             start, end = low, high + timedelta(microseconds=1)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from mesh.compute.changes import log_changes, rows_in_files
+from mesh.definitions.columns import FEATURE_TS
 from mesh.errors import CatalogError
 from mesh.storage.base import to_utc
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from mesh.storage import DeltaFeatureTable
-
-FEATURE_TS = "feature_ts"
 
 
 def refuse_unchecked_rows(
