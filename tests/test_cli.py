@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -543,9 +544,45 @@ def test_versions_and_lineage_of_a_set_without_any_say_so(
     assert "'support.ticket_stat' is neither in the catalog nor defined in conf/" in err
     assert "did you mean 'support.ticket_stats'?" in err
     assert "mesh publish" not in err
-    # Of a set conf/ defines but nobody published, it says how to publish it.
+    # Of a set conf/ defines but nobody published, it says how to publish it, with a command
+    # that runs: a domain set's publish needs --start and --end.
     assert main(["catalog", "show", "support.ticket_stats", *common]) == 1
-    assert "is not in the catalog; publish it with" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'support.ticket_stats' is not in the catalog: no version of it was published" in err
+    assert (
+        "publish it over a range with `mesh publish support.ticket_stats --start START --end "
+        "END` (UTC dates or ISO times; the publish computes that range, then checks it)" in err
+    )
+    # A global set's publish computes its whole history from its inputs.
+    assert main(["catalog", "show", "risk.customer_risk", *common]) == 1
+    assert "with `mesh publish risk.customer_risk`, or list" in capsys.readouterr().err
+
+
+def test_show_of_a_computed_set_never_published_names_the_range_to_publish(
+    spark: Any, warehouse: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mesh.storage import CommitInfo, open_table
+
+    table = open_table(spark, f"{warehouse}/features/support/ticket_stats/v1")
+    rows = spark.createDataFrame([(1,)], "customer_id bigint")
+    for start, end in (("2024-01-03", "2024-02-01"), ("2024-01-01", "2024-01-10")):
+        computed = CommitInfo(
+            run_id=start,
+            operation="compute",
+            range_start=datetime.fromisoformat(f"{start}T00:00+00:00"),
+            range_end=datetime.fromisoformat(f"{end}T00:00+00:00"),
+            extra={"feature_set": "support.ticket_stats", "semantic_version": "1.0.0"},
+        )
+        if table.exists():
+            table.append(rows, computed)
+        else:
+            table.create(rows, computed)
+    argv = ["catalog", "show", "support.ticket_stats", "--conf", CONF, "--identity", "bob@support"]
+    assert main(argv) == 1
+    assert (
+        "publish the range its computations covered with `mesh publish support.ticket_stats "
+        "--start 2024-01-01 --end 2024-02-01`, or list" in capsys.readouterr().err
+    )
 
 
 def test_inference_output_into_a_feature_table_is_refused(

@@ -139,12 +139,25 @@ def publish_command(table: DeltaFeatureTable, name: str, domain: bool) -> str:
     domain set's range its commits computed (``--start``/``--end``, which it needs)."""
     if not domain:
         return f"mesh publish {name}"
+    return range_publish_command(name, computed_range(table))
+
+
+def computed_range(table: DeltaFeatureTable) -> tuple[datetime, datetime] | None:
+    """The range the commits of ``table`` computed, from the first start to the last end
+    they record; ``None`` when none records one."""
     infos = [r.info for r in table.history() if r.info is not None]
     starts = [i.range_start for i in infos if i.range_start is not None]
     ends = [i.range_end for i in infos if i.range_end is not None]
     if not starts or not ends:
+        return None
+    return min(starts), max(ends)
+
+
+def range_publish_command(name: str, covered: tuple[datetime, datetime] | None) -> str:
+    """``mesh publish`` of domain set ``name`` over ``covered`` (placeholders for ``None``)."""
+    if covered is None:
         return f"mesh publish {name} --start START --end END"
-    return f"mesh publish {name} --start {_iso(min(starts))} --end {_iso(max(ends))}"
+    return f"mesh publish {name} --start {_iso(covered[0])} --end {_iso(covered[1])}"
 
 
 def _iso(moment: datetime) -> str:
