@@ -4,6 +4,7 @@ Everything reads feature tables through the point-in-time join (:mod:`mesh.join`
 Delta version of every input, and asks the catalog's access control before reading.
 """
 
+from mesh.sets.entities import entities_from_text
 from mesh.sets.errors import (
     InputChangedError,
     InputNotBuiltError,
@@ -23,7 +24,7 @@ from mesh.sets.global_features import (
     build_global_feature_set,
     compute_global_features,
 )
-from mesh.sets.inference import build_inference_set, entities_from_text
+from mesh.sets.inference import build_inference_set
 from mesh.sets.manifest import InputPin, Manifest, SpinePin, read_manifest
 from mesh.sets.resolve import resolve_inputs
 from mesh.sets.tables import feature_table_location
