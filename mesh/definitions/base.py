@@ -12,6 +12,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|y)\s*$")
 _MONTHS = re.compile(r"^\s*\d+\s*M\s*$")  # upper-case M: months, not minutes
+# A unit written out (``7 days``, ``12hours``): refused, with the form to write instead.
+_SPELLED = re.compile(
+    r"^\s*(\d+)\s*(seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|wks?|years?|yrs?"
+    r"|months?)\s*$",
+    re.IGNORECASE,
+)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 _MAX_SECONDS = (timedelta.max.days + 1) * 86400  # timedelta cannot hold this many
 
@@ -48,7 +54,7 @@ def parse_duration(value: Any) -> timedelta:
             )
         match = _DURATION.match(value.lower())
         if not match:
-            raise ValueError(f"{value!r} is not a duration; use forms like 1h, 7d, 30d")
+            raise ValueError(f"{value!r} is not a duration; {_spelled_hint(value)}")
         seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration; use forms like 1h, 7d, 30d")
@@ -60,6 +66,18 @@ def parse_duration(value: Any) -> timedelta:
             "like 1h, 7d, 30d"
         )
     return timedelta(seconds=seconds)
+
+
+def _spelled_hint(value: str) -> str:
+    """What to write instead of ``value``: its short form when it spells its unit out."""
+    spelled = _SPELLED.match(value)
+    if spelled is None:
+        return "use forms like 1h, 7d, 30d"
+    number, unit = spelled.group(1), spelled.group(2).lower()
+    if unit.startswith("mo"):
+        return "months have no fixed length; use days (e.g. 30d)"
+    letter = "m" if unit.startswith("mi") else unit[0]
+    return f"write {number}{letter}: a number and one letter (s, m, h, d, w or y)"
 
 
 def format_duration(value: timedelta) -> str:

@@ -292,7 +292,33 @@ def validation_problems(
     """``exc`` (``model``'s validation of a document from ``where``) as one problem per
     invalid field: its location (``features[2].window``), what is wrong and what was found."""
     errors = exc.errors()
-    return [_problem_from(model, e, where) for e in errors if not _follows_from_items(e, errors)]
+    misspelt = _misspelt_required(model, errors)
+    return [
+        _problem_from(model, e, where)
+        for e in errors
+        if not _follows_from_items(e, errors) and tuple(e["loc"]) not in misspelt
+    ]
+
+
+def _misspelt_required(model: type[BaseModel], errors: list[Any]) -> set[tuple[Any, ...]]:
+    """Locations of required fields reported missing only because they were misspelt: an
+    unknown field beside them is closest to them (``funtion:`` for ``function:``). The unknown
+    field's "did you mean" says it all; "`function` is missing" too would read as a second
+    mistake."""
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    found = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            close = _closest_field(model, err["loc"])
+            if close is not None and (*err["loc"][:-1], close) in missing:
+                found.add((*err["loc"][:-1], close))
+    return found
+
+
+def _closest_field(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The allowed field closest to the unknown field at ``loc``, if any is close."""
+    close = difflib.get_close_matches(str(loc[-1]), _allowed_fields(model, loc[:-1]), n=1)
+    return close[0] if close else None
 
 
 def _follows_from_items(err: Any, errors: list[Any]) -> bool:
@@ -314,9 +340,9 @@ def _problem_from(model: type[BaseModel], err: Any, where: str) -> ConfigProblem
         )
     if kind == "extra_forbidden":
         name = str(err["loc"][-1])
-        allowed = _allowed_fields(model, err["loc"][:-1])
-        close = difflib.get_close_matches(name, allowed, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"allowed: {', '.join(allowed)}"
+        close = _closest_field(model, err["loc"])
+        allowed = ", ".join(_allowed_fields(model, err["loc"][:-1]))
+        hint = f"did you mean `{close}`?" if close else f"allowed: {allowed}"
         return ConfigProblem(where, loc, f"unknown field `{name}`", found=found, hint=hint)
     if kind in ("union_tag_not_found", "union_tag_invalid"):
         return _kind_problem(err, where, loc)

@@ -82,7 +82,28 @@ CASES = [
         ),
         SPEND,
         "features[0].windows[1]",
-        "'7days' is not a duration; use forms like 1h",
+        "'7days' is not a duration; write 7d: a number and one letter (s, m, h, d, w or y)",
+    ),
+    Case(
+        "spelled-out-ttl",
+        sub(SPEND, "ttl: 30d", "ttl: 30 days"),
+        SPEND,
+        "ttl",
+        "'30 days' is not a duration; write 30d",
+    ),
+    Case(
+        "spelled-out-month",
+        sub(SPEND, "ttl: 30d", "ttl: 1 month"),
+        SPEND,
+        "ttl",
+        "'1 month' is not a duration; months have no fixed length; use days (e.g. 30d)",
+    ),
+    Case(
+        "misspelt-required-field",
+        sub(SPEND, "function: max, column: amount", "funtion: max, column: amount"),
+        SPEND,
+        "features[3].funtion",
+        "unknown field `funtion`; did you mean `function`?",
     ),
     Case("negative-ttl", sub(SPEND, "ttl: 30d", "ttl: -30d"), SPEND, "ttl", "not a duration"),
     Case(
@@ -578,3 +599,24 @@ def test_aggregation_unknown_type_is_reported(conf: Path) -> None:
     )
     problems = problems_of(conf)
     assert any(p.field == "features[3].type" and "'money'" in str(p) for p in problems)
+
+
+def test_a_misspelt_required_field_is_one_problem(conf: Path) -> None:
+    # `funtion:` for `function:` is one mistake: the unknown field says "did you mean
+    # `function`?", and `function` is not reported missing on top of it.
+    sub(SPEND, "function: max, column: amount", "funtion: max, column: amount")(conf)
+    sub(PROFILE, "entity: customer\n", "entty: customer\n")(conf)
+    problems = problems_of(conf)
+    spend = [(p.field, p.message) for p in problems if p.file.endswith(SPEND)]
+    assert spend == [("features[3].funtion", "unknown field `funtion`")], spend
+    profile = [(p.field, p.hint) for p in problems if p.file.endswith(PROFILE)]
+    assert profile == [("entty", "did you mean `entity`?")], profile
+
+
+def test_a_misspelt_field_beside_a_missing_one_leaves_it_missing(conf: Path) -> None:
+    # Only the field the typo is closest to is taken as given: another missing field is
+    # still reported.
+    sub(PROFILE, "entity: customer\n", "")(conf)
+    sub(PROFILE, "source: ", "sourc: ")(conf)
+    fields = {p.field for p in problems_of(conf) if p.file.endswith(PROFILE)}
+    assert fields == {"entity", "sourc"}, fields

@@ -151,9 +151,33 @@ def test_parse_duration(text: object, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["7days", "-7d", "0d", "d", "", True, None, "1.5h"])
+@pytest.mark.parametrize("text", ["7dd", "-7d", "0d", "d", "", True, None, "1.5h"])
 def test_parse_duration_refuses(text: object) -> None:
     with pytest.raises(ValueError, match="duration; use forms like 1h, 7d, 30d"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "short"),
+    [
+        ("7days", "7d"),
+        ("7 days", "7d"),
+        ("1 Hour", "1h"),
+        ("30 mins", "30m"),
+        ("90 minutes", "90m"),
+        ("2 weeks", "2w"),
+        ("1 year", "1y"),
+        ("10 secs", "10s"),
+    ],
+)
+def test_a_unit_written_out_is_refused_with_its_short_form(text: str, short: str) -> None:
+    with pytest.raises(ValueError, match=f"is not a duration; write {short}: a number and one"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["1 month", "3 Months"])
+def test_months_written_out_are_refused_as_months(text: str) -> None:
+    with pytest.raises(ValueError, match="months have no fixed length; use days"):
         parse_duration(text)
 
 
