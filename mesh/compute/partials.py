@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mesh.compute.sources import AR_US, E_US
+from mesh.compute.sources import AR_US, E_US, own_columns
 from mesh.definitions import AggregationFeature, FeatureSet
-from mesh.errors import ComputeError
+from mesh.errors import ComputeError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -55,6 +55,7 @@ class PartialPlan:
         self.fs = fs
         self.partials: dict[tuple[str, str | None, str | None], Partial] = {}
         self.features: list[AggregationFeature] = []
+        source = own_columns(source)
         types = dict(source.dtypes)
         for i, feature in enumerate(fs.features):
             if not isinstance(feature, AggregationFeature):
@@ -187,7 +188,7 @@ def _check_sql(fs: FeatureSet, index: int, text: str | None, source: DataFrame) 
     except (AnalysisException, ParseException) as exc:
         raise ComputeError(
             f"Feature set `{fs.qualified_name}` (features[{index}].filter): {text!r} is not a "
-            f"valid predicate over the source ({str(exc).splitlines()[0]}); write a SQL "
+            f"valid predicate over the source ({first_line(exc)}); write a SQL "
             "boolean expression over the source's columns.",
             feature_set=fs.qualified_name,
             feature=fs.features[index].name,

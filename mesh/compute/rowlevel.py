@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mesh.compute.sources import AR_US, E_US
+from mesh.compute.sources import AR_US, E_US, own_columns
 from mesh.compute.windowed import CREATED_TS, FEATURE_TS
 from mesh.definitions import ColumnFeature, ExpressionFeature, FeatureSet
-from mesh.errors import ComputeError
+from mesh.errors import ComputeError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -72,13 +72,14 @@ def _feature_column(fs: FeatureSet, index: int, rows: DataFrame) -> Column:
             feature=feature.name,
         )
     column = F.expr(text).cast(feature.type).alias(feature.name)
+    source = own_columns(rows)
     try:
-        rows.select(column).schema  # noqa: B018 - analysis only, to name the culprit
+        source.select(column).schema  # noqa: B018 - analysis only, to name the culprit
     except (AnalysisException, ParseException) as exc:
         raise ComputeError(
             f"Feature set `{fs.qualified_name}` ({where}): {text!r} cannot be evaluated over "
-            f"the source ({str(exc).splitlines()[0]}); use the source's columns "
-            f"({', '.join(c for c in rows.columns if not c.startswith('_'))}).",
+            f"the source ({first_line(exc)}); use the source's columns "
+            f"({', '.join(source.columns)}).",
             feature_set=fs.qualified_name,
             feature=feature.name,
             expr=text,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mesh.definitions import DataProduct, FeatureSet, MeshDefinition
-from mesh.errors import ComputeError
+from mesh.errors import ComputeError, first_line
 from mesh.storage import in_warehouse
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 E_US = "_e_us"
 AR_US = "_ar_us"
 AV_US = "_av_us"
+ENGINE_COLUMNS = (E_US, AR_US, AV_US)  # what ``on_time_line`` adds to the source's rows
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def read_source(
 def _missing(
     fs: FeatureSet, product: DataProduct, path: str, exc: Exception | None
 ) -> ComputeError:
-    reason = f" ({str(exc).splitlines()[0]})" if exc else ""
+    reason = f" ({first_line(exc)})" if exc else ""
     return ComputeError(
         f"Feature set `{fs.qualified_name}` (source): data product {product.qualified_name} has "
         f"no {product.format} table at {path}{reason}; publish the data product first or fix "
@@ -88,6 +89,13 @@ def _missing(
         source=product.qualified_name,
         path=path,
     )
+
+
+def own_columns(rows: DataFrame) -> DataFrame:
+    """``rows`` (the source's, from ``on_time_line``) without the columns the engine added:
+    a user's expression is analysed against these, so Spark's "did you mean" for a
+    misspelt column names only columns the user can write."""
+    return rows.select(*[f"`{c}`" for c in rows.columns if c not in ENGINE_COLUMNS])
 
 
 def uses_arrival(fs: FeatureSet, product: DataProduct) -> bool:

@@ -157,6 +157,7 @@ def compute_aggregations(
         arrival_col = F.col(str(product.created_timestamp))
         reaches = reaches | (arrival_col >= F.lit(instant(k_start * unit)))
     rows = rows.where(reaches & (event_col <= F.lit(last_event)))
+    plan = PartialPlan(fs, rows)  # checks the features against the source's own columns
     rows = rows.withColumn("_entry", ceil_div(AV_US, unit)).withColumn("_pe", ceil_div(E_US, unit))
     entry, pe = F.col("_entry"), F.col("_pe")
     counts = entry <= pe + longest - 1  # a later arrival has left every window
@@ -168,7 +169,6 @@ def compute_aggregations(
         rows = rows.withColumn("_pe", F.when(counts, pe).otherwise(entry - longest))
     else:
         rows = rows.where((pe >= k_start - longest + 1) & (entry < k_end) & counts)
-    plan = PartialPlan(fs, rows)
     types = dict(rows.dtypes)
     use_kernel = kernel_supports(plan, types) if engine == "auto" else engine == "kernel"
     aggs = plan.aggregations(types, distinct_sets=use_kernel, counted=counts if marks else None)

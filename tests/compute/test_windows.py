@@ -288,6 +288,52 @@ def test_bad_filter_names_the_feature(spark: Any) -> None:
     assert err.params["filter"] == "no_such_column > 1"
 
 
+def test_a_filter_that_does_not_parse_says_why(spark: Any) -> None:
+    # Spark's parse errors start with an empty line: the reason was lost, "source ()".
+    err = _error(
+        spark,
+        [
+            {
+                "kind": "aggregation",
+                "name": "n",
+                "function": "count",
+                "filter": "ch == = 'web'",
+                "windows": ["1d"],
+            }
+        ],
+    )
+    assert "over the source ([PARSE_SYNTAX_ERROR] Syntax error at or near '='" in str(err)
+
+
+def test_a_misspelt_filter_column_is_matched_to_the_source_columns_only(spark: Any) -> None:
+    # Spark's suggestions for the typo come from the source's own columns, never from the
+    # engine's (`_e_us`, `_pe`, ...) that no definition can name.
+    err = _error(
+        spark,
+        [
+            {
+                "kind": "aggregation",
+                "name": "n",
+                "function": "count",
+                "filter": "flg",
+                "windows": ["1d"],
+            }
+        ],
+    )
+    suggested = str(err).split("Did you mean one of the following? [")[1].split("]")[0]
+    assert "`flag`" in suggested and "`_" not in suggested, suggested
+
+
+def test_a_row_level_expression_that_does_not_parse_says_why(spark: Any) -> None:
+    err = _error(
+        spark,
+        [{"kind": "expression", "name": "y", "expr": "x + * 2", "type": "double"}],
+        accuracy="event",
+    )
+    assert "over the source ([PARSE_SYNTAX_ERROR] Syntax error at or near" in str(err)
+    assert "`_" not in str(err) and "(cid, event_ts, ingested_ts, x, ch, flag)" in str(err)
+
+
 def test_unknown_aggregation_column_is_refused(spark: Any) -> None:
     err = _error(
         spark,
