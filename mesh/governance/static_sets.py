@@ -27,6 +27,13 @@ from mesh.definitions.mesh import AnyFeatureSet
 from mesh.governance.static_collector import Collector
 
 
+def snake_case(value: str) -> str:
+    """``value`` in lower-case words joined by single underscores (``TxAmounts``,
+    ``Online-Count``, ``HTTPErrors`` -> ``tx_amounts``, ``online_count``, ``http_errors``)."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", value)
+    return re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")
+
+
 class SetRules(Collector):
     """Rules every domain and global feature set obeys on its own."""
 
@@ -152,7 +159,8 @@ class SetRules(Collector):
         self, check: str, name: str, feature: str | None, value: str, pattern: str, field: str
     ) -> None:
         ok = re.fullmatch(pattern, value) is not None
-        hint = re.sub(r"[^a-z0-9_]+", "_", re.sub(r"(?<!^)([A-Z])", r"_\1", value).lower())
+        hint = snake_case(value)
+        example = f", e.g. {hint!r}" if re.fullmatch(pattern, hint) else " to match"
         self.add(
             check,
             name,
@@ -161,7 +169,7 @@ class SetRules(Collector):
             value,
             pattern,
             f"{name} ({field}): {value!r} does not match the naming pattern {pattern!r} "
-            f"of mesh.yaml; rename it, e.g. {hint.strip('_')!r}",
+            f"of mesh.yaml; rename it{example}",
             field,
         )
 

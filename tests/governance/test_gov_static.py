@@ -836,3 +836,20 @@ def test_a_missing_column_is_not_read_as_a_source_without_columns() -> None:
     (warning,) = [r for r in report.warnings if r.check == "types.allowed"][:1]
     assert "'amount_typo' is not among the source's columns" in warning.message
     assert "declares no columns" not in warning.message
+
+
+@pytest.mark.parametrize(
+    ("name", "suggested"),
+    [
+        ("Online-Count", "rename it, e.g. 'online_count'"),  # was 'online__count'
+        ("HTTPErrors", "rename it, e.g. 'http_errors'"),  # was 'h_t_t_p_errors'
+        ("SAmt", "rename it, e.g. 's_amt'"),
+        ("7d_sum", "rename it to match"),  # no example that would fail the pattern too
+    ],
+)
+def test_a_name_off_the_pattern_is_given_a_name_that_matches_it(name: str, suggested: str) -> None:
+    mesh = example_mesh()
+    edit_set(mesh, TX_AMOUNTS, set_feature("signed_amount", "name", name))
+    (failed,) = validate_definitions(mesh, subjects=[TX_AMOUNTS]).failed
+    assert failed.check == "naming.feature_pattern"
+    assert failed.message.endswith(f"of mesh.yaml; {suggested}"), failed.message
