@@ -346,6 +346,16 @@ def _problem_from(model: type[BaseModel], err: Any, where: str) -> ConfigProblem
         return ConfigProblem(where, loc, f"unknown field `{name}`", found=found, hint=hint)
     if kind in ("union_tag_not_found", "union_tag_invalid"):
         return _kind_problem(err, where, loc)
+    if kind in ("tuple_type", "list_type"):
+        # pydantic says "a valid tuple": the definition is YAML, where it is a list.
+        scalar = isinstance(found, str | int | float) and not isinstance(found, bool)
+        return ConfigProblem(
+            where,
+            loc or "-",
+            f"expected a list (found {found!r})",
+            found=found,
+            hint=f"write it as a YAML list: [{found}]" if scalar else "write a YAML list: [a, b]",
+        )
     message = str(err["msg"]).removeprefix("Value error, ")
     return ConfigProblem(where, loc or "-", f"{message} (found {found!r})", found=found)
 

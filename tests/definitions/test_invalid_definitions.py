@@ -99,6 +99,20 @@ CASES = [
         "'1 month' is not a duration; months have no fixed length; use days (e.g. 30d)",
     ),
     Case(
+        "window-not-in-a-list",
+        sub(TICKETS, "windows: [7d, 30d, 90d]", "windows: 7d"),
+        TICKETS,
+        "features[0].windows",
+        "expected a list (found '7d'); write it as a YAML list: [7d]",
+    ),
+    Case(
+        "tags-not-in-a-list",
+        sub(SPEND, "tags: [spend, daily]", "tags: spend"),
+        SPEND,
+        "metadata.tags",
+        "expected a list (found 'spend'); write it as a YAML list: [spend]",
+    ),
+    Case(
         "misspelt-required-field",
         sub(SPEND, "function: max, column: amount", "funtion: max, column: amount"),
         SPEND,
