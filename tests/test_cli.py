@@ -509,6 +509,15 @@ def test_publish_refuses_an_empty_range_before_spark_starts(
         assert f"--start {start}T00:00:00+00:00 is not before --end {end}" in err
 
 
+def test_compute_refuses_an_empty_range_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], no_spark: None
+) -> None:
+    argv = ["compute", "payments", "--start", "2024-03-01", "--end", "2024-01-01"]
+    assert main([*argv, "--conf", CONF]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --start 2024-03-01T00:00:00+00:00 is not before --end 2024-01")
+
+
 def test_a_publish_by_another_domain_is_refused_before_spark_starts(
     capsys: pytest.CaptureFixture[str], no_spark: None
 ) -> None:

@@ -40,11 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_compute(args: argparse.Namespace) -> int:
     from mesh.cli.warehouse import require_existing_warehouse
     from mesh.compute import compute_targets, resolve_targets
+    from mesh.compute.job import check_range
     from mesh.compute.runner import require_caller
     from mesh.definitions import load_mesh
     from mesh.session import get_spark
 
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
+    check_range(start, end)  # before Spark starts
     chunk = parse_chunk(args.chunk)
     mesh = load_mesh(args.conf)
     require_existing_warehouse(mesh, args.conf)  # its sources are read: before Spark starts

@@ -99,6 +99,30 @@ def feature_set(mesh: MeshDefinition, name: str | FeatureSet) -> FeatureSet:
     return fs
 
 
+def check_range(start: datetime | None, end: datetime | None) -> None:
+    """Refuse ``[start, end)`` when both are given and it is empty (``ComputeError``), before
+    anything is read: the mistake is the range, whatever set it is run for."""
+    if start is not None and end is not None and _utc(start) >= _utc(end):
+        raise ComputeError(
+            f"--start {_iso(start)} is not before --end {_iso(end)}; pass a start earlier than "
+            "the end.",
+            start=start,
+            end=end,
+        )
+
+
+def _outside(
+    start: datetime | None, end: datetime | None, bounds: tuple[datetime, datetime]
+) -> str:
+    """Why a range with one end given and the other the data's is empty, or "" when it is
+    not: the given end lies past the data on its side, so the set has nothing to compute."""
+    if start is not None and _utc(start) >= _utc(bounds[1]):
+        return f"--start {_iso(start)} is after the source's data, which ends at {_iso(bounds[1])}"
+    if end is not None and _utc(end) <= _utc(bounds[0]):
+        return f"--end {_iso(end)} is before the source's data, which begins at {_iso(bounds[0])}"
+    return ""
+
+
 def feature_rows(
     spark: SparkSession,
     mesh: MeshDefinition,
@@ -170,6 +194,7 @@ def compute_feature_set(
 
     start = optional_utc(start, "start", ComputeError)
     end = optional_utc(end, "end", ComputeError)
+    check_range(start, end)
     fs = feature_set(mesh, name)
     run_id = run_id or new_run_id()
     src = source or read_source(spark, mesh, fs)
@@ -184,7 +209,8 @@ def compute_feature_set(
     if start is None or end is None or not marked:
         bounds = data_range(spark, mesh, fs, src)
     if start is None or end is None:
-        if bounds is None:
+        outside = None if bounds is None else _outside(start, end, bounds)
+        if bounds is None or outside:
             return RunResult(
                 fs.qualified_name,
                 operation,
@@ -195,20 +221,12 @@ def compute_feature_set(
                 0,
                 None,
                 versions,
-                "the source has no rows",
+                outside or "the source has no rows",
             )
         start = start or bounds[0]
         end = end or bounds[1]
     start, end = _utc(start), _utc(end)
     marks = {} if marked else {SYNCED: covers(start, end, bounds)}
-    if start >= end:
-        raise ComputeError(
-            f"Feature set `{fs.qualified_name}`: --start {_iso(start)} is not before --end "
-            f"{_iso(end)}; pass a start earlier than the end.",
-            feature_set=fs.qualified_name,
-            start=start,
-            end=end,
-        )
     key_types = dict(mesh.entity(fs.entity).keys)
     table = open_table(spark, path, backend=mesh.standards.storage.backend)
     table_schema = table.schema() if table.exists() else None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mesh.compute.job import Progress, RunResult, compute_feature_set, new_run_id
+from mesh.compute.job import Progress, RunResult, check_range, compute_feature_set, new_run_id
 from mesh.compute.refresh import downstream_globals, refresh_feature_set
 from mesh.errors import ComputeError
 from mesh.times import optional_utc
@@ -69,6 +69,7 @@ def compute_targets(
     """
     start = optional_utc(start, "start", ComputeError)
     end = optional_utc(end, "end", ComputeError)
+    check_range(start, end)  # before any set runs, each of them would refuse it
     run_id = new_run_id()
     results = []
     selected = resolve_targets(mesh, targets)

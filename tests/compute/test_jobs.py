@@ -752,3 +752,48 @@ def test_compute_and_refresh_build_global_sets_as_the_identity_given(
     assert seen[1:] == [("risk.customer_risk", "ann@risk")]
     # No range was given: the rebuild's line does not say one applies to domain sets only.
     assert (results[-1].feature_set, results[-1].note) == ("risk.customer_risk", "")
+
+
+def test_a_start_after_a_sets_data_computes_nothing_for_it_and_the_next_sets_still_run(
+    spark: Any, quiet_mesh: Any
+) -> None:
+    # Transactions on days 0-2: the last event is on day 2 at 20:00 (tx_amounts' data ends
+    # there), the last arrival on day 3 at 02:00 (tx_events'), the daily snapshot's data at
+    # the next grid point. A start after both, with no end, used to be refused as "--start
+    # ... is not before --end <the data's end>" (an --end never given) at tx_amounts, so the
+    # sets after it were never computed.
+    start = D0 + timedelta(days=3, hours=12)
+    results = compute_targets(spark, quiet_mesh, ["payments"], start=start, progress=None)
+    by_name = {r.feature_set: r for r in results}
+    assert list(by_name) == ["payments.customer_spend", "payments.tx_amounts", "payments.tx_events"]
+    assert by_name["payments.customer_spend"].delta_version == 0
+    for name, data_end in (("payments.tx_amounts", "03T20"), ("payments.tx_events", "04T02")):
+        result = by_name[name]
+        assert (result.delta_version, result.rows) == (None, 0)
+        assert result.note == (
+            "--start 2024-03-04T12:00:00+00:00 is after the source's data, which ends at "
+            f"2024-03-{data_end}:00:00.000001+00:00"
+        )
+        fs = quiet_mesh.feature_sets[name]
+        assert not open_table(spark, feature_table_path(quiet_mesh, fs)).exists()
+
+
+def test_an_end_before_the_data_computes_nothing(spark: Any, quiet_mesh: Any) -> None:
+    fs = quiet_mesh.feature_sets["payments.tx_events"]
+    result = compute_feature_set(spark, quiet_mesh, fs, end=D0 - timedelta(days=1), progress=None)
+    assert result.delta_version is None
+    assert result.summary() == (
+        "payments.tx_events: nothing committed (--end 2024-02-29T00:00:00+00:00 is before the "
+        "source's data, which begins at 2024-03-01T09:00:00+00:00)"
+    )
+    assert not open_table(spark, feature_table_path(quiet_mesh, fs)).exists()
+
+
+def test_an_empty_range_is_refused_before_any_set_runs(spark: Any, quiet_mesh: Any) -> None:
+    with pytest.raises(ComputeError) as refused:
+        compute_targets(spark, quiet_mesh, ["payments"], start=D0, end=D0, progress=None)
+    assert str(refused.value) == (
+        "--start 2024-03-01T00:00:00+00:00 is not before --end 2024-03-01T00:00:00+00:00; pass "
+        "a start earlier than the end."
+    )
+    assert not Path(quiet_mesh.warehouse, "features").exists()
