@@ -244,6 +244,12 @@ def _load_document(
     mesh.files[name] = where
 
 
+def _defined_hint(name: str, defined: list[str]) -> str:
+    """The defined set closest to ``name``, or how a reference is written."""
+    close = difflib.get_close_matches(name, defined, n=1)
+    return f"did you mean {close[0]!r}?" if close else "write domain.feature_set.feature"
+
+
 def _remember_invalid(mesh: MeshDefinition, doc: dict[str, Any]) -> None:
     """Remember a refused definition's name, so references to it are not reported again as
     undefined (they say it does not load)."""
@@ -481,6 +487,8 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
                             f"key column {key!r} of entity {fs.entity!r} is "
                             f"missing from source {product.qualified_name}",
                             key,
+                            "add it to the data product's columns, or key the set on an entity "
+                            "whose keys the source holds",
                         )
                     elif spark_form(product.columns[key]) != spark_form(key_type):
                         add(
@@ -525,7 +533,7 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
                     f"inputs.{alias}",
                     f"feature set {ref.set_name!r} is not defined",
                     str(ref),
-                    "check the reference: domain.feature_set.feature",
+                    _defined_hint(ref.set_name, [*mesh.feature_sets, *mesh.global_sets]),
                 )
                 continue
             if ref.feature not in target.output_names():
@@ -566,7 +574,11 @@ def _cross_check(mesh: MeshDefinition, problems: list[ConfigProblem]) -> None:
                 continue
             if target is None:
                 add(
-                    name, f"features[{i}]", f"feature set {ref.set_name!r} is not defined", str(ref)
+                    name,
+                    f"features[{i}]",
+                    f"feature set {ref.set_name!r} is not defined",
+                    str(ref),
+                    _defined_hint(ref.set_name, [*mesh.feature_sets, *mesh.global_sets]),
                 )
             elif ref.feature != "*" and ref.feature not in target.output_names():
                 add(

@@ -227,6 +227,14 @@ CASES = [
         "key 'customer_id' is int in payments.transactions but bigint",
     ),
     Case(
+        "key-missing-from-source",
+        sub("domains/support/products.yaml", "  customer_id: bigint", "  client_id: bigint"),
+        TICKETS,
+        "entity",
+        "key column 'customer_id' of entity 'customer' is missing from source support.tickets; "
+        "add it to the data product's columns",
+    ),
+    Case(
         "undefined-source",
         sub(EVENTS, "source: transactions", "source: transaction"),
         EVENTS,
@@ -283,7 +291,7 @@ CASES = [
         sub(CHURN, "support.ticket_stats.tickets_30d", "support.ticket_stat.tickets_30d"),
         CHURN,
         "features[3]",
-        "feature set 'support.ticket_stat' is not defined",
+        "feature set 'support.ticket_stat' is not defined; did you mean 'support.ticket_stats'?",
     ),
     Case(
         "training-unknown-feature",
@@ -310,7 +318,7 @@ CASES = [
         ),
         RISK,
         "inputs.spend_30d",
-        "feature set 'payments.customer_spendx' is not defined",
+        "'payments.customer_spendx' is not defined; did you mean 'payments.customer_spend'?",
     ),
     Case(
         "global-unknown-feature",
