@@ -29,6 +29,7 @@ from mesh.definitions.mesh import AnyFeatureSet
 from mesh.definitions.references import FeatureRef
 from mesh.definitions.source import TIME_TYPES, DataProduct
 from mesh.definitions.training import TrainingSet
+from mesh.governance.sql_names import misspelt_columns
 from mesh.governance.static_sets import SetRules
 
 # ``*`` as a whole function argument (``hash(*)``, ``struct(*)``) or the whole expression.
@@ -163,6 +164,7 @@ class ReferenceRules(SetRules):
                     f"features[{i}].column",
                 )
                 input_type = columns.get(column)
+            self.sql_columns(name, i, fs, columns)
             field = f"features[{i}].type"
             if isinstance(feature, AggregationFeature):
                 self.agg_input(name, feature, input_type, f"features[{i}].column")
@@ -179,6 +181,30 @@ class ReferenceRules(SetRules):
                     self.type_allowed(name, output, out_type, field, why)
             else:
                 self.type_allowed(name, feature.name, feature.type, field)
+
+    def sql_columns(
+        self, name: str, index: int, fs: FeatureSet, columns: Mapping[str, str]
+    ) -> None:
+        """A feature's filter or expression naming a column the source does not have but
+        has one close to (``chanel`` for ``channel``): compute would fail on it."""
+        feature = fs.features[index]
+        attribute = "filter" if isinstance(feature, AggregationFeature) else "expr"
+        sql = getattr(feature, attribute, None)
+        if not sql or not columns:
+            return
+        misspelt = misspelt_columns(sql, columns)
+        fixes = ", ".join(f"{wrong!r} (did you mean {right!r}?)" for wrong, right in misspelt)
+        self.add(
+            "references.sql",
+            name,
+            feature.name,
+            not misspelt,
+            [wrong for wrong, _ in misspelt],
+            sorted(columns),
+            f"{name} (features[{index}].{attribute}): {sql!r} names {fixes}, which source "
+            f"{fs.source} does not have; use its columns ({', '.join(columns)})",
+            f"features[{index}].{attribute}",
+        )
 
     def agg_input(
         self, name: str, feature: AggregationFeature, input_type: str | None, field: str
