@@ -184,15 +184,7 @@ def _load_document(
         return
     kind = doc.get("kind")
     if kind not in KINDS:
-        problems.append(
-            ConfigProblem(
-                where,
-                "kind",
-                f"unknown or missing kind {kind!r}",
-                found=kind,
-                hint=f"use one of {', '.join(KINDS)}",
-            )
-        )
+        problems.append(_document_kind_problem(where, kind))
         return
     parts = path.relative_to(root).parts
     misplaced = _misplaced(kind, parts)
@@ -248,6 +240,18 @@ def _defined_hint(name: str, defined: list[str]) -> str:
     """The defined set closest to ``name``, or how a reference is written."""
     close = difflib.get_close_matches(name, defined, n=1)
     return f"did you mean {close[0]!r}?" if close else "write domain.feature_set.feature"
+
+
+def _document_kind_problem(where: str, kind: Any) -> ConfigProblem:
+    """A document whose ``kind`` is missing or unknown: the kinds, the closest first."""
+    kinds = ", ".join(KINDS)
+    if kind is None:
+        return ConfigProblem(
+            where, "kind", "required field `kind` is missing", hint=f"add `kind:` one of {kinds}"
+        )
+    close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
+    hint = f"did you mean `{close[0]}`? (kinds: {kinds})" if close else f"use one of {kinds}"
+    return ConfigProblem(where, "kind", f"unknown kind {kind!r}", found=kind, hint=hint)
 
 
 def _remember_invalid(mesh: MeshDefinition, doc: dict[str, Any]) -> None:

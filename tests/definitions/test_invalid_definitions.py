@@ -196,7 +196,14 @@ CASES = [
         sub(TICKETS, "kind: feature_set", "kind: featureset"),
         TICKETS,
         "kind",
-        "unknown or missing kind 'featureset'",
+        "unknown kind 'featureset'; did you mean `feature_set`?",
+    ),
+    Case(
+        "missing-kind",
+        sub(TICKETS, "kind: feature_set\n", ""),
+        TICKETS,
+        "kind",
+        "required field `kind` is missing; add `kind:` one of data_product, feature_set,",
     ),
     Case(
         "unknown-feature-kind",
