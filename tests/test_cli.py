@@ -23,6 +23,7 @@ from mesh.cli.interrupt import MESSAGE, SigintHandler
 from mesh.errors import MeshError
 
 ROOT = Path(__file__).resolve().parents[1]
+MESH = [sys.executable, "-m", "mesh"]  # the command as `python -m mesh` runs it
 CONF = str(ROOT / "conf")
 
 
@@ -98,6 +99,24 @@ def test_missing_conf_folder_is_one_error(
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "demo" in capsys.readouterr().out
+
+
+def test_python_dash_m_mesh_is_the_mesh_command(tmp_path: Path) -> None:
+    """``python -m mesh`` (no script on PATH) runs the same command: its usage names
+    ``mesh``, and its exit code is the command's (2 for usage, 1 for an error)."""
+    usage = subprocess.run(
+        [*MESH], cwd=tmp_path, env=_mesh_env(), capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 2 and usage.stdout.startswith("usage: mesh "), usage.stderr
+    missing = subprocess.run(
+        [*MESH, "validate", "--conf", str(tmp_path / "none")],
+        cwd=tmp_path,
+        env=_mesh_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and missing.stderr.startswith("error: "), missing.stderr
 
 
 def test_unknown_demo_step_is_an_error(
@@ -333,7 +352,7 @@ def test_ctrl_c_during_a_run_exits_130_without_a_traceback(tmp_path: Path) -> No
         "MESH_DRIVER_MEMORY": "1g",
     }
     env.pop("MESH_DEBUG", None)
-    command = [sys.executable, "-c", "import sys; from mesh.cli import main; sys.exit(main())"]
+    command = MESH
     args = ["demo", "--conf", CONF, "--customers", "12", "--days", "2", "--sample-rows", "0"]
     with subprocess.Popen(
         command + args,
@@ -697,7 +716,6 @@ def test_a_negative_inference_limit_is_a_usage_error(capsys: pytest.CaptureFixtu
 
 # --- what the command prints: its one message, its output, nothing of Spark's ---------------
 
-MESH = [sys.executable, "-c", "import sys; from mesh.cli import main; sys.exit(main())"]
 JVM_NOTICE = "WARNING: Using incubator modules"  # the JVM's own line, not a log's
 
 
