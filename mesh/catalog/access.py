@@ -171,12 +171,11 @@ def set_denial(
                 conf_allows = (
                     f"makes it {described(conf.domain, conf.visibility, conf.allowed_domains)}"
                 )
-            version = current.version if current is not None else None
             hint = None
             if kept and rule.version is not None:
                 shown = described(rule.domain, rule.visibility, rule.allowed_domains)
                 hint = kept_visibility_hint(rule.version, identity.domain, shown)
-            return by_record(denial, rule.version, version, conf_allows, rule.domain, hint)
+            return by_record(denial, rule.version, current, conf_allows, rule.domain, hint)
     if by_conf_rule is not None:
         return by_conf(by_conf_rule, [r.version for r in published if r.version])
     return None
@@ -273,10 +272,9 @@ def _pii_refusal(
         pii = pii_of(d, output)
         if pii in PROTECTED_PII:
             conf_allows = None if now is None or now in PROTECTED_PII else f"classes it {now}"
-            conf_version = current.version if current is not None else None
             denial = pii_denial(identity, name, output, str(pii))
             hint = denial.hint if kept else None
-            return by_record(denial, d.version, conf_version, conf_allows, d.domain, hint)
+            return by_record(denial, d.version, current, conf_allows, d.domain, hint)
     denial = pii_denial(identity, name, output, str(now))
     return by_conf(denial, [d.version for d in recorded])
 

@@ -23,6 +23,7 @@ from mesh.definitions.base import parse_semver
 
 if TYPE_CHECKING:
     from mesh.catalog.access import Identity
+    from mesh.definitions import AnyFeatureSet
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,14 @@ def pii_denial(identity: Identity, name: str, output: str, pii: str) -> Decision
 def by_record(
     denial: Decision,
     version: str | None,
-    conf_version: str | None,
+    conf_set: AnyFeatureSet | None,
     conf_allows: str | None,
     domain: str,
     kept_hint: str | None = None,
 ) -> Decision:
     """``denial``, made by the rule version ``version`` was published with.
 
-    ``conf_version`` is the version ``conf/`` defines now (``None``: it no longer defines
+    ``conf_set`` is the set as ``conf/`` defines it now (``None``: it no longer defines
     the set, the record alone decides); ``conf_allows``, what ``conf/`` now says that would
     allow the read (``None``: ``conf/`` refuses too, and the hint to change it stays).
     Otherwise nothing is missing from ``conf/`` but its publish, which the hint asks for.
@@ -121,17 +122,18 @@ def by_record(
         return denial
     published = f"as published in {version}"
     if kept_hint is not None:
-        also = " and as conf/ defines it now" if conf_version and conf_allows is None else ""
+        both = conf_set is not None and conf_allows is None
+        also = " and as conf/ defines it now" if both else ""
         decided_by = f"{published}, the version read{also}"
         return dataclasses.replace(denial, decided_by=decided_by, hint=kept_hint)
-    if conf_version is None:
+    if conf_set is None:
         return dataclasses.replace(denial, decided_by=published)
     if conf_allows is None:
         return dataclasses.replace(denial, decided_by=f"{published} and as conf/ defines it now")
     return dataclasses.replace(
         denial,
         decided_by=f"{published}; conf/ now {conf_allows}, not published yet",
-        hint=publish_hint(denial.feature_set, domain, version, conf_version),
+        hint=publish_hint(conf_set, domain, version),
     )
 
 
@@ -144,16 +146,25 @@ def by_conf(denial: Decision, published: Sequence[str]) -> Decision:
     )
 
 
-def publish_hint(name: str, domain: str, version: str, conf_version: str) -> str:
-    """The step that opens a read ``conf/`` (at ``conf_version``) allows and the record of
+def publish_hint(conf_set: AnyFeatureSet, domain: str, version: str) -> str:
+    """The step that opens a read ``conf/`` (defining ``conf_set``) allows and the record of
     ``version`` refuses: publishing the definition ``conf/`` holds (README, Publishing:
-    visibility and PII classes are metadata, a patch)."""
+    visibility and PII classes are metadata, a patch). A new major is computed: a domain
+    set's publish of it takes the range to compute (``--start``/``--end``)."""
+    from mesh.sets.commits import range_publish_command
+
+    name, conf_version = conf_set.qualified_name, conf_set.version
     old, new = parse_semver(version), parse_semver(conf_version)
     team = f"the {domain} team (MESH_IDENTITY=<user>@{domain})"
     if new[0] != old[0]:
+        command = (
+            f"mesh publish {name}"
+            if conf_set.kind == "global_feature_set"
+            else range_publish_command(name, None)
+        )
         return (
             f"{version} keeps the rules it was published with; read major {new[0]}, which "
-            f"conf/ defines, once {team} publishes it with `mesh publish {name}`"
+            f"conf/ defines, once {team} publishes it with `{command}`"
         )
     if new <= old:
         patch = f"{old[0]}.{old[1]}.{old[2] + 1}"

@@ -464,6 +464,15 @@ def test_a_visibility_loosened_in_conf_but_not_published_asks_for_the_publish(
     shown = metadata_denial(mesh, bob, entry)
     assert shown is not None and shown.decided_by == denied.decided_by
     assert shown.hint == denied.hint
+    # conf/ at a new major: its publish computes the set, so a domain set's takes a range.
+    mesh.feature_sets["payments.tx_events"] = conf.model_copy(update={"version": "2.0.0"})
+    major = metadata_denial(mesh, bob, entry)
+    assert major is not None and major.hint == (
+        "1.0.0 keeps the rules it was published with; read major 2, which conf/ defines, once "
+        "the payments team (MESH_IDENTITY=<user>@payments) publishes it with "
+        "`mesh publish payments.tx_events --start START --end END`"
+    )
+    mesh.feature_sets["payments.tx_events"] = conf
     # The error names the rule and the publish; the audit row is the refusal's as before.
     with pytest.raises(AccessDeniedError) as info:
         authorize_read(spark, mesh, bob, [(conf, ["tx_count_1d"], published)], "inference set")
