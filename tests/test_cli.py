@@ -586,6 +586,27 @@ def test_versions_and_lineage_of_a_set_without_any_say_so(
     assert "with `mesh publish risk.customer_risk`, or list" in capsys.readouterr().err
 
 
+def test_a_training_sets_name_is_not_taken_for_an_undefined_feature_set(
+    warehouse: str, capsys: pytest.CaptureFixture[str], no_spark: None
+) -> None:
+    Path(warehouse).mkdir()
+    common = ["--conf", CONF, "--identity", "alice@risk"]
+    for action in ("show", "versions"):
+        assert main(["catalog", action, "risk.churn", *common]) == 1
+        err = capsys.readouterr().err
+        assert "neither in the catalog nor defined in conf/" not in err
+        assert (
+            "'risk.churn' is a training set, not a feature set: the catalog lists feature sets; "
+            "see what it reads with `mesh catalog lineage risk.churn --direction upstream`, or "
+            "build it with `mesh training build risk.churn`" in err
+        )
+    assert main(["publish", "risk.churn", *common]) == 1
+    assert (
+        "'risk.churn' is a training set, not a feature set: training sets are built, not "
+        "published; build it with `mesh training build risk.churn`" in capsys.readouterr().err
+    )
+
+
 def test_show_of_a_computed_set_never_published_names_the_range_to_publish(
     spark: Any, warehouse: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -154,7 +154,16 @@ def versions(
 
 
 def _unknown(name: str, published: list[str], mesh: MeshDefinition) -> CatalogError:
-    """The error for a name neither in the catalog nor defined in ``conf/``: a typo."""
+    """The error for a name neither in the catalog nor defined in ``conf/`` as a feature
+    set: a typo, or a training set (which the catalog does not list)."""
+    if name in mesh.training_sets:
+        return CatalogError(
+            f"{name!r} is a training set, not a feature set: the catalog lists feature sets; "
+            f"see what it reads with `mesh catalog lineage {name} --direction upstream`, or "
+            f"build it with `mesh training build {name}`",
+            feature_set=name,
+            training_set=name,
+        )
     close = difflib.get_close_matches(name, sorted({*published, *mesh.all_sets()}), n=1, cutoff=0.8)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return CatalogError(

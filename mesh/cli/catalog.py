@@ -122,9 +122,9 @@ def _context(
 ) -> tuple[Any, Any]:
     """Spark and the mesh; a ``lookup`` (every catalog command but publish, which creates the
     warehouse) is refused when the warehouse is a local folder that does not exist, a
-    feature set ``defines`` names that ``conf/`` does not define, (``publishes``) a caller
-    who does not act for its domain, and what ``check(mesh, fs)`` refuses of that set,
-    before Spark starts.
+    feature set ``defines`` names that ``conf/`` does not define (a training set's name
+    too: those are built, not published), (``publishes``) a caller who does not act for
+    its domain, and what ``check(mesh, fs)`` refuses of that set, before Spark starts.
 
     A lookup's session starts only when first used (``lazy_spark``): on the embedded
     backend, reading and appending catalog records needs none, so ``search``, ``show``,
@@ -139,6 +139,15 @@ def _context(
     if lookup:
         require_existing_warehouse(mesh, args.conf)
     if defines is not None:
+        if defines in mesh.training_sets and defines not in mesh.all_sets():
+            from mesh.errors import CatalogError
+
+            raise CatalogError(
+                f"{defines!r} is a training set, not a feature set: training sets are built, "
+                f"not published; build it with `mesh training build {defines}`",
+                feature_set=defines,
+                training_set=defines,
+            )
         fs = mesh.any_set(defines)
         if publishes:
             from mesh.catalog.access import authorize_publish, current_identity
