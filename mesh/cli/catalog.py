@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -253,24 +253,26 @@ def _search(args: argparse.Namespace) -> int:
         )
     print(f"{len(found)} feature set(s)")
     if not found:
-        for hint in _unknown_filters(mesh, args):
+        for hint in _unknown_filters(
+            ("--domain", args.domain, mesh.standards.domains, "declared", "conf/mesh.yaml"),
+            ("--entity", args.entity, mesh.standards.entities, "declared", "conf/mesh.yaml"),
+        ):
             print(hint)
     return 0
 
 
-def _unknown_filters(mesh: Any, args: argparse.Namespace) -> list[str]:
-    """Notes on ``--domain`` / ``--entity`` values ``conf/`` does not declare (a typo finds
-    nothing, silently otherwise)."""
+def _unknown_filters(*filters: tuple[str, str | None, Iterable[str], str, str]) -> list[str]:
+    """Notes on filter values ``conf/`` does not know (a typo finds nothing, silently
+    otherwise); each filter is (option, value, the known values, how and where they are
+    made known: ``declared``, ``conf/mesh.yaml``)."""
     notes = []
-    for option, value, known in (
-        ("--domain", args.domain, mesh.standards.domains),
-        ("--entity", args.entity, mesh.standards.entities),
-    ):
-        if value is None or value in known:
+    for option, value, known, verb, where in filters:
+        names = sorted(known)
+        if value is None or value in names:
             continue
-        close = difflib.get_close_matches(value, sorted(known), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"declared: {', '.join(sorted(known))}"
-        notes.append(f"note: {option} {value!r} is not declared in conf/mesh.yaml; {hint}")
+        close = difflib.get_close_matches(value, names, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"{verb}: {', '.join(names)}"
+        notes.append(f"note: {option} {value!r} is not {verb} in {where}; {hint}")
     return notes
 
 
@@ -372,6 +374,12 @@ def _audit(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print("no audit entries" + (" match these filters" if _filtered(args) else ""))
+        # A set conf/ no longer defines may still have entries: only a name without any is
+        # noted.
+        for hint in _unknown_filters(
+            ("--feature-set", args.feature_set, mesh.all_sets(), "defined", "conf/")
+        ):
+            print(hint)
     for row in rows[: args.limit]:
         print(
             f"{row['at']:%Y-%m-%d %H:%M:%S} {row['user']}@{row['domain']} {row['decision']:7} "

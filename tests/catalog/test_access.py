@@ -380,8 +380,14 @@ def test_a_refused_read_of_a_warehouse_path_without_a_feature_set_is_audited(
     argv = ["catalog", "audit", "--identity", "bob@risk", "--conf", str(CONF)]
     assert main(argv) == 0
     assert f"bob@risk denied  {path}: {reason}" in capsys.readouterr().out
-    assert main([*argv, "--decision", "allowed", "--feature-set", "risk.x"]) == 0
+    assert main([*argv, "--decision", "allowed", "--feature-set", "payments.tx_events"]) == 0
     assert capsys.readouterr().out == "no audit entries match these filters\n"
+    # A name conf/ does not define finds nothing too, which a note says (a typo, most likely).
+    assert main([*argv, "--feature-set", "payments.tx_event"]) == 0
+    assert capsys.readouterr().out == (
+        "no audit entries match these filters\nnote: --feature-set 'payments.tx_event' is not "
+        "defined in conf/; did you mean 'payments.tx_events'?\n"
+    )
 
 
 @pytest.mark.parametrize(
