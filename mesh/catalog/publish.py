@@ -263,6 +263,16 @@ def _widened(
     return start, end
 
 
+def _full_publish_command(spark: SparkSession, fs: AnyFeatureSet, previous: VersionRecord) -> str:
+    """The ``mesh publish`` that publishes ``fs`` with its data, in place of a metadata-only
+    one: a global set's whole history; a domain set's range its published feature table's
+    commits computed (``NotPublishedError``'s command, from the same table)."""
+    from mesh.sets.commits import publish_command
+
+    table = open_table(spark, previous.table_path)
+    return publish_command(table, fs.qualified_name, domain=fs.kind == "feature_set")
+
+
 def _rows_outside(table: DeltaFeatureTable, version: int, start: datetime, end: datetime) -> bool:
     """Whether ``version`` of ``table`` holds rows a replacement of ``[start, end)`` keeps."""
     from pyspark.sql import functions as F
@@ -320,25 +330,28 @@ def publish_definition(
     match = mesh.match_data_hash(fs, previous.data_hash)
     if match is None and decision.data_hash_changed:
         current = mesh.data_hash(fs)
+        command = _full_publish_command(spark, fs, previous)
         raise CatalogError(
             f"{fs.qualified_name}: the data definition changed since {previous.semantic_version} "
             f"(data hash {previous.data_hash} -> {current}); a metadata-only publish "
-            "cannot carry it. Run a full `mesh publish` over the data.",
+            f"cannot carry it. Run a full publish over the data: `{command}`.",
             feature_set=fs.qualified_name,
             previous=previous.data_hash,
             current=current,
+            command=command,
         )
     if as_feature_set(json.loads(previous.definition_json)).quality != fs.quality:
         # Thresholds are promises about the data (and exported as its contract): they land
         # only through the data checks that measure them.
+        command = _full_publish_command(spark, fs, previous)
         raise CatalogError(
             f"{fs.qualified_name}: the quality thresholds changed since "
             f"{previous.semantic_version}; they are checked against the data, so a "
-            "metadata-only publish cannot carry them. Run a full `mesh publish` over the data"
-            + (" (--start and --end)" if fs.kind == "feature_set" else "")
-            + ".",
+            f"metadata-only publish cannot carry them. Run a full publish over the data: "
+            f"`{command}`.",
             feature_set=fs.qualified_name,
             previous=previous.semantic_version,
+            command=command,
         )
     report = validate_definitions(mesh, subjects=[fs.qualified_name]) + GovernanceReport(
         [decision.check_version(previous.semantic_version, fs.version), *decision.warnings()]

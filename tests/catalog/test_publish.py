@@ -252,11 +252,17 @@ def test_metadata_only_change_is_a_patch_on_the_same_delta_version(spark: Any, f
     with pytest.raises(CatalogError) as info:
         publish_definition(spark, mesh, data_change, identity=CUSTOMERS)
     assert info.value.params["previous"] == mesh.data_hash(fs)
+    # The full publish to run instead: over the range the table's commits computed (the
+    # first publish's, whole days).
+    command = f"mesh publish customers.profile --start {START:%Y-%m-%d} --end {END:%Y-%m-%d}"
+    assert info.value.params["command"] == command
+    assert f"Run a full publish over the data: `{command}`." in info.value.message
     # Thresholds are promises about the data: only a publish that checks them lands them.
     tighter = fs.quality.model_copy(update={"max_null_rate": {"birth_year": 0.0}})
     quality_change = fs.model_copy(update={"quality": tighter, "version": "1.0.2"})
-    with pytest.raises(CatalogError, match=r"quality thresholds changed since 1\.0\.1"):
+    with pytest.raises(CatalogError, match=r"quality thresholds changed since 1\.0\.1") as info:
         publish_definition(spark, mesh, quality_change, identity=CUSTOMERS)
+    assert f"Run a full publish over the data: `{command}`." in info.value.message
     assert versions(spark, mesh, "customers.profile")[0].semantic_version == "1.0.1"
 
 
