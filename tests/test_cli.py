@@ -607,6 +607,22 @@ def test_a_training_sets_name_is_not_taken_for_an_undefined_feature_set(
     )
 
 
+def test_a_metadata_only_publish_of_a_set_never_published_names_the_publish_to_run(
+    warehouse: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(warehouse).mkdir()
+    argv = ["publish", "support.ticket_stats", "--metadata-only", "--identity", "etl@support"]
+    assert main([*argv, "--conf", CONF]) == 1
+    assert (
+        "support.ticket_stats was never published; a metadata-only publish needs a previous "
+        "version: publish it over a range with `mesh publish support.ticket_stats --start START "
+        "--end END`" in capsys.readouterr().err
+    )
+    argv = ["publish", "risk.customer_risk", "--metadata-only", "--identity", "etl@risk"]
+    assert main([*argv, "--conf", CONF]) == 1
+    assert "with `mesh publish risk.customer_risk`." in capsys.readouterr().err
+
+
 def test_show_of_a_computed_set_never_published_names_the_range_to_publish(
     spark: Any, warehouse: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

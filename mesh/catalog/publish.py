@@ -263,6 +263,28 @@ def _widened(
     return start, end
 
 
+def first_publish(spark: SparkSession, mesh: MeshDefinition, fs: AnyFeatureSet) -> tuple[str, str]:
+    """How to publish ``fs``, which ``conf/`` defines and no publish recorded: the step, and
+    the ``mesh publish`` command in it (one that runs: a domain set's takes a range, the
+    range its feature table's commits computed when they record one)."""
+    from mesh.sets.commits import computed_range, range_publish_command
+
+    name = fs.qualified_name
+    if fs.kind == "global_feature_set":
+        command = f"mesh publish {name}"
+        return f"publish its whole history, computed from its inputs, with `{command}`", command
+    table = open_table(spark, feature_table_path(mesh, fs))
+    covered = computed_range(table) if table.exists() else None
+    command = range_publish_command(name, covered)
+    if covered is not None:
+        return f"publish the range its computations covered with `{command}`", command
+    return (
+        f"publish it over a range with `{command}` (UTC dates or ISO times; the publish "
+        "computes that range, then checks it)",
+        command,
+    )
+
+
 def _full_publish_command(spark: SparkSession, fs: AnyFeatureSet, previous: VersionRecord) -> str:
     """The ``mesh publish`` that publishes ``fs`` with its data, in place of a metadata-only
     one: a global set's whole history; a domain set's range its published feature table's
@@ -304,10 +326,12 @@ def publish_definition(
     authorize_publish(who, fs)
     previous = latest_version(spark, mesh, fs.qualified_name)
     if previous is None:
+        step, command = first_publish(spark, mesh, fs)
         raise CatalogError(
             f"{fs.qualified_name} was never published; a metadata-only publish needs a previous "
-            "version. Run `mesh publish` with computed data first.",
+            f"version: {step}.",
             feature_set=fs.qualified_name,
+            command=command,
         )
     from mesh.governance.contract import as_feature_set, compare
     from mesh.governance.results import GovernanceReport

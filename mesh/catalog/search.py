@@ -329,7 +329,9 @@ def show(
     if entry is None:
         if name not in mesh.all_sets():  # a typo: publishing that name cannot help
             raise _unknown(name, [e.name for e in every], mesh)
-        step, command = _first_publish(spark, mesh, mesh.all_sets()[name])
+        from mesh.catalog.publish import first_publish
+
+        step, command = first_publish(spark, mesh, mesh.all_sets()[name])
         raise CatalogError(
             f"feature set {name!r} is not in the catalog: no version of it was published; "
             f"{step}, or list published sets with `mesh catalog search`",
@@ -372,30 +374,6 @@ def _withhold(check: dict[str, Any], withheld: Sequence[str]) -> dict[str, Any]:
     if message != "ok":
         message = f"{check['check']} on {check['feature']}: values withheld (no read grant)"
     return {**check, "measured": None, "message": message, "redacted": True}
-
-
-def _first_publish(spark: SparkSession, mesh: MeshDefinition, fs: AnyFeatureSet) -> tuple[str, str]:
-    """How to publish ``fs``, which ``conf/`` defines and no publish recorded: the step, and
-    the ``mesh publish`` command in it (one that runs: a domain set's takes a range, the
-    range its feature table's commits computed when they record one)."""
-    from mesh.catalog.publish import feature_table_path
-    from mesh.sets.commits import computed_range, range_publish_command
-    from mesh.storage import open_table
-
-    name = fs.qualified_name
-    if fs.kind == "global_feature_set":
-        command = f"mesh publish {name}"
-        return f"publish its whole history, computed from its inputs, with `{command}`", command
-    table = open_table(spark, feature_table_path(mesh, fs))
-    covered = computed_range(table) if table.exists() else None
-    command = range_publish_command(name, covered)
-    if covered is not None:
-        return f"publish the range its computations covered with `{command}`", command
-    return (
-        f"publish it over a range with `{command}` (UTC dates or ISO times; the publish "
-        "computes that range, then checks it)",
-        command,
-    )
 
 
 def published_definition_of(record: VersionRecord) -> AnyFeatureSet | None:
