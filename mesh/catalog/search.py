@@ -161,7 +161,6 @@ def _unknown(name: str, published: list[str], mesh: MeshDefinition) -> CatalogEr
             f"{name!r} is a training set, not a feature set: the catalog lists feature sets; "
             f"see what it reads with `mesh catalog lineage {name} --direction upstream`, or "
             f"build it with `mesh training build {name}`",
-            feature_set=name,
             training_set=name,
         )
     close = difflib.get_close_matches(name, sorted({*published, *mesh.all_sets()}), n=1, cutoff=0.8)

@@ -145,7 +145,6 @@ def _context(
             raise CatalogError(
                 f"{defines!r} is a training set, not a feature set: training sets are built, "
                 f"not published; build it with `mesh training build {defines}`",
-                feature_set=defines,
                 training_set=defines,
             )
         fs = mesh.any_set(defines)
