@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from mesh.definitions import FeatureLookup, FeatureRef, FeatureSet, MeshDefinition
 from mesh.definitions.references import Role
-from mesh.sets.commits import newest_commit, published_commit
+from mesh.sets.commits import newest_commit, published_commit, range_publish_command
 from mesh.sets.errors import InputNotBuiltError, UnknownReferenceError
 from mesh.sets.manifest import InputPin
 from mesh.sets.naming import assign_columns
@@ -120,6 +120,23 @@ def _with_role(pin: InputPin, role: Role) -> InputPin:
     return pin.model_copy(update={"spine_keys": spine_keys, "prefix": prefix})
 
 
+def _how_to_build(definition: AnyFeatureSet, major: int) -> str:
+    """What writes the missing table of ``definition`` at ``major``: a publish (which
+    computes what it publishes) when ``conf/`` defines that major, else only another pin."""
+    name = definition.qualified_name
+    if major != major_of(definition.version):
+        return (
+            f"conf/ defines {name} at {definition.version}, so no publish writes v{major}; "
+            "pin an existing major."
+        )
+    command = (
+        range_publish_command(name, None)
+        if isinstance(definition, FeatureSet)
+        else f"mesh publish {name}"
+    )
+    return f"compute and publish it first (`{command}`), or pin an existing major."
+
+
 def _pin(
     spark: SparkSession,
     mesh: MeshDefinition,
@@ -143,7 +160,7 @@ def _pin(
         raise InputNotBuiltError(
             f"Feature set {name}{'@' + pin if pin else ''}: no feature table at {table.path} "
             f"(major versions computed: {', '.join(f'v{m}' for m in majors) or 'none'}); "
-            f"compute and publish {name} first, or pin an existing major.",
+            f"{_how_to_build(definition, major)}",
             feature_set=name,
             pin=pin,
             path=table.path,

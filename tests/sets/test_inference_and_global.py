@@ -347,6 +347,7 @@ def test_bad_pins_list_what_exists(wh) -> None:
     with pytest.raises(InputNotBuiltError) as major:
         resolve_inputs(wh.spark, wh.mesh, ["payments.spend@2.amount"])
     assert major.value.params["majors"] == [1]
+    assert "so no publish writes v2; pin an existing major" in str(major.value)
 
 
 @pytest.mark.parametrize(
@@ -367,6 +368,7 @@ def test_defined_but_not_computed(wh) -> None:
     with pytest.raises(InputNotBuiltError) as err:
         resolve_inputs(wh.spark, wh.mesh, ["support.unbuilt.tickets"])
     assert (err.value.params["feature_set"], err.value.params["majors"]) == ("support.unbuilt", [])
+    assert "(`mesh publish support.unbuilt --start START --end END`)" in str(err.value)
 
 
 def test_older_major_is_read_with_its_published_definition(wh) -> None:
