@@ -170,14 +170,27 @@ def _case_note(sensitive: bool) -> str:
     return "" if sensitive else " (spark.sql.caseSensitive is false: names match in any case)"
 
 
-def _check_plain_columns(columns: Sequence[str], argument: str, sensitive: bool) -> None:
+def check_plain_columns(
+    columns: Sequence[str],
+    argument: str,
+    sensitive: bool,
+    label: str | None = None,
+    error: type[MeshError] = JoinError,
+) -> None:
+    """Refuse names the join cannot refer to: two that differ only in case (as the session
+    compares names, ``sensitive``) and the reserved prefix ``INTERNAL_PREFIX``.
+
+    Checks names only, so no job runs. ``label`` begins the message (default: ``argument``);
+    ``error`` is the ``MeshError`` raised (the set builds raise their ``SpineError``).
+    """
+    label = label or argument
     groups: dict[str, list[str]] = {}
     for c in columns:
         groups.setdefault(fold_name(c, sensitive), []).append(c)
     duplicates = sorted(c for group in groups.values() if len(group) > 1 for c in group)
     if duplicates:
-        raise JoinError(
-            f"{argument}: duplicate column names {duplicates}{_case_note(sensitive)}; the "
+        raise error(
+            f"{label}: duplicate column names {duplicates}{_case_note(sensitive)}; the "
             "join refers to columns by name, so rename them first (withColumnRenamed).",
             argument=argument,
             expected="unique column names",
@@ -186,8 +199,8 @@ def _check_plain_columns(columns: Sequence[str], argument: str, sensitive: bool)
     reserved = fold_name(INTERNAL_PREFIX, sensitive)
     internal = sorted(c for c in columns if fold_name(c, sensitive).startswith(reserved))
     if internal:
-        raise JoinError(
-            f"{argument}: columns {internal} use the reserved prefix `{INTERNAL_PREFIX}`; "
+        raise error(
+            f"{label}: columns {internal} use the reserved prefix `{INTERNAL_PREFIX}`; "
             "rename them.",
             argument=argument,
             expected=f"no column starting with {INTERNAL_PREFIX}",
@@ -336,7 +349,7 @@ def resolve(
         )
     require_batch(spine, "spine")
     sensitive = case_sensitive(spine.sparkSession)
-    _check_plain_columns(spine.columns, "spine", sensitive)
+    check_plain_columns(spine.columns, "spine", sensitive)
     spine_timestamp = spine_time_column(spine, spine_timestamp)
     spine_types = _types(spine.schema)
     t_type = spine_types[spine_timestamp]
@@ -420,7 +433,7 @@ def resolve(
         # Only the columns the join refers to: others may repeat without harm.
         used = {fold_name(c, sensitive) for c in (*reserved, *features)}
         referenced = [c for c in source.df.columns if fold_name(c, sensitive) in used]
-        _check_plain_columns(referenced, f"{label}.df", sensitive)
+        check_plain_columns(referenced, f"{label}.df", sensitive)
         unordered = [f for f in features if unorderable(types[f])]
         if unordered:
             raise JoinError(

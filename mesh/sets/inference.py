@@ -13,7 +13,7 @@ from mesh.sets.access import access_requests, authorize, check_visible_reference
 from mesh.sets.errors import SetBuildError, SpineError
 from mesh.sets.resolve import resolve_inputs
 from mesh.sets.sources import load_sources
-from mesh.sets.spine import check_key_types
+from mesh.sets.spine import check_key_types, check_spine_columns
 from mesh.times import optional_utc
 
 if TYPE_CHECKING:
@@ -65,12 +65,12 @@ def build_inference_set(
         require_bool(value, flag, "build_inference_set ", SetBuildError)
     if isinstance(entities, DataFrame):
         require_batch(entities, "entities", "build_inference_set ", SpineError)
-    check_visible_references(spark, mesh, features, "inference set", identity)
-    when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
     rows_given = not isinstance(entities, DataFrame)
     if rows_given:
         entities = _rows(entities)
     given_columns = _columns(entities) if rows_given else list(entities.columns)  # type: ignore[union-attr]
+    # Names the join cannot refer to: refused before the access check (and any job).
+    check_spine_columns("build_inference_set entities", "entities", given_columns, spark)
     # Spark resolves names without regard to case: `AS_OF_TS` would be replaced too.
     clash = next((c for c in given_columns if c.lower() == AS_OF_COLUMN), None)
     if clash is not None:
@@ -80,6 +80,8 @@ def build_inference_set(
             argument="entities",
             column=clash,
         )
+    check_visible_references(spark, mesh, features, "inference set", identity)
+    when = optional_utc(as_of, "as_of", SetBuildError) or datetime.now(timezone.utc)
     inputs = resolve_inputs(
         spark,
         mesh,

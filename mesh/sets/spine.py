@@ -53,6 +53,7 @@ def read_spine(
                 path=path,
                 version=version,
             ) from exc
+    check_spine_columns(f"Spine {spine.path}", "spine", df.columns, spark)
     missing = [c for c in (spine.timestamp, *spine.keys, *spine.labels) if c not in df.columns]
     if missing:
         raise SpineError(
@@ -148,6 +149,17 @@ def verify_spine(pinned: SpinePin, df: DataFrame) -> None:
             expected=expected,
             found=found,
         )
+
+
+def check_spine_columns(
+    label: str, argument: str, columns: Sequence[str], spark: SparkSession
+) -> None:
+    """``SpineError`` for spine or entity columns the join cannot refer to (two names that
+    differ only in case as the session compares them, the join's reserved prefix), before
+    any job: ``label`` begins the message, ``argument`` names what the caller passed."""
+    from mesh.join.resolve import case_sensitive, check_plain_columns
+
+    check_plain_columns(columns, argument, case_sensitive(spark), label, SpineError)
 
 
 def check_key_types(

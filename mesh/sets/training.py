@@ -104,8 +104,9 @@ def build_training_set(
     purpose = f"training set {spec.qualified_name}"
     spine_path = in_warehouse(mesh, spec.spine.path)
     authorize_table_path(spark, mesh, spine_path, (), f"{purpose} (spine)", identity)
-    check_visible_references(spark, mesh, spec.features, purpose, identity)
+    # Its columns are checked as read, before the references (a catalog read) or any job.
     spine_df, spine_version = read_spine(spark, mesh, spec.spine)
+    check_visible_references(spark, mesh, spec.features, purpose, identity)
     inputs = resolve_inputs(
         spark,
         mesh,
