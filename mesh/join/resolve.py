@@ -57,16 +57,12 @@ def _types(schema: StructType) -> dict[str, DataType]:
 def _column_name(
     columns: Sequence[str], name: str, argument: str, where: str, sensitive: bool
 ) -> str:
-    """The column ``name`` refers to, spelled as the DataFrame spells it.
+    """The column ``name`` refers to, spelled as the DataFrame spells it (``columns_named``).
 
-    As Spark resolves names: the exact name, else (``spark.sql.caseSensitive`` false, its
-    default) the one column equal to it in another case. A name matching several columns
-    only in case, or none, is a ``JoinError`` naming the columns.
+    A name matching several columns only in case, or none, is a ``JoinError`` naming the
+    columns.
     """
-    if name in columns:
-        return name
-    folded = fold_name(name, sensitive)
-    matches = [c for c in columns if fold_name(c, sensitive) == folded]
+    matches = columns_named(columns, name, sensitive)
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -79,16 +75,50 @@ def _column_name(
             expected="one matching column",
             found=matches,
         )
-    others = [c for c in columns if c.lower() == name.lower()]
-    hint = f" (spark.sql.caseSensitive is true: {others} differ in case)" if others else ""
     raise JoinError(
-        f"{argument}: column `{name}` not found in {where}{hint}; available columns: "
-        f"{sorted(columns)}. Rename or select the column before joining.",
+        f"{argument}: column `{name}` not found in {where}{case_hint(columns, name)}; "
+        f"available columns: {sorted(columns)}. Rename or select the column before joining.",
         argument=argument,
         column=name,
         expected="existing column",
         found=sorted(columns),
     )
+
+
+def columns_named(columns: Sequence[str], name: str, sensitive: bool) -> list[str]:
+    """The columns ``name`` refers to, as Spark resolves names: the exact one, else
+    (``spark.sql.caseSensitive`` false, its default) those equal to it in another case.
+
+    One is the column, spelled as ``columns`` spell it; several differ only in case (an
+    ambiguous name); none: no such column.
+    """
+    if name in columns:
+        return [name]
+    folded = fold_name(name, sensitive)
+    return [c for c in columns if fold_name(c, sensitive) == folded]
+
+
+def columns_of(
+    columns: Sequence[str], names: Iterable[str], sensitive: bool
+) -> tuple[dict[str, str], list[str]]:
+    """Each of ``names`` that refers to one of ``columns`` (``columns_named``) -> that column,
+    and the names that refer to none (or to several, differing only in case)."""
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for name in names:
+        matches = columns_named(columns, name, sensitive)
+        if len(matches) == 1:
+            found[name] = matches[0]
+        else:
+            missing.append(name)
+    return found, missing
+
+
+def case_hint(columns: Sequence[str], name: str) -> str:
+    """For a name ``columns_named`` found no column for: the columns that differ from it only
+    in case, which a case-sensitive session does not match ("" when there are none)."""
+    others = [c for c in columns if c.lower() == name.lower()]
+    return f" (spark.sql.caseSensitive is true: {others} differ in case)" if others else ""
 
 
 def _require_distinct(

@@ -27,7 +27,8 @@ def entities_from_text(
 
     ``columns`` maps each column to its values as text, one per entity; ``types`` gives some
     columns a Spark SQL type (``double``, ``date``, ``decimal(10,2)``...). A key column of
-    the ``features``' entities takes the entity's key type (a type given for it is refused).
+    the ``features``' entities (named in any case, as the join matches names, unless
+    ``spark.sql.caseSensitive``) takes the entity's key type (a type given for it is refused).
     Another column takes its type from ``types`` or else, read as JSON, the narrowest of
     ``bigint`` (``1``), ``double`` (``1.5``, or numbers of both kinds), ``boolean``
     (``true``) and ``string`` (anything else, or values of mixed kinds) that holds all its
@@ -39,6 +40,7 @@ def entities_from_text(
     from pyspark.sql.types import DataType, StringType, StructField, StructType
 
     from mesh.join.columns import col
+    from mesh.join.resolve import case_sensitive, columns_of
 
     given = dict(types or {})
     lengths = {len(v) for v in columns.values()}
@@ -51,6 +53,9 @@ def entities_from_text(
             found={c: len(v) for c, v in columns.items()},
         )
     keys = _key_types(mesh, features)
+    # As the join matches them: a key column given in another case is that key.
+    spelled, _ = columns_of(list(columns), keys, case_sensitive(spark))
+    keys = {spelled[k]: v for k, v in keys.items() if k in spelled}
     decoded = {c: [_decode(v) for v in values] for c, values in columns.items()}
     targets: dict[str, DataType] = {}
     for c, values in decoded.items():

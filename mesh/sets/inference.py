@@ -13,7 +13,7 @@ from mesh.sets.access import access_requests, authorize, check_visible_reference
 from mesh.sets.errors import SetBuildError, SpineError
 from mesh.sets.resolve import resolve_inputs
 from mesh.sets.sources import load_sources
-from mesh.sets.spine import check_key_types, check_spine_columns
+from mesh.sets.spine import case_hints, check_key_types, check_spine_columns, spine_spelling
 from mesh.times import optional_utc
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def build_inference_set(
     from pyspark.sql import functions as F
 
     from mesh.join import point_in_time_join
-    from mesh.join.resolve import require_batch
+    from mesh.join.resolve import case_sensitive, require_batch
     from mesh.join.source import require_bool
     from mesh.storage.base import epoch_micros
 
@@ -90,13 +90,14 @@ def build_inference_set(
         taken=[*given_columns, AS_OF_COLUMN],
         allow_unpublished=allow_unpublished,
     )
-    keys = [k for pin in inputs for k in pin.spine_columns]
-    missing = sorted({k for k in keys if k not in given_columns})
+    matched = [spine_spelling(pin, given_columns, case_sensitive(spark)) for pin in inputs]
+    inputs = [pin for pin, _ in matched]
+    missing = sorted({k for _, lacking in matched for k in lacking})
     if missing:
         raise SpineError(
             f"build_inference_set entities: key column(s) {', '.join(missing)} are missing "
-            f"(found: {', '.join(given_columns) or 'none'}); give one row per entity with its "
-            "key columns.",
+            f"(found: {', '.join(given_columns) or 'none'}){case_hints(given_columns, missing)}; "
+            "give one row per entity with its key columns.",
             argument="entities",
             missing=missing,
             available=given_columns,

@@ -39,8 +39,9 @@ class InputPin(StrictModel):
 
     ``table`` is relative to the warehouse (absolute when the table lies outside it);
     ``features`` maps each feature column of the table to its column in the output;
-    ``spine_keys`` are the spine columns ``keys`` are matched on, where they differ
-    (``None``: the same names), and ``prefix`` the lookup's output prefix.
+    ``spine_keys`` are the spine columns ``keys`` are matched on, as the spine spells them
+    (a lookup's, or the keys in the spine's case), where they differ (``None``: the same
+    names), and ``prefix`` the lookup's output prefix.
     """
 
     feature_set: str

@@ -133,10 +133,11 @@ def _verify_lookups(check: _Refusal, manifest: Manifest, spec: TrainingSet) -> N
         f"the training set's definition (definition_hash {manifest.definition_hash}, as "
         "conf/ defines it)"
     )
+    spine = manifest.spine.columns
     unmatched: dict[tuple[str, str | None], list[int]] = {}
     for index, pin in enumerate(manifest.inputs):
         roles = expected.get((pin.feature_set, pin.pin), [])
-        role = next((r for r in roles if _matches(pin, r)), None)
+        role = next((r for r in roles if _matches(pin, r, spine)), None)
         if role is None:
             unmatched.setdefault((pin.feature_set, pin.pin), []).append(index)
         else:
@@ -145,7 +146,7 @@ def _verify_lookups(check: _Refusal, manifest: Manifest, spec: TrainingSet) -> N
         roles = expected.get((name, version), [])
         for index, role in zip(indexes, roles, strict=False):
             pin = manifest.inputs[index]
-            looked_up = _spine_columns(pin.keys, role)
+            looked_up = _spine_columns(pin.keys, role, spine)
             if pin.spine_columns != looked_up:
                 shown = f"a lookup on the spine column(s) {', '.join(looked_up)}"
                 spine_keys = list(pin.spine_keys) if pin.spine_keys is not None else None
@@ -175,14 +176,28 @@ def _reference(name: str, version: str | None) -> str:
     return f"{name}@{version}" if version else name
 
 
-def _matches(pin: InputPin, role: Role) -> bool:
-    return pin.prefix == role[1] and pin.spine_columns == _spine_columns(pin.keys, role)
+def _matches(pin: InputPin, role: Role, spine: Sequence[str]) -> bool:
+    return pin.prefix == role[1] and pin.spine_columns == _spine_columns(pin.keys, role, spine)
 
 
-def _spine_columns(keys: Sequence[str], role: Role) -> tuple[str, ...]:
-    """The spine columns ``keys`` are matched on in a lookup of role ``role``."""
+def _spine_columns(keys: Sequence[str], role: Role, spine: Sequence[str]) -> tuple[str, ...]:
+    """The spine columns ``keys`` are matched on in a lookup of role ``role``, as the spine
+    the manifest pins spells them (``spine``: its ``name:type`` columns)."""
     renamed = dict(role[0])
-    return tuple(renamed.get(k, k) for k in keys)
+    return tuple(_spelled(renamed.get(k, k), spine) for k in keys)
+
+
+def _spelled(name: str, spine: Sequence[str]) -> str:
+    """The spine column a build matched ``name`` on: ``name`` when the spine has it, else the
+    one column equal to it in another case, which a session resolving names without regard
+    to case matched (``spine_spelling``); ``name`` when there is none (older manifests
+    record no columns)."""
+    from mesh.join.resolve import columns_named
+
+    size = len(name) + 1
+    names = [c[: size - 1] for c in spine if c[:size].lower() == f"{name}:".lower()]
+    matches = columns_named(names, name, sensitive=False)
+    return matches[0] if len(matches) == 1 else name
 
 
 def _verify_spine_columns(check: _Refusal, index: int, pin: InputPin) -> None:

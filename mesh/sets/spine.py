@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from mesh.definitions import MeshDefinition, Spine
 from mesh.sets.errors import SpineChangedError, SpineError
@@ -16,11 +16,28 @@ if TYPE_CHECKING:
     from mesh.join import FeatureSource
 
 
+class SpineRead(NamedTuple):
+    """A spine as read: its rows, the Delta version read (``None``: Parquet), and its
+    definition with the names of its columns as the table spells them."""
+
+    df: DataFrame
+    version: int | None
+    spine: Spine
+
+
 def read_spine(
     spark: SparkSession, mesh: MeshDefinition, spine: Spine, version: int | None = None
-) -> tuple[DataFrame, int | None]:
-    """The spine table (Delta at ``version`` or latest, or Parquet) and the Delta version read."""
+) -> SpineRead:
+    """The spine table (Delta at ``version`` or latest, or Parquet), the Delta version read,
+    and ``spine`` naming its columns as the table does.
+
+    The columns ``spine`` names (timestamp, keys, labels) are resolved as the join resolves
+    names (``mesh.join.resolve.columns_named``: in any case unless
+    ``spark.sql.caseSensitive``), after its columns are checked (``check_spine_columns``),
+    before any job runs.
+    """
     from mesh.errors import StorageError
+    from mesh.join.resolve import case_sensitive, columns_of
     from mesh.storage import open_table
 
     path = in_warehouse(mesh, spine.path)
@@ -54,15 +71,24 @@ def read_spine(
                 version=version,
             ) from exc
     check_spine_columns(f"Spine {spine.path}", "spine", df.columns, spark)
-    missing = [c for c in (spine.timestamp, *spine.keys, *spine.labels) if c not in df.columns]
+    named = (spine.timestamp, *spine.keys, *spine.labels)
+    spelled, missing = columns_of(df.columns, named, case_sensitive(spark))
     if missing:
         raise SpineError(
             f"Spine {spine.path}: column(s) {', '.join(missing)} are not in the table (columns: "
-            f"{', '.join(df.columns)}); fix spine.timestamp/keys/labels or the table.",
+            f"{', '.join(df.columns)}){case_hints(df.columns, missing)}; fix "
+            "spine.timestamp/keys/labels or the table.",
             path=path,
             missing=missing,
             available=list(df.columns),
         )
+    spine = spine.model_copy(
+        update={
+            "timestamp": spelled[spine.timestamp],
+            "keys": tuple(spelled[k] for k in spine.keys),
+            "labels": tuple(spelled[k] for k in spine.labels),
+        }
+    )
     time_type = df.schema[spine.timestamp].dataType.simpleString()
     if time_type != "timestamp":
         # Feature tables hold timestamps (instants); the join compares like with like.
@@ -76,7 +102,7 @@ def read_spine(
             expected="timestamp",
             found=time_type,
         )
-    return df, read_version
+    return SpineRead(df, read_version, spine)
 
 
 def fingerprint_spine(df: DataFrame) -> tuple[int, str]:
@@ -149,6 +175,35 @@ def verify_spine(pinned: SpinePin, df: DataFrame) -> None:
             expected=expected,
             found=found,
         )
+
+
+def spine_spelling(
+    pin: InputPin, columns: Sequence[str], sensitive: bool
+) -> tuple[InputPin, list[str]]:
+    """``pin`` matched on the spine's own spelling of its spine columns, and those the spine
+    lacks.
+
+    Names are resolved as the join resolves them (``mesh.join.resolve.columns_named``):
+    the exact name, else, unless ``sensitive`` (``spark.sql.caseSensitive``), the column
+    equal to it in another case, which becomes the pin's ``spine_keys``, so a manifest
+    records the columns matched and its rebuild matches them in any session. ``columns``
+    are checked first (``check_plain_columns``): no two of them differ only in case.
+    """
+    from mesh.join.resolve import columns_of
+
+    found, missing = columns_of(columns, pin.spine_columns, sensitive)
+    spelled = tuple(found.get(name, name) for name in pin.spine_columns)
+    if missing or spelled == pin.spine_columns:
+        return pin, missing
+    return pin.model_copy(update={"spine_keys": spelled}), missing
+
+
+def case_hints(columns: Sequence[str], missing: Sequence[str]) -> str:
+    """What a case-sensitive session did not match: the columns each of ``missing`` differs
+    from only in case ("" when none does)."""
+    from mesh.join.resolve import case_hint
+
+    return "".join(case_hint(columns, name) for name in missing)
 
 
 def check_spine_columns(

@@ -41,7 +41,14 @@ from mesh.sets.output import check_output, feature_tables
 from mesh.sets.pinned import verify_options
 from mesh.sets.resolve import resolve_inputs
 from mesh.sets.sources import load_sources
-from mesh.sets.spine import check_key_types, pin_spine, read_spine, verify_spine
+from mesh.sets.spine import (
+    case_hints,
+    check_key_types,
+    pin_spine,
+    read_spine,
+    spine_spelling,
+    verify_spine,
+)
 from mesh.storage import in_warehouse, normalize_path
 
 if TYPE_CHECKING:
@@ -105,7 +112,7 @@ def build_training_set(
     spine_path = in_warehouse(mesh, spec.spine.path)
     authorize_table_path(spark, mesh, spine_path, (), f"{purpose} (spine)", identity)
     # Its columns are checked as read, before the references (a catalog read) or any job.
-    spine_df, spine_version = read_spine(spark, mesh, spec.spine)
+    spine_df, spine_version, spine = read_spine(spark, mesh, spec.spine)
     check_visible_references(spark, mesh, spec.features, purpose, identity)
     inputs = resolve_inputs(
         spark,
@@ -115,7 +122,7 @@ def build_training_set(
         taken=spine_df.columns,
         allow_unpublished=allow_unpublished,
     )
-    _check_spine_keys(spec.spine, spine_df, inputs)
+    inputs = _match_spine_keys(spine, spine_df, inputs)
     authorize(
         spark,
         mesh,
@@ -123,15 +130,16 @@ def build_training_set(
         f"training set {spec.qualified_name}",
         identity,
     )
-    spine_pin = pin_spine(spec.spine, spine_df, spine_version)
-    spine_pin = spine_pin.model_copy(update={"path": _place(mesh, spec.spine.path)})
+    # The spine's own spelling of its columns: a rebuild finds them in any session.
+    spine_pin = pin_spine(spine, spine_df, spine_version)
+    spine_pin = spine_pin.model_copy(update={"path": _place(mesh, spine.path)})
     run = run_id or uuid.uuid4().hex
     columns = _output_columns(spine_df.columns, inputs)
     version = _join_and_write(
         spark,
         mesh,
         spine_df,
-        spec.spine.timestamp,
+        spine.timestamp,
         inputs,
         spec.strict,
         location,
@@ -228,7 +236,7 @@ def rebuild_training_set(
     same = spec if spec and training_definition_hash(spec) == pinned.definition_hash else None
     # Refused before any Spark job: the spine's fingerprint is the first one.
     verify_options(mesh, pinned, versions_by_name(spark, mesh), same, path)
-    spine_df, _ = read_spine(spark, mesh, spine, version=pinned.spine.delta_version)
+    spine_df, _, spine = read_spine(spark, mesh, spine, version=pinned.spine.delta_version)
     verify_spine(pinned.spine, spine_df)
     if pinned.engine_version != engine_version():
         warnings.warn(
@@ -305,20 +313,29 @@ def training_spec(mesh: MeshDefinition, training_set: TrainingSet | str) -> Trai
     return spec
 
 
-def _check_spine_keys(spine: Spine, df: DataFrame, inputs: Sequence[InputPin]) -> None:
+def _match_spine_keys(spine: Spine, df: DataFrame, inputs: Sequence[InputPin]) -> list[InputPin]:
+    """``inputs`` matched on the spine's spelling of their key columns (``spine_spelling``),
+    or ``SpineError`` naming the key columns the spine lacks."""
+    from mesh.join.resolve import case_sensitive
+
+    sensitive = case_sensitive(df.sparkSession)
+    matched = []
     for pin in inputs:
-        wanted = pin.spine_columns
-        missing = [k for k in wanted if k not in df.columns]
+        spelled, missing = spine_spelling(pin, df.columns, sensitive)
         if missing:
+            wanted = pin.spine_columns
             looked_up = "" if pin.spine_keys is None else f", looked up as {', '.join(wanted)},"
             raise SpineError(
                 f"Spine {spine.path}: feature set {pin.feature_set} is keyed on "
                 f"{', '.join(pin.keys)}{looked_up} but the spine lacks {', '.join(missing)} "
-                f"(columns: {', '.join(df.columns)}); add the key column(s) to the spine.",
+                f"(columns: {', '.join(df.columns)}){case_hints(df.columns, missing)}; add "
+                "the key column(s) to the spine.",
                 path=spine.path,
                 feature_set=pin.feature_set,
                 missing=missing,
             )
+        matched.append(spelled)
+    return matched
 
 
 def _output_columns(spine_columns: Sequence[str], inputs: Sequence[InputPin]) -> tuple[str, ...]:
