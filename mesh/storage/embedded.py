@@ -64,6 +64,9 @@ if TYPE_CHECKING:
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 _RANGE_MARKER = "MESH_ROW_OUTSIDE_RANGE"
 _CONSTRAINT_MARKER = "MESH_CONSTRAINT_VIOLATED"
+# Spark's listing of many read paths runs as a job of up to this many tasks (default 10000).
+_LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+_FILES_PER_LISTING_TASK = 100
 
 
 class EmbeddedDeltaTable(DeltaFeatureTable):
@@ -149,16 +152,10 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
 
     def _parquet(self, table: DeltaTable, schema: StructType, files: list[str]) -> DataFrame:
         """Spark's read of ``files``; a file the log lists but that is gone (removed by
-        VACUUM, say) is ``VersionFilesRemovedError``. Spark checks the paths when it
-        analyses the read: here on a classic session, and on Spark Connect when the plan is
-        first analysed, which asking for its schema does (one round trip)."""
-        from mesh.session import is_connect
-
+        VACUUM, say) is ``VersionFilesRemovedError``. Spark checks the paths as it sets up
+        the read (``_read_files``)."""
         try:
-            frame = self.spark.read.schema(schema).parquet(*files)
-            if is_connect(self.spark):
-                frame.schema  # noqa: B018 - the server analyses the read: its paths are checked
-            return frame
+            return _read_files(self.spark, schema, files)
         except Exception as exc:
             if getattr(exc, "getCondition", lambda: None)() != "PATH_NOT_FOUND":
                 raise
@@ -370,7 +367,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         if straddling:
             root = self.path.rstrip("/")
             files = [_spark_uri(f"{root}/{f.path}") for f in straddling]
-            outside = self.spark.read.schema(schema).parquet(*files).where(~in_range)
+            outside = _read_files(self.spark, schema, files).where(~in_range)
             kept = _split_at(outside, time_column, start_us)
         return self._write(
             frame,
@@ -508,7 +505,7 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
         files = _data_files(table)
         if not files:
             return self.spark.createDataFrame([], schema)
-        return self.spark.read.schema(schema).parquet(*files)
+        return _read_files(self.spark, schema, files)
 
     def _discard(self, relative_dir: str) -> None:
         filesystem, root = filesystem_for(self.path)
@@ -518,13 +515,8 @@ class EmbeddedDeltaTable(DeltaFeatureTable):
 
 
 @contextmanager
-def _parquet_write_conf(spark: SparkSession) -> Iterator[None]:
-    """Write timestamps as INT64 micros (not INT96) and dates proleptically, as Delta expects."""
-    wanted = {
-        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
-        "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
-    }
+def _session_conf(spark: SparkSession, wanted: dict[str, str]) -> Iterator[None]:
+    """The session's SQL ``wanted`` settings for the block; their previous values after it."""
     previous: dict[str, str | None] = {key: spark.conf.get(key, None) for key in wanted}
     for key, value in wanted.items():
         spark.conf.set(key, value)
@@ -536,6 +528,37 @@ def _parquet_write_conf(spark: SparkSession) -> Iterator[None]:
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, old)
+
+
+def _parquet_write_conf(spark: SparkSession) -> contextlib.AbstractContextManager[None]:
+    """Write timestamps as INT64 micros (not INT96) and dates proleptically, as Delta expects."""
+    return _session_conf(
+        spark,
+        {
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+            "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+            "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+        },
+    )
+
+
+def _read_files(spark: SparkSession, schema: StructType, files: list[str]) -> DataFrame:
+    """Spark's read of the log's ``files`` as ``schema``.
+
+    Spark looks up every path it is given; past 32 paths it does so in a Spark job of one
+    task per path (300 files: a 300-task job, seconds before the read starts). The log already
+    says which files exist, so the lookup gets one task per ``_FILES_PER_LISTING_TASK`` paths.
+    On a classic session the lookup runs here; on Spark Connect when the plan is analysed,
+    which asking for its schema does.
+    """
+    from mesh.session import is_connect
+
+    tasks = max(1, -(-len(files) // _FILES_PER_LISTING_TASK))
+    with _session_conf(spark, {_LISTING_PARALLELISM: str(tasks)}):
+        frame = spark.read.schema(schema).parquet(*files)
+        if is_connect(spark):
+            frame.schema  # noqa: B018 - the server analyses the read: its paths are looked up
+    return frame
 
 
 def _arrow_to_spark(schema: pa.Schema) -> StructType:
