@@ -1,8 +1,10 @@
-"""A failed write leaves the table at its previous version and no staged files behind."""
+"""A failed write leaves the table at its previous version and no staged files behind; a
+killed one leaves staged files that only a full VACUUM removes."""
 
 from __future__ import annotations
 
 import pytest
+from deltalake import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType
 from storage_helpers import commit, frame, rows_of, ts
@@ -60,3 +62,36 @@ def test_failing_spark_job_leaves_table_unchanged(spark, tmp_path):
     assert table.latest_version() == 0
     assert rows_of(table.read()) == [(1, ts(1), 1.0, "a")]
     assert set(_staged(tmp_path)) == files_before
+
+
+def test_a_killed_runs_staged_files_are_removed_by_a_full_vacuum_only(spark, tmp_path, monkeypatch):
+    """A process killed between staging and commit cannot delete its staged files: invisible
+    to every reader, they stay until delta-rs's full VACUUM (the README's command) removes
+    them; its default (lite) VACUUM only removes files the log once referenced."""
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    table.create(frame(spark, [(1, ts(1), 1.0, "a")]), commit("r0"))
+    committed = set(_staged(tmp_path))
+    (tmp_path / "t" / "_catalog").mkdir()
+    (tmp_path / "t" / "_catalog" / "manifest.json").write_text("{}")
+
+    def killed(*args, **kwargs):
+        raise Interrupted()
+
+    monkeypatch.setattr(commit_mod, "commit_files", killed)
+    monkeypatch.setattr(type(table), "_discard", lambda self, relative_dir: None)  # no cleanup
+    with pytest.raises(Interrupted):
+        table.append(frame(spark, [(2, ts(2), 2.0, "b")]), commit("r1"))
+    orphans = set(_staged(tmp_path)) - committed
+    assert orphans
+    assert rows_of(table.read()) == [(1, ts(1), 1.0, "a")]
+
+    delta = DeltaTable(path)
+    assert delta.vacuum(retention_hours=0, enforce_retention_duration=False) == []  # lite
+    # The default retention (7 days) keeps files as young as a running write's.
+    assert delta.vacuum(full=True) == []
+    delta.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True)
+    assert set(_staged(tmp_path)) == committed
+    assert (tmp_path / "t" / "_catalog" / "manifest.json").exists()
+    assert rows_of(table.read()) == [(1, ts(1), 1.0, "a")]
+    assert table.latest_version() == 2  # VACUUM START and END are commits of their own
