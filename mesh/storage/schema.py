@@ -50,6 +50,22 @@ def align(
     """
     table_fields = {f.name: f for f in table_schema}
     frame_fields = {f.name: f for f in df.schema}
+    by_lower = {n.lower(): n for n in table_fields}
+    recased = [
+        f"{n} (table {by_lower[n.lower()]})"
+        for n in frame_fields
+        if n not in table_fields and n.lower() in by_lower
+    ]
+    if recased:
+        # Spark and Delta resolve column names case-insensitively: as a new column it would
+        # collide with the table's (Spark's COLUMN_ALREADY_EXISTS).
+        raise StorageError(
+            f"Delta table {path}: the frame's columns differ from the table's only in case: "
+            f"{', '.join(recased)}; rename them to the table's names (Delta column names are "
+            "case-insensitive, so they cannot be added as new columns).",
+            path=path,
+            recased=recased,
+        )
     missing = [n for n in table_fields if n not in frame_fields]
     extra = [n for n in frame_fields if n not in table_fields]
     changed = [

@@ -184,6 +184,14 @@ def test_schema_mismatch_names_columns_and_merge_schema_adds_them(spark, tmp_pat
         table.append(retyped, commit("r3"))
     assert changed.value.params["changed"][0].startswith("id ")
 
+    # `VALUE` is `value` to Spark and Delta: neither a new column nor silently the old one.
+    recased = frame(spark, [(2, ts(2), 2.0, "b")]).withColumnRenamed("value", "VALUE")
+    for merge in (False, True):
+        with pytest.raises(StorageError, match="only in case") as case:
+            table.append(recased, commit("r4"), merge_schema=merge)
+        assert case.value.params["recased"] == ["VALUE (table value)"]
+    assert table.latest_version() == 0
+
     version = table.append(wider, commit("r4"), merge_schema=True)
     # One commit carries the new column and the rows: no version with the one but not the other.
     assert version == table.latest_version() == 1
