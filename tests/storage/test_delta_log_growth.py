@@ -1,12 +1,13 @@
-"""A table after many commits: its log is checkpointed, and a read of its many files looks
-them up in a few Spark tasks, not one task per file."""
+"""A table after many commits: its log is checkpointed, a read of its many files looks them
+up in a few Spark tasks, not one task per file, and delta-rs's compaction of them keeps its rows."""
 
 from __future__ import annotations
 
 import uuid
 
 import pyarrow as pa
-from storage_helpers import arrow_rows, commit, delta_rs_rows, rows_of, ts
+from deltalake import DeltaTable
+from storage_helpers import arrow_rows, commit, delta_rs_rows, frame, rows_of, ts
 
 from mesh.storage import open_table
 
@@ -56,3 +57,24 @@ def test_a_table_of_many_commits_is_checkpointed_and_read_in_few_tasks(spark, tm
     # Setting up the read of 101 files looks their paths up in a Spark job (more than 32
     # paths): of 2 tasks, not 101 (one per path, which took seconds at 300 files).
     assert _max_tasks(spark, table.read) == 2
+
+
+def test_delta_rs_compaction_keeps_the_rows_and_the_engines_writes(spark, tmp_path):
+    path = str(tmp_path / "t")
+    table = open_table(spark, path, backend="embedded")
+    for i in range(40):
+        table.append_rows(_row(i), commit(f"r{i}"))
+    before = rows_of(table.read())
+
+    metrics = DeltaTable(path).optimize.compact()
+    assert (metrics["numFilesRemoved"], metrics["numFilesAdded"]) == (40, 1)
+    assert rows_of(table.read()) == before
+    assert rows_of(table.read(version=39)) == before
+
+    # The compacted file's stats (delta-rs's) plan a replace_range as the engine's own do.
+    day = frame(spark, [(99, ts(1, 6), 9.0, None)]).drop("name")
+    table.replace_range(
+        day, commit("r", "replace_range"), time_column="feature_ts", start=ts(1), end=ts(2)
+    )
+    expected = sorted([r for r in before if r[1] != ts(1)] + [(99, ts(1, 6), 9.0)], key=repr)
+    assert rows_of(table.read()) == expected
