@@ -24,9 +24,16 @@ def register(sub: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from mesh.governance.validate import validate_conf
+    from mesh.errors import ConfigError
+    from mesh.governance.validate import problems_report, validate_conf
 
-    report = validate_conf(args.conf)
+    try:
+        report = validate_conf(args.conf)
+    except ConfigError as exc:  # no mesh.yaml there
+        if not args.json:
+            raise
+        # As a JSON line too: a CI job reading stdout sees the problem, not an empty report.
+        report = problems_report(exc.problems)
     if args.json:
         for record in report.to_records():
             if args.verbose or not record["passed"]:

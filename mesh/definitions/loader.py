@@ -83,6 +83,11 @@ def read_definitions(
             ]
         )
     docs = _read_yaml(standards_file, problems)
+    if not docs:
+        # Not YAML, not UTF-8 or empty (a problem each): the standards are unknown, and
+        # checking the definitions against the defaults (no entity, no domain declared)
+        # would add an error per definition that is not theirs.
+        return None, problems
     if len(docs) > 1:
         # A second document would be ignored: rules written there would silently not apply.
         problems.append(
@@ -94,7 +99,7 @@ def read_definitions(
                 hint="merge them into the first one (remove the `---` separators)",
             )
         )
-    standards = _validate(Standards, docs[0] if docs else {}, str(standards_file), problems)
+    standards = _validate(Standards, docs[0], str(standards_file), problems)
     if standards is None:
         return None, problems
     mesh = MeshDefinition(standards=standards, conf_dir=str(root))

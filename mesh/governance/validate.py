@@ -6,6 +6,7 @@ kept, so one run reports schema problems *and* every governance check.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from mesh.definitions.loader import read_definitions
@@ -34,7 +35,13 @@ def validate_conf(conf_dir: str | Path = "conf") -> GovernanceReport:
     loader's message); all others go through ``validate_definitions``.
     """
     mesh, problems = load_unchecked(conf_dir)
-    results = [
+    report = problems_report(problems)
+    return report + validate_definitions(mesh) if mesh is not None else report
+
+
+def problems_report(problems: Sequence[ConfigProblem]) -> GovernanceReport:
+    """One failed ``config.invalid`` result per loader problem (file, field, its message)."""
+    return GovernanceReport(
         CheckResult(
             check="config.invalid",
             subject=p.file,
@@ -47,6 +54,4 @@ def validate_conf(conf_dir: str | Path = "conf") -> GovernanceReport:
             field=p.field,
         )
         for p in problems
-    ]
-    report = GovernanceReport(results)
-    return report + validate_definitions(mesh) if mesh is not None else report
+    )

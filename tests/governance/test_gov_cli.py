@@ -86,12 +86,38 @@ def test_validate_conf_keeps_valid_definitions(tmp_path) -> None:
     assert "'customers.profile' does not load (see its config.invalid result)" in grant.message
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("name: x\n  : [\n", "not valid YAML"), ("", "the file holds no definition")],
+)
+def test_a_mesh_yaml_that_does_not_parse_is_one_problem(tmp_path, capsys, text, problem) -> None:
+    # Its standards are unknown: the definitions are not checked against the defaults
+    # (no entity, no domain registered), which would add one error per set.
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    (conf / "mesh.yaml").write_text(text)
+    assert main(["--conf", str(conf), "validate", "--json"]) == 1
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    found = [(r["check"], Path(r["file"]).name) for r in records]
+    assert found == [("config.invalid", "mesh.yaml")]
+    assert problem in records[0]["message"]
+    assert captured.err.startswith("validate: 1 check(s) failed in ")
+
+
 def test_missing_conf_is_a_config_error(tmp_path, capsys) -> None:
     with pytest.raises(ConfigError) as caught:
         validate_conf(tmp_path)
     assert caught.value.problems[0].field == "-"
     assert main(["--conf", str(tmp_path), "validate"]) == 1
     assert "the standards file is missing" in capsys.readouterr().err
+    # With --json the problem is a JSON line on stdout, as every other one is.
+    assert main(["--conf", str(tmp_path), "validate", "--json"]) == 1
+    captured = capsys.readouterr()
+    (record,) = [json.loads(line) for line in captured.out.splitlines()]
+    assert record["check"] == "config.invalid" and record["file"].endswith("mesh.yaml")
+    assert "the standards file is missing" in record["message"]
+    assert captured.err.startswith("validate: 1 check(s) failed in ")
 
 
 def test_validate_never_imports_spark() -> None:
