@@ -108,7 +108,9 @@ def run_data_checks(
         threshold: Any,
         message: str,
         severity: Severity = "error",
+        setting: str | None = None,
     ) -> None:
+        # ``setting``: the `quality` setting that holds the threshold (the result's field).
         results.append(
             CheckResult(
                 check,
@@ -118,6 +120,7 @@ def run_data_checks(
                 measured,
                 threshold,
                 "ok" if passed else f"{subject}: {message}",
+                field=setting,
                 severity=severity,
             )
         )
@@ -184,6 +187,7 @@ def run_data_checks(
         min_rows,
         f"{n} row(s), at least {min_rows} required (quality.min_rows); check the source data "
         "and the time range of the run",
+        setting="quality.min_rows",
     )
     for i, c in enumerate(ids):
         nulls = int(row[f"k{i}"] or 0)
@@ -196,6 +200,7 @@ def run_data_checks(
             quality.max_key_null_rate,
             f"{nulls} of {n} row(s) have a null {c!r}; rows without keys or times can never "
             "be joined: filter or fix them in the source",
+            setting="quality.max_key_null_rate",
         )
     if ids and n:
         surplus = n - int(row["distinct_ids"])
@@ -241,6 +246,7 @@ def _feature_checks(
             f"feature {f!r} is null (or NaN) in {nulls} of {n} row(s) ({rate:.1%}), more than "
             f"max_null_rate={limit}; check its source columns, or set "
             f"quality.max_null_rate.{f} on the feature set if that is expected",
+            setting=f"quality.max_null_rate.{f}",
         )
     bounds = fs.quality.ranges.get(f)
     if not bounds:
@@ -255,6 +261,7 @@ def _feature_checks(
             [low, high],
             f"quality.ranges.{f} is set but {f!r} is {data_type.simpleString()}, not numeric; "
             "remove the range",
+            setting=f"quality.ranges.{f}",
         )
         return
     outside = int(row[f"out{i}"] or 0)
@@ -266,6 +273,7 @@ def _feature_checks(
         [low, high],
         f"{outside} value(s) of {f!r} fall outside [{low}, {high}] (min {row[f'lo{i}']}, "
         f"max {row[f'hi{i}']}); fix the computation or widen quality.ranges.{f}",
+        setting=f"quality.ranges.{f}",
     )
 
 
@@ -292,6 +300,7 @@ def _drift(
         f"feature {f!r} drifted from the previous version: PSI {psi:.3f} > max_psi={limit} "
         f"(buckets before {baseline.buckets}, now {actual}); check the source data, or set "
         "quality.max_psi if the shift is expected",
+        setting="quality.max_psi",
     )
 
 
@@ -317,4 +326,5 @@ def _freshness(
         f"the latest feature_ts is {newest.isoformat()}, {age} before {now.isoformat()}, "
         f"older than freshness={limit}; run the job for the recent range, or relax "
         "quality.freshness",
+        setting="quality.freshness",
     )

@@ -178,8 +178,7 @@ class GovernanceReport:
         notes = "".join(f" {r.message}" for r in self.warnings if r.check == DATA_NOT_RUN)
         message = (
             f"{action} of {', '.join(subjects)} refused: {len(failed)} governance check(s) "
-            f"failed: {'; '.join(parts)}. {_fix_hint({r.check for r in failed})}{notes}\n"
-            + self.render_text()
+            f"failed: {'; '.join(parts)}. {_fix_hint(failed)}{notes}\n" + self.render_text()
         )
         raise GovernanceError(
             message,
@@ -203,9 +202,22 @@ _QUALITY_CHECKS = frozenset(
 )
 
 
-def _fix_hint(checks: set[str]) -> str:
-    """What the refused caller can do, for the kinds of checks that failed."""
-    if checks & _QUALITY_CHECKS:
+# Thresholds only conf/mesh.yaml sets: a feature set's `quality` has no such field.
+_STANDARDS_ONLY = frozenset({"quality.min_rows", "quality.max_key_null_rate"})
+
+
+def _fix_hint(failed: list[CheckResult]) -> str:
+    """What the refused caller can do, for the checks that failed: for a quality threshold,
+    the setting that holds it (the data check's ``field``) and where it is set."""
+    checks = {r.check for r in failed}
+    quality = [r for r in failed if r.check in _QUALITY_CHECKS]
+    if quality and all(r.field for r in quality):
+        where = [
+            f"{s} in conf/mesh.yaml" if s in _STANDARDS_ONLY else f"the feature set's {s}"
+            for s in sorted({str(r.field) for r in quality})
+        ]
+        return f"Fix the definitions or data, or change the threshold: {'; '.join(where)}."
+    if quality:
         return (
             "Fix the definitions or data, or change the threshold in conf/mesh.yaml "
             "(quality) or the feature set's `quality`."

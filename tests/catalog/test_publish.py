@@ -127,7 +127,7 @@ def test_refused_publish_leaves_catalog_and_feature_table_exactly_as_they_were(
         _publish(spark, mesh, fs, frame(spark, rows, PROFILE_SCHEMA))
     failed = info.value.report.failed
     assert [r.check for r in failed] == ["data.key_nulls"]
-    assert "change the threshold in conf/mesh.yaml (quality)" in str(info.value).splitlines()[0]
+    assert "the threshold: quality.max_key_null_rate in conf/mesh.yaml." in str(info.value)
     assert failed[0].feature == "customer_id" and failed[0].measured == pytest.approx(1 / 12)
     assert info.value.params["failed"] == ["data.key_nulls"]
     assert _state(spark, mesh, [result.table_path]) == before

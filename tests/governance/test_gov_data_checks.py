@@ -19,6 +19,7 @@ from pyspark.sql.types import (
 )
 
 from mesh.definitions import FeatureSet, Standards
+from mesh.errors import GovernanceError
 from mesh.governance import (
     compute_statistics,
     population_stability_index,
@@ -560,3 +561,26 @@ def test_aggregation_type_without_source_type_is_a_warning(spark) -> None:
             frame, typed, STANDARDS, key_columns=["customer_id"], source_columns=source, as_of=AS_OF
         )
         assert _aggregation_type_results(report) == [], report.render_text()
+
+
+def test_a_refusal_names_the_setting_of_each_threshold_broken(spark) -> None:
+    # A null key, five null sums (of 8) and a sum above the range: each threshold is named by
+    # the setting that holds it, and the key-null rate, which a feature set cannot override,
+    # is named in conf/mesh.yaml only.
+    change = replace(7, customer_id=None, amount_sum_1d=5000.0)
+    df = spark.createDataFrame(change(null_amounts(5)(good_rows())), SCHEMA)
+    report = run_data_checks(df, spend(), STANDARDS, key_columns=["customer_id"], as_of=AS_OF)
+    assert [(r.check, r.field) for r in report.failed] == [
+        ("data.key_nulls", "quality.max_key_null_rate"),
+        ("data.null_rate", "quality.max_null_rate.amount_sum_1d"),
+        ("data.range", "quality.ranges.amount_sum_1d"),
+    ]
+    with pytest.raises(GovernanceError) as info:
+        report.raise_if_failed("publish")
+    first = str(info.value).splitlines()[0]
+    assert "data.range on amount_sum_1d (measured [60, 5000], threshold [0, 1000])" in first
+    assert first.endswith(
+        "Fix the definitions or data, or change the threshold: quality.max_key_null_rate in "
+        "conf/mesh.yaml; the feature set's quality.max_null_rate.amount_sum_1d; the feature "
+        "set's quality.ranges.amount_sum_1d."
+    )
