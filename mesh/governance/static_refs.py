@@ -434,7 +434,8 @@ class ReferenceRules(SetRules):
                     reader,
                     domains,
                     f"mesh.yaml ({field}): grants to domain {reader!r}, which is not declared "
-                    f"(domains: {', '.join(domains)}); fix the name",
+                    f"(domains: {', '.join(domains)}); fix the name, or declare the domain "
+                    "under `domains:` (a reader outside them is given grants only once declared)",
                     field,
                     file=where,
                 )

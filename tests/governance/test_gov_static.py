@@ -723,6 +723,7 @@ def test_grants_name_declared_domains_and_defined_sets_or_features() -> None:
         expected = f"mesh.yaml (access.grants.risk): grant {ref!r} grants nothing: {reason}"
         assert failed[ref].message.startswith(expected)
     assert "domain 'riks', which is not declared" in failed["riks"].message
+    assert "or declare the domain under `domains:`" in failed["riks"].message
     assert all(r.subject == "mesh.yaml" for r in grants)
     assert {r.file for r in grants} == {f"{mesh.conf_dir}/mesh.yaml"}
     # A publish validates its own subject only: a platform typo does not block it.
