@@ -219,12 +219,16 @@ class Catalog:
         Without ``publish_id``: the version's stable page, a copy of the report of its
         newest landed publish.
         """
-        base = f"{self.warehouse}/{CATALOG_DIR}/reports/{name}/{version}"
+        base = self._reports(name, version)
         return f"{base}/{publish_id}.html" if publish_id else f"{base}.html"
 
     def refusal_report_path(self, name: str, version: str, attempt_id: str) -> str:
         """HTML report of a publish that governance refused (no version was recorded)."""
-        return f"{self.warehouse}/{CATALOG_DIR}/reports/{name}/{version}/refused/{attempt_id}.html"
+        return f"{self._reports(name, version)}/refused/{attempt_id}.html"
+
+    def _reports(self, name: str, version: str) -> str:
+        # Absolute (or the URI): the paths are given to the user, who may be elsewhere.
+        return f"{normalize_path(self.warehouse)}/{CATALOG_DIR}/reports/{name}/{version}"
 
     def _check(self, table: str) -> None:
         if table not in SCHEMAS:

@@ -42,6 +42,10 @@ def test_a_publish_with_a_relative_warehouse_records_the_tables_place_in_it(
     result = _publish_from(spark, "wh")
     expected = str(tmp_path / "job" / "wh" / TABLE)
     assert result.table_path == expected  # what a user is given is absolute
+    reports = tmp_path / "job" / "wh" / "_catalog" / "reports" / "customers.profile" / "1.0.0"
+    assert result.report_path == str(reports / f"{result.publish_id}.html")
+    refused = Catalog(spark, "wh").refusal_report_path("customers.profile", "1.0.0", "a1")
+    assert refused == str(reports / "refused" / "a1.html")  # printed by a refused publish
     (row,) = Catalog(spark, "wh").rows("versions")
     assert row["table_path"] == TABLE  # as stored: relative to the warehouse
 
