@@ -104,7 +104,31 @@ def current_identity(standards: Standards, value: str | Identity | None = None) 
             feature=None,
             missing_grant=f"{env}",
         )
-    return Identity.parse(text)
+    who = Identity.parse(text)
+    _refuse_recased_domain(standards, who, text)
+    return who
+
+
+def _refuse_recased_domain(standards: Standards, who: Identity, text: str) -> None:
+    """Refuse an identity whose domain is a declared one but for letter case (``ann@RISK``).
+
+    Domains are compared as written, so it would act for another, undeclared domain: its
+    reads refused with a hint to grant that spelling, which ``mesh validate`` then refuses,
+    and its publishes refused as not the owner's.
+    """
+    if who.domain in standards.domains:
+        return
+    declared = [d for d in standards.domains if d.casefold() == who.domain.casefold()]
+    if declared:
+        meant = f"{who.user}@{declared[0]}" if "@" in text else declared[0]
+        raise AccessDeniedError(
+            f"identity {text!r} acts for domain {who.domain!r}, which mesh.yaml does not "
+            f"declare; domains are compared as written: did you mean {meant}?",
+            identity=text,
+            feature_set=None,
+            feature=None,
+            missing_grant=None,
+        )
 
 
 def visibility_of(mesh: MeshDefinition, fs: AnyFeatureSet) -> str:

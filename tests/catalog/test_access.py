@@ -58,6 +58,18 @@ def test_an_identity_with_a_space_is_refused_before_any_lookup(mesh: MeshDefinit
     assert "no spaces" in str(info.value)
 
 
+@pytest.mark.parametrize(("text", "meant"), [("ann@RISK", "ann@risk"), ("Payments", "payments")])
+def test_an_identity_of_a_declared_domain_but_for_case_is_refused(
+    mesh: MeshDefinition, text: str, meant: str
+) -> None:
+    # It would act for an undeclared domain: refused reads, a grant hint mesh validate
+    # refuses.
+    with pytest.raises(AccessDeniedError) as info:
+        current_identity(mesh.standards, text)
+    assert f"did you mean {meant}?" in str(info.value)
+    assert info.value.params["identity"] == text
+
+
 def test_a_domain_mesh_yaml_does_not_declare_reads_public_sets_only(
     mesh: MeshDefinition,
 ) -> None:
