@@ -24,6 +24,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="re-publish a metadata-only change (patch) without computing",
     )
+    publish.add_argument(
+        "--as-of",
+        help="ISO time the data must be fresh at for quality.freshness (default: now); a "
+        "backfill's publish gives its range's end",
+    )
     publish.add_argument("--identity", help="publisher as user@domain (default: MESH_IDENTITY)")
     publish.add_argument("--run-id", help="run id recorded in the commit (default: random)")
     publish.set_defaults(func=_publish)
@@ -171,17 +176,21 @@ def _publish(args: argparse.Namespace) -> int:
     from mesh.catalog.publish import publish_definition
     from mesh.catalog.run import check_range, publish_range, require_range
 
-    if args.metadata_only and (args.start or args.end):
+    given = (("--start", args.start), ("--end", args.end), ("--as-of", args.as_of))
+    if args.metadata_only and any(value for _, value in given):
         from mesh.errors import CatalogError
 
-        # A metadata-only publish computes nothing: a range would be silently ignored.
+        # A metadata-only publish computes and checks no rows: a range or the time of a
+        # freshness check would be silently ignored.
         raise CatalogError(
-            "mesh publish: --metadata-only computes nothing, so it takes no --start/--end; "
-            "leave them out, or publish without --metadata-only to compute that range.",
+            "mesh publish: --metadata-only computes nothing, so it takes no "
+            "--start/--end/--as-of; leave them out, or publish without --metadata-only to "
+            "compute that range.",
             argument="--metadata-only",
-            found=[o for o, v in (("--start", args.start), ("--end", args.end)) if v],
+            found=[option for option, value in given if value],
         )
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
+    as_of = parse_time(args.as_of, "--as-of")
     check_range(args.name, start, end)  # before Spark starts
 
     def before_compute(mesh: Any, fs: Any) -> None:
@@ -215,6 +224,7 @@ def _publish(args: argparse.Namespace) -> int:
             end=end,
             identity=args.identity,
             run_id=args.run_id,
+            as_of=as_of,
             version_checked=True,  # before_compute, above: the catalog is read for it once
         )
     print(

@@ -324,7 +324,7 @@ def _freshness(
         age,
         limit,
         f"the latest feature_ts is {newest.isoformat()}, {age} before {now.isoformat()}, "
-        f"older than freshness={limit}; run the job for the recent range, or relax "
-        "quality.freshness",
+        f"older than freshness={limit}; run the job for the recent range, relax "
+        "quality.freshness, or, for a backfill, check it as of the range's end",
         setting="quality.freshness",
     )

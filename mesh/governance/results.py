@@ -208,7 +208,18 @@ _STANDARDS_ONLY = frozenset({"quality.min_rows", "quality.max_key_null_rate"})
 
 def _fix_hint(failed: list[CheckResult]) -> str:
     """What the refused caller can do, for the checks that failed: for a quality threshold,
-    the setting that holds it (the data check's ``field``) and where it is set."""
+    the setting that holds it (the data check's ``field``) and where it is set; for stale
+    data, also the time a backfill is checked as of."""
+    hint = _threshold_hint(failed)
+    if any(r.check == "data.freshness" for r in failed):
+        hint += (
+            " A backfill of an old range is as old as the range: check its freshness as of "
+            "the range's end (`mesh publish --as-of`, `as_of=`)."
+        )
+    return hint
+
+
+def _threshold_hint(failed: list[CheckResult]) -> str:
     checks = {r.check for r in failed}
     quality = [r for r in failed if r.check in _QUALITY_CHECKS]
     if quality and all(r.field for r in quality):

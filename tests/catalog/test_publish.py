@@ -1150,3 +1150,37 @@ def test_mesh_publish_reads_the_catalog_for_its_version_check_once(
     # Before Spark starts, then by publish_feature_set, whose governance compares the version
     # it reads then (publish_range, given the check was made, reads nothing for it).
     assert (tables.count("versions"), tables.count("feature_sets")) == (2, 2)
+
+
+def test_mesh_publish_of_a_backfill_checks_freshness_as_of_the_time_given(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """With ``quality.freshness`` set, an old range's newest row is as old as the range: the
+    wall clock refuses every backfill; ``--as-of`` checks it at the time it is given."""
+    import shutil
+    from types import SimpleNamespace
+
+    from mesh.cli import main
+
+    mesh, fs, rows = _profile_published(spark, tmp_path)
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    standards = conf / "mesh.yaml"
+    text = standards.read_text()
+    assert "  min_rows: 1\n" in text
+    standards.write_text(text.replace("  min_rows: 1\n", "  min_rows: 1\n  freshness: 10d\n"))
+    monkeypatch.setattr(
+        "mesh.compute.sources.read_source", lambda *a: SimpleNamespace(version=None)
+    )
+    monkeypatch.setattr("mesh.compute.feature_rows", lambda *a, **kw: rows)
+    before = _state(spark, mesh, [feature_table_path(mesh, fs)])
+    assert main(_mesh_publish(conf, mesh)) == 1
+    err = capsys.readouterr().err.splitlines()[0]
+    assert "failed: data.freshness (measured " in err and "threshold 10d)" in err
+    assert "check its freshness as of the range's end (`mesh publish --as-of`, `as_of=`)" in err
+    assert _state(spark, mesh, [feature_table_path(mesh, fs)]) == before
+    assert main([*_mesh_publish(conf, mesh), "--as-of", END.isoformat()]) == 0
+    assert capsys.readouterr().out.startswith("published customers.profile 1.0.0 (none)")
+    argv = ["--conf", str(conf), "--warehouse", mesh.warehouse, "publish", "customers.profile"]
+    assert main([*argv, "--metadata-only", "--as-of", END.isoformat()]) == 1
+    assert "takes no --start/--end/--as-of" in capsys.readouterr().err
