@@ -18,6 +18,7 @@ import re
 from collections.abc import Collection, Mapping
 
 from mesh.definitions.base import spark_form
+from mesh.definitions.columns import FEATURE_TS
 from mesh.definitions.feature_set import (
     PII_ORDER,
     PROTECTED_PII,
@@ -192,18 +193,31 @@ class ReferenceRules(SetRules):
         sql = getattr(feature, attribute, None)
         if not sql or not columns:
             return
-        misspelt = misspelt_columns(sql, columns)
+        self.misspelt_sql(
+            name,
+            feature.name,
+            sql,
+            list(columns),
+            f"features[{index}].{attribute}",
+            f"which source {fs.source} does not have; use its columns ({', '.join(columns)})",
+        )
+
+    def misspelt_sql(
+        self, name: str, feature: str, sql: str, names: list[str], field: str, fix: str
+    ) -> None:
+        """``references.sql``: ``sql`` names something close to one of ``names`` but none of
+        them (``misspelt_columns``); ``fix`` says what it is not and what to use."""
+        misspelt = misspelt_columns(sql, names)
         fixes = ", ".join(f"{wrong!r} (did you mean {right!r}?)" for wrong, right in misspelt)
         self.add(
             "references.sql",
             name,
-            feature.name,
+            feature,
             not misspelt,
             [wrong for wrong, _ in misspelt],
-            sorted(columns),
-            f"{name} (features[{index}].{attribute}): {sql!r} names {fixes}, which source "
-            f"{fs.source} does not have; use its columns ({', '.join(columns)})",
-            f"features[{index}].{attribute}",
+            sorted(names),
+            f"{name} ({field}): {sql!r} names {fixes}, {fix}",
+            field,
         )
 
     def agg_input(
@@ -324,6 +338,23 @@ class ReferenceRules(SetRules):
             self.input_visibility(name, gs, alias, target)
             resolved[alias] = target
         self.pii_lineage(name, gs, resolved)
+        for i, feature in enumerate(gs.features):
+            self.type_allowed(name, feature.name, feature.type, f"features[{i}].type")
+            self.global_expression(name, gs, i)
+
+    def global_expression(self, name: str, gs: GlobalFeatureSet, index: int) -> None:
+        """A global feature's expression naming an alias close to a declared one (``spnd``
+        for ``spend``): its build would fail on it."""
+        feature, field = gs.features[index], f"features[{index}].expr"
+        self.misspelt_sql(
+            name,
+            feature.name,
+            feature.expr,
+            [*gs.inputs, FEATURE_TS],
+            field,
+            f"which is no input alias; use the aliases declared under `inputs:` "
+            f"({', '.join(gs.inputs)}) or {FEATURE_TS}",
+        )
 
     def input_visibility(
         self, name: str, gs: GlobalFeatureSet, alias: str, target: AnyFeatureSet

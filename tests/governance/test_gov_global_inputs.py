@@ -230,3 +230,38 @@ def test_which_expressions_read_an_input(expr: str, reads_birth: bool) -> None:
     edit_set(mesh, RISK, change)
     report = validate_definitions(mesh, subjects=[RISK])
     assert [r.feature for r in report.failed] == (["probe"] if reads_birth else [])
+
+
+@pytest.mark.parametrize(
+    ("expr", "type_", "check", "measured"),
+    [
+        ("cast(velocity AS float)", "float", "types.allowed", "float"),  # not allowed_types
+        ("velocty * 2", "bigint", "references.sql", ["velocty"]),  # a misspelt alias
+    ],
+)
+def test_a_global_expression_its_build_would_refuse_fails_validation(
+    expr: str, type_: str, check: str, measured: Any
+) -> None:
+    mesh = example_mesh()
+    data = one_input_global("risk", "internal", ("risk",))
+    data["inputs"] = {"velocity": data["inputs"]["v"]}
+    data["features"][0].update(expr=expr, type=type_)
+    add_global(mesh, data)
+    report = validate_definitions(mesh, subjects=["risk.velocity"])
+    (result,) = report.failed
+    assert (result.check, result.feature, result.measured, result.field) == (
+        check,
+        "v_copy",
+        measured,
+        "features[0].type" if check == "types.allowed" else "features[0].expr",
+    ), report.render_text()
+    assert result.file == "conf/global/velocity.yaml"
+
+
+def test_a_row_level_global_expression_over_its_aliases_passes() -> None:
+    mesh = example_mesh()
+    data = one_input_global("risk", "internal", ("risk",))
+    data["features"][0].update(expr="v * 2 + datediff(feature_ts, feature_ts)")
+    add_global(mesh, data)
+    report = validate_definitions(mesh, subjects=["risk.velocity"])
+    assert not report.failed, report.render_text()
