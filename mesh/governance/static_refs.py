@@ -30,7 +30,7 @@ from mesh.definitions.mesh import AnyFeatureSet
 from mesh.definitions.references import FeatureRef
 from mesh.definitions.source import TIME_TYPES, DataProduct
 from mesh.definitions.training import TrainingSet
-from mesh.governance.sql_names import misspelt_columns
+from mesh.governance.sql_names import misspelt_columns, not_row_level, not_row_level_reason
 from mesh.governance.static_sets import SetRules
 
 # ``*`` as a whole function argument (``hash(*)``, ``struct(*)``) or the whole expression.
@@ -344,7 +344,8 @@ class ReferenceRules(SetRules):
 
     def global_expression(self, name: str, gs: GlobalFeatureSet, index: int) -> None:
         """A global feature's expression naming an alias close to a declared one (``spnd``
-        for ``spend``): its build would fail on it."""
+        for ``spend``), or not row-level and deterministic (``not_row_level``): its build
+        would refuse it."""
         feature, field = gs.features[index], f"features[{index}].expr"
         self.misspelt_sql(
             name,
@@ -354,6 +355,17 @@ class ReferenceRules(SetRules):
             field,
             f"which is no input alias; use the aliases declared under `inputs:` "
             f"({', '.join(gs.inputs)}) or {FEATURE_TS}",
+        )
+        found = not_row_level(feature.expr, gs.inputs)
+        self.add(
+            "globals.row_level",
+            name,
+            feature.name,
+            not found,
+            found,
+            "row-level, deterministic SQL",
+            f"{name} ({field}): {feature.expr!r} {not_row_level_reason(found)}",
+            field,
         )
 
     def input_visibility(

@@ -107,6 +107,7 @@ def compute_global_features(
 
     from mesh.join import point_in_time_join
 
+    refuse_not_row_level(mesh, global_set)
     keys = mesh.entity(global_set.entity).key_columns
     columns = _alias_columns(global_set, inputs, keys)
     sources = load_sources(spark, mesh, inputs)
@@ -262,8 +263,31 @@ def check_before_build(
     new major of the set, which its publish would require). Reads catalog records only.
     """
     spec = global_spec(mesh, global_set)
+    refuse_not_row_level(mesh, spec)
     check_visible_references(spark, mesh, list(spec.inputs.values()), build_purpose(spec), identity)
     _refuse_new_input_majors(spark, mesh, spec)
+
+
+def refuse_not_row_level(mesh: MeshDefinition, spec: GlobalFeatureSet) -> None:
+    """A ``SetBuildError`` for the first expression whose value is not a function of its
+    row's inputs (``not_row_level``: an aggregate or window over other rows and times, a
+    random or clock value): the value stamped ``t`` must be what the inputs as of ``t`` give,
+    the same in every build. Static: nothing is read."""
+    from mesh.governance.sql_names import not_row_level, not_row_level_reason
+
+    for i, feature in enumerate(spec.features):
+        found = not_row_level(feature.expr, spec.inputs)
+        if found:
+            raise SetBuildError(
+                f"Global feature set {spec.qualified_name} feature {feature.name!r} "
+                f"({mesh.files.get(spec.qualified_name, 'conf/global/')}: features[{i}].expr): "
+                f"`{feature.expr}` {not_row_level_reason(found)}. "
+                "Nothing was read or written.",
+                feature_set=spec.qualified_name,
+                feature=feature.name,
+                expr=feature.expr,
+                found=found,
+            )
 
 
 def build_purpose(spec: GlobalFeatureSet) -> str:

@@ -237,6 +237,10 @@ def test_which_expressions_read_an_input(expr: str, reads_birth: bool) -> None:
     [
         ("cast(velocity AS float)", "float", "types.allowed", "float"),  # not allowed_types
         ("velocty * 2", "bigint", "references.sql", ["velocty"]),  # a misspelt alias
+        ("velocity * rand()", "double", "globals.row_level", ["rand"]),
+        ("velocity - avg(velocity) over ()", "double", "globals.row_level", ["avg", "over"]),
+        ("sum(velocity)", "bigint", "globals.row_level", ["sum"]),
+        ("datediff(current_date, feature_ts)", "int", "globals.row_level", ["current_date"]),
     ],
 )
 def test_a_global_expression_its_build_would_refuse_fails_validation(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mesh.governance.sql_names import misspelt_columns
+from mesh.governance.sql_names import misspelt_columns, not_row_level
 
 COLUMNS = ["tx_id", "amount", "channel", "is_refund", "event_ts", "items", "days", "year"]
 
@@ -49,3 +49,37 @@ def test_what_is_not_a_misspelt_column_is_not_reported(sql: str) -> None:
 
 def test_a_source_without_declared_columns_has_nothing_to_compare() -> None:
     assert misspelt_columns("chanel = 'online'", []) == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "found"),
+    [
+        ("sum(spend)", ["sum"]),
+        ("spend - AVG(spend) OVER (PARTITION BY seg)", ["AVG", "OVER"]),
+        ("spend - lag(spend) over (order by feature_ts)", ["lag", "over"]),
+        ("spend * rand()", ["rand"]),
+        ("uuid() || seg", ["uuid"]),
+        ("datediff(current_timestamp(), current_date)", ["current_timestamp", "current_date"]),
+        ("current_date - 1", ["current_date"]),  # Spark calls it without parentheses too
+        ("unix_timestamp() - 60", ["unix_timestamp"]),
+        ("count(*) + count(*)", ["count"]),
+    ],
+)
+def test_what_is_not_row_level_or_deterministic_is_reported(sql: str, found: list[str]) -> None:
+    assert not_row_level(sql, ["spend", "seg"]) == found
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "spend / nullif(tickets, 0)",
+        "greatest(spend, tickets) + coalesce(abs(spend), 0)",
+        "'sum(x) over rand()' || seg",  # quoted text
+        "filter(items, x -> x > 0)",  # higher-order functions are row-level
+        "unix_timestamp(feature_ts)",  # of a column: deterministic
+        "named_struct('a', spend).sum",  # a struct field
+        "current_date + 1",  # an input aliased `current_date` is that column
+    ],
+)
+def test_row_level_deterministic_sql_is_not_reported(sql: str) -> None:
+    assert not_row_level(sql, ["spend", "tickets", "items", "current_date"]) == []

@@ -299,6 +299,36 @@ def test_global_syntax_error_gives_sparks_reason(wh) -> None:
         build_global_feature_set(wh.spark, wh.mesh, bad)
 
 
+@pytest.mark.parametrize(
+    ("expr", "found"),
+    [
+        ("spend * rand()", ["rand"]),  # built, old: another value in every build
+        ("datediff(current_date, feature_ts)", ["current_date"]),  # old: changes with the clock
+        ("spend - avg(spend) over ()", ["avg", "over"]),  # old: built from every row and time
+        ("sum(spend)", ["sum"]),  # old: Spark's raw [MISSING_GROUP_BY]
+    ],
+)
+def test_a_global_expression_not_row_level_is_refused_before_anything_is_read(
+    wh, monkeypatch, expr: str, found: list[str]
+) -> None:
+    from mesh.catalog.audit import audit_log
+    from mesh.catalog.run import publish_range
+
+    spec = wh.mesh.global_sets["risk.combo"]
+    bad = spec.model_copy(
+        update={"features": (spec.features[0].model_copy(update={"expr": expr}),)}
+    )
+    with pytest.raises(SetBuildError, match=r"features\[0\]\.expr\): `") as err:
+        build_global_feature_set(wh.spark, wh.mesh, bad, identity="etl@risk")
+    assert (err.value.params["feature"], err.value.params["found"]) == ("ratio", found)
+    assert "use `feature_ts`" in str(err.value)
+    assert not (wh.root / "features/risk/combo").exists()  # nothing written
+    assert audit_log(wh.spark, wh.mesh, identity="etl@risk") == []  # nor read
+    monkeypatch.setitem(wh.mesh.global_sets, "risk.combo", bad)
+    with pytest.raises(SetBuildError, match="would not be a function of the inputs"):
+        publish_range(wh.spark, wh.mesh, "risk.combo", identity="etl@risk")
+
+
 def test_global_expression_failing_on_the_data_names_the_set(wh, monkeypatch) -> None:
     from mesh.catalog.run import publish_range
 
