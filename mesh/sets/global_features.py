@@ -145,12 +145,14 @@ def compute_global_features(
         *[F.col(column).alias(alias) for alias, column in columns.items()],
     )
     outputs = []
-    for feature in global_set.features:
+    file = _definition_file(mesh, global_set)
+    for i, feature in enumerate(global_set.features):
         try:
             named.select(F.expr(feature.expr)).schema  # noqa: B018 - analysis only, to name the culprit
         except AnalysisException as exc:  # a ParseException too (its text starts with "\n")
             raise SetBuildError(
-                f"Global feature set {global_set.qualified_name} feature {feature.name!r}: "
+                f"Global feature set {global_set.qualified_name} feature {feature.name!r} "
+                f"({file}: features[{i}].expr): "
                 f"expression `{feature.expr}` cannot be evaluated over the inputs "
                 f"({first_line(exc)}); use only the input aliases "
                 f"({', '.join(columns)}) and SQL functions.",
@@ -280,7 +282,7 @@ def refuse_not_row_level(mesh: MeshDefinition, spec: GlobalFeatureSet) -> None:
         if found:
             raise SetBuildError(
                 f"Global feature set {spec.qualified_name} feature {feature.name!r} "
-                f"({mesh.files.get(spec.qualified_name, 'conf/global/')}: features[{i}].expr): "
+                f"({_definition_file(mesh, spec)}: features[{i}].expr): "
                 f"`{feature.expr}` {not_row_level_reason(found)}. "
                 "Nothing was read or written.",
                 feature_set=spec.qualified_name,
@@ -288,6 +290,11 @@ def refuse_not_row_level(mesh: MeshDefinition, spec: GlobalFeatureSet) -> None:
                 expr=feature.expr,
                 found=found,
             )
+
+
+def _definition_file(mesh: MeshDefinition, spec: GlobalFeatureSet) -> str:
+    """Where ``spec`` is defined (a set built from Python has no file: its folder)."""
+    return mesh.files.get(spec.qualified_name, "conf/global/")
 
 
 def build_purpose(spec: GlobalFeatureSet) -> str:

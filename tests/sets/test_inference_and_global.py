@@ -288,6 +288,7 @@ def test_global_bad_expression_names_the_feature(wh) -> None:
         "ratio",
         ["spend", "tickets"],
     )
+    assert f"feature 'ratio' ({wh.mesh.files['risk.combo']}: features[0].expr)" in str(err.value)
 
 
 def test_global_syntax_error_gives_sparks_reason(wh) -> None:
