@@ -37,9 +37,15 @@ class FeatureRef(StrictModel):
     def parse(cls, text: str) -> FeatureRef:
         match = _REF.match(text.strip()) if isinstance(text, str) else None
         if not match:
+            lower = text.strip().lower() if isinstance(text, str) else ""
+            case = (
+                f" (names in a reference are lower case: did you mean {lower!r}?)"
+                if _REF.match(lower)
+                else ""
+            )
             raise ValueError(
-                f"{text!r} is not a feature reference; use domain.feature_set.feature or "
-                "domain.feature_set@1.2.0.feature (or .* for all features)"
+                f"{text!r} is not a feature reference{case}; use domain.feature_set.feature "
+                "or domain.feature_set@1.2.0.feature (or .* for all features)"
             )
         return cls(
             domain=match["domain"],

@@ -306,6 +306,16 @@ def test_feature_ref_refuses(text: str) -> None:
         FeatureRef.parse(text)
 
 
+def test_feature_ref_in_another_case_names_the_lower_case_one() -> None:
+    with pytest.raises(ValueError) as err:
+        FeatureRef.parse("customers.profile.Birth_Year")
+    assert "(names in a reference are lower case: did you mean " in str(err.value)
+    assert "'customers.profile.birth_year'?)" in str(err.value)
+    with pytest.raises(ValueError) as other:
+        FeatureRef.parse("a.b@v1.c")
+    assert "lower case" not in str(other.value)
+
+
 def test_models_are_frozen() -> None:
     fs = _spend()
     with pytest.raises(ValidationError):
