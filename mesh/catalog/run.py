@@ -76,6 +76,9 @@ def publish_range(
     if not version_checked:
         refuse_version_before_compute(spark, mesh, fs)
     if fs.kind == "global_feature_set":
+        from mesh.sets.global_features import refuse_not_row_level
+
+        refuse_not_row_level(mesh, fs)  # an expression no input read could make right
         df, sources, read = _global_frame(spark, mesh, fs, who)
     else:
         assert start is not None and end is not None  # require_range

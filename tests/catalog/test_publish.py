@@ -950,6 +950,48 @@ def test_a_global_sets_publish_the_version_refuses_reads_no_input(
     assert _state(spark, mesh, [first.table_path]) == before
 
 
+def test_a_global_sets_publish_of_an_expression_over_other_rows_reads_and_audits_nothing(
+    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesh.catalog.run import publish_range
+    from mesh.definitions import GlobalFeatureSet
+    from mesh.sets import SetBuildError
+
+    profile = mesh.feature_sets["customers.profile"]
+    first = _publish(spark, mesh, profile, frame(spark, profile_rows(), PROFILE_SCHEMA))
+    feature = {"kind": "expression", "name": "limit_share", "type": "double"}
+    shares = GlobalFeatureSet.model_validate(
+        {
+            "name": "shares",
+            "domain": "risk",
+            "entity": "customer",
+            "inputs": {"limit": "customers.profile.credit_limit"},
+            "features": [
+                {
+                    **feature,
+                    "expr": "limit / sum(limit) over ()",
+                    "pii": "none",
+                    "description": "Share of all credit limits",
+                }
+            ],
+            "metadata": {"owner": "risk-team@example.com", "description": "Credit limits"},
+        }
+    )
+    mesh.global_sets[shares.qualified_name] = shares
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an input was read or audited before the expression was refused")
+
+    monkeypatch.setattr("mesh.sets.access.check_visible_references", read)
+    monkeypatch.setattr("mesh.sets.resolve.resolve_inputs", read)
+    monkeypatch.setattr("mesh.catalog.access.authorize_read", read)
+    before = _state(spark, mesh, [first.table_path])  # the audit table among them
+    with pytest.raises(SetBuildError) as info:
+        publish_range(spark, mesh, "risk.shares", identity="job@risk", as_of=END)
+    assert info.value.params["found"] == ["sum", "over"]
+    assert _state(spark, mesh, [first.table_path]) == before
+
+
 def _limits_over_profile(spark: Any, mesh: MeshDefinition, reference: str) -> Any:
     """customers.profile 1.0.0 published; risk.limits (half the ``reference`` credit limit)
     published from it; then customers.profile 2.0.0 (another data product, new values)
