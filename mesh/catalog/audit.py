@@ -168,7 +168,7 @@ def audit_log(
     from mesh.catalog.tables import LOOKUP_HINT, require_warehouse
 
     who = current_identity(mesh.standards, identity)
-    require_warehouse(mesh.warehouse, LOOKUP_HINT)  # not "no rows" for a path that is wrong
+    require_warehouse(mesh.warehouse_as_given, LOOKUP_HINT)  # not "no rows" for a wrong path
     filters = {k: v for k, v in (("feature_set", feature_set), ("decision", decision)) if v}
     rows = [
         r

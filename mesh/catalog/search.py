@@ -215,7 +215,7 @@ def entries(spark: SparkSession, mesh: MeshDefinition) -> list[CatalogEntry]:
     path after ``os.chdir``): every lookup starts here, and none answers "nothing
     published" for a catalog it could not find.
     """
-    require_warehouse(mesh.warehouse, LOOKUP_HINT)
+    require_warehouse(mesh.warehouse_as_given, LOOKUP_HINT)
     return landed_entries(spark, mesh)
 
 

@@ -14,7 +14,7 @@ def require_existing_warehouse(mesh: Any, conf: str) -> None:
     from mesh.catalog.tables import require_warehouse
 
     require_warehouse(
-        mesh.warehouse,
+        mesh.warehouse_as_given,
         "pass --warehouse or set MESH_WAREHOUSE (default: storage.warehouse in "
         f"{os.path.join(conf, 'mesh.yaml')})",
     )

@@ -37,7 +37,19 @@ class MeshDefinition:
 
     @property
     def warehouse(self) -> str:
-        """Warehouse root: ``MESH_WAREHOUSE`` overrides ``storage.warehouse`` in mesh.yaml."""
+        """Warehouse root: ``MESH_WAREHOUSE`` overrides ``storage.warehouse`` in mesh.yaml.
+
+        A local path is made absolute against the working directory, as the file system
+        resolves it anyway, so every path derived from it and shown to a user (a table, a
+        report, a manifest) can be used from anywhere; a URI (``s3://``, ``dbfs:/``,
+        ``file:``) is kept as written."""
+        root = self.warehouse_as_given
+        return root if ":" in root.split("/", 1)[0] else os.path.abspath(root)
+
+    @property
+    def warehouse_as_given(self) -> str:
+        """The warehouse root as configured (``MESH_WAREHOUSE`` or mesh.yaml), for messages
+        about the setting itself; ``warehouse`` is where it is."""
         return os.environ.get(WAREHOUSE_ENV) or self.standards.storage.warehouse
 
     def entity(self, name: str) -> Entity:

@@ -88,9 +88,9 @@ def test_a_relative_path_an_earlier_engine_recorded_is_read_under_the_warehouse(
     (tmp_path / "job").mkdir()
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "job")
-    # An earlier engine recorded the path as the publish was given it.
+    # An earlier engine recorded the path as the publish was given it (./wh).
     with monkeypatch.context() as earlier:
-        earlier.setattr(publish_module, "stored_path", lambda warehouse, _: f"{warehouse}/{TABLE}")
+        earlier.setattr(publish_module, "stored_path", lambda warehouse, _: f"./wh/{TABLE}")
         _publish_from(spark, "./wh")
     (row,) = Catalog(spark, "wh").rows("versions")
     assert row["table_path"] == f"./wh/{TABLE}"

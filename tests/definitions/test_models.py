@@ -327,3 +327,30 @@ def test_visibility_can_be_required_metadata() -> None:
 
     standards = Standards.model_validate({"required_metadata": ["owner", "visibility"]})
     assert standards.required_metadata == ("owner", "visibility")
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        ("./wh", "{cwd}/wh"),
+        ("wh/../lake", "{cwd}/lake"),
+        ("/data/wh", "/data/wh"),
+        ("s3://bucket/wh", "s3://bucket/wh"),
+        ("dbfs:/mnt/wh", "dbfs:/mnt/wh"),
+        ("file:/tmp/wh", "file:/tmp/wh"),
+    ],
+)
+def test_a_local_warehouse_is_absolute_and_a_uri_as_written(
+    configured: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paths derived from the warehouse are shown to users (tables, reports, manifests): a
+    relative one would name a file only from the directory the command ran in."""
+    from mesh.definitions import MeshDefinition, Standards
+    from mesh.definitions.mesh import WAREHOUSE_ENV
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(WAREHOUSE_ENV, raising=False)
+    standards = Standards.model_validate({"storage": {"warehouse": configured}})
+    assert MeshDefinition(standards).warehouse == expected.format(cwd=tmp_path)
+    monkeypatch.setenv(WAREHOUSE_ENV, configured)
+    assert MeshDefinition(Standards()).warehouse == expected.format(cwd=tmp_path)
