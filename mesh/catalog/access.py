@@ -303,8 +303,22 @@ def _pii_refusal(
     return by_conf(denial, [d.version for d in recorded])
 
 
+class ReadVersion(NamedTuple):
+    """The version a read resolved: its semantic version and, when known, the Delta commit."""
+
+    semantic_version: str
+    delta_version: int | None = None
+
+
 Request = (
-    tuple[AnyFeatureSet, Sequence[str]] | tuple[AnyFeatureSet, Sequence[str], AnyFeatureSet | None]
+    tuple[AnyFeatureSet, Sequence[str]]
+    | tuple[AnyFeatureSet, Sequence[str], AnyFeatureSet | None]
+    | tuple[AnyFeatureSet, Sequence[str], AnyFeatureSet | None, ReadVersion | None]
+)
+# A set's decisions, with the version read when one was resolved (audited with them).
+Decided = (
+    tuple[AnyFeatureSet, Sequence[Decision]]
+    | tuple[AnyFeatureSet, Sequence[Decision], ReadVersion | None]
 )
 
 
@@ -316,17 +330,20 @@ def authorize_read(
     purpose: str,
 ) -> None:
     """Allow or refuse a read of ``requests`` ((feature set, output columns) pairs, or
-    triples adding the definition the version read was published with, see ``decide``) by
-    ``identity``.
+    triples adding the definition the version read was published with, see ``decide``, or
+    quadruples adding the version read, ``ReadVersion``) by ``identity``.
 
     Every request is written to the audit table (one row per feature set, allowed or
-    denied) *before* the outcome is returned, so a refused read is on record. Raises
-    ``AccessDeniedError`` (params ``identity``, ``feature_set``, ``feature``,
-    ``missing_grant``: those of the first denied feature; ``denials``: all of them) when any
-    feature is refused; nothing is read then. An empty feature list means every output; a
-    feature a set does not have is ``UnknownReferenceError`` (see ``decide``), not a refusal.
+    denied, with the version read when the request names it) *before* the outcome is
+    returned, so a refused read is on record. Raises ``AccessDeniedError`` (params
+    ``identity``, ``feature_set``, ``feature``, ``missing_grant``: those of the first denied
+    feature; ``denials``: all of them) when any feature is refused; nothing is read then. An
+    empty feature list means every output; a feature a set does not have is
+    ``UnknownReferenceError`` (see ``decide``), not a refusal.
     """
-    decisions = [(r[0], decide(mesh, identity, r[0], r[1], _published(r))) for r in requests]
+    decisions: list[Decided] = [
+        (r[0], decide(mesh, identity, r[0], r[1], _published(r)), _version(r)) for r in requests
+    ]
     enforce(spark, mesh, identity, decisions, purpose)
 
 
@@ -334,15 +351,15 @@ def enforce(
     spark: SparkSession,
     mesh: MeshDefinition,
     identity: Identity,
-    decisions: Sequence[tuple[AnyFeatureSet, Sequence[Decision]]],
+    decisions: Sequence[Decided],
     purpose: str,
 ) -> None:
-    """Audit ``decisions`` (one row per set), then raise ``AccessDeniedError`` as
-    ``authorize_read`` does when any is a denial."""
+    """Audit ``decisions`` (one row per set, with its version read when given), then raise
+    ``AccessDeniedError`` as ``authorize_read`` does when any is a denial."""
     from mesh.catalog.audit import record_reads
 
     record_reads(spark, mesh, identity, decisions, purpose)
-    denied = [d for _, items in decisions for d in items if not d.allowed]
+    denied = [d for decided in decisions for d in decided[1] if not d.allowed]
     if not denied:
         return
     first = denied[0]
@@ -359,7 +376,11 @@ def enforce(
 
 
 def _published(request: Request) -> AnyFeatureSet | None:
-    return request[2] if len(request) == 3 else None
+    return request[2] if len(request) > 2 else None
+
+
+def _version(request: Request) -> ReadVersion | None:
+    return request[3] if len(request) == 4 else None
 
 
 def metadata_denial(

@@ -3,7 +3,9 @@
 Rows of ``_catalog/audit``; ``action`` is ``read`` for reads through the engine, ``metadata``
 for a catalog lookup of a set the caller may not see. A refused read of a warehouse path
 that holds no feature set (the catalog's tables, another domain's training tables) is a
-``read`` row without a feature set, its ``reason`` naming the path.
+``read`` row without a feature set, its ``reason`` naming the path. A read row names the
+version read (``semantic_version``, ``delta_version``) when the read had resolved one, allowed
+or denied; null when it was refused before any was resolved, and in rows written before.
 """
 
 from __future__ import annotations
@@ -19,24 +21,27 @@ from mesh.storage import CommitInfo
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from mesh.catalog.access import Decision, Identity
-    from mesh.definitions import AnyFeatureSet, MeshDefinition
+    from mesh.catalog.access import Decided, Decision, Identity, ReadVersion
+    from mesh.definitions import MeshDefinition
 
 
 def record_reads(
     spark: SparkSession,
     mesh: MeshDefinition,
     identity: Identity,
-    decisions: Sequence[tuple[AnyFeatureSet, Sequence[Decision]]],
+    decisions: Sequence[Decided],
     purpose: str,
 ) -> None:
-    """Append one audit row per requested feature set, in one commit.
+    """Append one audit row per requested feature set, in one commit; a set's decisions may
+    name the version read (``ReadVersion``), recorded with them.
 
     A failure to write the audit propagates: a read that cannot be audited does not happen.
     """
     at = utc_now()
     rows: list[dict[str, Any]] = []
-    for fs, items in decisions:
+    for decided in decisions:
+        fs, items = decided[0], decided[1]
+        version = decided[2] if len(decided) == 3 else None
         denied = [d for d in items if not d.allowed]
         rows.append(
             _row(
@@ -50,6 +55,7 @@ def record_reads(
                 denied_features=[d.feature for d in denied],
                 missing_grants=sorted({d.missing_grant for d in denied if d.missing_grant}),
                 reason="; ".join(sorted({d.reason for d in denied})) if denied else "allowed",
+                version=version,
             )
         )
     _append(spark, mesh, identity, purpose, rows)
@@ -115,6 +121,7 @@ def _row(
     denied_features: list[str] | None = None,
     missing_grants: list[str] | None = None,
     owner_domain: str | None = None,
+    version: ReadVersion | None = None,
 ) -> dict[str, Any]:
     """One audit row; the defaults describe a refusal that names no features."""
     return {
@@ -131,6 +138,8 @@ def _row(
         "missing_grants": missing_grants or [],
         "reason": reason,
         "owner_domain": owner_domain,
+        "semantic_version": version.semantic_version if version else None,
+        "delta_version": version.delta_version if version else None,
     }
 
 

@@ -125,6 +125,10 @@ SCHEMAS: dict[str, list[tuple[str, str]]] = {
         # The domain whose data the row is about, when it is no feature set's: the owner of
         # a training table a read was refused. Null otherwise and in rows written before.
         ("owner_domain", "string"),
+        # The version a read resolved (allowed or denied): semantic, and the Delta commit when
+        # known. Null when none was resolved (refused before) and in rows written before.
+        ("semantic_version", "string"),
+        ("delta_version", "bigint"),
     ],
 }
 

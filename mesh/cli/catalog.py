@@ -393,11 +393,22 @@ def _audit(args: argparse.Namespace) -> int:
         print(
             f"{row['at']:%Y-%m-%d %H:%M:%S} {row['user']}@{row['domain']} {row['decision']:7} "
             # A refused read of a path without a feature set: its reason names the path.
-            f"{row['feature_set'] or row['reason']} [{', '.join(row['features'])}] "
+            f"{row['feature_set'] or row['reason']}{_version_read(row)} "
+            f"[{', '.join(row['features'])}] "
             f"{row['purpose']}"
             + (f" missing: {', '.join(row['missing_grants'])}" if row["missing_grants"] else "")
         )
     return 0
+
+
+def _version_read(row: dict[str, Any]) -> str:
+    """``@1.0.0#3``: the version an audited read resolved (semantic, then Delta commit), as
+    lineage names the version read; empty when none was (refused before, or written before
+    versions were audited)."""
+    if row["semantic_version"] is None:
+        return ""
+    delta = row["delta_version"]
+    return f"@{row['semantic_version']}" + (f"#{delta}" if delta is not None else "")
 
 
 def _filtered(args: argparse.Namespace) -> bool:

@@ -25,7 +25,7 @@ from mesh.storage import parts_below
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from mesh.catalog.access import Identity, Request
+    from mesh.catalog.access import Identity, ReadVersion, Request
     from mesh.definitions import AnyFeatureSet, FeatureLookup, FeatureRef, MeshDefinition
     from mesh.sets.manifest import InputPin
 
@@ -151,9 +151,10 @@ def authorize_table_path(
 
 def access_requests(
     spark: SparkSession, mesh: MeshDefinition, inputs: Sequence[InputPin]
-) -> list[tuple[AnyFeatureSet, list[str], AnyFeatureSet | None]]:
-    """(definition, feature names, published definition) for every input, as the access
-    check (``mesh.catalog.access.authorize_read``) expects them.
+) -> list[tuple[AnyFeatureSet, list[str], AnyFeatureSet | None, ReadVersion]]:
+    """(definition, feature names, published definition, version read) for every input, as
+    the access check (``mesh.catalog.access.authorize_read``) expects them; the version read
+    (the pin's semantic and Delta versions) is audited with the decision.
 
     The definition is the one of the pinned version's major: the current one, or the one
     the catalog published with that version (a manifest read after a newer major removed a
@@ -169,6 +170,8 @@ def access_requests(
     (an ``allow_unpublished`` read): ``conf/`` alone decides. ``CatalogError`` when the
     recorded definition no longer validates: the read cannot be checked against it.
     """
+    from mesh.catalog.access import ReadVersion
+
     currents = [mesh.any_set(pin.feature_set) for pin in inputs]
     catalog = published_versions(spark, mesh)
     requests = []
@@ -186,5 +189,6 @@ def access_requests(
         except VersionPinError:
             definition = current
         published = recorded_definition(records, major, pin.delta_version)
-        requests.append((definition, list(pin.features), published))
+        read = ReadVersion(pin.semantic_version, pin.delta_version)
+        requests.append((definition, list(pin.features), published, read))
     return requests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -667,12 +668,102 @@ def test_a_pinned_older_version_is_refused_by_its_own_record(
             features={"tx_count_1d": "tx_count_1d"},
         )
 
-    ((fs, features, published),) = access_requests(spark, mesh, [pinned("1.0.0", 0)])
-    assert (fs.version, published.version) == ("1.0.0", "1.0.0")
+    ((fs, features, published, read),) = access_requests(spark, mesh, [pinned("1.0.0", 0)])
+    assert (fs.version, published.version, read) == ("1.0.0", "1.0.0", ("1.0.0", 0))
     denied = decide(mesh, bob, fs, features, published)[0]
     assert denied.decided_by == "as published in 1.0.0, the version read"
     assert denied.hint == KEPT_HINT
     # The newest published commit is read with conf/'s definition: 1.1.0 allows it.
-    ((fs, features, published),) = access_requests(spark, mesh, [pinned("1.1.0", 1)])
-    assert fs is new
+    ((fs, features, published, read),) = access_requests(spark, mesh, [pinned("1.1.0", 1)])
+    assert (fs, read) == (new, ("1.1.0", 1))
     assert decide(mesh, bob, fs, features, published)[0].allowed
+
+
+def test_the_audit_names_the_version_each_read_resolved(
+    spark: Any,
+    mesh: MeshDefinition,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # As above: 1.0.0 (commit 0) internal, 1.1.0 (commit 1) public. A rebuild pinned to
+    # 1.0.0 is refused, a read of the newest allowed: the audit tells which version each read.
+    bob = Identity("bob", "support")
+    old = mesh.feature_sets["payments.tx_events"].model_copy(deep=True)
+    new = _with_metadata(
+        mesh, "payments.tx_events", visibility="public", allowed_domains=[]
+    ).model_copy(update={"version": "1.1.0"})
+    mesh.feature_sets["payments.tx_events"] = new
+    records = {"payments.tx_events": [_record(new, 1, 2), _record(old, 0, 1)]}
+    monkeypatch.setattr("mesh.sets.access.published_versions", lambda spark, mesh: records)
+
+    def pin(version: str, delta_version: int) -> InputPin:
+        return InputPin(
+            feature_set="payments.tx_events",
+            semantic_version=version,
+            delta_version=delta_version,
+            table="features/payments/tx_events/v1",
+            keys=("customer_id",),
+            features={"tx_count_1d": "tx_count_1d"},
+        )
+
+    with pytest.raises(AccessDeniedError):
+        authorize_read(
+            spark, mesh, bob, access_requests(spark, mesh, [pin("1.0.0", 0)]), "training set a"
+        )
+    authorize_read(spark, mesh, bob, access_requests(spark, mesh, [pin("1.1.0", 1)]), "b")
+    # A request that names no version (refused before any was resolved) records none.
+    authorize_read(spark, mesh, bob, [(new, ["tx_count_1d"])], "c")
+    rows = audit_log(spark, mesh, identity="bob@support")
+    got = sorted(
+        (r["purpose"], r["decision"], r["semantic_version"], r["delta_version"]) for r in rows
+    )
+    assert got == [
+        ("b", "allowed", "1.1.0", 1),
+        ("c", "allowed", None, None),
+        ("training set a", "denied", "1.0.0", 0),
+    ]
+    monkeypatch.setenv("MESH_WAREHOUSE", mesh.warehouse)
+    argv = ["catalog", "audit", "--identity", "bob@support", "--conf", str(CONF)]
+    assert main([*argv, "--decision", "denied"]) == 0
+    out = capsys.readouterr().out
+    assert "bob@support denied  payments.tx_events@1.0.0#0 [tx_count_1d] training set a" in out
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "payments.tx_events@1.1.0#1 [tx_count_1d] b" in out
+    assert "allowed payments.tx_events [tx_count_1d] c" in out
+    assert main([*argv, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert sorted((r["purpose"], r["semantic_version"], r["delta_version"]) for r in shown) == [
+        ("b", "1.1.0", 1),
+        ("c", None, None),
+        ("training set a", "1.0.0", 0),
+    ]
+
+
+def test_an_audit_table_an_earlier_engine_created_takes_the_version_read(
+    spark: Any, mesh: MeshDefinition
+) -> None:
+    from mesh.catalog.access import ReadVersion
+    from mesh.catalog.tables import SCHEMAS
+    from mesh.storage import CommitInfo, open_table
+
+    catalog = Catalog(spark, mesh.warehouse)
+    old = [(n, t) for n, t in SCHEMAS["audit"] if n not in ("semantic_version", "delta_version")]
+    assert len(old) == len(SCHEMAS["audit"]) - 2
+    earlier = {"event_id": "e1", "at": datetime(2024, 1, 1, tzinfo=timezone.utc)}
+    earlier |= {"user": "bob", "domain": "support", "action": "read", "purpose": "before"}
+    earlier |= {"feature_set": "customers.profile", "features": ["country"]}
+    earlier |= {"decision": "allowed", "denied_features": [], "missing_grants": []}
+    earlier |= {"reason": "allowed", "owner_domain": None}
+    frame = spark.createDataFrame(
+        [tuple(earlier[n] for n, _ in old)], ", ".join(f"`{n}` {t}" for n, t in old)
+    )
+    open_table(spark, catalog.path("audit")).append(
+        frame, CommitInfo(run_id="e1", operation="catalog_audit")
+    )
+    profile = mesh.feature_sets["customers.profile"]
+    request = (profile, ["country"], None, ReadVersion("1.0.0", 3))
+    authorize_read(spark, mesh, Identity("bob", "support"), [request], "after")
+    rows = audit_log(spark, mesh, identity="bob@support")
+    got = sorted((r["purpose"], r["semantic_version"], r["delta_version"]) for r in rows)
+    assert got == [("after", "1.0.0", 3), ("before", None, None)]

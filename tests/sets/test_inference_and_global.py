@@ -105,6 +105,8 @@ def test_a_hidden_set_is_refused_before_its_features_or_name_are_told(wh) -> Non
         ("support.tickets", "denied", ["tickets"]),
         ("support.tickets", "denied", ["nosuch"]),
     ]
+    # Refused before any version was resolved (the pin's too): none is audited.
+    assert {(r["semantic_version"], r["delta_version"]) for r in rows} == {(None, None)}
     # An undefined set: the sets listed as defined leave the hidden one out.
     with pytest.raises(UnknownReferenceError) as unknown:
         build_inference_set(
@@ -163,9 +165,14 @@ def test_a_conf_loosened_but_not_published_opens_no_read(wh) -> None:
     got = build_inference_set(wh.spark, wh.mesh, ["payments.spend.tx_count"], rows, identity=bob)
     assert got.columns[-1] == "tx_count"
     audit = audit_log(wh.spark, wh.mesh, identity=bob)
-    assert [(r["feature_set"], r["decision"]) for r in audit[:2]] == [
-        ("payments.spend", "allowed"),
-        ("payments.spend", "denied"),
+    # Allowed or denied, each read of a resolved input names the version it read.
+    read = ("1.0.0", record.delta_version)
+    assert [
+        (r["feature_set"], r["decision"], r["semantic_version"], r["delta_version"])
+        for r in audit[:2]
+    ] == [
+        ("payments.spend", "allowed", *read),
+        ("payments.spend", "denied", *read),
     ]
     assert (
         sum(r["feature_set"] == "support.tickets" and r["decision"] == "denied" for r in audit) == 4
