@@ -644,12 +644,9 @@ def test_a_pii_class_of_an_older_major_asks_for_the_grant(mesh: MeshDefinition) 
     )
 
 
-def test_a_pinned_older_version_is_refused_by_its_own_record(
-    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # 1.0.0 (commit 0) published internal; 1.1.0 (commit 1) published public, as conf/ is.
-    # A manifest rebuild pinned to 1.0.0 keeps 1.0.0's rule: publishing opens nothing.
-    bob = Identity("bob", "support")
+def _two_publishes(mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """payments.tx_events 1.0.0 (commit 0) published internal, 1.1.0 (commit 1) public, as
+    conf/ now defines it; returns conf/'s definition."""
     old = mesh.feature_sets["payments.tx_events"].model_copy(deep=True)
     new = _with_metadata(
         mesh, "payments.tx_events", visibility="public", allowed_domains=[]
@@ -657,24 +654,35 @@ def test_a_pinned_older_version_is_refused_by_its_own_record(
     mesh.feature_sets["payments.tx_events"] = new
     records = {"payments.tx_events": [_record(new, 1, 2), _record(old, 0, 1)]}
     monkeypatch.setattr("mesh.sets.access.published_versions", lambda spark, mesh: records)
+    return new
 
-    def pinned(version: str, delta_version: int) -> InputPin:
-        return InputPin(
-            feature_set="payments.tx_events",
-            semantic_version=version,
-            delta_version=delta_version,
-            table="features/payments/tx_events/v1",
-            keys=("customer_id",),
-            features={"tx_count_1d": "tx_count_1d"},
-        )
 
-    ((fs, features, published, read),) = access_requests(spark, mesh, [pinned("1.0.0", 0)])
+def _pinned(version: str, delta_version: int) -> InputPin:
+    """A read of payments.tx_events.tx_count_1d pinned to one commit."""
+    return InputPin(
+        feature_set="payments.tx_events",
+        semantic_version=version,
+        delta_version=delta_version,
+        table="features/payments/tx_events/v1",
+        keys=("customer_id",),
+        features={"tx_count_1d": "tx_count_1d"},
+    )
+
+
+def test_a_pinned_older_version_is_refused_by_its_own_record(
+    spark: Any, mesh: MeshDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1.0.0 (commit 0) published internal; 1.1.0 (commit 1) published public, as conf/ is.
+    # A manifest rebuild pinned to 1.0.0 keeps 1.0.0's rule: publishing opens nothing.
+    bob = Identity("bob", "support")
+    new = _two_publishes(mesh, monkeypatch)
+    ((fs, features, published, read),) = access_requests(spark, mesh, [_pinned("1.0.0", 0)])
     assert (fs.version, published.version, read) == ("1.0.0", "1.0.0", ("1.0.0", 0))
     denied = decide(mesh, bob, fs, features, published)[0]
     assert denied.decided_by == "as published in 1.0.0, the version read"
     assert denied.hint == KEPT_HINT
     # The newest published commit is read with conf/'s definition: 1.1.0 allows it.
-    ((fs, features, published, read),) = access_requests(spark, mesh, [pinned("1.1.0", 1)])
+    ((fs, features, published, read),) = access_requests(spark, mesh, [_pinned("1.1.0", 1)])
     assert (fs, read) == (new, ("1.1.0", 1))
     assert decide(mesh, bob, fs, features, published)[0].allowed
 
@@ -685,33 +693,17 @@ def test_the_audit_names_the_version_each_read_resolved(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # As above: 1.0.0 (commit 0) internal, 1.1.0 (commit 1) public. A rebuild pinned to
+    # 1.0.0 (commit 0) published internal, 1.1.0 (commit 1) public. A rebuild pinned to
     # 1.0.0 is refused, a read of the newest allowed: the audit tells which version each read.
     bob = Identity("bob", "support")
-    old = mesh.feature_sets["payments.tx_events"].model_copy(deep=True)
-    new = _with_metadata(
-        mesh, "payments.tx_events", visibility="public", allowed_domains=[]
-    ).model_copy(update={"version": "1.1.0"})
-    mesh.feature_sets["payments.tx_events"] = new
-    records = {"payments.tx_events": [_record(new, 1, 2), _record(old, 0, 1)]}
-    monkeypatch.setattr("mesh.sets.access.published_versions", lambda spark, mesh: records)
-
-    def pin(version: str, delta_version: int) -> InputPin:
-        return InputPin(
-            feature_set="payments.tx_events",
-            semantic_version=version,
-            delta_version=delta_version,
-            table="features/payments/tx_events/v1",
-            keys=("customer_id",),
-            features={"tx_count_1d": "tx_count_1d"},
-        )
-
+    new = _two_publishes(mesh, monkeypatch)
     with pytest.raises(AccessDeniedError):
         authorize_read(
-            spark, mesh, bob, access_requests(spark, mesh, [pin("1.0.0", 0)]), "training set a"
+            spark, mesh, bob, access_requests(spark, mesh, [_pinned("1.0.0", 0)]), "training set a"
         )
-    authorize_read(spark, mesh, bob, access_requests(spark, mesh, [pin("1.1.0", 1)]), "b")
-    # A request that names no version (refused before any was resolved) records none.
+    authorize_read(spark, mesh, bob, access_requests(spark, mesh, [_pinned("1.1.0", 1)]), "b")
+    # A request that names no version (none was resolved, as for a table read by path)
+    # records none.
     authorize_read(spark, mesh, bob, [(new, ["tx_count_1d"])], "c")
     rows = audit_log(spark, mesh, identity="bob@support")
     got = sorted(
