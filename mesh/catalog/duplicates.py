@@ -133,7 +133,13 @@ def value_duplicates(
     either column is constant over the overlap it is null (undefined), so the pair is flagged
     only by its equality rate (two equal constants), never by correlation.
     """
-    from mesh.catalog.access import Decision, current_identity, decide, metadata_denial
+    from mesh.catalog.access import (
+        Decision,
+        ReadVersion,
+        current_identity,
+        decide,
+        metadata_denial,
+    )
     from mesh.catalog.audit import record_reads
 
     who = current_identity(mesh.standards, identity)
@@ -141,7 +147,7 @@ def value_duplicates(
     from mesh.storage import open_table
 
     tables: dict[str, tuple[str, DataFrame, dict[str, str]]] = {}
-    allowed: dict[str, tuple[AnyFeatureSet, dict[str, Decision]]] = {}
+    allowed: dict[str, tuple[AnyFeatureSet, dict[str, Decision], ReadVersion]] = {}
     for entry in entries(spark, mesh):
         if metadata_denial(mesh, who, entry) is not None:
             continue
@@ -155,7 +161,11 @@ def value_duplicates(
         # current ones (the tighter wins, as for reads).
         published = published_definition_of(record) or fs
         decisions = {d.feature: d for d in decide(mesh, who, published, []) if d.allowed}
-        allowed[entry.name] = (fs, decisions)
+        allowed[entry.name] = (
+            fs,
+            decisions,
+            ReadVersion(record.semantic_version, record.delta_version),
+        )
         readable = set(decisions)
         df = open_table(spark, record.table_path).read(version=record.delta_version)
         kinds = {
@@ -173,13 +183,11 @@ def value_duplicates(
     ]
     read = sorted({name for pair in compared for name in pair})
     if read:
-        record_reads(
-            spark,
-            mesh,
-            who,
-            [(allowed[name][0], [allowed[name][1][f] for f in tables[name][2]]) for name in read],
-            "duplicates",
-        )
+        reads = []
+        for name in read:
+            read_set, decided, version = allowed[name]
+            reads.append((read_set, [decided[f] for f in tables[name][2]], version))
+        record_reads(spark, mesh, who, reads, "duplicates")
     return _compare(mesh, compared, tables, threshold, min_overlap)
 
 

@@ -371,6 +371,14 @@ def test_value_duplicates_audit_the_feature_tables_they_read(spark: Any, world: 
     by_set = {r["feature_set"]: set(r["features"]) for r in rows}
     assert by_set["payments.tx_amounts"] == {"signed_amount", "is_online"}
     assert "spend_per_ticket" in by_set["risk.customer_risk"]
+    # Each row names the version whose table was read: the newest published one.
+    from mesh.catalog.search import latest_version
+
+    for row in rows:
+        record = latest_version(spark, world, row["feature_set"])
+        assert record is not None
+        expected = (record.semantic_version, record.delta_version)
+        assert (row["semantic_version"], row["delta_version"]) == expected
 
 
 def test_show_withholds_numeric_pii_statistics_from_callers_without_a_grant(
