@@ -271,7 +271,7 @@ def first_publish(spark: SparkSession, mesh: MeshDefinition, fs: AnyFeatureSet) 
 
     name = fs.qualified_name
     if fs.kind == "global_feature_set":
-        command = f"mesh publish {name}"
+        command = range_publish_command(name, None, domain=False)
         return f"publish its whole history, computed from its inputs, with `{command}`", command
     table = open_table(spark, feature_table_path(mesh, fs))
     covered = computed_range(table) if table.exists() else None

@@ -157,11 +157,7 @@ def publish_hint(conf_set: AnyFeatureSet, domain: str, version: str) -> str:
     old, new = parse_semver(version), parse_semver(conf_version)
     team = f"the {domain} team (MESH_IDENTITY=<user>@{domain})"
     if new[0] != old[0]:
-        command = (
-            f"mesh publish {name}"
-            if conf_set.kind == "global_feature_set"
-            else range_publish_command(name, None)
-        )
+        command = range_publish_command(name, None, domain=conf_set.kind == "feature_set")
         return (
             f"{version} keeps the rules it was published with; read major {new[0]}, which "
             f"conf/ defines, once {team} publishes it with `{command}`"

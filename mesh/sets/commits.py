@@ -137,9 +137,7 @@ def commit_at(table: DeltaFeatureTable, version: int) -> CommitRecord | None:
 def publish_command(table: DeltaFeatureTable, name: str, domain: bool) -> str:
     """The ``mesh publish`` command for what ``table`` holds: a global set's whole history, a
     domain set's range its commits computed (``--start``/``--end``, which it needs)."""
-    if not domain:
-        return f"mesh publish {name}"
-    return range_publish_command(name, computed_range(table))
+    return range_publish_command(name, computed_range(table) if domain else None, domain=domain)
 
 
 def computed_range(table: DeltaFeatureTable) -> tuple[datetime, datetime] | None:
@@ -153,8 +151,13 @@ def computed_range(table: DeltaFeatureTable) -> tuple[datetime, datetime] | None
     return min(starts), max(ends)
 
 
-def range_publish_command(name: str, covered: tuple[datetime, datetime] | None) -> str:
-    """``mesh publish`` of domain set ``name`` over ``covered`` (placeholders for ``None``)."""
+def range_publish_command(
+    name: str, covered: tuple[datetime, datetime] | None, *, domain: bool = True
+) -> str:
+    """``mesh publish`` of domain set ``name`` over ``covered`` (placeholders for ``None``);
+    of a global set (``domain`` false) over its whole history, which takes no range."""
+    if not domain:
+        return f"mesh publish {name}"
     if covered is None:
         return f"mesh publish {name} --start START --end END"
     return f"mesh publish {name} --start {_iso(covered[0])} --end {_iso(covered[1])}"

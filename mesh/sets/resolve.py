@@ -129,11 +129,7 @@ def _how_to_build(definition: AnyFeatureSet, major: int) -> str:
             f"conf/ defines {name} at {definition.version}, so no publish writes v{major}; "
             "pin an existing major."
         )
-    command = (
-        range_publish_command(name, None)
-        if isinstance(definition, FeatureSet)
-        else f"mesh publish {name}"
-    )
+    command = range_publish_command(name, None, domain=isinstance(definition, FeatureSet))
     return f"compute and publish it first (`{command}`), or pin an existing major."
 
 
